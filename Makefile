@@ -1,0 +1,41 @@
+# hltk — one command installs, one tests, one runs the demo.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_PIN := torch==2.13.0
+DEMO_OUT ?= out/demo
+
+.PHONY: install system-deps test test-all demo lint typecheck bench clean
+
+install: $(BIN)/hltk
+
+$(BIN)/hltk: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip setuptools wheel -q
+	# torch first, pinned: the CPU wheel; an unpinned torch pulls several GB of CUDA wheels.
+	$(BIN)/pip install -q "$(TORCH_PIN)"
+	$(BIN)/pip install -q -e ".[dev]" "$(TORCH_PIN)"
+	@touch $(BIN)/hltk
+
+# Debian packages the synthetic corpora and tests use (run as root).
+system-deps:
+	apt-get update -qq && apt-get install -y -qq espeak-ng sox fluidsynth fluid-soundfont-gm
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-all: install
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+demo: install
+	$(BIN)/hltk simulate manifests/demo/speech.csv -o $(DEMO_OUT)
+
+lint: install
+	$(BIN)/ruff check hltk cli tests bench
+	$(BIN)/mypy hltk
+
+bench: install
+	$(BIN)/python bench/msbg_jobs.py
+
+clean:
+	rm -rf out .pytest_cache .mypy_cache .ruff_cache

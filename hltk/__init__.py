@@ -1,0 +1,9 @@
+"""hltk — the hearing-loss toolkit.
+
+Batch hearing-loss simulation, hearing-aid amplification, denoising and evaluation over
+corpora described by CSV manifests. The command line (``hltk``) only wraps this library.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

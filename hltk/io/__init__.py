@@ -1,0 +1,1 @@
+"""Input and output: audio files, manifests and listeners."""
