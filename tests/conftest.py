@@ -20,7 +20,9 @@ REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "manifests" / "demo"
 
 
-def demo_speech(item: str = "s01", seconds: float | None = None, rate: int | None = None) -> tuple[np.ndarray, int]:
+def demo_speech(
+    item: str = "s01", seconds: float | None = None, rate: int | None = None
+) -> tuple[np.ndarray, int]:
     """Real speech from the shipped demo set (espeak-ng), optionally cut and resampled."""
     path = next((DEMO / "audio").glob(f"{item}.*"))
     samples, sample_rate = sf.read(path, dtype="float64")
@@ -37,7 +39,9 @@ def demo_speech(item: str = "s01", seconds: float | None = None, rate: int | Non
     return samples, sample_rate
 
 
-def write_manifest_csv(path: Path, rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> Path:
+def write_manifest_csv(
+    path: Path, rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None
+) -> Path:
     columns = list(columns or rows[0].keys())
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
