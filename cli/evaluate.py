@@ -31,6 +31,15 @@ SUMMARY_COLUMNS = ["metric", "group", "value", "n", "mean_system", "mean_referen
                    "mse_ci_low", "mse_ci_high"]
 
 
+TABLE_SUMMARY_COLUMNS = ["metric", "group", "value", "n", "mean_system", "mean_reference", "lcc",
+                         "srcc", "mse"]
+
+
+def _summary_columns(output_format: str) -> list[str]:
+    """The table view keeps the main figures; csv and json carry the intervals too."""
+    return TABLE_SUMMARY_COLUMNS if output_format == "table" else SUMMARY_COLUMNS
+
+
 def _records(table: pd.DataFrame) -> list[dict[str, object]]:
     return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
             for row in table.to_dict(orient="records")]
@@ -98,7 +107,8 @@ def evaluate(
         error(f"{type(problem).__name__}: {problem}")
         raise typer.Exit(EXIT_FATAL) from None
     if result.summary is not None:
-        print_rows(_records(result.summary), SUMMARY_COLUMNS, output_format, title="agreement")
+        print_rows(_records(result.summary), _summary_columns(output_format), output_format,
+                   title="agreement")
     else:
         print_rows(_records(result.scores), list(result.scores.columns), output_format, title="scores")
     counts = result.counts
@@ -134,4 +144,4 @@ def compare(
         summary.to_csv(out / SUMMARY, index=False, float_format="%.10g")
         agreement_plots(system_scores, reference_scores, summary,
                         list(dict.fromkeys(summary["metric"])) if len(summary) else [], out / "plots")
-    print_rows(_records(summary), SUMMARY_COLUMNS, output_format, title="agreement")
+    print_rows(_records(summary), _summary_columns(output_format), output_format, title="agreement")

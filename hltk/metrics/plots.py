@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 SEVERITY_ORDER = ["NOTHING", "MILD", "MODERATE", "SEVERE"]
+LABELS = {"haspi": "HASPI", "hasqi": "HASQI", "haaqi": "HAAQI", "stoi": "STOI", "estoi": "ESTOI",
+          "pesq": "PESQ (MOS-LQO)", "sisdr": "SI-SDR (dB)"}
 
 
 def _pyplot():  # type: ignore[no-untyped-def]
@@ -39,6 +41,7 @@ def agreement_plots(system: pd.DataFrame, reference: pd.DataFrame, summary: pd.D
         pairs = joined[["id", *columns, "severity"]].dropna(subset=columns)
         if pairs.empty:
             continue
+        label = LABELS.get(metric, metric.upper())
         x = pairs[f"{metric}_reference"].to_numpy(dtype=float)
         y = pairs[metric].to_numpy(dtype=float)
         stats = summary[(summary["metric"] == metric) & (summary["group"] == "all")].iloc[0]
@@ -48,9 +51,9 @@ def agreement_plots(system: pd.DataFrame, reference: pd.DataFrame, summary: pd.D
         low, high = float(min(x.min(), y.min())), float(max(x.max(), y.max()))
         margin = 0.05 * (high - low or 1.0)
         axes.plot([low - margin, high + margin], [low - margin, high + margin], "k--", lw=1, label="y = x")
-        axes.set_xlabel(f"{metric.upper()} of the reference system")
-        axes.set_ylabel(f"{metric.upper()} of the system")
-        axes.set_title(f"{metric.upper()}: LCC {stats['lcc']:.4f}  SRCC {stats['srcc']:.4f}\n"
+        axes.set_xlabel(f"{label} of the reference system")
+        axes.set_ylabel(f"{label} of the system")
+        axes.set_title(f"{label}: LCC {stats['lcc']:.4f}  SRCC {stats['srcc']:.4f}\n"
                        f"MSE {stats['mse']:.3g}  N {int(stats['n'])}")
         axes.legend(loc="lower right")
         axes.grid(alpha=0.3)
@@ -59,9 +62,9 @@ def agreement_plots(system: pd.DataFrame, reference: pd.DataFrame, summary: pd.D
         figure, axes = plt.subplots(figsize=(6, 4))
         axes.hist(y - x, bins=min(40, max(5, len(x) // 2)), color="tab:orange", alpha=0.8)
         axes.axvline(0.0, color="k", lw=1)
-        axes.set_xlabel(f"{metric.upper()} system - reference")
+        axes.set_xlabel(f"{label}: system - reference")
         axes.set_ylabel("items")
-        axes.set_title(f"{metric.upper()} differences (mean {np.mean(y - x):+.4f})")
+        axes.set_title(f"{label} differences (mean {np.mean(y - x):+.4f})")
         written.append(_save(figure, folder / f"{metric}_difference.png", plt))
 
         figure, axes = plt.subplots(figsize=(6, 4))
@@ -77,8 +80,8 @@ def agreement_plots(system: pd.DataFrame, reference: pd.DataFrame, summary: pd.D
         axes.bar(positions + 0.2, means_system, width=0.4, label="system")
         axes.set_xticks(positions, [g.lower() for g in groups])
         axes.set_xlabel("hearing-loss severity (worse ear)")
-        axes.set_ylabel(f"mean {metric.upper()}")
-        axes.legend()
+        axes.set_ylabel(f"mean {label}")
+        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
         written.append(_save(figure, folder / f"{metric}_severity.png", plt))
     return written
 
