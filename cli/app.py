@@ -6,12 +6,12 @@ import logging
 from typing import Annotated
 
 import typer
+
+from hltk import __version__
 from hltk_cli.evaluate import compare, evaluate
 from hltk_cli.merge import merge
 from hltk_cli.simulate import simulate
 from hltk_cli.validate import validate
-
-from hltk import __version__
 
 app = typer.Typer(
     name="hltk",

@@ -9,8 +9,6 @@ from typing import Annotated, Literal
 
 import pandas as pd
 import typer
-from hltk_cli import common as c
-from hltk_cli.output import error, info, print_rows, progress_bar, warn
 
 from hltk.io.manifest import ManifestError
 from hltk.metrics.clarity_engine import ScoringSettings
@@ -25,6 +23,8 @@ from hltk.pipelines.evaluate import (
     evaluate as run_evaluate,
 )
 from hltk.runner import EXIT_FATAL, EXIT_USAGE, RunError
+from hltk_cli import common as c
+from hltk_cli.output import error, info, print_rows, progress_bar, warn
 
 SUMMARY_COLUMNS = ["metric", "group", "value", "n", "mean_system", "mean_reference", "lcc",
                    "lcc_ci_low", "lcc_ci_high", "srcc", "srcc_ci_low", "srcc_ci_high", "mse",

@@ -89,12 +89,13 @@ def direct_scores(manifest: Path, item_id: str, seed: int) -> dict[str, float]:
                                           processed_sample_rate=rate, audiogram=audiogram,
                                           equalisation=1, level1=100.0)[0]
         np.random.seed(seed)
-        scores[f"haaqi_{ear}"] = compute_haaqi(processed_signal=p, reference_signal=r,
-                                               processed_sample_rate=rate, reference_sample_rate=reference_rate,
-                                               audiogram=audiogram, equalisation=1, level1=100.0)
+        scores[f"haaqi_{ear}"] = compute_haaqi(
+            processed_signal=p, reference_signal=r, processed_sample_rate=rate,
+            reference_sample_rate=reference_rate, audiogram=audiogram, equalisation=1, level1=100.0)
         scores[f"stoi_{ear}"] = stoi(r, p, rate, extended=False)
         scores[f"estoi_{ear}"] = stoi(r, p, rate, extended=True)
-        scores[f"pesq_{ear}"] = pesq(16000, resample(r, rate, 16000, "VHQ"), resample(p, rate, 16000, "VHQ"), "wb")
+        scores[f"pesq_{ear}"] = pesq(16000, resample(r, rate, 16000, "VHQ"),
+                                     resample(p, rate, 16000, "VHQ"), "wb")
     return scores
 
 
@@ -111,7 +112,8 @@ def test_scores_equal_direct_reference_calls(pairs: Path, tmp_path: Path) -> Non
         for column, value in expected.items():
             assert table.loc[item_id, column] == pytest.approx(value, rel=0, abs=0), column
         assert table.loc[item_id, "haspi"] == max(expected["haspi_left"], expected["haspi_right"])
-        assert table.loc[item_id, "haaqi"] == pytest.approx((expected["haaqi_left"] + expected["haaqi_right"]) / 2)
+        mean_ears = (expected["haaqi_left"] + expected["haaqi_right"]) / 2
+        assert table.loc[item_id, "haaqi"] == pytest.approx(mean_ears)
     assert set(table["severity"]) >= {"MODERATE", "SEVERE", "NOTHING"}
 
 
