@@ -415,14 +415,19 @@ def _fit_length(audio: np.ndarray, length: int, fade: int) -> np.ndarray:
 
 
 def render_stems(
-    song: Song, sample_rate: int = MUSIC_SAMPLE_RATE, level_db: float = MIXTURE_LEVEL_DB
+    song: Song,
+    sample_rate: int = MUSIC_SAMPLE_RATE,
+    level_db: float = MIXTURE_LEVEL_DB,
+    seconds: float | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Render every stem on its own; returns float32 stems ``{stem: [2, time]}`` and their
-    float32 sum (the mixture), all of length ``song.duration`` plus a one-beat tail.
+    float32 sum (the mixture), all ``seconds`` long (default: the song plus a one-beat tail).
 
     Each stem is set to its level in ``song.balance_db``, then all are scaled together so the
     mixture's RMS is ``level_db`` (or its peak 0.9, whichever is lower)."""
-    length = int(round((song.duration + song.seconds_per_beat) * sample_rate))
+    if seconds is None:
+        seconds = song.duration + song.seconds_per_beat
+    length = int(round(seconds * sample_rate))
     fade = int(FADE_SECONDS * sample_rate)
     stems = {}
     for stem in STEMS:
