@@ -134,7 +134,7 @@ def _noisy_item(item: str, options: SynthOptions, out: Path) -> dict[str, Any]:
     target_snr = round(float(rng.uniform(low, high)), 1)
     noise_rng = item_rng(options.seed, item, "noise")
     noise = make_noise(noise_type, utterance.audio.size, noise_rng, options.rate,
-                       speech=utterance.audio)
+                       speech=utterance.audio, split=split)
     mixture, reference, scaled_noise = mix_at_snr(utterance.audio, noise, target_snr)
     paths = {"audio": f"audio/{item}.wav", "reference": f"reference/{item}.wav",
              "noise": f"noise/{item}.wav"}

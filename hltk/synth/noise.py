@@ -92,10 +92,14 @@ def _loop_to(signal: np.ndarray, length: int, offset: int = 0) -> np.ndarray:
 
 
 def babble(
-    length: int, rng: np.random.Generator, sample_rate: int, talkers: int | None = None
+    length: int, rng: np.random.Generator, sample_rate: int, talkers: int | None = None,
+    split: str | None = None,
 ) -> np.ndarray:
     """Multi-talker babble: ``talkers`` (default 4-8) espeak-ng voices speaking other
-    sentences, each at the same active level and started at a random point, RMS 1."""
+    sentences, each at the same active level and started at a random point, RMS 1.
+
+    With ``split``, the talkers are voices of that split only (so held-out voices never
+    appear in training data, not even in the babble)."""
     from hltk.synth.speech import draw_utterance
 
     if talkers is None:
@@ -105,7 +109,7 @@ def babble(
         pieces: list[np.ndarray] = []
         total = 0
         while total < length:
-            utterance = draw_utterance(rng, sample_rate, sentences=1)
+            utterance = draw_utterance(rng, sample_rate, split=split, sentences=1)
             pieces.append(utterance.audio.astype(np.float64))
             total += utterance.audio.size
         talker = np.concatenate(pieces)
@@ -184,16 +188,16 @@ def transient_noise(length: int, rng: np.random.Generator, sample_rate: int) -> 
 
 def make_noise(
     noise_type: str, length: int, rng: np.random.Generator, sample_rate: int,
-    speech: np.ndarray | None = None,
+    speech: np.ndarray | None = None, split: str | None = None,
 ) -> np.ndarray:
     """Noise of one of :data:`NOISE_TYPES`, ``length`` samples, RMS 1 (``speech`` is needed
-    for ``ssn``)."""
+    for ``ssn``; ``split`` picks the babble talkers' voices)."""
     if noise_type == "ssn":
         if speech is None:
             raise ValueError("speech-shaped noise needs the speech whose spectrum it takes")
         return speech_shaped_noise(length, rng, sample_rate, speech)
     if noise_type == "babble":
-        return babble(length, rng, sample_rate)
+        return babble(length, rng, sample_rate, split=split)
     if noise_type == "pink":
         return pink_noise(length, rng, sample_rate)
     if noise_type == "brown":
