@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from hltk_cli.merge import merge
 from hltk_cli.simulate import simulate
+from hltk_cli.synth import synth
 from hltk_cli.validate import validate
 
 from hltk import __version__
@@ -47,6 +48,7 @@ def main_options(
 app.command("simulate")(simulate)
 app.command("validate")(validate)
 app.command("merge")(merge)
+app.command("synth")(synth)
 
 
 def main() -> None:
