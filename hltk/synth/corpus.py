@@ -281,6 +281,8 @@ def make_corpus(
         raise ValueError(f"--hours must be positive, got {hours}")
     if jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
+    if kind == "listeners" and hours is not None:
+        raise ValueError("--hours does not apply to listeners; give --n")
     unknown = [name for name in noise_types if name not in NOISE_TYPES]
     if unknown or not noise_types:
         raise ValueError(f"unknown noise types {unknown}; choose from {', '.join(NOISE_TYPES)}")

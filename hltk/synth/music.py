@@ -91,7 +91,7 @@ class Part:
     channel: int
     notes: list[tuple[float, float, int, int]] = field(default_factory=list)
 
-    def add(self, start: float, duration: float, note: int, velocity: int) -> None:
+    def add(self, start: float, duration: float, note: int, velocity: float | np.integer) -> None:
         self.notes.append((start, duration, int(note), int(np.clip(velocity, 1, 127))))
 
 
@@ -169,10 +169,9 @@ def _drums(rng: np.random.Generator, style: Style, bars: int, part: Part) -> Non
                 part.add(_swing(start + 2.5, True), 0.3, SNARE, 50)
             continue
         for eighth in range(beats * 2 if not fill else 4):
-            beat = start + eighth / 2
-            velocity = 80 if eighth % 2 == 0 else 60
             hat = OPEN_HAT if style.name == "electronic" and eighth % 2 == 1 else CLOSED_HAT
-            part.add(beat, 0.4, hat, velocity + rng.integers(-8, 8))
+            accent = 80 if eighth % 2 == 0 else 60
+            part.add(start + eighth / 2, 0.4, hat, accent + rng.integers(-8, 8))
         if style.name == "electronic":
             for beat in range(beats):
                 part.add(start + beat, 0.5, KICK, 110)
@@ -293,7 +292,8 @@ def _melody(
                 strong = abs(position - round(position)) < 1e-9 and int(position) % 2 == 0
                 if strong:
                     tones = [n for n in allowed if n % 12 in {c % 12 for c in chord}]
-                    current = min(tones, key=lambda n, c=current: (abs(n - c), n))
+                    previous = current
+                    current = min(tones, key=lambda n: (abs(n - previous), n))
                 else:
                     index = allowed.index(current) if current in allowed else len(allowed) // 2
                     step = int(rng.choice((-2, -1, -1, 1, 1, 2)))
@@ -455,7 +455,7 @@ def mix_stems(stems: dict[str, np.ndarray]) -> np.ndarray:
     return mixture
 
 
-def draw_gains(rng: np.random.Generator) -> dict[str, float]:
+def draw_gains(rng: np.random.Generator) -> dict[str, int]:
     """A Cadenza-style gain entry: 1-3 stems changed by one of -10/-6/-3/3/6/10 dB."""
     gains = {stem: 0 for stem in STEMS}
     count = int(rng.integers(1, 4))
