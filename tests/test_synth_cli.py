@@ -105,3 +105,15 @@ def test_missing_soundfont_names_the_package(tmp_path: Path) -> None:
                      env={"HLTK_SOUNDFONT": str(tmp_path / "missing.sf2")})
     assert result.exit_code == 1
     assert "fluid-soundfont-gm" in result.output and "make system-deps" in result.output
+
+
+@needs_tools
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["speech", "noisy", "music"])
+def test_simulate_runs_on_every_kind(corpora: dict[str, Path], tmp_path: Path, kind: str) -> None:
+    """MSBG on the first row of each kind (16 kHz speech is resampled by the runner)."""
+    out = tmp_path / f"simulated-{kind}"
+    result = _invoke("simulate", str(corpora[kind] / "manifest.csv"), "-o", str(out),
+                     "--limit", "1", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert len(list((out / "audio").iterdir())) == 1
