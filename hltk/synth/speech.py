@@ -7,7 +7,9 @@ carries the speaker's timbre, so corpora are split by variant: variants in
 accent. Speaking rate (``-s``, words per minute) and pitch (``-p``, 0-99) vary per utterance.
 
 espeak-ng is deterministic: the same text, voice, rate and pitch give the same samples
-(22.05 kHz, 16 bit), which are resampled with soxr and level-normalised here.
+(22.05 kHz, 16 bit), which are resampled with soxr and level-normalised here. Its output has
+no energy above 11.025 kHz, so 44.1 kHz speech is band-limited there (as telephone-band
+corpora are at 4 kHz); pauses between sentences are digital silence.
 """
 
 from __future__ import annotations
