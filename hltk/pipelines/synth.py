@@ -17,7 +17,7 @@ from typing import Any
 
 from hltk.io.manifest import load_manifest
 from hltk.runner import RUN_RECORD, versions, write_json
-from hltk.synth.corpus import DEFAULT_LISTENERS, KINDS, CorpusResult, make_corpus
+from hltk.synth.corpus import DEFAULT_COUNTS, DEFAULT_LISTENERS, KINDS, CorpusResult, make_corpus
 from hltk.synth.noise import NOISE_TYPES
 from hltk.synth.tools import tool_version
 
@@ -75,9 +75,11 @@ def synth(
     started = datetime.now(UTC)
     clock = time.perf_counter()
 
+    total = n if n is not None else (DEFAULT_COUNTS[kind] if hours is None else None)
+
     def report(items: int, _seconds: float) -> None:
         if progress is not None:
-            progress(items, n)
+            progress(items, total)
 
     result = make_corpus(
         kind, out, n=n, hours=hours, seed=seed, sample_rate=sample_rate, jobs=jobs,
