@@ -6,6 +6,7 @@ import logging
 from typing import Annotated
 
 import typer
+from hltk_cli.evaluate import compare, evaluate
 from hltk_cli.merge import merge
 from hltk_cli.simulate import simulate
 from hltk_cli.synth import synth
@@ -48,6 +49,8 @@ def main_options(
 app.command("simulate")(simulate)
 app.command("validate")(validate)
 app.command("merge")(merge)
+app.command("evaluate")(evaluate)
+app.command("compare")(compare)
 app.command("synth")(synth)
 
 
