@@ -11,6 +11,7 @@ from hltk import __version__
 from hltk_cli.evaluate import compare, evaluate
 from hltk_cli.merge import merge
 from hltk_cli.simulate import simulate
+from hltk_cli.synth import synth
 from hltk_cli.validate import validate
 
 app = typer.Typer(
@@ -50,6 +51,7 @@ app.command("validate")(validate)
 app.command("merge")(merge)
 app.command("evaluate")(evaluate)
 app.command("compare")(compare)
+app.command("synth")(synth)
 
 
 def main() -> None:
