@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
-from hltk_cli import common as c
-from hltk_cli.output import error, info, print_rows, progress_bar
 
 from hltk.io.listeners import ListenerError
 from hltk.io.manifest import ManifestError
@@ -16,6 +14,8 @@ from hltk.pipelines.synth import NOISE_TYPES
 from hltk.pipelines.synth import synth as synth_corpus
 from hltk.runner import EXIT_FATAL, EXIT_USAGE
 from hltk.synth.tools import ToolMissingError
+from hltk_cli import common as c
+from hltk_cli.output import error, info, print_rows, progress_bar
 
 SUMMARY_COLUMNS = ["kind", "items", "audio_hours", "seconds", "manifest"]
 

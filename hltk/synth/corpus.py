@@ -27,9 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 
-from hltk.io.audio import atomic_path
+from hltk.io.audio import atomic_path, write_audio
 from hltk.io.listeners import Listener, save_listeners
 from hltk.synth.listeners import PROFILES, load_or_make_listeners
 from hltk.synth.noise import NOISE_TYPES, make_noise, mix_at_snr
@@ -55,7 +54,6 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 SPEECH_SUBTYPE = "PCM_16"
 FLOAT_SUBTYPE = "FLOAT"
-_SF_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile command SFC_SET_ADD_PEAK_CHUNK
 
 
 @dataclass(frozen=True)
@@ -87,20 +85,10 @@ class CorpusResult:
 
 
 def write_wav(path: Path, audio: np.ndarray, sample_rate: int, subtype: str) -> None:
-    """Write ``(time,)`` or ``[channels, time]`` audio atomically as WAV, byte-reproducibly
-    (no PEAK chunk). ``PCM_16`` clamps to [-1, 1]; ``FLOAT`` keeps the float32 values."""
-    samples = np.asarray(audio, dtype=np.float32)
-    if samples.ndim == 1:
-        samples = samples[np.newaxis]
-    if subtype != FLOAT_SUBTYPE:
-        samples = np.clip(samples, -1.0, 1.0)
-    with atomic_path(path) as temporary:
-        with sf.SoundFile(str(temporary), "w", sample_rate, samples.shape[0], subtype=subtype,
-                          format="WAV") as handle:
-            from soundfile import _ffi, _snd  # libsndfile command interface
-
-            _snd.sf_command(handle._file, _SF_SET_ADD_PEAK_CHUNK, _ffi.NULL, 0)
-            handle.write(np.ascontiguousarray(samples.T))
+    """Write ``(time,)`` or ``[channels, time]`` audio atomically and byte-reproducibly as WAV
+    (``PCM_16`` clamps to [-1, 1]; ``FLOAT`` keeps the float32 values)."""
+    write_audio(path, np.asarray(audio, dtype=np.float32), sample_rate,
+                "wav32f" if subtype == FLOAT_SUBTYPE else "wav16")
 
 
 def item_id(kind: str, index: int) -> str:
