@@ -105,6 +105,12 @@ def apply_clip(audio: torch.Tensor, policy: str) -> tuple[torch.Tensor, int]:
     raise ValueError(f"unknown clip policy {policy!r}; choose one of {', '.join(CLIP_POLICIES)}")
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(destination: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``destination``; rename it over ``destination`` on success.
@@ -118,6 +124,7 @@ def atomic_path(destination: str | Path) -> Iterator[Path]:
     )
     os.close(handle)
     temporary = Path(name)
+    os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get normal modes
     try:
         yield temporary
         os.replace(temporary, destination)

@@ -1,0 +1,3 @@
+from hltk_cli.app import main
+
+main()

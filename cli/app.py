@@ -1,0 +1,53 @@
+"""The ``hltk`` Typer application: global options and the subcommands."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+from hltk_cli.merge import merge
+from hltk_cli.simulate import simulate
+from hltk_cli.validate import validate
+
+from hltk import __version__
+
+app = typer.Typer(
+    name="hltk",
+    help="hltk — the hearing-loss toolkit: batch simulation, amplification and evaluation "
+    "over CSV manifests. Data goes to stdout, progress and logs to stderr.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hltk {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    context: typer.Context,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    verbose: Annotated[int, typer.Option("-v", "--verbose", count=True,
+                                         help="More logs on stderr (-vv for debug).")] = 0,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress or logs.")] = False,
+) -> None:
+    level = logging.WARNING - 10 * verbose if not quiet else logging.ERROR
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+    if verbose == 0:
+        logging.getLogger("root").setLevel(logging.ERROR)  # pyclarity logs warnings to root
+    context.obj = {"quiet": quiet, "verbose": verbose}
+
+
+app.command("simulate")(simulate)
+app.command("validate")(validate)
+app.command("merge")(merge)
+
+
+def main() -> None:
+    app()
