@@ -349,6 +349,35 @@ class NalrWdrcProcessor:
             settings=settings,
         )
 
+    def speech_gain_db(
+        self,
+        listeners: ListenerBatch,
+        speech_db_spl: float,
+        frequencies: Sequence[float] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Static gain for steady LTASS-shaped speech at ``speech_db_spl`` overall (the fitting
+        curve): ``(frequencies [K], gains [B, C, K])`` in dB, STFT bins by default."""
+        prescription = self.prescribe(listeners)
+        batch, channels = len(listeners), len(listeners.ears)
+        band_levels = torch.as_tensor(
+            ltass_band_levels(self.bands, speech_db_spl), dtype=torch.float32
+        ).expand(batch * channels, -1)
+        departure = prescription.static_gain_db(band_levels) - prescription.band_nalr_db
+        if frequencies is None:
+            points = self.bin_frequencies
+            bin_nalr = prescription.bin_nalr_db
+        else:
+            points = np.asarray(frequencies, dtype=np.float64)
+            levels_nalr = clamped_hearing_levels(listeners, NALR_FREQUENCIES)
+            bin_nalr = nalr_response_db(
+                nalr_gains_db(levels_nalr), torch.from_numpy(points), self.sample_rate
+            ).flatten(0, 1).float()
+        weights = torch.from_numpy(
+            band_weights(points, self.bands, self.settings.transition_octaves).T.copy()
+        ).float()
+        gains = bin_nalr + departure @ weights
+        return points, gains.reshape(batch, channels, -1).double().numpy()
+
     # -- stages ------------------------------------------------------------------------------
     def smoothing_coefficient(self, time_ms: float) -> float:
         return 1.0 - math.exp(-self.hop / (time_ms * 1e-3 * self.sample_rate))
