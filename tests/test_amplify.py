@@ -118,8 +118,13 @@ def test_camfit_ratios_match_pyclarity_gain_table() -> None:
     edges = np.concatenate([[1e-8], np.sqrt(np.array(bands[:-1]) * np.array(bands[1:])), [1e7]])
     for name in ("N2", "N4", "S2", "S3"):
         listener = standard_listener(name)
-        fit = {"frequencies": np.array(bands), "edge_frequencies": edges,
-               "levels": np.arange(-10, 111), "channels": 2, "side": "lr"}  # fmt: skip
+        fit = {
+            "frequencies": np.array(bands),
+            "edge_frequencies": edges,
+            "levels": np.arange(-10, 111),
+            "channels": 2,
+            "side": "lr",
+        }
         table, _, _ = gainrule_camfit_compr(
             listener.left.to_clarity(), listener.right.to_clarity(), fit, max_output_level=400
         )
@@ -186,11 +191,24 @@ def test_louder_input_smaller_output_increase_in_compressing_bands() -> None:
     voice = voice / voice.square().mean().sqrt()  # RMS 1 = the calibration level
     calibration = 120.0
     soft, loud = voice * 10 ** ((50 - calibration) / 20), voice * 10 ** ((80 - calibration) / 20)
-    output = processor(torch.stack([soft, loud]).unsqueeze(1), listeners,
-                       level_db_spl=torch.full((2,), calibration))  # fmt: skip
+    output = processor(
+        torch.stack([soft, loud]).unsqueeze(1),
+        listeners,
+        level_db_spl=torch.full((2,), calibration),
+    )
     weights = torch.from_numpy(band_weights(processor.bin_frequencies, processor.bands, 1 / 3))
-    spectra = torch.stft(output[:, 0].double(), 512, 128, window=torch.hann_window(512).double(),
-                         return_complex=True).abs().square().mean(-1)  # fmt: skip
+    spectra = (
+        torch.stft(
+            output[:, 0].double(),
+            512,
+            128,
+            window=torch.hann_window(512).double(),
+            return_complex=True,
+        )
+        .abs()
+        .square()
+        .mean(-1)
+    )
     band_out = 10 * torch.log10(spectra @ weights)  # [2, bands]
     increase = band_out[1] - band_out[0]
     ratios = processor.prescribe(listeners.select([0])).ratio[0]
@@ -201,8 +219,12 @@ def test_louder_input_smaller_output_increase_in_compressing_bands() -> None:
     assert (increase[compressing] > 0).all()
 
 
-def _gain_trajectory(processor: NalrWdrcProcessor, steps: list[tuple[float, float]],
-                     frequency: float, calibration: float) -> tuple[np.ndarray, np.ndarray]:
+def _gain_trajectory(
+    processor: NalrWdrcProcessor,
+    steps: list[tuple[float, float]],
+    frequency: float,
+    calibration: float,
+) -> tuple[np.ndarray, np.ndarray]:
     """Output-minus-input level (dB) every 0.5 ms for a tone whose level (dB SPL) steps at the
     given times: ``steps = [(start_s, level), ...]``."""
     total = 1.6
@@ -239,7 +261,9 @@ def test_attack_and_release_times_match_settings() -> None:
     (within 20 %)."""
     settings = WdrcSettings(attack_ms=10.0, release_ms=100.0)
     processor = NalrWdrcProcessor(settings=settings)
-    times, gain = _gain_trajectory(processor, [(0.0, 55.0), (0.3, 85.0), (0.8, 55.0)], 4000.0, 130.0)
+    times, gain = _gain_trajectory(
+        processor, [(0.0, 55.0), (0.3, 85.0), (0.8, 55.0)], 4000.0, 130.0
+    )
     attack = _time_constant(times, gain, 0.3, 0.45)
     release = _time_constant(times, gain, 0.8, 0.78)
     assert abs(attack - 0.010) / 0.010 < 0.2, attack
@@ -268,8 +292,12 @@ def test_batched_equals_item_by_item() -> None:
     levels = torch.tensor([100.0, 95.0, 105.0])
     batched = processor(audio, batch_of(*names), lengths=torch.tensor(lengths), level_db_spl=levels)
     for index, length in enumerate(lengths):
-        alone = processor(audio[index : index + 1, :, :length], batch_of(names[index]),
-                          lengths=torch.tensor([length]), level_db_spl=levels[index : index + 1])  # fmt: skip
+        alone = processor(
+            audio[index : index + 1, :, :length],
+            batch_of(names[index]),
+            lengths=torch.tensor([length]),
+            level_db_spl=levels[index : index + 1],
+        )
         torch.testing.assert_close(batched[index, :, :length], alone[0], atol=1e-5, rtol=1e-4)
         assert not batched[index, :, length:].any()
 
@@ -279,8 +307,11 @@ def test_limiter_ceiling_is_never_exceeded(ceiling: float) -> None:
     processor = NalrWdrcProcessor(settings=WdrcSettings(limiter_ceiling=ceiling))
     voice = speech("s06", 1.0)
     audio = torch.stack([voice / voice.abs().max(), voice]).unsqueeze(1)  # full scale + normal
-    output = processor(audio, ListenerBatch((standard_listener("N6"),) * 2, ("right",)),
-                       level_db_spl=torch.tensor([100.0, 100.0]))  # fmt: skip
+    output = processor(
+        audio,
+        ListenerBatch((standard_listener("N6"),) * 2, ("right",)),
+        level_db_spl=torch.tensor([100.0, 100.0]),
+    )
     assert output.abs().max() <= ceiling
     assert output[0].abs().max() > 0.9 * ceiling  # the limiter limits, it does not mute
 
@@ -311,4 +342,3 @@ def test_other_sample_rate_works() -> None:
     assert processor.n_fft == 256 and processor.bands[-1] == 4000.0
     output = processor(speech("s01", 0.5, 16000)[None, None], batch_of("N3", ears=("left",)))
     assert torch.isfinite(output).all() and output.shape[-1] == 8000
-

@@ -369,9 +369,13 @@ class NalrWdrcProcessor:
         else:
             points = np.asarray(frequencies, dtype=np.float64)
             levels_nalr = clamped_hearing_levels(listeners, NALR_FREQUENCIES)
-            bin_nalr = nalr_response_db(
-                nalr_gains_db(levels_nalr), torch.from_numpy(points), self.sample_rate
-            ).flatten(0, 1).float()
+            bin_nalr = (
+                nalr_response_db(
+                    nalr_gains_db(levels_nalr), torch.from_numpy(points), self.sample_rate
+                )
+                .flatten(0, 1)
+                .float()
+            )
         weights = torch.from_numpy(
             band_weights(points, self.bands, self.settings.transition_octaves).T.copy()
         ).float()
