@@ -6,6 +6,8 @@ import logging
 from typing import Annotated
 
 import typer
+from hltk_cli.amplify import amplify, gain_plot_command
+from hltk_cli.denoise_amplify import denoise_amplify
 from hltk_cli.merge import merge
 from hltk_cli.simulate import simulate
 from hltk_cli.validate import validate
@@ -45,6 +47,9 @@ def main_options(
 
 
 app.command("simulate")(simulate)
+app.command("amplify")(amplify)
+app.command("denoise-amplify")(denoise_amplify)
+app.command("gain-plot")(gain_plot_command)
 app.command("validate")(validate)
 app.command("merge")(merge)
 

@@ -19,6 +19,7 @@ from hltk.amplify.nalr import (
     NALR_FREQUENCIES,
     PRESCRIPTION_HL_MAX,
     NalrProcessor,
+    PrescriptionWarning,
     nalr_fir,
     nalr_gains_db,
     nalr_response_db,
@@ -331,7 +332,10 @@ def test_audiogram_above_prescription_range_is_clamped_with_warning() -> None:
     listener = Listener("deaf", profound, standard_listener("N3").right)
     audio = speech("s01", 0.5).expand(1, 2, -1).contiguous()
     for processor in (NalrWdrcProcessor(), NalrProcessor()):
-        output = processor(audio, ListenerBatch((listener,)), level_db_spl=torch.tensor([100.0]))
+        with pytest.warns(PrescriptionWarning, match="clamped"):
+            output = processor(
+                audio, ListenerBatch((listener,)), level_db_spl=torch.tensor([100.0])
+            )
         assert torch.isfinite(output).all()
         assert any(f"{PRESCRIPTION_HL_MAX:g} dB HL" in m for m in processor.warnings.messages)
         assert all("deaf left" in m for m in processor.warnings.messages)

@@ -65,6 +65,10 @@ class NalrCompressorProcessor:
         self.settings = settings or CompressorSettings()
         self.warnings = self.nalr.warnings
 
+    def describe(self) -> dict[str, object]:
+        """Settings for the run record."""
+        return {**self.nalr.describe(), "soft_clip": self.soft_clip, **asdict(self.settings)}
+
     def process_channel(self, fir: np.ndarray, signal: np.ndarray) -> np.ndarray:
         """One ear, numpy float64 ``(T,) -> (T,)``: the recipe's computation, aligned."""
         from clarity.enhancer.compressor import Compressor

@@ -26,6 +26,7 @@ recorded (:func:`prescription_audiogram`).
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -67,8 +68,14 @@ def prescription_audiogram(audiogram: Audiogram) -> tuple[Audiogram, str | None]
     return clamped, message
 
 
+class PrescriptionWarning(UserWarning):
+    """An audiogram was outside the prescription range and was clamped."""
+
+
 class PrescriptionWarnings:
-    """Collects clamping warnings of a processor (deduplicated, in order) for the run record."""
+    """Clamping warnings of a processor. Each occurrence is issued with ``warnings.warn`` (the
+    runner records them, with item counts, in ``run.json``); :attr:`messages` keeps the distinct
+    messages in order."""
 
     def __init__(self) -> None:
         self.messages: list[str] = []
@@ -79,7 +86,8 @@ class PrescriptionWarnings:
         text = f"{who}: {message}" if who else message
         if text not in self.messages:
             self.messages.append(text)
-            LOGGER.warning(text)
+            LOGGER.debug(text)
+        warnings.warn(text, PrescriptionWarning, stacklevel=3)
 
 
 def clamped_hearing_levels(
@@ -169,6 +177,11 @@ class NalrProcessor:
     @property
     def delay(self) -> int:
         return self.nfir // 2
+
+    def describe(self) -> dict[str, object]:
+        """Settings for the run record."""
+        return {"nfir": self.nfir, "delay_removed_samples": self.delay,
+                "prescription_hl_max": PRESCRIPTION_HL_MAX}  # fmt: skip
 
     def firs(self, listeners: ListenerBatch) -> torch.Tensor:
         """NAL-R FIRs ``[B, C, nfir + 1]`` (float64) for every item and ear."""
