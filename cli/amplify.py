@@ -14,25 +14,48 @@ from hltk.io.listeners import ListenerError
 from hltk.pipelines.amplify import TASK, backend_options, gain_plot
 from hltk.runner import EXIT_USAGE
 
-NfirOpt = Annotated[int | None, typer.Option(
-    "--nfir", min=2, help="NAL-R FIR order (default 220 at 44.1 kHz). nalr, nalr-compressor.")]  # fmt: skip
-SoftClipOpt = Annotated[bool | None, typer.Option(
-    "--soft-clip/--no-soft-clip", help="tanh soft clip as in the CEC2 recipe (default on). "
-    "nalr-compressor.")]  # fmt: skip
-AttackOpt = Annotated[float | None, typer.Option(
-    "--attack-ms", help="WDRC attack time constant, ms (default 10).")]
-ReleaseOpt = Annotated[float | None, typer.Option(
-    "--release-ms", help="WDRC release time constant, ms (default 100).")]
-BandsOpt = Annotated[str | None, typer.Option(
-    "--bands", help="WDRC band centres in Hz, comma-separated (default 250,500,1000,2000,4000,8000).")]  # fmt: skip
-RatioMinOpt = Annotated[float | None, typer.Option(
-    "--ratio-min", help="Smallest compression ratio (default 1).")]
-RatioMaxOpt = Annotated[float | None, typer.Option(
-    "--ratio-max", help="Largest compression ratio (default 3).")]
-MaxOutputOpt = Annotated[float | None, typer.Option(
-    "--max-output-db-spl", help="Per-band maximum output level, dB SPL (default 100).")]
-CeilingOpt = Annotated[float | None, typer.Option(
-    "--limiter-ceiling", help="Output limiter ceiling, digital peak (default 1.0).")]
+NfirOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--nfir", min=2, help="NAL-R FIR order (default 220 at 44.1 kHz). nalr, nalr-compressor."
+    ),
+]
+SoftClipOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--soft-clip/--no-soft-clip",
+        help="tanh soft clip as in the CEC2 recipe (default on). nalr-compressor.",
+    ),
+]
+AttackOpt = Annotated[
+    float | None, typer.Option("--attack-ms", help="WDRC attack time constant, ms (default 10).")
+]
+ReleaseOpt = Annotated[
+    float | None, typer.Option("--release-ms", help="WDRC release time constant, ms (default 100).")
+]
+BandsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--bands",
+        help="WDRC band centres in Hz, comma-separated (default 250,500,1000,2000,4000,8000).",
+    ),
+]
+RatioMinOpt = Annotated[
+    float | None, typer.Option("--ratio-min", help="Smallest compression ratio (default 1).")
+]
+RatioMaxOpt = Annotated[
+    float | None, typer.Option("--ratio-max", help="Largest compression ratio (default 3).")
+]
+MaxOutputOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-output-db-spl", help="Per-band maximum output level, dB SPL (default 100)."
+    ),
+]
+CeilingOpt = Annotated[
+    float | None,
+    typer.Option("--limiter-ceiling", help="Output limiter ceiling, digital peak (default 1.0)."),
+]
 
 
 def amplify(
@@ -72,30 +95,63 @@ def amplify(
     name = backend or registry.default_backend(TASK)
     try:
         options = backend_options(
-            name, nfir=nfir, soft_clip=soft_clip, attack_ms=attack_ms, release_ms=release_ms,
-            bands=bands, ratio_min=ratio_min, ratio_max=ratio_max,
-            max_output_db_spl=max_output_db_spl, limiter_ceiling=limiter_ceiling,
-        )  # fmt: skip
+            name,
+            nfir=nfir,
+            soft_clip=soft_clip,
+            attack_ms=attack_ms,
+            release_ms=release_ms,
+            bands=bands,
+            ratio_min=ratio_min,
+            ratio_max=ratio_max,
+            max_output_db_spl=max_output_db_spl,
+            limiter_ceiling=limiter_ceiling,
+        )
     except ValueError as problem:
         error(str(problem))
         raise typer.Exit(EXIT_USAGE) from None
     c.run_processing(
-        TASK, manifest, out, backend=backend, backend_options=options, listeners=listeners,
-        root=root, device=device, jobs=jobs, batch_size=batch_size, executor=executor,
-        scheduler=scheduler, shard=shard, overwrite=overwrite, retry_failed=retry_failed,
-        limit=limit, ear=ear, level_db_spl=level_db_spl, audio_format=audio_format,
-        filename=filename, clip=clip, seed=seed, output_format=output_format, quiet=quiet,
-    )  # fmt: skip
+        TASK,
+        manifest,
+        out,
+        backend=backend,
+        backend_options=options,
+        listeners=listeners,
+        root=root,
+        device=device,
+        jobs=jobs,
+        batch_size=batch_size,
+        executor=executor,
+        scheduler=scheduler,
+        shard=shard,
+        overwrite=overwrite,
+        retry_failed=retry_failed,
+        limit=limit,
+        ear=ear,
+        level_db_spl=level_db_spl,
+        audio_format=audio_format,
+        filename=filename,
+        clip=clip,
+        seed=seed,
+        output_format=output_format,
+        quiet=quiet,
+    )
 
 
 def gain_plot_command(
-    listener: Annotated[str, typer.Argument(
-        help="Listener id (in --listeners) or standard audiogram (NH, N1-N7, S1-S3, ...).",
-        show_default=False)],  # fmt: skip
-    out: Annotated[Path, typer.Option("-o", "--out", help="PNG file to write.", show_default=False)],
+    listener: Annotated[
+        str,
+        typer.Argument(
+            help="Listener id (in --listeners) or standard audiogram (NH, N1-N7, S1-S3, ...).",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option("-o", "--out", help="PNG file to write.", show_default=False)
+    ],
     listeners: c.ListenersOpt = None,
-    levels: Annotated[str, typer.Option(
-        "--levels", help="Speech input levels, dB SPL, comma-separated.")] = "50,65,80",
+    levels: Annotated[
+        str, typer.Option("--levels", help="Speech input levels, dB SPL, comma-separated.")
+    ] = "50,65,80",
     attack_ms: AttackOpt = None,
     release_ms: ReleaseOpt = None,
     bands: BandsOpt = None,
@@ -110,11 +166,21 @@ def gain_plot_command(
     try:
         input_levels = [float(v) for v in levels.split(",") if v.strip()]
         options = backend_options(
-            "nalr-wdrc", attack_ms=attack_ms, release_ms=release_ms, bands=bands,
-            ratio_min=ratio_min, ratio_max=ratio_max, max_output_db_spl=max_output_db_spl,
-        )  # fmt: skip
-        result = gain_plot(listener, out, listeners_path=listeners,
-                           input_levels_db_spl=input_levels, options=options)  # fmt: skip
+            "nalr-wdrc",
+            attack_ms=attack_ms,
+            release_ms=release_ms,
+            bands=bands,
+            ratio_min=ratio_min,
+            ratio_max=ratio_max,
+            max_output_db_spl=max_output_db_spl,
+        )
+        result = gain_plot(
+            listener,
+            out,
+            listeners_path=listeners,
+            input_levels_db_spl=input_levels,
+            options=options,
+        )
     except (ValueError, ListenerError) as problem:
         error(str(problem))
         raise typer.Exit(EXIT_USAGE) from None

@@ -57,17 +57,41 @@ def denoise_amplify(
     name = backend or registry.default_backend(TASK)
     try:
         options = backend_options(
-            name, attack_ms=attack_ms,
-            release_ms=release_ms, bands=bands, ratio_min=ratio_min, ratio_max=ratio_max,
-            max_output_db_spl=max_output_db_spl, limiter_ceiling=limiter_ceiling,
-        )  # fmt: skip
+            name,
+            attack_ms=attack_ms,
+            release_ms=release_ms,
+            bands=bands,
+            ratio_min=ratio_min,
+            ratio_max=ratio_max,
+            max_output_db_spl=max_output_db_spl,
+            limiter_ceiling=limiter_ceiling,
+        )
     except ValueError as problem:
         error(str(problem))
         raise typer.Exit(EXIT_USAGE) from None
     c.run_processing(
-        TASK, manifest, out, backend=backend, backend_options=options, listeners=listeners,
-        root=root, device=device, jobs=jobs, batch_size=batch_size, executor=executor,
-        scheduler=scheduler, shard=shard, overwrite=overwrite, retry_failed=retry_failed,
-        limit=limit, ear=ear, level_db_spl=level_db_spl, audio_format=audio_format,
-        filename=filename, clip=clip, seed=seed, output_format=output_format, quiet=quiet,
-    )  # fmt: skip
+        TASK,
+        manifest,
+        out,
+        backend=backend,
+        backend_options=options,
+        listeners=listeners,
+        root=root,
+        device=device,
+        jobs=jobs,
+        batch_size=batch_size,
+        executor=executor,
+        scheduler=scheduler,
+        shard=shard,
+        overwrite=overwrite,
+        retry_failed=retry_failed,
+        limit=limit,
+        ear=ear,
+        level_db_spl=level_db_spl,
+        audio_format=audio_format,
+        filename=filename,
+        clip=clip,
+        seed=seed,
+        output_format=output_format,
+        quiet=quiet,
+    )

@@ -180,8 +180,11 @@ class NalrProcessor:
 
     def describe(self) -> dict[str, object]:
         """Settings for the run record."""
-        return {"nfir": self.nfir, "delay_removed_samples": self.delay,
-                "prescription_hl_max": PRESCRIPTION_HL_MAX}  # fmt: skip
+        return {
+            "nfir": self.nfir,
+            "delay_removed_samples": self.delay,
+            "prescription_hl_max": PRESCRIPTION_HL_MAX,
+        }
 
     def firs(self, listeners: ListenerBatch) -> torch.Tensor:
         """NAL-R FIRs ``[B, C, nfir + 1]`` (float64) for every item and ear."""

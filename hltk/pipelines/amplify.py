@@ -14,10 +14,18 @@ TASK = "amplify"
 
 #: Which backend takes which option (the CLI passes only those of the chosen backend).
 WDRC_OPTIONS: tuple[str, ...] = (
-    "attack_ms", "release_ms", "bands", "ratio_min", "ratio_max", "max_output_db_spl",
-    "min_gain_db", "limiter_ceiling", "limiter_ms", "knee_speech_db_spl",
+    "attack_ms",
+    "release_ms",
+    "bands",
+    "ratio_min",
+    "ratio_max",
+    "max_output_db_spl",
+    "min_gain_db",
+    "limiter_ceiling",
+    "limiter_ms",
+    "knee_speech_db_spl",
     "reference_speech_db_spl",
-)  # fmt: skip
+)
 BACKEND_OPTIONS: dict[str, tuple[str, ...]] = {
     "nalr": ("nfir",),
     "nalr-compressor": ("nfir", "soft_clip"),
@@ -41,7 +49,9 @@ def backend_options(backend: str, **given: Any) -> dict[str, Any]:
             try:
                 bands = [float(v) for v in bands.split(",") if v.strip()]
             except ValueError:
-                raise ValueError(f"--bands: comma-separated frequencies in Hz, got {bands!r}") from None
+                raise ValueError(
+                    f"--bands: comma-separated frequencies in Hz, got {bands!r}"
+                ) from None
         chosen["bands"] = [float(v) for v in bands]
     if backend in ("nalr-wdrc", "two-stage"):
         from hltk.amplify.wdrc import WdrcSettings
@@ -63,9 +73,16 @@ def amplify(
 ) -> RunSummary:
     """Amplify each item for its listener (default backend: NAL-R + WDRC)."""
     return process_manifest(
-        TASK, manifest_path, settings, backend=backend, backend_options=backend_options,
-        root=root, listeners_path=listeners_path, command=command, progress=progress,
-    )  # fmt: skip
+        TASK,
+        manifest_path,
+        settings,
+        backend=backend,
+        backend_options=backend_options,
+        root=root,
+        listeners_path=listeners_path,
+        command=command,
+        progress=progress,
+    )
 
 
 def resolve_listener(name: str, listeners_path: str | Path | None = None) -> Any:
@@ -81,7 +98,9 @@ def resolve_listener(name: str, listeners_path: str | Path | None = None) -> Any
         return standard_listener(name)
     except ListenerError:
         where = f" in {listeners_path}" if listeners_path is not None else ""
-        raise ListenerError(f"no listener {name!r}{where} and no standard audiogram of that name") from None
+        raise ListenerError(
+            f"no listener {name!r}{where} and no standard audiogram of that name"
+        ) from None
 
 
 def gain_plot(
@@ -105,9 +124,24 @@ def gain_plot(
     gains = prescribed_gains(listener, input_levels_db_spl, sample_rate, settings, frequencies)
     rows = []
     for ear in ("left", "right"):
-        rows.append({"ear": ear, "curve": "nalr",
-                     **{str(f): round(float(g), 1) for f, g in zip(frequencies, gains["nalr"][ear], strict=True)}})  # fmt: skip
+        rows.append(
+            {
+                "ear": ear,
+                "curve": "nalr",
+                **{
+                    str(f): round(float(g), 1)
+                    for f, g in zip(frequencies, gains["nalr"][ear], strict=True)
+                },
+            }
+        )
         for level, values in gains["nalr-wdrc"][ear].items():
-            rows.append({"ear": ear, "curve": f"nalr-wdrc {level:g} dB SPL",
-                         **{str(f): round(float(g), 1) for f, g in zip(frequencies, values, strict=True)}})  # fmt: skip
+            rows.append(
+                {
+                    "ear": ear,
+                    "curve": f"nalr-wdrc {level:g} dB SPL",
+                    **{
+                        str(f): round(float(g), 1) for f, g in zip(frequencies, values, strict=True)
+                    },
+                }
+            )
     return {"path": path, "listener": listener.id, "rows": rows}

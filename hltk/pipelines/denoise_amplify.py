@@ -26,6 +26,13 @@ def denoise_amplify(
     """Denoise and amplify each item for its listener (default backend: NAL-R + WDRC of the
     noisy input, i.e. no denoising; ``two-stage``: RNNoise then NAL-R + WDRC)."""
     return process_manifest(
-        TASK, manifest_path, settings, backend=backend, backend_options=backend_options,
-        root=root, listeners_path=listeners_path, command=command, progress=progress,
-    )  # fmt: skip
+        TASK,
+        manifest_path,
+        settings,
+        backend=backend,
+        backend_options=backend_options,
+        root=root,
+        listeners_path=listeners_path,
+        command=command,
+        progress=progress,
+    )
