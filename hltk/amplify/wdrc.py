@@ -60,6 +60,7 @@ Hearing levels above :data:`hltk.amplify.nalr.PRESCRIPTION_HL_MAX` are clamped (
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -216,6 +217,12 @@ def camfit_intercepts(frequencies: Sequence[float]) -> np.ndarray:
     )
 
 
+@functools.lru_cache(maxsize=32)
+def _camfit_band_constants(bands: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per band: LTASS level of 65 dB speech, ISO threshold (dB SPL), CAMFIT intercept."""
+    return ltass_band_levels(bands, 65.0), iso_thresholds_db_spl(bands), camfit_intercepts(bands)
+
+
 def camfit_compression_ratios(
     hearing_levels: torch.Tensor,
     bands: Sequence[float],
@@ -227,9 +234,10 @@ def camfit_compression_ratios(
     the band centres); ``any_loss [...]`` is False for audiograms with no loss (CAMFIT then
     prescribes no insertion gain). Formula in the module docstring."""
     dtype, device = hearing_levels.dtype, hearing_levels.device
-    speech_65 = torch.as_tensor(ltass_band_levels(bands, 65.0), dtype=dtype, device=device)
-    thresholds = torch.as_tensor(iso_thresholds_db_spl(bands), dtype=dtype, device=device)
-    intercepts = torch.as_tensor(camfit_intercepts(bands), dtype=dtype, device=device)
+    speech_65, thresholds, intercepts = (
+        torch.as_tensor(values, dtype=dtype, device=device)
+        for values in _camfit_band_constants(tuple(float(b) for b in bands))
+    )
     insertion = (0.48 * hearing_levels + intercepts).clamp(min=0.0)
     insertion = insertion * any_loss.to(dtype).unsqueeze(-1)
     aided_range = (speech_65 + insertion - hearing_levels - thresholds).clamp(
