@@ -54,7 +54,7 @@ MaxOutputOpt = Annotated[
 ]
 CeilingOpt = Annotated[
     float | None,
-    typer.Option("--limiter-ceiling", help="Output limiter ceiling, digital peak (default 1.0)."),
+    typer.Option("--limiter-ceiling", help="Output limiter ceiling, digital peak (default 0.95)."),
 ]
 
 

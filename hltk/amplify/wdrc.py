@@ -27,7 +27,8 @@ Signal path (``[B, C, T] -> [B, C, T]``, zero delay, same length)
    the band weights; the spectrum is scaled and inverted (iSTFT).
 7. Output limiter: sample-peak, look-ahead (non-causal, zero delay), ``limiter_ms`` window: the
    gain is the running minimum of ``ceiling / |y|`` over the window, smoothed by a moving
-   average of the same length, so no sample exceeds ``limiter_ceiling`` (digital peak).
+   average of the same length, so no sample exceeds ``limiter_ceiling`` (digital peak; default
+   0.95, about -0.45 dBFS, leaving headroom for the runner's resampling to the input rate).
 
 The static gain rule (per ear, per band ``b`` with centre ``f_b``)
 -----------------------------------------------------------------
@@ -112,7 +113,7 @@ class WdrcSettings:
     reference_speech_db_spl: float = 65.0
     max_output_db_spl: float = 100.0
     min_gain_db: float = 0.0
-    limiter_ceiling: float = 1.0
+    limiter_ceiling: float = 0.95
     limiter_ms: float = 5.0
     transition_octaves: float = 1.0 / 3.0
     n_fft: int | None = None
