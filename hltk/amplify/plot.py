@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +27,7 @@ def prescribed_gains(
     sample_rate: int = 44100,
     settings: WdrcSettings | None = None,
     frequencies: Sequence[float] | None = None,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Gains (dB) by frequency for both ears: ``{"frequencies": [K], "nalr": {ear: [K]},
     "nalr-wdrc": {ear: {level: [K]}}}`` (default frequencies 125 Hz to 10 kHz, log-spaced)."""
     points = (

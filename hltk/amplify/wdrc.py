@@ -362,7 +362,7 @@ class NalrWdrcProcessor:
         self,
         listeners: ListenerBatch,
         speech_db_spl: float,
-        frequencies: Sequence[float] | None = None,
+        frequencies: Sequence[float] | np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Static gain for steady LTASS-shaped speech at ``speech_db_spl`` overall (the fitting
         curve): ``(frequencies [K], gains [B, C, K])`` in dB, STFT bins by default."""
