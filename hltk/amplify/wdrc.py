@@ -25,10 +25,10 @@ Signal path (``[B, C, T] -> [B, C, T]``, zero delay, same length)
 5. Static rule per band (below), on the smoothed level.
 6. Bin gains: NAL-R response at each bin plus the band rule's departure from NAL-R spread with
    the band weights; the spectrum is scaled and inverted (iSTFT).
-7. Output limiter: sample-peak, look-ahead (non-causal, zero delay), ``limiter_ms`` window: the
-   gain is the running minimum of ``ceiling / |y|`` over the window, smoothed by a moving
-   average of the same length, so no sample exceeds ``limiter_ceiling`` (digital peak; default
-   0.95, about -0.45 dBFS, leaving headroom for the runner's resampling to the input rate).
+7. Output limiter: sample-peak, look-ahead (non-causal, zero delay) over blocks of
+   ``limiter_ms``: each block's gain is the smallest ``ceiling / |y|`` of it and its neighbours,
+   interpolated linearly between block centres, so no sample exceeds ``limiter_ceiling``
+   (digital peak; default 0.95, about -0.45 dBFS: headroom for resampling to the input rate).
 
 The static gain rule (per ear, per band ``b`` with centre ``f_b``)
 -----------------------------------------------------------------
@@ -76,7 +76,6 @@ from hltk.amplify.nalr import (
     nalr_gains_db,
     nalr_response_db,
 )
-from hltk.dsp.filters import moving_average, sliding_min
 from hltk.io.listeners import ListenerBatch
 from hltk.registry import register
 
@@ -420,20 +419,37 @@ class NalrWdrcProcessor:
     def limit(self, audio: torch.Tensor) -> torch.Tensor:
         """Look-ahead sample-peak limiter ``[N, T] -> [N, T]``, no sample above the ceiling.
 
-        Only rows with a sample above the ceiling are processed; others pass unchanged.
+        With blocks of ``limiter_ms``: the gain a block needs is the smallest ``ceiling / |y|``
+        in it; each block's gain is the minimum over itself and its two neighbours, and the
+        gain is interpolated linearly between block centres. Every sample's gain is then at most
+        what its own block needs (both ends of its interpolation segment include that block), so
+        no sample exceeds the ceiling, and the gain ramps over one block (no clicks). Rows with
+        no sample above the ceiling pass unchanged.
         """
         ceiling = self.settings.limiter_ceiling
-        over = (audio.abs() > ceiling).any(dim=-1)
+        magnitude = audio.abs()
+        over = (magnitude > ceiling).any(dim=-1)
         if not bool(over.any()):
             return audio
-        rows = audio[over]
-        magnitude = rows.abs()
-        window = max(1, round(self.settings.limiter_ms * 1e-3 * self.sample_rate))
-        needed = torch.where(magnitude > ceiling, ceiling / magnitude.clamp(min=1e-30), 1.0)
-        needed = torch.nn.functional.pad(needed, (window - 1, 0), value=1.0)
-        gain = moving_average(sliding_min(needed, window), window)
+        every = bool(over.all())
+        rows = audio if every else audio[over]
+        magnitude = magnitude if every else magnitude[over]
+        length = rows.shape[-1]
+        block = max(1, round(self.settings.limiter_ms * 1e-3 * self.sample_rate))
+        blocks = -(-length // block)
+        magnitude = torch.nn.functional.pad(magnitude, (0, blocks * block - length))
+        peaks = magnitude.reshape(rows.shape[0], blocks, block).amax(dim=-1)
+        block_gain = ceiling / peaks.clamp(min=ceiling)
+        padded = torch.nn.functional.pad(block_gain, (1, 1), value=1.0)
+        smooth = torch.minimum(torch.minimum(padded[:, :-2], padded[:, 1:-1]), padded[:, 2:])
+        gain = torch.nn.functional.interpolate(
+            smooth.unsqueeze(1), size=blocks * block, mode="linear", align_corners=False
+        )[:, 0, :length]
+        limited_rows = (rows * gain).clamp_(-ceiling, ceiling)
+        if every:
+            return limited_rows
         limited = audio.clone()
-        limited[over] = (rows * gain).clamp(-ceiling, ceiling)
+        limited[over] = limited_rows
         return limited
 
     def _block_frames(self, ears: int, device: torch.device) -> int:
@@ -484,8 +500,7 @@ class NalrWdrcProcessor:
         for start in range(0, n_frames, block):
             stop = min(n_frames, start + block)
             spectrum = torch.fft.rfft(frames[:, start:stop] * window)  # [N, f, K]
-            parts = torch.view_as_real(spectrum)
-            power = torch.einsum("nfkc,nfkc->nfk", parts, parts)
+            power = spectrum.real.square() + spectrum.imag.square()
             band_level = torch.matmul(power, power_weights).add_(1e-20).log10_().mul_(10.0)
             band_level += levels_spl
             if state is None:
@@ -493,7 +508,7 @@ class NalrWdrcProcessor:
             smoothed = self.smooth_levels(band_level, state)
             departure = prescription.static_gain_db(smoothed) - nalr_bands
             gain = torch.matmul(departure, gain_weights).add_(nalr_bins).mul_(to_amplitude).exp_()
-            parts.mul_(gain.unsqueeze(-1))
+            torch.view_as_real(spectrum).mul_(gain.unsqueeze(-1))
             synthesis = torch.fft.irfft(spectrum, n=n_fft).mul_(window)
             pieces = synthesis.reshape(ears, stop - start, overlap, hop)
             for offset in range(overlap):
