@@ -2,10 +2,6 @@
 
 - :func:`fft_convolve`: full linear convolution of ``[..., T]`` signals with ``[..., K]`` FIR
   filters through the real FFT (same result as ``numpy.convolve(x, h)`` per row).
-- :func:`sliding_min`: minimum over a sliding window in O(T) (van Herk / Gil-Werman block
-  prefix and suffix minima, vectorised with ``torch.cummin``).
-- :func:`moving_average`: mean over a sliding window ("valid" mode) through a float64
-  cumulative sum.
 """
 
 from __future__ import annotations
@@ -39,31 +35,3 @@ def fft_convolve(signal: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     n_fft = _next_fast_length(length)
     spectrum = torch.fft.rfft(signal, n=n_fft) * torch.fft.rfft(kernel.to(signal.dtype), n=n_fft)
     return torch.fft.irfft(spectrum, n=n_fft)[..., :length]
-
-
-def sliding_min(values: torch.Tensor, window: int) -> torch.Tensor:
-    """``out[..., n] = min(values[..., n : n + window])`` (the window runs forward).
-
-    Positions past the end are treated as ``+inf`` (ignored). ``[..., T] -> [..., T]``.
-    Van Herk (1992) / Gil & Werman (1993): split into blocks of ``window``; the minimum over
-    any window is the minimum of one block's suffix minimum and the next block's prefix minimum.
-    """
-    if window <= 1:
-        return values.clone()
-    length = values.shape[-1]
-    blocks = -(-length // window) + 1
-    padded = torch.nn.functional.pad(
-        values, (0, blocks * window - length), value=float("inf")
-    ).reshape(*values.shape[:-1], blocks, window)
-    prefix = torch.cummin(padded, dim=-1).values.reshape(*values.shape[:-1], -1)
-    suffix = torch.cummin(padded.flip(-1), dim=-1).values.flip(-1).reshape(*values.shape[:-1], -1)
-    return torch.minimum(suffix[..., :length], prefix[..., window - 1 : window - 1 + length])
-
-
-def moving_average(values: torch.Tensor, window: int) -> torch.Tensor:
-    """``out[..., n] = mean(values[..., n : n + window])`` for every full window ("valid"
-    mode): ``[..., T] -> [..., T - window + 1]``. Summed in float64 (cumulative sum)."""
-    if window <= 1:
-        return values.clone()
-    total = torch.nn.functional.pad(torch.cumsum(values.to(torch.float64), dim=-1), (1, 0))
-    return ((total[..., window:] - total[..., :-window]) / window).to(values.dtype)
