@@ -346,3 +346,23 @@ def test_other_sample_rate_works() -> None:
     assert processor.n_fft == 256 and processor.bands[-1] == 4000.0
     output = processor(speech("s01", 0.5, 16000)[None, None], batch_of("N3", ears=("left",)))
     assert torch.isfinite(output).all() and output.shape[-1] == 8000
+
+
+def test_every_amplify_backend_passes_silence() -> None:
+    from hltk.amplify.compressor import NalrCompressorProcessor
+
+    for processor in (NalrProcessor(), NalrCompressorProcessor(), NalrWdrcProcessor()):
+        output = processor(torch.zeros(1, 2, 3000), batch_of("N5"), lengths=torch.tensor([3000]))
+        assert output.shape == (1, 2, 3000) and torch.isfinite(output).all()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu() -> None:
+    processor = NalrWdrcProcessor()
+    audio = torch.stack([speech("s01", 1.0), speech("s02", 1.0)]).unsqueeze(0) * 4
+    listeners = batch_of("N4")
+    levels = torch.tensor([100.0])
+    on_cpu = processor(audio, listeners, level_db_spl=levels)
+    on_gpu = processor(audio.cuda(), listeners, level_db_spl=levels.cuda()).cpu()
+    torch.testing.assert_close(on_gpu, on_cpu, atol=1e-4, rtol=1e-3)
