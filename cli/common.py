@@ -42,7 +42,8 @@ ExecutorOpt = Annotated[Literal["local", "dask"], typer.Option(
     help="local (joblib / in-process) or dask (dask.distributed).")]
 SchedulerOpt = Annotated[str | None, typer.Option(
     "--scheduler", help="dask scheduler address to join (default: start a LocalCluster).")]
-ShardOpt = Annotated[str | None, typer.Option("--shard", help="Process shard I of N (I/N); see `hltk merge`.")]
+ShardOpt = Annotated[str | None, typer.Option(
+    "--shard", help="Process shard I of N (I/N); see `hltk merge`.")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Redo items already done.")]
 RetryOpt = Annotated[bool, typer.Option("--retry-failed", help="Retry items that failed before.")]
 LimitOpt = Annotated[int | None, typer.Option("--limit", min=0, help="Only the first N manifest rows.")]

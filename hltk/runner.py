@@ -453,44 +453,65 @@ def _units(items: Sequence[WorkItem], size: int) -> list[list[WorkItem]]:
     return [list(items[start:start + size]) for start in range(0, len(items), size)]
 
 
-def _execute_local(processor: Processor, units: list[list[WorkItem]], settings: RunSettings,
-                   device: torch.device) -> Iterator[list[ItemResult]]:
-    if processor.batched or settings.jobs <= 1:
-        for unit in units:
-            yield run_unit(processor, unit, settings, str(device))
-        return
-    from joblib import Parallel, delayed
+def map_work(
+    function: Callable[..., Any],
+    shared: Any,
+    payloads: Sequence[Any],
+    *,
+    jobs: int = 1,
+    executor: str = "local",
+    scheduler: str | None = None,
+    in_process: bool = False,
+) -> Iterator[Any]:
+    """Yield ``function(shared, payload, worker)`` for every payload, as each finishes.
 
-    parallel = Parallel(n_jobs=settings.jobs, backend="loky", return_as="generator_unordered")
-    yield from parallel(
-        delayed(run_unit)(processor, unit, settings, "cpu", True) for unit in units
-    )
+    ``local``: in this process when ``in_process`` or ``jobs == 1``, else a joblib (loky)
+    pool of ``jobs`` workers (``worker=True``: they set one torch thread). ``dask``: a
+    dask.distributed cluster (``scheduler`` address, or a LocalCluster of ``jobs``
+    single-threaded worker processes), ``shared`` scattered once to every worker.
+    """
+    if executor == "dask":
+        yield from _map_dask(function, shared, payloads, jobs, scheduler)
+    elif in_process or jobs <= 1:
+        for payload in payloads:
+            yield function(shared, payload, False)
+    else:
+        from joblib import Parallel, delayed
+
+        parallel = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")
+        yield from parallel(delayed(function)(shared, payload, True) for payload in payloads)
 
 
-def _execute_dask(processor: Processor, units: list[list[WorkItem]], settings: RunSettings,
-                  ) -> Iterator[list[ItemResult]]:
+def _map_dask(function: Callable[..., Any], shared: Any, payloads: Sequence[Any], jobs: int,
+              scheduler: str | None) -> Iterator[Any]:
     import logging
 
     from dask.distributed import Client, LocalCluster, as_completed
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
     cluster = None
-    if settings.scheduler:
-        client = Client(settings.scheduler)
+    if scheduler:
+        client = Client(scheduler)
     else:
-        cluster = LocalCluster(n_workers=max(1, settings.jobs), threads_per_worker=1,
-                               processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+        cluster = LocalCluster(n_workers=max(1, jobs), threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
     try:
-        shared = client.scatter(processor, broadcast=True)
-        futures = [client.submit(run_unit, shared, unit, settings, "cpu", True, pure=False)
-                   for unit in units]
+        scattered = client.scatter(shared, broadcast=True)
+        futures = [client.submit(function, scattered, payload, True, pure=False)
+                   for payload in payloads]
         for future in as_completed(futures):
             yield future.result()
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _process_unit(shared: tuple[Processor, RunSettings, str], unit: Sequence[WorkItem],
+                  worker: bool) -> list[ItemResult]:
+    processor, settings, device = shared
+    return run_unit(processor, unit, settings, device if not worker else "cpu", worker)
 
 
 def run_processor(
@@ -573,10 +594,11 @@ def run_processor(
         save_listeners(manifest.listeners.values(), out / "listeners.json")
     try:
         with ledger_path.open("a", encoding="utf-8") as ledger_handle:
-            if settings.executor == "dask":
-                stream = _execute_dask(processor, units, settings)
-            else:
-                stream = _execute_local(processor, units, settings, device)
+            stream = map_work(
+                _process_unit, (processor, settings, str(device)), units, jobs=settings.jobs,
+                executor=settings.executor, scheduler=settings.scheduler,
+                in_process=processor.batched,
+            )
             for unit_results in stream:
                 for result in unit_results:
                     entry = asdict(result)
