@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from test_amplify import speech
 from typer.testing import CliRunner
 
 from hltk.pipelines.amplify import backend_options
+from tests.test_amplify import speech
 
 hltk_cli_app = pytest.importorskip("hltk_cli.app")
 

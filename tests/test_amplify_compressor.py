@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from test_amplify import RATE, speech
 
 from hltk.amplify.compressor import NalrCompressorProcessor
 from hltk.io.listeners import ListenerBatch, standard_listener
+from tests.test_amplify import RATE, speech
 
 
 def recipe_cec2(signal: np.ndarray, audiogram_left: object, audiogram_right: object) -> np.ndarray:

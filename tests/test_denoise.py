@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import soxr
 import torch
-from test_amplify import RATE, batch_of, speech
 
 from hltk.amplify.wdrc import NalrWdrcProcessor
 from hltk.denoise.rnnoise import RNNOISE_RATE, rnnoise_denoise, rnnoise_denoise_48k
 from hltk.denoise.two_stage import NoisyNalrWdrcProcessor, TwoStageProcessor
+from tests.test_amplify import RATE, batch_of, speech
 
 
 def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
