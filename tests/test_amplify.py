@@ -167,9 +167,7 @@ def test_steady_tones_follow_static_rule(listener_name: str) -> None:
     levels = list(range(40, 101, 10))
     calibration = 130.0
     items = [(f, lv) for f in BAND_TONES for lv in levels]
-    audio = torch.stack(
-        [tone(f, 0.5, 10 ** ((lv - calibration) / 20)) for f, lv in items]
-    ).unsqueeze(1)
+    audio = torch.stack([tone(f, 0.5, 10 ** ((lv - calibration) / 20)) for f, lv in items]).unsqueeze(1)
     listeners = ListenerBatch((standard_listener(listener_name),) * len(items), ("left",))
     output = processor(audio, listeners, level_db_spl=torch.full((len(items),), calibration))
     prescription = processor.prescribe(listeners)
@@ -256,19 +254,18 @@ def _time_constant(times: np.ndarray, gain: np.ndarray, step: float, settle: flo
     return -1.0 / slope
 
 
-def test_attack_and_release_times_match_settings() -> None:
+@pytest.mark.parametrize("attack_ms,release_ms", [(10.0, 100.0), (5.0, 50.0)])
+def test_attack_and_release_times_match_settings(attack_ms: float, release_ms: float) -> None:
     """A 4 kHz tone stepping 55 -> 85 -> 55 dB SPL (N4: CR 2.9 there, gain change ~19 dB): the
     gain in dB follows exponentials whose time constants are the attack and release settings
     (within 20 %)."""
-    settings = WdrcSettings(attack_ms=10.0, release_ms=100.0)
+    settings = WdrcSettings(attack_ms=attack_ms, release_ms=release_ms)
     processor = NalrWdrcProcessor(settings=settings)
-    times, gain = _gain_trajectory(
-        processor, [(0.0, 55.0), (0.3, 85.0), (0.8, 55.0)], 4000.0, 130.0
-    )
+    times, gain = _gain_trajectory(processor, [(0.0, 55.0), (0.3, 85.0), (0.8, 55.0)], 4000.0, 130.0)
     attack = _time_constant(times, gain, 0.3, 0.45)
     release = _time_constant(times, gain, 0.8, 0.78)
-    assert abs(attack - 0.010) / 0.010 < 0.2, attack
-    assert abs(release - 0.100) / 0.100 < 0.2, release
+    assert abs(attack * 1e3 - attack_ms) / attack_ms < 0.2, attack
+    assert abs(release * 1e3 - release_ms) / release_ms < 0.2, release
 
 
 # -- NAL-R + WDRC: behaviour ---------------------------------------------------------------
@@ -333,9 +330,7 @@ def test_audiogram_above_prescription_range_is_clamped_with_warning() -> None:
     audio = speech("s01", 0.5).expand(1, 2, -1).contiguous()
     for processor in (NalrWdrcProcessor(), NalrProcessor()):
         with pytest.warns(PrescriptionWarning, match="clamped"):
-            output = processor(
-                audio, ListenerBatch((listener,)), level_db_spl=torch.tensor([100.0])
-            )
+            output = processor(audio, ListenerBatch((listener,)), level_db_spl=torch.tensor([100.0]))
         assert torch.isfinite(output).all()
         assert any(f"{PRESCRIPTION_HL_MAX:g} dB HL" in m for m in processor.warnings.messages)
         assert all("deaf left" in m for m in processor.warnings.messages)

@@ -46,9 +46,7 @@ def invoke(*args: str) -> object:
         ("denoise-amplify", "two-stage", []),
     ],
 )
-def test_commands_write_aligned_outputs(
-    tmp_path: Path, command: str, backend: str, extra: list[str]
-) -> None:
+def test_commands_write_aligned_outputs(tmp_path: Path, command: str, backend: str, extra: list[str]) -> None:
     manifest = make_manifest(tmp_path / "corpus")
     out = tmp_path / "out"
     result = invoke(
@@ -99,3 +97,20 @@ def test_gain_plot_writes_png_and_prints_gains(tmp_path: Path) -> None:
     loud = next(r for r in rows if r["curve"] == "nalr-wdrc 80 dB SPL" and r["ear"] == "left")
     assert all(soft[f] > loud[f] for f in ("1000", "2000", "4000"))  # compression
     assert invoke("gain-plot", "nobody", "-o", str(path)).exit_code == 2
+
+
+def test_clamped_audiogram_is_recorded_in_run_json(tmp_path: Path) -> None:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    sf.write(folder / "a.wav", speech("s01", 0.3, 22050).numpy(), 22050)
+    levels = {"hl_250": 60, "hl_1000": 90, "hl_4000": 120}
+    path = folder / "manifest.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["id", "audio", *levels])
+        writer.writeheader()
+        writer.writerow({"id": "a", "audio": "a.wav", **levels})
+    out = tmp_path / "out"
+    result = invoke("amplify", str(path), "-o", str(out), "-q", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    warnings = json.loads((out / "run.json").read_text())["warnings"]
+    assert any("clamped to 110 dB HL" in entry["message"] for entry in warnings), warnings
