@@ -484,7 +484,7 @@ class NalrWdrcProcessor:
         # frame touching an item exists whatever the batch (batched == item by item)
         signal = audio.reshape(ears, length).float()
         valid: torch.Tensor | None = None
-        if lengths is not None:  # samples past an item's length are ignored (zeroed)
+        if lengths is not None and int(lengths.min()) < length:  # zero samples past the ends
             item_lengths = lengths.to(device).repeat_interleave(channels)[:, None]
             valid = torch.arange(length, device=device) < item_lengths
             signal = signal * valid
