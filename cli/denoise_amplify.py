@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 from hltk_cli import common as c
 from hltk_cli.amplify import (
@@ -32,6 +34,10 @@ def denoise_amplify(
     ratio_max: RatioMaxOpt = None,
     max_output_db_spl: MaxOutputOpt = None,
     limiter_ceiling: CeilingOpt = None,
+    denoise_threads: Annotated[
+        int | None,
+        typer.Option("--denoise-threads", min=1, help="Threads for RNNoise (default 1). two-stage."),
+    ] = None,
     listeners: c.ListenersOpt = None,
     root: c.RootOpt = None,
     device: c.DeviceOpt = "auto",
@@ -65,6 +71,7 @@ def denoise_amplify(
             ratio_max=ratio_max,
             max_output_db_spl=max_output_db_spl,
             limiter_ceiling=limiter_ceiling,
+            denoise_threads=denoise_threads,
         )
     except ValueError as problem:
         error(str(problem))

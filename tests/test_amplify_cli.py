@@ -43,7 +43,8 @@ def invoke(*args: str) -> object:
         ("amplify", "nalr-wdrc", ["--attack-ms", "5", "--bands", "250,1000,4000"]),
         ("amplify", "nalr", []),
         ("amplify", "nalr-compressor", ["--no-soft-clip"]),
-        ("denoise-amplify", "two-stage", []),
+        ("denoise-amplify", "two-stage", ["--denoise-threads", "2"]),
+        ("denoise-amplify", "nalr-wdrc", []),
     ],
 )
 def test_commands_write_aligned_outputs(tmp_path: Path, command: str, backend: str, extra: list[str]) -> None:

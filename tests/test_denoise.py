@@ -84,3 +84,10 @@ def test_no_denoising_backend_is_nalr_wdrc() -> None:
     torch.testing.assert_close(
         NoisyNalrWdrcProcessor()(audio, listeners), NalrWdrcProcessor()(audio, listeners)
     )
+
+
+def test_denoise_threads_do_not_change_results() -> None:
+    audio = torch.stack([speech(item, 0.5) for item in ("s01", "s02", "s03")]).unsqueeze(1)
+    serial = TwoStageProcessor().denoise(audio)
+    threaded = TwoStageProcessor(denoise_threads=3).denoise(audio)
+    assert torch.equal(serial, threaded)

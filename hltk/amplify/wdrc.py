@@ -56,6 +56,13 @@ above the threshold, is never below ``min_gain_db`` (0 dB: no attenuation, as CA
 never takes a band's output above ``max_output_db_spl`` (100 dB SPL, CAMFIT's default maximum
 output level). With no hearing loss every gain is 0 dB and the output equals the input.
 
+Behaviour worth knowing: the rule is indexed by the short-term (smoothed, per-frame) band
+level, as CAMFIT/openMHA gain tables are, while its anchor ``S65_b`` is a long-term average.
+Running speech spends most of its energy in frames above its long-term band level, so for
+speech at 65 dB SPL the overall output of nalr-wdrc is below that of linear NAL-R by about
+1 dB (N2), 3 dB (N3, S2), 4 dB (N4) and 5 dB (N5), and for 50 dB SPL speech above it by 0.5 to
+4 dB (demo speech, measured with ``limiter_ceiling`` out of the way).
+
 Hearing levels above :data:`hltk.amplify.nalr.PRESCRIPTION_HL_MAX` are clamped (warning).
 """
 

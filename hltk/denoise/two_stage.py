@@ -35,21 +35,42 @@ class TwoStageProcessor:
     batched = True
 
     def __init__(
-        self, sample_rate: int = 44100, settings: WdrcSettings | None = None, **options: float
+        self,
+        sample_rate: int = 44100,
+        settings: WdrcSettings | None = None,
+        denoise_threads: int = 1,
+        **options: float,
     ) -> None:
         self.amplifier = NalrWdrcProcessor(sample_rate=sample_rate, settings=settings, **options)
         self.sample_rate = self.amplifier.sample_rate
         self.warnings = self.amplifier.warnings
+        if denoise_threads < 1:
+            raise ValueError(f"denoise_threads must be >= 1, got {denoise_threads}")
+        self.denoise_threads = int(denoise_threads)
 
     def denoise(self, audio: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """The first stage alone: ``[B, C, T] -> [B, C, T]``, zero past each item's length."""
+        """The first stage alone: ``[B, C, T] -> [B, C, T]``, zero past each item's length.
+
+        With ``denoise_threads > 1`` items run on a thread pool (RNNoise runs in C through
+        ctypes, which releases the GIL); results do not depend on the thread count.
+        """
         denoised = torch.zeros_like(audio)
-        for item in range(audio.shape[0]):
+
+        def one(item: int) -> None:
             length = int(lengths[item]) if lengths is not None else audio.shape[-1]
             if length > 0:
                 denoised[item, :, :length] = rnnoise_denoise(
                     audio[item, :, :length], self.sample_rate
                 )
+
+        if self.denoise_threads == 1:
+            for item in range(audio.shape[0]):
+                one(item)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(self.denoise_threads) as pool:
+                list(pool.map(one, range(audio.shape[0])))
         return denoised
 
     def __call__(

@@ -30,7 +30,7 @@ BACKEND_OPTIONS: dict[str, tuple[str, ...]] = {
     "nalr": ("nfir",),
     "nalr-compressor": ("nfir", "soft_clip"),
     "nalr-wdrc": WDRC_OPTIONS,
-    "two-stage": WDRC_OPTIONS,
+    "two-stage": (*WDRC_OPTIONS, "denoise_threads"),
 }
 
 
@@ -49,14 +49,14 @@ def backend_options(backend: str, **given: Any) -> dict[str, Any]:
             try:
                 bands = [float(v) for v in bands.split(",") if v.strip()]
             except ValueError:
-                raise ValueError(
-                    f"--bands: comma-separated frequencies in Hz, got {bands!r}"
-                ) from None
+                raise ValueError(f"--bands: comma-separated frequencies in Hz, got {bands!r}") from None
         chosen["bands"] = [float(v) for v in bands]
     if backend in ("nalr-wdrc", "two-stage"):
         from hltk.amplify.wdrc import WdrcSettings
 
-        WdrcSettings(**chosen)  # refuse bad values (ValueError) before any work starts
+        WdrcSettings(
+            **{k: v for k, v in chosen.items() if k in WDRC_OPTIONS}
+        )  # refuse bad values (ValueError) before any work starts
     return chosen
 
 
@@ -98,9 +98,7 @@ def resolve_listener(name: str, listeners_path: str | Path | None = None) -> Any
         return standard_listener(name)
     except ListenerError:
         where = f" in {listeners_path}" if listeners_path is not None else ""
-        raise ListenerError(
-            f"no listener {name!r}{where} and no standard audiogram of that name"
-        ) from None
+        raise ListenerError(f"no listener {name!r}{where} and no standard audiogram of that name") from None
 
 
 def gain_plot(
@@ -128,10 +126,7 @@ def gain_plot(
             {
                 "ear": ear,
                 "curve": "nalr",
-                **{
-                    str(f): round(float(g), 1)
-                    for f, g in zip(frequencies, gains["nalr"][ear], strict=True)
-                },
+                **{str(f): round(float(g), 1) for f, g in zip(frequencies, gains["nalr"][ear], strict=True)},
             }
         )
         for level, values in gains["nalr-wdrc"][ear].items():
@@ -139,9 +134,7 @@ def gain_plot(
                 {
                     "ear": ear,
                     "curve": f"nalr-wdrc {level:g} dB SPL",
-                    **{
-                        str(f): round(float(g), 1) for f, g in zip(frequencies, values, strict=True)
-                    },
+                    **{str(f): round(float(g), 1) for f, g in zip(frequencies, values, strict=True)},
                 }
             )
     return {"path": path, "listener": listener.id, "rows": rows}
