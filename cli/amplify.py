@@ -11,14 +11,13 @@ from hltk_cli.output import error, info, print_rows
 
 from hltk import registry
 from hltk.io.listeners import ListenerError
-from hltk.pipelines.amplify import TASK, backend_options, gain_plot
+from hltk.io.manifest import ManifestError
+from hltk.pipelines.amplify import TASK, backend_options, gain_plot, plot_manifest_listeners
 from hltk.runner import EXIT_USAGE
 
 NfirOpt = Annotated[
     int | None,
-    typer.Option(
-        "--nfir", min=2, help="NAL-R FIR order (default 220 at 44.1 kHz). nalr, nalr-compressor."
-    ),
+    typer.Option("--nfir", min=2, help="NAL-R FIR order (default 220 at 44.1 kHz). nalr, nalr-compressor."),
 ]
 SoftClipOpt = Annotated[
     bool | None,
@@ -48,9 +47,7 @@ RatioMaxOpt = Annotated[
 ]
 MaxOutputOpt = Annotated[
     float | None,
-    typer.Option(
-        "--max-output-db-spl", help="Per-band maximum output level, dB SPL (default 100)."
-    ),
+    typer.Option("--max-output-db-spl", help="Per-band maximum output level, dB SPL (default 100)."),
 ]
 CeilingOpt = Annotated[
     float | None,
@@ -71,6 +68,14 @@ def amplify(
     ratio_max: RatioMaxOpt = None,
     max_output_db_spl: MaxOutputOpt = None,
     limiter_ceiling: CeilingOpt = None,
+    plot: Annotated[
+        bool,
+        typer.Option(
+            "--plot",
+            help="Also draw each listener's fitting figure (NAL-R and NAL-R + WDRC gain by "
+            "frequency) as OUT/plots/{listener}.png.",
+        ),
+    ] = False,
     listeners: c.ListenersOpt = None,
     root: c.RootOpt = None,
     device: c.DeviceOpt = "auto",
@@ -109,6 +114,14 @@ def amplify(
     except ValueError as problem:
         error(str(problem))
         raise typer.Exit(EXIT_USAGE) from None
+    if plot:
+        try:
+            figures = plot_manifest_listeners(
+                manifest, out / "plots", root=root, listeners_path=listeners, options=options
+            )
+            info(f"wrote {len(figures)} fitting figures in {out / 'plots'}", c.is_quiet(quiet))
+        except ManifestError:
+            pass  # reported (exit 2) by the run below, which validates the manifest first
     c.run_processing(
         TASK,
         manifest,
@@ -145,9 +158,7 @@ def gain_plot_command(
             show_default=False,
         ),
     ],
-    out: Annotated[
-        Path, typer.Option("-o", "--out", help="PNG file to write.", show_default=False)
-    ],
+    out: Annotated[Path, typer.Option("-o", "--out", help="PNG file to write.", show_default=False)],
     listeners: c.ListenersOpt = None,
     levels: Annotated[
         str, typer.Option("--levels", help="Speech input levels, dB SPL, comma-separated.")

@@ -40,7 +40,7 @@ def invoke(*args: str) -> object:
 @pytest.mark.parametrize(
     "command,backend,extra",
     [
-        ("amplify", "nalr-wdrc", ["--attack-ms", "5", "--bands", "250,1000,4000"]),
+        ("amplify", "nalr-wdrc", ["--attack-ms", "5", "--bands", "250,1000,4000", "--plot"]),
         ("amplify", "nalr", []),
         ("amplify", "nalr-compressor", ["--no-soft-clip"]),
         ("denoise-amplify", "two-stage", ["--denoise-threads", "2"]),
@@ -72,6 +72,8 @@ def test_commands_write_aligned_outputs(tmp_path: Path, command: str, backend: s
         assert np.isfinite(output).all() and np.abs(output).max() > 0
     record = json.loads((out / "run.json").read_text())
     assert record["processor"]["name"] == backend
+    if "--plot" in extra:
+        assert sorted(p.name for p in (out / "plots").iterdir()) == ["N3.png", "S2.png"]
 
 
 def test_option_the_backend_does_not_take_is_refused(tmp_path: Path) -> None:

@@ -138,3 +138,49 @@ def gain_plot(
                 }
             )
     return {"path": path, "listener": listener.id, "rows": rows}
+
+
+def _safe_name(text: str) -> str:
+    """A file name made from a listener id (data, never a path): anything outside
+    ``[A-Za-z0-9_.-]`` becomes ``_``, and no leading dot."""
+    cleaned = "".join(ch if ch.isalnum() or ch in "_.-" else "_" for ch in text)
+    return cleaned.lstrip(".") or "listener"
+
+
+def plot_manifest_listeners(
+    manifest_path: str | Path,
+    folder: str | Path,
+    *,
+    root: str | Path | None = None,
+    listeners_path: str | Path | None = None,
+    sample_rate: int = 44100,
+    options: dict[str, Any] | None = None,
+) -> list[Path]:
+    """The fitting figure of every distinct listener of a manifest, as ``folder/{id}.png``
+    (ids made safe for file names; two ids that map to the same name get a numeric suffix)."""
+    from hltk.amplify.plot import plot_prescribed_gains
+    from hltk.amplify.wdrc import WdrcSettings
+    from hltk.pipelines.process import load_task_manifest
+
+    manifest = load_task_manifest(manifest_path, root=root, listeners_path=listeners_path)
+    settings = WdrcSettings(**{k: v for k, v in (options or {}).items() if k in WDRC_OPTIONS})
+    seen: dict[tuple[str, object, object], Path] = {}
+    used: set[str] = set()
+    written: list[Path] = []
+    for item in manifest.items:
+        listener = item.listener
+        if listener is None:
+            continue
+        key = (listener.id, listener.left, listener.right)
+        if key in seen:
+            continue
+        name = _safe_name(listener.id)
+        candidate, counter = name, 1
+        while candidate in used:
+            counter += 1
+            candidate = f"{name}-{counter}"
+        used.add(candidate)
+        path = Path(folder) / f"{candidate}.png"
+        seen[key] = plot_prescribed_gains(listener, path, sample_rate=sample_rate, settings=settings)
+        written.append(path)
+    return written
