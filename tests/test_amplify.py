@@ -30,6 +30,7 @@ from hltk.amplify.wdrc import (
     band_weights,
     camfit_compression_ratios,
     ltass_band_levels,
+    peak_limit,
 )
 from hltk.io.listeners import Audiogram, Listener, ListenerBatch, standard_listener
 
@@ -362,3 +363,17 @@ def test_cuda_matches_cpu() -> None:
     on_cpu = processor(audio, listeners, level_db_spl=levels)
     on_gpu = processor(audio.cuda(), listeners, level_db_spl=levels.cuda()).cpu()
     torch.testing.assert_close(on_gpu, on_cpu, atol=1e-4, rtol=1e-3)
+
+
+def test_peak_limit_bounds_and_leaves_quiet_rows_alone() -> None:
+    generator = torch.Generator().manual_seed(1)
+    quiet = 0.1 * torch.randn(1, 5000, generator=generator)
+    loud = quiet.clone()
+    loud[0, 1234] = 3.0  # one spike
+    loud[0, 4000:4100] *= 20  # one loud burst
+    limited = peak_limit(torch.cat([quiet, loud]), 0.5, 220)
+    assert torch.equal(limited[0], quiet[0])
+    assert limited.abs().max() <= 0.5
+    gain = limited[1] / loud[0]
+    assert torch.allclose(gain[:700], torch.ones(700))  # untouched far from the peaks
+    assert (gain[1234 - 600 : 1234 + 600] < 1).any() and gain[1234] <= 0.5 / 3.0 + 1e-6

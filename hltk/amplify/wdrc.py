@@ -255,6 +255,68 @@ def camfit_compression_ratios(
     return torch.where(any_loss.unsqueeze(-1), ratio, torch.ones_like(ratio))
 
 
+def smooth_levels(
+    levels: torch.Tensor,
+    attack: float,
+    release: float,
+    state: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Attack/release smoothing over frames, ``[N, F, bands] -> [N, F, bands]`` (dB).
+
+    One-pole recursion ``s += a (L - s)`` with ``a = attack`` when the level rises and
+    ``release`` when it falls (coefficients per frame, ``1 - exp(-hop / (tau fs))``). ``state
+    [N, bands]`` is the smoothed level before the first frame (default: the first frame's
+    level); it is updated in place, so consecutive blocks of frames chain. The only loop over
+    frames in the WDRC.
+    """
+    by_frame = levels.transpose(0, 1).contiguous()  # [F, N, bands]
+    smoothed = torch.empty_like(by_frame)
+    current = by_frame[0].clone() if state is None else state.clone()
+    change = torch.empty_like(current)
+    for frame in range(by_frame.shape[0]):
+        torch.sub(by_frame[frame], current, out=change)
+        current.addcmul_(torch.where(change > 0, attack, release), change)
+        smoothed[frame] = current
+    if state is not None:
+        state.copy_(current)
+    return smoothed.transpose(0, 1)
+
+
+def peak_limit(audio: torch.Tensor, ceiling: float, block: int) -> torch.Tensor:
+    """Look-ahead sample-peak limiter ``[N, T] -> [N, T]``: no sample above ``ceiling``.
+
+    With blocks of ``block`` samples: the gain a block needs is ``ceiling / peak``; each block's
+    gain is the minimum over itself and its two neighbours, and the gain is interpolated
+    linearly between block centres. Every sample's gain is then at most what its own block
+    needs (both ends of its interpolation segment include that block), so no sample exceeds the
+    ceiling, and the gain ramps over one block (no clicks). Non-causal, zero delay. Rows with no
+    sample above the ceiling pass unchanged.
+    """
+    magnitude = audio.abs()
+    over = (magnitude > ceiling).any(dim=-1)
+    if not bool(over.any()):
+        return audio
+    every = bool(over.all())
+    rows = audio if every else audio[over]
+    magnitude = magnitude if every else magnitude[over]
+    length = rows.shape[-1]
+    blocks = -(-length // block)
+    magnitude = torch.nn.functional.pad(magnitude, (0, blocks * block - length))
+    peaks = magnitude.reshape(rows.shape[0], blocks, block).amax(dim=-1)
+    block_gain = ceiling / peaks.clamp(min=ceiling)
+    padded = torch.nn.functional.pad(block_gain, (1, 1), value=1.0)
+    smooth = torch.minimum(torch.minimum(padded[:, :-2], padded[:, 1:-1]), padded[:, 2:])
+    gain = torch.nn.functional.interpolate(
+        smooth.unsqueeze(1), size=blocks * block, mode="linear", align_corners=False
+    )[:, 0, :length]
+    limited_rows = (rows * gain).clamp_(-ceiling, ceiling)
+    if every:
+        return limited_rows
+    limited = audio.clone()
+    limited[over] = limited_rows
+    return limited
+
+
 @dataclass
 class WdrcPrescription:
     """Per-ear parameters of the static rule, for ``N`` = batch x channels ears.
@@ -404,60 +466,18 @@ class NalrWdrcProcessor:
     def smooth_levels(
         self, levels: torch.Tensor, state: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Attack/release smoothing over frames: ``[N, F, bands] -> [N, F, bands]`` (dB).
-
-        ``state [N, bands]`` is the smoothed level before the first frame (default: the first
-        frame's level); it is updated in place, so consecutive blocks of frames chain.
-        """
-        attack = self.smoothing_coefficient(self.settings.attack_ms)
-        release = self.smoothing_coefficient(self.settings.release_ms)
-        by_frame = levels.transpose(0, 1).contiguous()  # [F, N, bands]
-        smoothed = torch.empty_like(by_frame)
-        current = by_frame[0].clone() if state is None else state.clone()
-        change = torch.empty_like(current)
-        for frame in range(by_frame.shape[0]):
-            torch.sub(by_frame[frame], current, out=change)
-            current.addcmul_(torch.where(change > 0, attack, release), change)
-            smoothed[frame] = current
-        if state is not None:
-            state.copy_(current)
-        return smoothed.transpose(0, 1)
+        """:func:`smooth_levels` with this processor's attack and release (dB, per frame)."""
+        return smooth_levels(
+            levels,
+            self.smoothing_coefficient(self.settings.attack_ms),
+            self.smoothing_coefficient(self.settings.release_ms),
+            state,
+        )
 
     def limit(self, audio: torch.Tensor) -> torch.Tensor:
-        """Look-ahead sample-peak limiter ``[N, T] -> [N, T]``, no sample above the ceiling.
-
-        With blocks of ``limiter_ms``: the gain a block needs is the smallest ``ceiling / |y|``
-        in it; each block's gain is the minimum over itself and its two neighbours, and the
-        gain is interpolated linearly between block centres. Every sample's gain is then at most
-        what its own block needs (both ends of its interpolation segment include that block), so
-        no sample exceeds the ceiling, and the gain ramps over one block (no clicks). Rows with
-        no sample above the ceiling pass unchanged.
-        """
-        ceiling = self.settings.limiter_ceiling
-        magnitude = audio.abs()
-        over = (magnitude > ceiling).any(dim=-1)
-        if not bool(over.any()):
-            return audio
-        every = bool(over.all())
-        rows = audio if every else audio[over]
-        magnitude = magnitude if every else magnitude[over]
-        length = rows.shape[-1]
+        """:func:`peak_limit` with this processor's ceiling and block length."""
         block = max(1, round(self.settings.limiter_ms * 1e-3 * self.sample_rate))
-        blocks = -(-length // block)
-        magnitude = torch.nn.functional.pad(magnitude, (0, blocks * block - length))
-        peaks = magnitude.reshape(rows.shape[0], blocks, block).amax(dim=-1)
-        block_gain = ceiling / peaks.clamp(min=ceiling)
-        padded = torch.nn.functional.pad(block_gain, (1, 1), value=1.0)
-        smooth = torch.minimum(torch.minimum(padded[:, :-2], padded[:, 1:-1]), padded[:, 2:])
-        gain = torch.nn.functional.interpolate(
-            smooth.unsqueeze(1), size=blocks * block, mode="linear", align_corners=False
-        )[:, 0, :length]
-        limited_rows = (rows * gain).clamp_(-ceiling, ceiling)
-        if every:
-            return limited_rows
-        limited = audio.clone()
-        limited[over] = limited_rows
-        return limited
+        return peak_limit(audio, self.settings.limiter_ceiling, block)
 
     def _block_frames(self, ears: int, device: torch.device) -> int:
         """Frames per block: a complex spectrum block of about 8 MB on CPU, 256 MB on GPU."""
