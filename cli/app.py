@@ -6,13 +6,15 @@ import logging
 from typing import Annotated
 
 import typer
-from hltk_cli.amplify import amplify, gain_plot_command
-from hltk_cli.denoise_amplify import denoise_amplify
-from hltk_cli.merge import merge
-from hltk_cli.simulate import simulate
-from hltk_cli.validate import validate
 
 from hltk import __version__
+from hltk_cli.amplify import amplify, gain_plot_command
+from hltk_cli.denoise_amplify import denoise_amplify
+from hltk_cli.evaluate import compare, evaluate
+from hltk_cli.merge import merge
+from hltk_cli.simulate import simulate
+from hltk_cli.synth import synth
+from hltk_cli.validate import validate
 
 app = typer.Typer(
     name="hltk",
@@ -52,6 +54,9 @@ app.command("denoise-amplify")(denoise_amplify)
 app.command("gain-plot")(gain_plot_command)
 app.command("validate")(validate)
 app.command("merge")(merge)
+app.command("evaluate")(evaluate)
+app.command("compare")(compare)
+app.command("synth")(synth)
 
 
 def main() -> None:

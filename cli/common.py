@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal
 
 import click
 import typer
-from hltk_cli.output import OUTPUT_FORMATS, error, info, print_rows, progress_bar, warn
 
 from hltk import registry
 from hltk.io.audio import AUDIO_FORMATS, CLIP_POLICIES
@@ -20,6 +19,7 @@ from hltk.io.manifest import ManifestError
 from hltk.io.paths import OutputPathError
 from hltk.pipelines.process import process_manifest
 from hltk.runner import EXIT_FATAL, EXIT_USAGE, RunError, RunSettings, parse_shard
+from hltk_cli.output import OUTPUT_FORMATS, error, info, print_rows, progress_bar, warn
 
 
 def _choices(values: Any) -> Any:

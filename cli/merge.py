@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from hltk_cli import common as c
-from hltk_cli.output import error, info, print_rows
 
 from hltk.runner import EXIT_USAGE, RunError, merge_runs
+from hltk_cli import common as c
+from hltk_cli.output import error, info, print_rows
 
 
 def merge(

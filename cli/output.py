@@ -37,7 +37,7 @@ def print_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str,
             table.add_column(column)
         for row in rows:
             table.add_row(*(_cell(row.get(column)) for column in columns))
-        Console(highlight=False).print(table)
+        Console(highlight=False, width=None if sys.stdout.isatty() else 200).print(table)
     sys.stdout.flush()
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from hltk_cli import common as c
-
 from hltk.pipelines.simulate import TASK
+from hltk_cli import common as c
 
 
 def simulate(

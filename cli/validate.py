@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from hltk_cli import common as c
-from hltk_cli.output import error, info, print_rows
 
 from hltk.pipelines.validate import validate_manifest
 from hltk.runner import EXIT_USAGE
+from hltk_cli import common as c
+from hltk_cli.output import error, info, print_rows
 
 
 def validate(

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from hltk_cli.app import app
 from typer.testing import CliRunner
 
 from hltk.io.manifest import ManifestError, load_manifest
+from hltk_cli.app import app
 from tests.conftest import make_speech_manifest, write_manifest_csv
 
 runner = CliRunner()

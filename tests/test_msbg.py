@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from hltk_cli.app import app
 from scipy.signal import fftconvolve
 from typer.testing import CliRunner
 
 from hltk.io.listeners import standard_listener
 from hltk.simulate import msbg
+from hltk_cli.app import app
 from tests.conftest import demo_speech, make_speech_manifest
 
 runner = CliRunner()

@@ -1,0 +1,147 @@
+"""``hltk evaluate`` and ``hltk compare``."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+import pandas as pd
+import typer
+
+from hltk.io.manifest import ManifestError
+from hltk.metrics.clarity_engine import ScoringSettings
+from hltk.pipelines.evaluate import (
+    SUMMARY,
+    EvaluateSettings,
+    compare_scores,
+    parse_metrics,
+    read_scores,
+)
+from hltk.pipelines.evaluate import (
+    evaluate as run_evaluate,
+)
+from hltk.runner import EXIT_FATAL, EXIT_USAGE, RunError
+from hltk_cli import common as c
+from hltk_cli.output import error, info, print_rows, progress_bar, warn
+
+SUMMARY_COLUMNS = ["metric", "group", "value", "n", "mean_system", "mean_reference", "lcc",
+                   "lcc_ci_low", "lcc_ci_high", "srcc", "srcc_ci_low", "srcc_ci_high", "mse",
+                   "mse_ci_low", "mse_ci_high"]
+
+
+TABLE_SUMMARY_COLUMNS = ["metric", "group", "value", "n", "mean_system", "mean_reference", "lcc",
+                         "srcc", "mse"]
+
+
+def _summary_columns(output_format: str) -> list[str]:
+    """The table view keeps the main figures; csv and json carry the intervals too."""
+    return TABLE_SUMMARY_COLUMNS if output_format == "table" else SUMMARY_COLUMNS
+
+
+def _records(table: pd.DataFrame) -> list[dict[str, object]]:
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+            for row in table.to_dict(orient="records")]
+
+
+def evaluate(
+    manifest: c.ManifestArg,
+    out: c.OutOpt,
+    metrics: Annotated[str, typer.Option(
+        "--metrics", help="Comma-separated: haspi, hasqi, haaqi, stoi, estoi, pesq, sisdr, or all.")]
+    = "haspi,stoi",
+    reference_column: Annotated[str, typer.Option(
+        "--reference-column", help="Column with the reference signal ('input' scores against "
+        "the unprocessed input of a chained manifest).")] = "reference",
+    calibration: Annotated[Literal["fixed", "reference-rms"], typer.Option(
+        "--calibration", help="fixed: level1 = --level-db-spl; reference-rms: the reference "
+        "ear presented at 65 dB SPL (Cadenza).")] = "fixed",
+    level_db_spl: Annotated[float, typer.Option(
+        "--level-db-spl", help="dB SPL of a digital RMS of 1 (fixed calibration).")] = 100.0,
+    equalisation: Annotated[int, typer.Option(
+        "--equalisation", min=1, max=2, help="HASQI/HAAQI: 1 = metric applies NAL-R to the "
+        "reference, 2 = reference already amplified.")] = 1,
+    engine: Annotated[Literal["clarity"], typer.Option(
+        "--engine", help="clarity: pyclarity, pystoi and pesq, one item per worker.")] = "clarity",
+    against: Annotated[Path | None, typer.Option(
+        "--against", help="Another system's manifest (scored over the same ids) or its "
+        "scores.csv; writes summary.csv and plots.")] = None,
+    group_by: Annotated[str, typer.Option(
+        "--group-by", help="Comma-separated columns for per-group rows (listener, severity, split).")] = "",
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="PNG plots with --against.")] = True,
+    listeners: c.ListenersOpt = None,
+    root: c.RootOpt = None,
+    jobs: c.JobsOpt = 1,
+    executor: c.ExecutorOpt = "local",
+    scheduler: c.SchedulerOpt = None,
+    limit: c.LimitOpt = None,
+    overwrite: c.OverwriteOpt = False,
+    retry_failed: c.RetryOpt = False,
+    seed: c.SeedOpt = 0,
+    output_format: c.OutputFormatOpt = "table",
+    quiet: c.QuietOpt = False,
+) -> None:
+    """Score processed audio against references: HASPI, HASQI, HAAQI, STOI, ESTOI, PESQ, SI-SDR."""
+    quiet = c.is_quiet(quiet)
+    try:
+        settings = EvaluateSettings(
+            out=out, scoring=ScoringSettings(metrics=parse_metrics(metrics), calibration=calibration,
+                                             level_db_spl=level_db_spl, equalisation=equalisation),
+            reference_column=reference_column, engine=engine, seed=seed, jobs=jobs,
+            executor=executor, scheduler=scheduler, limit=limit, overwrite=overwrite,
+            retry_failed=retry_failed,
+        )
+        groups = [g.strip() for g in group_by.split(",") if g.strip()]
+        with progress_bar("evaluate", quiet) as update:
+            result = run_evaluate(manifest, settings, against=against, group_by=groups, root=root,
+                                  listeners_path=listeners, plots=plots, command=sys.argv,
+                                  progress=update)
+    except (ManifestError, RunError) as problem:
+        error(str(problem))
+        raise typer.Exit(EXIT_USAGE) from None
+    except KeyboardInterrupt:
+        error("interrupted")
+        raise typer.Exit(130) from None
+    except Exception as problem:
+        error(f"{type(problem).__name__}: {problem}")
+        raise typer.Exit(EXIT_FATAL) from None
+    if result.summary is not None:
+        print_rows(_records(result.summary), _summary_columns(output_format), output_format,
+                   title="agreement")
+    else:
+        print_rows(_records(result.scores), list(result.scores.columns), output_format, title="scores")
+    counts = result.counts
+    info(f"evaluate: {counts['scored']} scored, {counts['skipped']} already scored, "
+         f"{counts['total_failed']} failed; tables in {out}", quiet)
+    if counts["total_failed"]:
+        warn(f"{counts['total_failed']} items failed: see {out / 'failures.csv'}")
+    raise typer.Exit(result.exit_code)
+
+
+def compare(
+    system: Annotated[Path, typer.Argument(help="scores.csv of the system (or its folder).")],
+    reference: Annotated[Path, typer.Argument(help="scores.csv of the reference system.")],
+    out: Annotated[Path | None, typer.Option("-o", "--out", help="Write summary.csv and plots here.")] = None,
+    metrics: Annotated[str, typer.Option("--metrics", help="Metrics to compare (default: all shared).")] = "",
+    group_by: Annotated[str, typer.Option("--group-by", help="Comma-separated group columns.")] = "",
+    seed: c.SeedOpt = 0,
+    output_format: c.OutputFormatOpt = "table",
+) -> None:
+    """LCC, SRCC and MSE (with 95% bootstrap intervals) between two score tables, joined by id."""
+    try:
+        chosen = parse_metrics(metrics) if metrics else None
+        system_scores, reference_scores = read_scores(system), read_scores(reference)
+        summary = compare_scores(system_scores, reference_scores, chosen,
+                                 [g.strip() for g in group_by.split(",") if g.strip()], seed=seed)
+    except RunError as problem:
+        error(str(problem))
+        raise typer.Exit(EXIT_USAGE) from None
+    if out is not None:
+        from hltk.metrics.plots import agreement_plots
+
+        out.mkdir(parents=True, exist_ok=True)
+        summary.to_csv(out / SUMMARY, index=False, float_format="%.10g")
+        agreement_plots(system_scores, reference_scores, summary,
+                        list(dict.fromkeys(summary["metric"])) if len(summary) else [], out / "plots")
+    print_rows(_records(summary), _summary_columns(output_format), output_format, title="agreement")

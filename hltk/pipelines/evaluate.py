@@ -1,0 +1,349 @@
+"""``hltk evaluate`` and ``hltk compare``: corpus-scale scoring and agreement statistics.
+
+``evaluate`` scores each manifest row's processed ``audio`` against its reference column and
+writes ``OUT/scores.csv`` (one row per id), ``ledger.jsonl`` (resume), ``failures.csv`` and
+``run.json``. With ``against``, a second system is scored over the same ids (or its existing
+``scores.csv`` reused), the two are joined by id, and ``summary.csv`` gives per metric N, the
+means, LCC, SRCC, MSE with 95% bootstrap intervals (per group with ``group_by``), plus plots.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hltk.io.audio import read_audio
+from hltk.io.listeners import Audiogram
+from hltk.io.manifest import Manifest, load_manifest
+from hltk.metrics.clarity_engine import METRICS, NEEDS_AUDIOGRAM, ScoringSettings, score_pair
+from hltk.metrics.stats import agreement
+from hltk.runner import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    FAILURES,
+    LEDGER,
+    RUN_RECORD,
+    RunError,
+    hardware,
+    item_seed,
+    map_work,
+    read_ledger,
+    versions,
+    write_failures,
+    write_json,
+)
+
+SCORES, SUMMARY = "scores.csv", "summary.csv"
+ENGINES = ("clarity",)
+
+
+def parse_metrics(text: str) -> tuple[str, ...]:
+    """``"haspi,stoi"`` or ``"all"`` -> metric names, checked."""
+    if text.strip() == "all":
+        return METRICS
+    names = tuple(name.strip().lower() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in METRICS]
+    if unknown or not names:
+        raise RunError(f"--metrics {text!r}: unknown {unknown}; choose from {', '.join(METRICS)} or all")
+    return names
+
+
+@dataclass(frozen=True)
+class EvaluateSettings:
+    out: Path
+    scoring: ScoringSettings = field(default_factory=ScoringSettings)
+    reference_column: str = "reference"
+    engine: str = "clarity"
+    seed: int = 0
+    jobs: int = 1
+    executor: str = "local"
+    scheduler: str | None = None
+    limit: int | None = None
+    overwrite: bool = False
+    retry_failed: bool = False
+
+
+@dataclass(frozen=True)
+class ScoreItem:
+    """One pair to score (picklable for workers)."""
+
+    id: str
+    line: int
+    processed: str
+    reference: str
+    audiograms: dict[str, Audiogram] | None
+    seed: int
+
+
+@dataclass
+class EvaluateSummary:
+    exit_code: int
+    scores: pd.DataFrame
+    counts: dict[str, int]
+    out: Path
+    summary: pd.DataFrame | None = None
+    plots: list[Path] = field(default_factory=list)
+
+
+def _score_one(scoring: ScoringSettings, item: ScoreItem, worker: bool) -> dict[str, Any]:
+    if worker:
+        import torch
+
+        torch.set_num_threads(1)
+    started = time.perf_counter()
+    entry: dict[str, Any] = {"id": item.id, "line": item.line, "status": "failed"}
+    try:
+        processed, processed_rate = read_audio(item.processed)
+        reference, reference_rate = read_audio(item.reference)
+    except Exception as error:
+        entry.update(stage="read", message=f"{type(error).__name__}: {error}")
+        return entry
+    try:
+        scores, failures, warnings = score_pair(
+            reference.numpy().astype(np.float64), reference_rate,
+            processed.numpy().astype(np.float64), processed_rate,
+            item.audiograms, scoring, item.seed,
+        )
+    except Exception as error:  # one item's failure never stops the run
+        entry.update(stage="score", message=f"{type(error).__name__}: {error}")
+        return entry
+    entry.update(scores={k: (None if not math.isfinite(v) else v) for k, v in scores.items()},
+                 warnings=warnings, seconds=time.perf_counter() - started,
+                 duration=processed.shape[-1] / processed_rate)
+    if failures:
+        entry.update(stage=",".join(sorted({m for m, _ in failures})),
+                     message="; ".join(f"{m}: {msg}" for m, msg in failures))
+    else:
+        entry["status"] = "ok"
+    return entry
+
+
+def _severity(audiograms: dict[str, Audiogram] | None) -> str:
+    """The worse ear's MSBG severity class (NOTHING < MILD < MODERATE < SEVERE)."""
+    if not audiograms:
+        return ""
+    order = ["NOTHING", "MILD", "MODERATE", "SEVERE"]
+    return max((a.severity for a in audiograms.values()), key=order.index)
+
+
+def load_scoring_manifest(path: Path, settings: EvaluateSettings, root: Path | None,
+                          listeners_path: Path | None) -> Manifest:
+    needs_listener = any(m in NEEDS_AUDIOGRAM for m in settings.scoring.metrics)
+    column = settings.reference_column
+    return load_manifest(
+        path, root=root, listeners_path=listeners_path,
+        required_columns=("id", "audio", column),
+        audio_columns=("audio", column),
+        require_listener=needs_listener,
+    )
+
+
+def score_manifest(
+    manifest_path: Path,
+    settings: EvaluateSettings,
+    *,
+    root: Path | None = None,
+    listeners_path: Path | None = None,
+    command: Sequence[str] | None = None,
+    progress: Callable[[int, int], Any] | None = None,
+) -> EvaluateSummary:
+    """Score every (selected) row; resumable through ``OUT/ledger.jsonl``."""
+    if settings.engine not in ENGINES:
+        raise RunError(f"--engine {settings.engine!r}: available engines: {', '.join(ENGINES)}")
+    manifest = load_scoring_manifest(manifest_path, settings, root, listeners_path)
+    out = settings.out
+    config = {"metrics": settings.scoring.metrics, "scoring": settings.scoring.describe(),
+              "reference_column": settings.reference_column, "engine": settings.engine,
+              "seed": settings.seed}
+    config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+    ledger_path = out / LEDGER
+    ledger = read_ledger(ledger_path)
+    if ledger and not settings.overwrite and (out / RUN_RECORD).exists():
+        with contextlib.suppress(json.JSONDecodeError, OSError):
+            old = json.loads((out / RUN_RECORD).read_text()).get("config_hash")
+            if old and old != config_hash:
+                raise RunError(f"{out} holds scores made with other settings; use --overwrite or another -o")
+    out.mkdir(parents=True, exist_ok=True)
+    if settings.overwrite:
+        ledger_path.unlink(missing_ok=True)
+        ledger = {}
+    items = list(manifest.items)[: settings.limit] if settings.limit is not None else list(manifest.items)
+    todo: list[ScoreItem] = []
+    skipped = 0
+    for item in items:
+        previous = ledger.get(item.id)
+        if previous is not None and (previous.get("status") == "ok" or not settings.retry_failed):
+            skipped += 1
+            continue
+        audiograms = ({"left": item.listener.left, "right": item.listener.right}
+                      if item.listener is not None else None)
+        todo.append(ScoreItem(item.id, item.line, str(item.paths["audio"]),
+                              str(item.paths[settings.reference_column]), audiograms,
+                              item_seed(settings.seed, item.id)))
+    started_at, started = datetime.now(UTC), time.perf_counter()
+    status, exit_code, done = "completed", EXIT_OK, 0
+    try:
+        with ledger_path.open("a", encoding="utf-8") as handle:
+            for entry in map_work(_score_one, settings.scoring, todo, jobs=settings.jobs,
+                                  executor=settings.executor, scheduler=settings.scheduler):
+                handle.write(json.dumps(entry) + "\n")
+                handle.flush()
+                ledger[entry["id"]] = entry
+                done += 1
+                if progress is not None:
+                    progress(done, len(todo))
+    except KeyboardInterrupt:
+        status, exit_code = "interrupted", EXIT_INTERRUPTED
+    wall = time.perf_counter() - started
+
+    rows, failed = [], []
+    for item in items:
+        entry = ledger.get(item.id)
+        if entry is None:
+            continue
+        audiograms = ({"left": item.listener.left, "right": item.listener.right}
+                      if item.listener is not None else None)
+        row: dict[str, Any] = {"id": item.id, "listener": item.listener.id if item.listener else "",
+                               "severity": _severity(audiograms), "status": entry["status"]}
+        for column in item.row:
+            if column not in row and column not in ("audio", settings.reference_column):
+                row[column] = item.row[column]
+        row.update(entry.get("scores") or {})
+        rows.append(row)
+        if entry["status"] != "ok":
+            failed.append(entry)
+    score_columns = [f"{m}{suffix}" for m in settings.scoring.metrics for suffix in ("_left", "_right", "")]
+    table = pd.DataFrame(rows)
+    for column in score_columns:
+        if column not in table:
+            table[column] = np.nan
+    leading = ["id", "listener", "severity", "status", *score_columns]
+    table = table[leading + [c for c in table.columns if c not in leading]] if len(table) else table
+    _write_table(table, out / SCORES)
+    write_failures(out / FAILURES, failed)
+    if exit_code == EXIT_OK and failed:
+        exit_code = EXIT_FAILED
+    audio_s = sum(float(ledger[i.id].get("duration", 0.0)) for i in items if i.id in ledger
+                  and i.id in {t.id for t in todo})
+    counts = {"manifest": len(manifest.items), "selected": len(items), "skipped": skipped,
+              "scored": done, "total_ok": len(rows) - len(failed), "total_failed": len(failed)}
+    warning_counts: dict[str, int] = {}
+    for pending in todo:
+        for message in ledger.get(pending.id, {}).get("warnings", []):
+            warning_counts[message] = warning_counts.get(message, 0) + 1
+    write_json(out / RUN_RECORD, {
+        "command": list(command) if command is not None else sys.argv,
+        "task": "evaluate", "manifest": str(Path(manifest_path).resolve()),
+        "engine": settings.engine, "metrics": list(settings.scoring.metrics),
+        "reference_column": settings.reference_column,
+        "calibration": settings.scoring.describe(),
+        "seeding": "np.random.seed(md5(seed:id)) before every metric call per ear",
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()
+                     if k != "scoring"},
+        "versions": versions(), "hardware": hardware(_cpu()),
+        "config_hash": config_hash, "started": started_at.isoformat(),
+        "finished": datetime.now(UTC).isoformat(), "status": status, "counts": counts,
+        "timing": {"wall_s": round(wall, 4), "audio_s": round(audio_s, 4),
+                   "audio_s_per_s": round(audio_s / wall, 4) if wall > 0 and audio_s else None},
+        "warnings": [{"message": m, "items": n} for m, n in sorted(warning_counts.items())],
+    })
+    return EvaluateSummary(exit_code, table, counts, out)
+
+
+def _cpu() -> Any:
+    import torch
+
+    return torch.device("cpu")
+
+
+def _write_table(table: pd.DataFrame, path: Path) -> None:
+    from hltk.io.audio import atomic_path
+
+    with atomic_path(path) as temporary:
+        table.to_csv(temporary, index=False, float_format="%.10g")
+
+
+def read_scores(path: Path) -> pd.DataFrame:
+    """A ``scores.csv`` (or a folder holding one), ids read as text."""
+    path = path / SCORES if path.is_dir() else path
+    if not path.exists():
+        raise RunError(f"no scores table at {path}")
+    return pd.read_csv(path, dtype={"id": str, "listener": str})
+
+
+def compare_scores(system: pd.DataFrame, reference: pd.DataFrame, metrics: Sequence[str] | None = None,
+                   group_by: Sequence[str] = (), resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Join two score tables by id; per metric (and group) N, means, LCC, SRCC, MSE, 95% CIs."""
+    if metrics is None:
+        metrics = [m for m in METRICS if m in system.columns and m in reference.columns]
+    joined = system.merge(reference, on="id", suffixes=("", "_reference"))
+    rows = []
+    groups: list[tuple[str, str, pd.DataFrame]] = [("all", "", joined)]
+    for column in group_by:
+        if column not in joined.columns:
+            raise RunError(f"--group-by {column!r}: no such column in the scores")
+        for value, part in joined.groupby(column, sort=True):
+            groups.append((column, str(value), part))
+    for metric in metrics:
+        if metric not in joined.columns or f"{metric}_reference" not in joined.columns:
+            continue
+        for group, value, part in groups:
+            stats = agreement(part[metric].to_numpy(dtype=float),
+                              part[f"{metric}_reference"].to_numpy(dtype=float), resamples, seed)
+            rows.append({"metric": metric, "group": group, "value": value, **stats})
+    return pd.DataFrame(rows)
+
+
+def evaluate(
+    manifest_path: Path,
+    settings: EvaluateSettings,
+    *,
+    against: Path | None = None,
+    group_by: Sequence[str] = (),
+    root: Path | None = None,
+    listeners_path: Path | None = None,
+    plots: bool = True,
+    command: Sequence[str] | None = None,
+    progress: Callable[[int, int], Any] | None = None,
+) -> EvaluateSummary:
+    """Score a system; with ``against`` also the other system and their agreement."""
+    result = score_manifest(manifest_path, settings, root=root, listeners_path=listeners_path,
+                            command=command, progress=progress)
+    if against is None:
+        return result
+    if against.is_dir() or against.name == SCORES:
+        other = read_scores(against)
+    else:
+        other_settings = EvaluateSettings(**{**asdict(settings), "out": settings.out / "against",
+                                             "scoring": settings.scoring})
+        other_result = score_manifest(against, other_settings, root=None, listeners_path=listeners_path,
+                                      command=command, progress=progress)
+        other = other_result.scores
+        if other_result.exit_code == EXIT_FAILED and result.exit_code == EXIT_OK:
+            result.exit_code = EXIT_FAILED
+    missing = sorted(set(result.scores["id"]) ^ set(other["id"])) if len(result.scores) else []
+    if missing:
+        print(f"warning: {len(missing)} ids are not in both systems; compared on the shared ids",
+              file=sys.stderr)
+    summary = compare_scores(result.scores, other, settings.scoring.metrics, group_by, seed=settings.seed)
+    _write_table(summary, settings.out / SUMMARY)
+    result.summary = summary
+    if plots:
+        from hltk.metrics.plots import agreement_plots
+
+        result.plots = agreement_plots(result.scores, other, summary, settings.scoring.metrics,
+                                       settings.out / "plots")
+    return result

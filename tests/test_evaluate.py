@@ -1,0 +1,204 @@
+"""evaluate: scores equal direct reference calls; agreement statistics; resume; failures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from scipy import stats
+from typer.testing import CliRunner
+
+from hltk.io.listeners import standard_listener
+from hltk.metrics.clarity_engine import ScoringSettings
+from hltk.metrics.stats import agreement
+from hltk.pipelines import evaluate as evaluate_module
+from hltk.pipelines.evaluate import EvaluateSettings, compare_scores, score_manifest
+from hltk_cli.app import app
+from tests.conftest import demo_speech, write_manifest_csv
+
+runner = CliRunner()
+
+
+def music(seconds: float, rate: int, seed: int) -> np.ndarray:
+    """A short piece: a chord progression of harmonic tones plus noise-burst percussion."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    signal = np.zeros_like(t)
+    for start, root in enumerate([220.0, 174.6, 261.6, 196.0]):
+        gate = (t >= start * seconds / 4) & (t < (start + 1) * seconds / 4)
+        for ratio in (1.0, 1.26, 1.5):
+            for harmonic in range(1, 5):
+                signal += gate * np.sin(2 * np.pi * root * ratio * harmonic * t) / harmonic
+    for beat in np.arange(0, seconds, 0.25):
+        index = int(beat * rate)
+        burst = rng.standard_normal(int(0.03 * rate)) * np.exp(-np.arange(int(0.03 * rate)) / (0.005 * rate))
+        signal[index: index + len(burst)] += burst[: len(signal) - index]
+    return 0.05 * signal / np.sqrt(np.mean(signal**2))
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory) -> Path:
+    """Processed/reference pairs: speech (clean vs noisy, vs level-changed) and music."""
+    folder = tmp_path_factory.mktemp("pairs")
+    rng = np.random.default_rng(3)
+    rows = []
+    for index, (item, listener) in enumerate([("s01", "N2"), ("s02", "S2"), ("s04", "NH")]):
+        clean, rate = demo_speech(item, seconds=1.0)
+        noisy = clean + 0.02 * rng.standard_normal(len(clean))
+        sf.write(folder / f"ref{index}.wav", clean, rate, subtype="FLOAT")
+        sf.write(folder / f"proc{index}.wav", np.stack([noisy, 0.8 * noisy], axis=1), rate, subtype="FLOAT")
+        rows.append({"id": f"speech{index}", "audio": f"proc{index}.wav", "reference": f"ref{index}.wav",
+                     "listener": listener, "kind": "speech"})
+    reference = music(1.0, 24000, 1)
+    processed = np.tanh(4 * reference) / 4
+    sf.write(folder / "ref_music.wav", reference, 24000, subtype="FLOAT")
+    sf.write(folder / "proc_music.wav", processed, 24000, subtype="FLOAT")
+    rows.append({"id": "music0", "audio": "proc_music.wav", "reference": "ref_music.wav",
+                 "listener": "N3", "kind": "music"})
+    return write_manifest_csv(folder / "pairs.csv", rows)
+
+
+def direct_scores(manifest: Path, item_id: str, seed: int) -> dict[str, float]:
+    """The same scores by direct calls to pyclarity, pystoi and pesq."""
+    from clarity.evaluator.haaqi import compute_haaqi
+    from clarity.evaluator.haspi import haspi_v2
+    from clarity.evaluator.hasqi import hasqi_v2
+    from pesq import pesq
+    from pystoi import stoi
+    from soxr import resample
+
+    table = pd.read_csv(manifest, dtype=str).set_index("id")
+    row = table.loc[item_id]
+    processed, rate = sf.read(manifest.parent / row["audio"], always_2d=True)
+    reference, reference_rate = sf.read(manifest.parent / row["reference"], always_2d=True)
+    listener = standard_listener(row["listener"]).to_clarity()
+    scores = {}
+    for index, (ear, audiogram) in enumerate([("left", listener.audiogram_left),
+                                              ("right", listener.audiogram_right)]):
+        p = processed[:, min(index, processed.shape[1] - 1)]
+        r = reference[:, 0]
+        np.random.seed(seed)
+        scores[f"haspi_{ear}"] = haspi_v2(reference=r, reference_sample_rate=reference_rate, processed=p,
+                                          processed_sample_rate=rate, audiogram=audiogram, level1=100.0)[0]
+        np.random.seed(seed)
+        scores[f"hasqi_{ear}"] = hasqi_v2(reference=r, reference_sample_rate=reference_rate, processed=p,
+                                          processed_sample_rate=rate, audiogram=audiogram,
+                                          equalisation=1, level1=100.0)[0]
+        np.random.seed(seed)
+        scores[f"haaqi_{ear}"] = compute_haaqi(
+            processed_signal=p, reference_signal=r, processed_sample_rate=rate,
+            reference_sample_rate=reference_rate, audiogram=audiogram, equalisation=1, level1=100.0)
+        scores[f"stoi_{ear}"] = stoi(r, p, rate, extended=False)
+        scores[f"estoi_{ear}"] = stoi(r, p, rate, extended=True)
+        scores[f"pesq_{ear}"] = pesq(16000, resample(r, rate, 16000, "VHQ"),
+                                     resample(p, rate, 16000, "VHQ"), "wb")
+    return scores
+
+
+def test_scores_equal_direct_reference_calls(pairs: Path, tmp_path: Path) -> None:
+    settings = EvaluateSettings(out=tmp_path / "eval", seed=5,
+                                scoring=ScoringSettings(metrics=("haspi", "hasqi", "haaqi", "stoi",
+                                                                 "estoi", "pesq", "sisdr")))
+    result = score_manifest(pairs, settings)
+    assert result.exit_code == 0, (tmp_path / "eval/failures.csv").read_text()
+    table = result.scores.set_index("id")
+    for item_id in ("speech1", "music0"):
+        seed = evaluate_module.item_seed(5, item_id)
+        expected = direct_scores(pairs, item_id, seed)
+        for column, value in expected.items():
+            assert table.loc[item_id, column] == pytest.approx(value, rel=0, abs=0), column
+        assert table.loc[item_id, "haspi"] == max(expected["haspi_left"], expected["haspi_right"])
+        mean_ears = (expected["haaqi_left"] + expected["haaqi_right"]) / 2
+        assert table.loc[item_id, "haaqi"] == pytest.approx(mean_ears)
+    assert set(table["severity"]) >= {"MODERATE", "SEVERE", "NOTHING"}
+
+
+def test_jobs_resume_and_cli(pairs: Path, tmp_path: Path, monkeypatch) -> None:
+    base = dict(scoring=ScoringSettings(metrics=("haspi", "stoi", "sisdr")), seed=1)
+    one = score_manifest(pairs, EvaluateSettings(out=tmp_path / "one", **base))
+    two = score_manifest(pairs, EvaluateSettings(out=tmp_path / "two", jobs=2, **base))
+    pd.testing.assert_frame_equal(one.scores, two.scores)
+    # interrupted after the first item: a rerun scores only the missing ones
+    real = evaluate_module._score_one
+    calls = []
+
+    def interrupt_second(scoring, item, worker):
+        calls.append(item.id)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(scoring, item, worker)
+
+    monkeypatch.setattr(evaluate_module, "_score_one", interrupt_second)
+    partial = score_manifest(pairs, EvaluateSettings(out=tmp_path / "resume", **base))
+    assert partial.exit_code == 130 and partial.counts["scored"] == 1
+    monkeypatch.setattr(evaluate_module, "_score_one", real)
+    resumed = score_manifest(pairs, EvaluateSettings(out=tmp_path / "resume", **base))
+    assert resumed.counts == {**resumed.counts, "skipped": 1, "scored": 3}
+    pd.testing.assert_frame_equal(resumed.scores, one.scores)
+    # the CLI prints the scores table as CSV on stdout
+    result = runner.invoke(app, ["evaluate", str(pairs), "-o", str(tmp_path / "one"), "--metrics",
+                                 "haspi,stoi,sisdr", "--seed", "1", "--format", "json", "-q"])
+    assert result.exit_code == 0, result.output
+    assert [row["id"] for row in json.loads(result.stdout)] == ["speech0", "speech1", "speech2", "music0"]
+
+
+def test_silent_reference_is_a_failure_row(pairs: Path, tmp_path: Path) -> None:
+    sf.write(tmp_path / "silent.wav", np.zeros(16000), 16000)
+    table = pd.read_csv(pairs, dtype=str)
+    table.loc[0, "reference"] = str(tmp_path / "silent.wav")
+    table.to_csv(tmp_path / "m.csv", index=False)
+    for column in ("audio",):
+        table[column] = [str(pairs.parent / v) for v in table[column]]
+    table.to_csv(tmp_path / "m.csv", index=False)
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "m.csv"), "-o", str(tmp_path / "o"),
+                                 "--metrics", "stoi,sisdr", "--format", "csv", "--limit", "2",
+                                 "--root", str(pairs.parent)])
+    assert result.exit_code == 3, result.output
+    failures = pd.read_csv(tmp_path / "o/failures.csv")
+    assert list(failures["id"]) == ["speech0"] and "silent reference" in failures["message"][0]
+
+
+def test_agreement_statistics_match_numpy_scipy() -> None:
+    rng = np.random.default_rng(0)
+    reference = rng.uniform(0, 1, 40)
+    system = reference + rng.normal(0, 0.1, 40)
+    row = agreement(system, reference, resamples=200)
+    assert row["n"] == 40
+    assert row["lcc"] == pytest.approx(stats.pearsonr(system, reference)[0], abs=1e-12)
+    assert row["srcc"] == pytest.approx(stats.spearmanr(system, reference)[0], abs=1e-12)
+    assert row["mse"] == pytest.approx(np.mean((system - reference) ** 2), abs=1e-15)
+    assert row["lcc_ci_low"] < row["lcc"] < row["lcc_ci_high"]
+    scores_a = pd.DataFrame({"id": [str(i) for i in range(40)], "haspi": system, "split": ["a", "b"] * 20})
+    scores_b = pd.DataFrame({"id": [str(i) for i in range(40)][::-1], "haspi": reference[::-1]})
+    summary = compare_scores(scores_a, scores_b, ["haspi"], ["split"], resamples=50)
+    assert list(summary["group"]) == ["all", "split", "split"]
+    assert summary.loc[0, "lcc"] == pytest.approx(row["lcc"], abs=1e-12)
+    part = summary[summary["value"] == "a"].iloc[0]
+    assert part["n"] == 20
+    assert part["srcc"] == pytest.approx(stats.spearmanr(system[::2], reference[::2])[0], abs=1e-12)
+
+
+def test_against_writes_summary_and_plots(pairs: Path, tmp_path: Path) -> None:
+    table = pd.read_csv(pairs, dtype=str)
+    other = table.copy()
+    other["audio"] = other["reference"]  # a "perfect" second system
+    other.to_csv(pairs.parent / "other.csv", index=False)
+    result = runner.invoke(app, ["evaluate", str(pairs), "-o", str(tmp_path / "cmp"), "--metrics",
+                                 "stoi,sisdr", "--against", str(pairs.parent / "other.csv"),
+                                 "--group-by", "kind", "--format", "csv", "-q"])
+    assert result.exit_code == 0, result.output
+    summary = pd.read_csv(tmp_path / "cmp/summary.csv")
+    assert {"lcc", "srcc", "mse", "lcc_ci_low", "srcc_ci_high"} <= set(summary.columns)
+    assert set(summary["metric"]) == {"stoi", "sisdr"} and set(summary["group"]) == {"all", "kind"}
+    for metric in ("stoi", "sisdr"):
+        for kind in ("scatter", "difference", "severity"):
+            assert (tmp_path / f"cmp/plots/{metric}_{kind}.png").stat().st_size > 1000
+    # hltk compare gives the same statistics from the two score tables
+    again = runner.invoke(app, ["compare", str(tmp_path / "cmp/scores.csv"),
+                                str(tmp_path / "cmp/against/scores.csv"), "--format", "csv"])
+    assert again.exit_code == 0
+    assert again.stdout.splitlines()[0].startswith("metric,group,value,n")
