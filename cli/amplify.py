@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from hltk_cli import common as c
-from hltk_cli.output import error, info, print_rows
 
 from hltk import registry
 from hltk.io.listeners import ListenerError
 from hltk.io.manifest import ManifestError
 from hltk.pipelines.amplify import TASK, backend_options, gain_plot, plot_manifest_listeners
 from hltk.runner import EXIT_USAGE
+from hltk_cli import common as c
+from hltk_cli.output import error, info, print_rows
 
 NfirOpt = Annotated[
     int | None,

@@ -5,6 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+
+from hltk import registry
+from hltk.pipelines.amplify import backend_options
+from hltk.pipelines.denoise_amplify import TASK
+from hltk.runner import EXIT_USAGE
 from hltk_cli import common as c
 from hltk_cli.amplify import (
     AttackOpt,
@@ -16,11 +21,6 @@ from hltk_cli.amplify import (
     ReleaseOpt,
 )
 from hltk_cli.output import error
-
-from hltk import registry
-from hltk.pipelines.amplify import backend_options
-from hltk.pipelines.denoise_amplify import TASK
-from hltk.runner import EXIT_USAGE
 
 
 def denoise_amplify(
