@@ -9,6 +9,7 @@ import typer
 
 from hltk import __version__
 from hltk_cli.amplify import amplify, gain_plot_command
+from hltk_cli.common import GLOBAL_OPTIONS
 from hltk_cli.denoise_amplify import denoise_amplify
 from hltk_cli.evaluate import compare, evaluate
 from hltk_cli.merge import merge
@@ -45,7 +46,7 @@ def main_options(
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
     if verbose == 0:
         logging.getLogger("root").setLevel(logging.ERROR)  # pyclarity logs warnings to root
-    context.obj = {"quiet": quiet, "verbose": verbose}
+    GLOBAL_OPTIONS.update(quiet=quiet, verbose=verbose)
 
 
 app.command("simulate")(simulate)
