@@ -377,3 +377,44 @@ def test_peak_limit_bounds_and_leaves_quiet_rows_alone() -> None:
     gain = limited[1] / loud[0]
     assert torch.allclose(gain[:700], torch.ones(700))  # untouched far from the peaks
     assert (gain[1234 - 600 : 1234 + 600] < 1).any() and gain[1234] <= 0.5 / 3.0 + 1e-6
+
+
+def test_nalr_wdrc_has_zero_delay() -> None:
+    """An impulse comes out where it went in (zero-phase bin gains: no delay to remove), as
+    Clarity's find_delay_impulse would measure it."""
+    impulse = torch.zeros(1, 2, 8000)
+    impulse[..., 4000] = 0.1
+    output = NalrWdrcProcessor()(impulse, batch_of("N4"), level_db_spl=torch.tensor([100.0]))
+    assert int(output[0, 0].abs().argmax()) == 4000
+    assert int(output[0, 1].abs().argmax()) == 4000
+
+
+@pytest.mark.slow
+def test_amplification_raises_haspi_for_a_hearing_loss() -> None:
+    """Sanity of direction (pyclarity HASPI v2, N4, speech at 65 dB SPL): NAL-R and NAL-R+WDRC
+    both score well above the unprocessed signal (measured 0.53 -> 0.88 and 0.76)."""
+    from clarity.evaluator.haspi import haspi_v2
+
+    voice = speech("s03", 2.5)
+    voice = voice / voice.square().mean().sqrt() * 10 ** (-35 / 20)
+    audio = voice.expand(1, 2, -1).contiguous()
+    listeners = batch_of("N4")
+    audiogram = listeners.listeners[0].left.to_clarity()
+
+    def haspi(processed: torch.Tensor) -> float:
+        np.random.seed(0)
+        score, _ = haspi_v2(
+            reference=voice.double().numpy(),
+            reference_sample_rate=RATE,
+            processed=processed.double().numpy(),
+            processed_sample_rate=RATE,
+            audiogram=audiogram,
+            level1=100,
+        )
+        return float(score)
+
+    level = torch.tensor([100.0])
+    unprocessed = haspi(audio[0, 0])
+    linear = haspi(NalrProcessor()(audio, listeners)[0, 0])
+    compressed = haspi(NalrWdrcProcessor()(audio, listeners, level_db_spl=level)[0, 0])
+    assert linear > unprocessed + 0.2 and compressed > unprocessed + 0.15
