@@ -3,12 +3,11 @@ figure (prescribed gain by frequency) of a listener."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hltk.pipelines.process import process_manifest
-from hltk.runner import RunSettings, RunSummary
+from hltk.pipelines.process import task_pipeline
 
 TASK = "amplify"
 
@@ -60,29 +59,7 @@ def backend_options(backend: str, **given: Any) -> dict[str, Any]:
     return chosen
 
 
-def amplify(
-    manifest_path: str | Path,
-    settings: RunSettings,
-    *,
-    backend: str | None = None,
-    backend_options: dict[str, Any] | None = None,
-    root: str | Path | None = None,
-    listeners_path: str | Path | None = None,
-    command: Sequence[str] | None = None,
-    progress: Callable[[int, int], Any] | None = None,
-) -> RunSummary:
-    """Amplify each item for its listener (default backend: NAL-R + WDRC)."""
-    return process_manifest(
-        TASK,
-        manifest_path,
-        settings,
-        backend=backend,
-        backend_options=backend_options,
-        root=root,
-        listeners_path=listeners_path,
-        command=command,
-        progress=progress,
-    )
+amplify = task_pipeline(TASK, "Amplify each item for its listener (default backend: NAL-R + WDRC).")
 
 
 def resolve_listener(name: str, listeners_path: str | Path | None = None) -> Any:
