@@ -1,0 +1,203 @@
+"""Exact IIR filtering in torch by block state-space recursion (no truncation).
+
+A cascade of second-order sections (``sos``, scipy's layout and transposed-direct-form-II
+state convention) is run in blocks of ``L`` samples. With ``s_k`` the filter state at the
+start of block ``k`` and ``u_k`` the block's input (Burrus, "Block realization of digital
+filters", IEEE Trans. Audio Electroacoust. 20(4), 1972):
+
+    y_k     = H u_k + C s_k          H [L, L]: Toeplitz of the first L impulse-response taps
+    s_{k+1} = A s_k + B u_k          A = state transition over L samples, B [P, L]
+
+``H u_k`` and ``B u_k`` for all blocks are batched matrix products; the block recursion
+``s_k`` is a first-order linear recurrence solved by a Hillis-Steele scan with ``A^(2^j)``
+(``log2(T / L)`` steps), so there is no Python loop over time and the whole filter is
+differentiable. The matrices are computed once in float64 by running scipy's ``sosfilt`` on
+impulses and unit states; the result equals ``sosfilt`` / ``lfilter`` up to floating-point
+rounding (there is no truncated impulse response, hence no truncation error bound).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import linalg as spl
+from scipy import signal as sps
+
+
+@dataclass(frozen=True)
+class BlockStateSpace:
+    """Block matrices of a bank of ``C`` SOS cascades (``P = 2 * sections`` states).
+
+    ``toeplitz [C, L, L]``, ``state_to_output [C, L, P]``, ``transition [C, P, P]``,
+    ``input_to_state [C, P, L]``, ``steady_state [C, P]`` (scipy ``sosfilt_zi``: the state
+    after a unit step has settled, used by :func:`filtfilt`). States are in the balanced
+    basis of :func:`_balancing_transform`, not scipy's.
+    """
+
+    toeplitz: torch.Tensor
+    state_to_output: torch.Tensor
+    transition: torch.Tensor
+    input_to_state: torch.Tensor
+    steady_state: torch.Tensor
+
+    @property
+    def block(self) -> int:
+        return int(self.toeplitz.shape[-1])
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+           ) -> BlockStateSpace:
+        return BlockStateSpace(
+            *(t.to(device=device, dtype=dtype) for t in (
+                self.toeplitz, self.state_to_output, self.transition, self.input_to_state,
+                self.steady_state))
+        )
+
+
+def _cascade_matrices(
+    sos: np.ndarray, block: int, balance: bool = True
+) -> tuple[np.ndarray, ...]:
+    sections = sos.shape[0]
+    states = 2 * sections
+    # Impulses at every position of a block, zero initial state: H and B.
+    output, final = sps.sosfilt(sos, np.eye(block), zi=np.zeros((sections, block, 2)))
+    toeplitz = output.T  # [n, m]: output at n from an impulse at m
+    input_to_state = final.transpose(0, 2, 1).reshape(states, block)
+    # Unit initial states, zero input: C and A.
+    unit = np.zeros((sections, states, 2))
+    for p in range(states):
+        unit[p // 2, p, p % 2] = 1.0
+    output, final = sps.sosfilt(sos, np.zeros((states, block)), zi=unit)
+    state_to_output = output.T  # [L, P]
+    transition = final.transpose(0, 2, 1).reshape(states, states)
+    steady = sps.sosfilt_zi(sos).reshape(states)
+    if balance:
+        forward, inverse = _balancing_transform(sos)
+        state_to_output = state_to_output @ inverse
+        transition = forward @ transition @ inverse
+        input_to_state = forward @ input_to_state
+        steady = forward @ steady
+    return toeplitz, state_to_output, transition, input_to_state, steady
+
+
+def _balancing_transform(sos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Balanced-realization similarity ``T`` (and ``T^-1``) for the per-sample state space.
+
+    scipy's transposed-direct-form-II states of narrow low-frequency sections nearly cancel
+    (condition numbers ~1e4), which costs ~1e-3 relative error in float32. In the balanced
+    basis (Moore, IEEE Trans. Autom. Control 26(1), 1981; square-root algorithm of Laub et
+    al. 1987) controllability and observability Gramians are equal and diagonal, and float32
+    errors drop to ~1e-6.
+    """
+    _, state_to_output, transition, input_to_state, _ = _cascade_matrices(sos, 1, balance=False)
+    controllability = spl.solve_discrete_lyapunov(transition, input_to_state @ input_to_state.T)
+    observability = spl.solve_discrete_lyapunov(transition.T, state_to_output.T @ state_to_output)
+
+    def square_root(gramian: np.ndarray) -> np.ndarray:
+        values, vectors = np.linalg.eigh((gramian + gramian.T) / 2)
+        floor = values.max() * 1e-15
+        return vectors * np.sqrt(np.maximum(values, floor))
+
+    root_c, root_o = square_root(controllability), square_root(observability)
+    left, singular, right_t = np.linalg.svd(root_o.T @ root_c)
+    scale = singular ** -0.5
+    forward = scale[:, None] * (left.T @ root_o.T)
+    inverse = (root_c @ right_t.T) * scale[None, :]
+    return forward, inverse
+
+
+def block_state_space(
+    sos_bank: np.ndarray, block: int = 64, dtype: torch.dtype = torch.float64
+) -> BlockStateSpace:
+    """Block matrices for a bank of cascades.
+
+    Args:
+        sos_bank: ``[C, sections, 6]`` (or ``[sections, 6]`` for one filter), float64.
+        block: block length ``L`` in samples.
+    """
+    sos_bank = np.asarray(sos_bank, dtype=np.float64)
+    if sos_bank.ndim == 2:
+        sos_bank = sos_bank[np.newaxis]
+    parts = [_cascade_matrices(sos, block) for sos in sos_bank]
+    stacked = [torch.as_tensor(np.stack(group), dtype=dtype) for group in zip(*parts, strict=True)]
+    return BlockStateSpace(*stacked)
+
+
+def _scan(increments: torch.Tensor, transition: torch.Tensor) -> torch.Tensor:
+    """Solve ``s_k = A s_{k-1} + w_k`` (``s_{-1} = 0``) for all ``k``.
+
+    ``increments [N, C, K, P]``, ``transition [C, P, P]`` -> states ``[N, C, K, P]``.
+    Hillis-Steele inclusive scan; the powers ``A^(2^j)`` are squared in float64.
+    """
+    count = increments.shape[2]
+    power = transition.to(torch.float64)
+    states = increments
+    distance = 1
+    while distance < count:
+        shifted = torch.einsum(
+            "nckp,cqp->nckq", states[:, :, : count - distance], power.to(states.dtype)
+        )
+        states = torch.cat(
+            [states[:, :, :distance], states[:, :, distance:] + shifted], dim=2
+        )
+        power = power @ power
+        distance *= 2
+    return states
+
+
+def block_sosfilt(
+    signal: torch.Tensor,
+    bank: BlockStateSpace,
+    initial_state: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Filter with a bank of SOS cascades, exactly as ``scipy.signal.sosfilt``.
+
+    Args:
+        signal: ``[N, C, T]``, or ``[N, 1, T]`` to feed one input to all ``C`` filters.
+        bank: matrices from :func:`block_state_space` (same dtype/device as ``signal``).
+        initial_state: ``[N, C, P]`` state at time 0 in the bank's balanced basis (e.g.
+            ``bank.steady_state * x0``), zero if ``None``.
+
+    Returns:
+        ``[N, C, T]``.
+    """
+    batch, inputs, length = signal.shape
+    channels, block = bank.toeplitz.shape[0], bank.block
+    blocks = -(-length // block)
+    padded = F.pad(signal, (0, blocks * block - length))
+    frames = padded.reshape(batch, inputs, blocks, block)
+    if inputs == 1 and channels > 1:
+        frames = frames[:, 0]
+        zero_state = torch.einsum("nkl,cml->nckm", frames, bank.toeplitz)
+        increments = torch.einsum("nkl,cpl->nckp", frames, bank.input_to_state)
+    else:
+        zero_state = torch.einsum("nckl,cml->nckm", frames, bank.toeplitz)
+        increments = torch.einsum("nckl,cpl->nckp", frames, bank.input_to_state)
+    states_count = bank.transition.shape[-1]
+    first = (
+        initial_state.unsqueeze(2)
+        if initial_state is not None
+        else increments.new_zeros(batch, channels, 1, states_count)
+    )
+    # w_0 = s_0 (initial state), w_k = B u_{k-1}: the state at the start of block k.
+    states = _scan(torch.cat([first, increments[:, :, :-1]], dim=2), bank.transition)
+    output = zero_state + torch.einsum("nckp,clp->nckl", states, bank.state_to_output)
+    return output.reshape(batch, channels, blocks * block)[..., :length]
+
+
+def filtfilt(signal: torch.Tensor, bank: BlockStateSpace, padlen: int) -> torch.Tensor:
+    """Zero-phase filtering as ``scipy.signal.filtfilt(b, a, x, padlen=padlen)`` (odd padding,
+    ``lfilter_zi`` initial states scaled by the first sample of each pass).
+
+    ``signal [N, C, T]`` with ``T > padlen`` -> ``[N, C, T]``.
+    """
+    start = 2 * signal[..., :1] - signal[..., 1 : padlen + 1].flip(-1)
+    end = 2 * signal[..., -1:] - signal[..., -padlen - 1 : -1].flip(-1)
+    extended = torch.cat([start, signal, end], dim=-1)
+    steady = bank.steady_state.unsqueeze(0)
+    forward = block_sosfilt(extended, bank, steady * extended[..., :1])
+    reverse = forward.flip(-1)
+    backward = block_sosfilt(reverse, bank, steady * reverse[..., :1]).flip(-1)
+    return backward[..., padlen:-padlen]
