@@ -27,7 +27,7 @@ def gammatone_filterbank(
     highpass: BlockStateSpace,
     first_highpass: int,
 ) -> torch.Tensor:
-    """Cochleagram ``[N, C, T]`` of ``signal [N, T]``.
+    """Cochleagram ``[C, N, T]`` (channel first) of ``signal [N, T]``.
 
     Args:
         gammatone: ``C`` cascades of 4 identical biquads (``GTn_nums/GTn_denoms``).
@@ -37,21 +37,18 @@ def gammatone_filterbank(
             ``first_highpass = Start2PoleHP - 1``).
     """
     length = signal.shape[-1]
-    bands = block_sosfilt(signal.unsqueeze(1), gammatone)
-    aligned = torch.stack(
-        [F.pad(bands[:, c, delay:], (0, delay)) if delay > 0 else bands[:, c]
-         for c, delay in enumerate(delays)],
-        dim=1,
-    )[..., :length]
+    bands = block_sosfilt(signal.unsqueeze(0), gammatone)
+    aligned = [F.pad(bands[c, :, delay:], (0, delay)) if delay > 0 else bands[c]
+               for c, delay in enumerate(delays)]
     if first_highpass >= len(delays):
-        return aligned
-    high = block_sosfilt(aligned[:, first_highpass:], highpass)
-    return torch.cat([aligned[:, :first_highpass], high], dim=1)
+        return torch.stack(aligned)[..., :length]
+    high = block_sosfilt(torch.stack(aligned[first_highpass:]), highpass)
+    return torch.cat([torch.stack(aligned[:first_highpass]), high], dim=0)[..., :length]
 
 
 def channel_envelope(cochleagram: torch.Tensor, lowpass: BlockStateSpace, padlen: int = 8
                      ) -> torch.Tensor:
-    """Envelope ``[N, C, T]``: filtfilt of ``|cochleagram|`` with each channel's low-pass
+    """Envelope ``[C, N, T]``: filtfilt of ``|cochleagram|`` with each channel's low-pass
     (``ellip(2, 0.25, 35, 0.75 min(100, ERB_c) / (fs / 2))``), ``padlen = 3 * 3 - 1``."""
     return filtfilt(cochleagram.abs(), lowpass, padlen)
 
@@ -66,15 +63,15 @@ def recruitment(
     """Loudness recruitment by envelope expansion.
 
     Args:
-        cochleagram, envelope: ``[N, C, T]``.
+        cochleagram, envelope: ``[C, N, T]``.
         spl_equiv_0db: ``[N]`` dB SPL of a digital full scale (``equiv_0db_spl + ahr``).
-        expansion_ratios: ``[N, C]`` (``catch_up / (catch_up - HL(cf))``).
+        expansion_ratios: ``[C, N]`` (``catch_up / (catch_up - HL(cf))``).
 
     Returns:
-        ``[N, C, T]``.
+        ``[C, N, T]``.
     """
     envelope_max = 10 ** (0.05 * (catch_up_db - spl_equiv_0db.to(envelope.dtype)))
-    envelope_max = envelope_max[:, None, None]
+    envelope_max = envelope_max[None, :, None]
     limited = torch.minimum(envelope.clamp_min(1e-9), envelope_max)
     gain = (limited / envelope_max) ** (expansion_ratios[..., None].to(envelope.dtype) - 1)
     return cochleagram * gain

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -128,23 +130,36 @@ def block_state_space(
 def _scan(increments: torch.Tensor, transition: torch.Tensor) -> torch.Tensor:
     """Solve ``s_k = A s_{k-1} + w_k`` (``s_{-1} = 0``) for all ``k``.
 
-    ``increments [N, C, K, P]``, ``transition [C, P, P]`` -> states ``[N, C, K, P]``.
-    Hillis-Steele inclusive scan; the powers ``A^(2^j)`` are squared in float64.
+    ``increments [C, N, K, P]``, ``transition [C, P, P]`` -> states ``[C, N, K, P]``.
+    Two-level sequential scan (about ``2 sqrt(K)`` batched steps): a local recursion inside
+    groups of ``M`` blocks (all groups at once), a recursion over the groups' end states
+    with ``A^M``, and a fix-up ``s[g, m] += A^(m+1) end[g-1]``. Powers are made in float64.
     """
-    count = increments.shape[2]
-    power = transition.to(torch.float64)
-    states = increments
-    distance = 1
-    while distance < count:
-        shifted = torch.einsum(
-            "nckp,cqp->nckq", states[:, :, : count - distance], power.to(states.dtype)
-        )
-        states = torch.cat(
-            [states[:, :, :distance], states[:, :, distance:] + shifted], dim=2
-        )
-        power = power @ power
-        distance *= 2
-    return states
+    channels, batch, count, states_count = increments.shape
+    group = max(1, math.isqrt(count))
+    groups = -(-count // group)
+    padded = F.pad(increments, (0, 0, 0, groups * group - count))
+    local_in = padded.reshape(channels, batch, groups, group, states_count)
+    power64 = [transition.to(torch.float64)]
+    for _ in range(group):
+        power64.append(power64[-1] @ power64[0])
+    powers = torch.stack(power64[:group]).to(increments.dtype)  # A^1 .. A^M  [M, C, P, P]
+    step = powers[0]
+    state = local_in[:, :, :, 0]
+    local = [state]
+    for m in range(1, group):
+        state = torch.einsum("cngp,cqp->cngq", state, step) + local_in[:, :, :, m]
+        local.append(state)
+    local_states = torch.stack(local, dim=3)  # [C, N, G, M, P]
+    ends = local_states[:, :, :, -1]
+    across = powers[-1]
+    carried = [torch.zeros_like(ends[:, :, 0])]
+    for g in range(1, groups):
+        carried.append(torch.einsum("cnp,cqp->cnq", carried[-1], across) + ends[:, :, g - 1])
+    carry = torch.stack(carried, dim=2)  # end state of the previous group  [C, N, G, P]
+    fixup = torch.einsum("cngp,mcqp->cngmq", carry, powers)
+    total = (local_states + fixup).reshape(channels, batch, groups * group, states_count)
+    return total[:, :, :count]
 
 
 def block_sosfilt(
@@ -154,49 +169,54 @@ def block_sosfilt(
 ) -> torch.Tensor:
     """Filter with a bank of SOS cascades, exactly as ``scipy.signal.sosfilt``.
 
+    Channel-first layout (the bank's filter index first, so that every product is one
+    batched matrix multiply without transposes).
+
     Args:
-        signal: ``[N, C, T]``, or ``[N, 1, T]`` to feed one input to all ``C`` filters.
+        signal: ``[C, N, T]``, or ``[1, N, T]`` to feed one input to all ``C`` filters.
         bank: matrices from :func:`block_state_space` (same dtype/device as ``signal``).
-        initial_state: ``[N, C, P]`` state at time 0 in the bank's balanced basis (e.g.
-            ``bank.steady_state * x0``), zero if ``None``.
+        initial_state: ``[C, N, P]`` state at time 0 in the bank's balanced basis (e.g.
+            ``bank.steady_state[:, None] * x0``), zero if ``None``.
 
     Returns:
-        ``[N, C, T]``.
+        ``[C, N, T]``.
     """
-    batch, inputs, length = signal.shape
+    inputs, batch, length = signal.shape
     channels, block = bank.toeplitz.shape[0], bank.block
     blocks = -(-length // block)
     padded = F.pad(signal, (0, blocks * block - length))
-    frames = padded.reshape(batch, inputs, blocks, block)
+    frames = padded.reshape(inputs, batch * blocks, block)
     if inputs == 1 and channels > 1:
-        frames = frames[:, 0]
-        zero_state = torch.einsum("nkl,cml->nckm", frames, bank.toeplitz)
-        increments = torch.einsum("nkl,cpl->nckp", frames, bank.input_to_state)
-    else:
-        zero_state = torch.einsum("nckl,cml->nckm", frames, bank.toeplitz)
-        increments = torch.einsum("nckl,cpl->nckp", frames, bank.input_to_state)
+        frames = frames.expand(channels, -1, -1)
+    increments = torch.bmm(frames, bank.input_to_state.transpose(1, 2))
+    increments = increments.reshape(channels, batch, blocks, -1)
     states_count = bank.transition.shape[-1]
     first = (
         initial_state.unsqueeze(2)
         if initial_state is not None
-        else increments.new_zeros(batch, channels, 1, states_count)
+        else increments.new_zeros(channels, batch, 1, states_count)
     )
     # w_0 = s_0 (initial state), w_k = B u_{k-1}: the state at the start of block k.
     states = _scan(torch.cat([first, increments[:, :, :-1]], dim=2), bank.transition)
-    output = zero_state + torch.einsum("nckp,clp->nckl", states, bank.state_to_output)
-    return output.reshape(batch, channels, blocks * block)[..., :length]
+    output = torch.baddbmm(
+        torch.bmm(states.reshape(channels, batch * blocks, states_count),
+                  bank.state_to_output.transpose(1, 2)),
+        frames,
+        bank.toeplitz.transpose(1, 2),
+    )
+    return output.reshape(channels, batch, blocks * block)[..., :length]
 
 
 def filtfilt(signal: torch.Tensor, bank: BlockStateSpace, padlen: int) -> torch.Tensor:
     """Zero-phase filtering as ``scipy.signal.filtfilt(b, a, x, padlen=padlen)`` (odd padding,
     ``lfilter_zi`` initial states scaled by the first sample of each pass).
 
-    ``signal [N, C, T]`` with ``T > padlen`` -> ``[N, C, T]``.
+    ``signal [C, N, T]`` with ``T > padlen`` -> ``[C, N, T]``.
     """
     start = 2 * signal[..., :1] - signal[..., 1 : padlen + 1].flip(-1)
     end = 2 * signal[..., -1:] - signal[..., -padlen - 1 : -1].flip(-1)
     extended = torch.cat([start, signal, end], dim=-1)
-    steady = bank.steady_state.unsqueeze(0)
+    steady = bank.steady_state.unsqueeze(1)
     forward = block_sosfilt(extended, bank, steady * extended[..., :1])
     reverse = forward.flip(-1)
     backward = block_sosfilt(reverse, bank, steady * reverse[..., :1]).flip(-1)

@@ -257,8 +257,8 @@ class TorchMsbg:
             cochlea_in, bank.gammatone, bank.delays, bank.highpass, bank.first_highpass
         )
         envelope = channel_envelope(bands, bank.envelope)
-        expanded = recruitment(bands, envelope, spl_equiv, ratios, CATCH_UP_DB)
-        cochlea_out = expanded.sum(1) * bank.recombination_gain
+        expanded = recruitment(bands, envelope, spl_equiv, ratios.T, CATCH_UP_DB)
+        cochlea_out = expanded.sum(0) * bank.recombination_gain
         field = fir_filter(cochlea_out, self._fir("backward", device, dtype))
         return fir_filter(field, self._fir("lowpass", device, dtype))
 
