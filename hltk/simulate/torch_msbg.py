@@ -23,6 +23,7 @@ and processed in chunks of at most ``max_elements`` cochleagram samples.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -135,6 +136,13 @@ class Filterbank:
         )
 
 
+@functools.lru_cache(maxsize=16)
+def cached_smearing_matrix(broaden_lower: float, broaden_upper: float) -> np.ndarray:
+    """:func:`hltk.dsp.smearing.smearing_matrix` at 44.1 kHz, computed once per process."""
+    return smearing_matrix(broaden_lower, broaden_upper, float(SAMPLE_RATE))
+
+
+@functools.lru_cache(maxsize=16)
 def build_filterbank(name: str, block: int = 64) -> Filterbank:
     """Block state-space matrices (float64, CPU) for the filterbank file ``name``."""
     params = load_filterbank_parameters(name)
@@ -195,7 +203,6 @@ class TorchMsbg:
         self.max_elements = max_elements
         self.equiv_0db_spl = equiv_0db_spl
         self.ahr = ahr
-        self._filterbanks: dict[str, Filterbank] = {}
         self._on_device: dict[tuple[str, str, torch.dtype], Filterbank] = {}
         self._smearing: dict[tuple[str, str, torch.dtype], torch.Tensor] = {}
         self._firs: dict[tuple[str, str, torch.dtype], torch.Tensor] = {}
@@ -207,9 +214,7 @@ class TorchMsbg:
         name = FILTERBANK_FILES[severity_class]
         key = (name, str(device), dtype)
         if key not in self._on_device:
-            if name not in self._filterbanks:
-                self._filterbanks[name] = build_filterbank(name, self.block)
-            self._on_device[key] = self._filterbanks[name].to(device, dtype)
+            self._on_device[key] = build_filterbank(name, self.block).to(device, dtype)
         return self._on_device[key]
 
     def _smearing_matrix(self, severity_class: str, device: torch.device, dtype: torch.dtype
@@ -219,7 +224,7 @@ class TorchMsbg:
             return None
         key = (severity_class, str(device), dtype)
         if key not in self._smearing:
-            matrix = smearing_matrix(*broadening, float(SAMPLE_RATE))
+            matrix = cached_smearing_matrix(*broadening)
             self._smearing[key] = torch.as_tensor(matrix, dtype=dtype, device=device)
         return self._smearing[key]
 
@@ -241,15 +246,21 @@ class TorchMsbg:
         severity_class: str,
         ratios: torch.Tensor,
         spl_equiv: torch.Tensor,
+        dtype: torch.dtype,
     ) -> torch.Tensor:
         """Outer ear -> cochlea -> back -> low-pass for signals of one severity class.
 
+        The FIR stages run in float64 (the backward outer/middle-ear filter has ~34 dB of
+        gain, which lifts float32 FFT rounding to ~1e-5 of the peak); smearing, gammatone
+        bank, envelope and recruitment run in ``dtype``.
+
         ``signal [N, T]`` (calibrated, padded), ``ratios [N, C]``, ``spl_equiv [N]`` ->
-        ``[N, T']`` (``T' = T``, or the smeared length).
+        ``[N, T']`` float64 (``T' = T``, or the smeared length).
         """
-        device, dtype = signal.device, signal.dtype
+        device = signal.device
+        wide = torch.float64
         bank = self._filterbank(severity_class, device, dtype)
-        cochlea_in = fir_filter(signal, self._fir("forward", device, dtype))
+        cochlea_in = fir_filter(signal.to(wide), self._fir("forward", device, wide)).to(dtype)
         matrix = self._smearing_matrix(severity_class, device, dtype)
         if matrix is not None:
             cochlea_in = spectral_smear(cochlea_in, matrix)
@@ -258,9 +269,9 @@ class TorchMsbg:
         )
         envelope = channel_envelope(bands, bank.envelope)
         expanded = recruitment(bands, envelope, spl_equiv, ratios.T, CATCH_UP_DB)
-        cochlea_out = expanded.sum(0) * bank.recombination_gain
-        field = fir_filter(cochlea_out, self._fir("backward", device, dtype))
-        return fir_filter(field, self._fir("lowpass", device, dtype))
+        cochlea_out = expanded.sum(0).to(wide) * bank.recombination_gain
+        field = fir_filter(cochlea_out, self._fir("backward", device, wide))
+        return fir_filter(field, self._fir("lowpass", device, wide))
 
     def _run_groups(
         self,
@@ -269,6 +280,7 @@ class TorchMsbg:
         spl_equiv: torch.Tensor,
         starts: torch.Tensor,
         length: int,
+        dtype: torch.dtype,
     ) -> torch.Tensor:
         """Run the chain on ``signal [N, T]`` grouped by severity, chunked, and return
         ``output[n, starts[n] : starts[n] + length]`` for each signal, ``[N, length]``."""
@@ -277,7 +289,7 @@ class TorchMsbg:
         order: list[int] = []
         for severity_class in sorted(set(classes)):
             members = [i for i, c in enumerate(classes) if c == severity_class]
-            bank = self._filterbank(severity_class, signal.device, signal.dtype)
+            bank = self._filterbank(severity_class, signal.device, dtype)
             channels = len(bank.delays)
             chunk = max(1, self.max_elements // (channels * signal.shape[-1]))
             for first in range(0, len(members), chunk):
@@ -285,10 +297,12 @@ class TorchMsbg:
                 ratios = torch.as_tensor(
                     np.stack([expansion_ratios(bank.centre_frequencies, audiograms[i])
                               for i in indices]),
-                    dtype=signal.dtype, device=signal.device,
+                    dtype=dtype, device=signal.device,
                 )
                 index = torch.as_tensor(indices, device=signal.device)
-                output = self._chain(signal[index], severity_class, ratios, spl_equiv[index])
+                output = self._chain(
+                    signal[index], severity_class, ratios, spl_equiv[index], dtype
+                )
                 output = torch.nn.functional.pad(output, (0, max(0, int(starts.max()) + length
                                                                   - output.shape[-1])))
                 gather = starts[index].to(signal.device)[:, None] + torch.arange(
@@ -319,7 +333,7 @@ class TorchMsbg:
             with torch.no_grad():
                 response = self._run_groups(
                     impulse, [Audiogram(k[0], k[1]) for k in missing], spl,
-                    torch.zeros(len(missing), dtype=torch.long), IMPULSE_LENGTH,
+                    torch.zeros(len(missing), dtype=torch.long), IMPULSE_LENGTH, torch.float64,
                 )
             for key, peak in zip(missing, response.argmax(-1).tolist(), strict=True):
                 self._delays[key] = int(peak) - IMPULSE_AT
@@ -352,13 +366,13 @@ class TorchMsbg:
 
         gain = msbg_calibration_gain(signal, signal_lengths)
         valid = torch.arange(length, device=device)[None, :] < signal_lengths[:, None]
-        calibrated = (signal.to(torch.float64) * gain[:, None] * valid).to(self.dtype)
+        calibrated = signal.to(torch.float64) * gain[:, None] * valid
         padded = torch.nn.functional.pad(calibrated, (0, END_PAD))
         spl = torch.tensor(ear_levels, dtype=self.dtype, device=device) + self.ahr
         starts = torch.tensor(self.delays(audiograms, ear_levels), dtype=torch.long)
-        output = self._run_groups(padded, audiograms, spl, starts, length)
-        return output.reshape(batch, channels, length).to(audio.dtype if audio.is_floating_point()
-                                                          else self.dtype)
+        output = self._run_groups(padded, audiograms, spl, starts, length, self.dtype)
+        out_dtype = audio.dtype if audio.is_floating_point() else self.dtype
+        return output.reshape(batch, channels, length).to(out_dtype)
 
 
 register(
