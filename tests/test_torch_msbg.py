@@ -247,10 +247,11 @@ def test_cochlea_stages_match_pyclarity(severity: str) -> None:
 
 
 # -- end to end ------------------------------------------------------------------------------
-def test_fidelity_short_speech_all_severities() -> None:
-    """1 s of speech, one audiogram per severity class, float32: >= 40 dB SNR per item."""
-    signal = speech("The birch canoe slid on the smooth planks.", 1.0)
-    names = list(SEVERITIES)
+def test_fidelity_short_speech() -> None:
+    """0.6 s of speech, mild and severe (every class runs in the slow test), float32:
+    >= 40 dB SNR per item."""
+    signal = speech("The birch canoe slid on the smooth planks.", 0.6)
+    names = ["N1", "N4"]
     processor = TorchMsbg()
     batch = torch.from_numpy(signal).float()[None, None].repeat(len(names), 1, 1)
     output = processor(batch, batch_of(names))
@@ -264,7 +265,7 @@ def test_fidelity_short_speech_all_severities() -> None:
 
 def test_batched_equals_item_by_item() -> None:
     """Mixed severities, lengths and ears in one batch == one item at a time (1e-5)."""
-    signals = [speech("one two", 0.7), music(0.5, seed=1), speech("four five six", 0.9)]
+    signals = [speech("one two", 0.35), music(0.25, seed=1), speech("four five six", 0.45)]
     length = max(len(s) for s in signals)
     audio = torch.zeros(3, 2, length)
     for i, s in enumerate(signals):

@@ -171,6 +171,10 @@ def build_filterbank(name: str, block: int = 64) -> Filterbank:
     )
 
 
+#: Measured delays by (frequencies, levels, level_db_spl, ahr), shared by all instances.
+_DELAYS: dict[tuple[Any, ...], int] = {}
+
+
 class TorchMsbg:
     """Batched, differentiable MSBG (the ``torch-msbg`` simulate backend).
 
@@ -206,7 +210,6 @@ class TorchMsbg:
         self._on_device: dict[tuple[str, str, torch.dtype], Filterbank] = {}
         self._smearing: dict[tuple[str, str, torch.dtype], torch.Tensor] = {}
         self._firs: dict[tuple[str, str, torch.dtype], torch.Tensor] = {}
-        self._delays: dict[tuple[Any, ...], int] = {}
 
     # -- precomputed tensors -------------------------------------------------------------
     def _filterbank(self, severity_class: str, device: torch.device, dtype: torch.dtype
@@ -322,7 +325,8 @@ class TorchMsbg:
             (a.frequencies, a.levels, float(level)) for a, level in
             zip(audiograms, level_db_spl, strict=True)
         ]
-        missing = sorted({k for k in keys if k not in self._delays}, key=str)
+        keys = [(*key, self.ahr) for key in keys]
+        missing = sorted({k for k in keys if k not in _DELAYS}, key=str)
         if missing:
             device = self.device or torch.device("cpu")
             impulse = torch.zeros(len(missing), IMPULSE_LENGTH, dtype=torch.float64,
@@ -336,8 +340,8 @@ class TorchMsbg:
                     torch.zeros(len(missing), dtype=torch.long), IMPULSE_LENGTH, torch.float64,
                 )
             for key, peak in zip(missing, response.argmax(-1).tolist(), strict=True):
-                self._delays[key] = int(peak) - IMPULSE_AT
-        return [self._delays[k] for k in keys]
+                _DELAYS[key] = int(peak) - IMPULSE_AT
+        return [_DELAYS[k] for k in keys]
 
     def __call__(
         self,
