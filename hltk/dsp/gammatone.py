@@ -46,11 +46,13 @@ def gammatone_filterbank(
     return torch.cat([torch.stack(aligned[:first_highpass]), high], dim=0)[..., :length]
 
 
-def channel_envelope(cochleagram: torch.Tensor, lowpass: BlockStateSpace, padlen: int = 8
-                     ) -> torch.Tensor:
+def channel_envelope(
+    cochleagram: torch.Tensor, lowpass: BlockStateSpace, edge: BlockStateSpace, padlen: int = 8
+) -> torch.Tensor:
     """Envelope ``[C, N, T]``: filtfilt of ``|cochleagram|`` with each channel's low-pass
-    (``ellip(2, 0.25, 35, 0.75 min(100, ERB_c) / (fs / 2))``), ``padlen = 3 * 3 - 1``."""
-    return filtfilt(cochleagram.abs(), lowpass, padlen)
+    (``ellip(2, 0.25, 35, 0.75 min(100, ERB_c) / (fs / 2))``), ``padlen = 3 * 3 - 1``;
+    ``edge`` is the same bank built with ``block = padlen``."""
+    return filtfilt(cochleagram.abs(), lowpass, edge, padlen)
 
 
 def recruitment(

@@ -19,6 +19,7 @@ rounding (there is no truncated impulse response, hence no truncation error boun
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import math
 
@@ -35,8 +36,9 @@ class BlockStateSpace:
 
     ``toeplitz [C, L, L]``, ``state_to_output [C, L, P]``, ``transition [C, P, P]``,
     ``input_to_state [C, P, L]``, ``steady_state [C, P]`` (scipy ``sosfilt_zi``: the state
-    after a unit step has settled, used by :func:`filtfilt`). States are in the balanced
-    basis of :func:`_balancing_transform`, not scipy's.
+    after a unit step has settled, used by :func:`filtfilt`), ``step_transition [C, P, P]``
+    (one sample). States are in the balanced basis of :func:`_balancing_transform`, not
+    scipy's.
     """
 
     toeplitz: torch.Tensor
@@ -44,6 +46,7 @@ class BlockStateSpace:
     transition: torch.Tensor
     input_to_state: torch.Tensor
     steady_state: torch.Tensor
+    step_transition: torch.Tensor
 
     @property
     def block(self) -> int:
@@ -54,7 +57,7 @@ class BlockStateSpace:
         return BlockStateSpace(
             *(t.to(device=device, dtype=dtype) for t in (
                 self.toeplitz, self.state_to_output, self.transition, self.input_to_state,
-                self.steady_state))
+                self.steady_state, self.step_transition))
         )
 
 
@@ -75,13 +78,16 @@ def _cascade_matrices(
     state_to_output = output.T  # [L, P]
     transition = final.transpose(0, 2, 1).reshape(states, states)
     steady = sps.sosfilt_zi(sos).reshape(states)
-    if balance:
-        forward, inverse = _balancing_transform(sos)
-        state_to_output = state_to_output @ inverse
-        transition = forward @ transition @ inverse
-        input_to_state = forward @ input_to_state
-        steady = forward @ steady
-    return toeplitz, state_to_output, transition, input_to_state, steady
+    if not balance:
+        return toeplitz, state_to_output, transition, input_to_state, steady
+    _, _, step, _, _ = _cascade_matrices(sos, 1, balance=False)
+    forward, inverse = _balancing_transform(sos)
+    state_to_output = state_to_output @ inverse
+    transition = forward @ transition @ inverse
+    input_to_state = forward @ input_to_state
+    steady = forward @ steady
+    step = forward @ step @ inverse
+    return toeplitz, state_to_output, transition, input_to_state, steady, step
 
 
 def _balancing_transform(sos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -166,7 +172,10 @@ def block_sosfilt(
     signal: torch.Tensor,
     bank: BlockStateSpace,
     initial_state: torch.Tensor | None = None,
-) -> torch.Tensor:
+    *,
+    reverse: bool = False,
+    return_final_state: bool = False,
+) -> Any:
     """Filter with a bank of SOS cascades, exactly as ``scipy.signal.sosfilt``.
 
     Channel-first layout (the bank's filter index first, so that every product is one
@@ -177,19 +186,33 @@ def block_sosfilt(
         bank: matrices from :func:`block_state_space` (same dtype/device as ``signal``).
         initial_state: ``[C, N, P]`` state at time 0 in the bank's balanced basis (e.g.
             ``bank.steady_state[:, None] * x0``), zero if ``None``.
+        reverse: filter backwards in time (``flip(sosfilt(flip(x)))``, the initial state
+            applying at the end) without flipping the signal: the blocks use the
+            time-reversed matrices ``J H J``, ``J C``, ``B J`` and the scan runs from the
+            last block to the first.
+        return_final_state: also return the ``[C, N, P]`` state after the last sample.
 
     Returns:
-        ``[C, N, T]``.
+        ``[C, N, T]``, or ``(output, final_state)``.
     """
     inputs, batch, length = signal.shape
     channels, block = bank.toeplitz.shape[0], bank.block
     blocks = -(-length // block)
-    padded = F.pad(signal, (0, blocks * block - length))
-    frames = padded.reshape(inputs, batch * blocks, block)
+    extra = blocks * block - length
+    if extra:
+        signal = F.pad(signal, (extra, 0) if reverse else (0, extra))
+    frames = signal.reshape(inputs, batch * blocks, block)
     if inputs == 1 and channels > 1:
         frames = frames.expand(channels, -1, -1)
-    increments = torch.bmm(frames, bank.input_to_state.transpose(1, 2))
+    toeplitz, to_output, to_state = bank.toeplitz, bank.state_to_output, bank.input_to_state
+    if reverse:
+        toeplitz = toeplitz.flip(-1).flip(-2)
+        to_output = to_output.flip(-2)
+        to_state = to_state.flip(-1)
+    increments = torch.bmm(frames, to_state.transpose(1, 2))
     increments = increments.reshape(channels, batch, blocks, -1)
+    if reverse:
+        increments = increments.flip(2)
     states_count = bank.transition.shape[-1]
     first = (
         initial_state.unsqueeze(2)
@@ -198,26 +221,49 @@ def block_sosfilt(
     )
     # w_0 = s_0 (initial state), w_k = B u_{k-1}: the state at the start of block k.
     states = _scan(torch.cat([first, increments[:, :, :-1]], dim=2), bank.transition)
+    final = None
+    if return_final_state:
+        final = torch.einsum("cnp,cqp->cnq", states[:, :, -1], bank.transition) + increments[
+            :, :, -1
+        ]
+        if extra:
+            # The last block ran on `extra` padding zeros: rewind them (A^-extra, float64).
+            power = torch.linalg.matrix_power(bank.step_transition.to(torch.float64), extra)
+            final = torch.linalg.solve(power.unsqueeze(1), final.to(torch.float64).unsqueeze(-1))
+            final = final.squeeze(-1).to(signal.dtype)
+    if reverse:
+        states = states.flip(2)
     output = torch.baddbmm(
         torch.bmm(states.reshape(channels, batch * blocks, states_count),
-                  bank.state_to_output.transpose(1, 2)),
+                  to_output.transpose(1, 2)),
         frames,
-        bank.toeplitz.transpose(1, 2),
-    )
-    return output.reshape(channels, batch, blocks * block)[..., :length]
+        toeplitz.transpose(1, 2),
+    ).reshape(channels, batch, blocks * block)
+    if extra:
+        output = output[..., extra:] if reverse else output[..., :length]
+    return (output, final) if return_final_state else output
 
 
-def filtfilt(signal: torch.Tensor, bank: BlockStateSpace, padlen: int) -> torch.Tensor:
+def filtfilt(
+    signal: torch.Tensor, bank: BlockStateSpace, edge: BlockStateSpace, padlen: int
+) -> torch.Tensor:
     """Zero-phase filtering as ``scipy.signal.filtfilt(b, a, x, padlen=padlen)`` (odd padding,
     ``lfilter_zi`` initial states scaled by the first sample of each pass).
 
+    The ``padlen``-sample odd extensions are run separately through ``edge`` (the same
+    filters with ``block = padlen``) so the long signal is never copied, flipped or padded.
+
     ``signal [C, N, T]`` with ``T > padlen`` -> ``[C, N, T]``.
     """
+    if edge.block != padlen:
+        raise ValueError(f"edge bank block {edge.block} != padlen {padlen}")
+    steady = bank.steady_state.unsqueeze(1)
     start = 2 * signal[..., :1] - signal[..., 1 : padlen + 1].flip(-1)
     end = 2 * signal[..., -1:] - signal[..., -padlen - 1 : -1].flip(-1)
-    extended = torch.cat([start, signal, end], dim=-1)
-    steady = bank.steady_state.unsqueeze(1)
-    forward = block_sosfilt(extended, bank, steady * extended[..., :1])
-    reverse = forward.flip(-1)
-    backward = block_sosfilt(reverse, bank, steady * reverse[..., :1]).flip(-1)
-    return backward[..., padlen:-padlen]
+    _, state = block_sosfilt(start, edge, steady * start[..., :1], return_final_state=True)
+    forward, state = block_sosfilt(signal, bank, state, return_final_state=True)
+    forward_end = block_sosfilt(end, edge, state)
+    _, state = block_sosfilt(
+        forward_end, edge, steady * forward_end[..., -1:], reverse=True, return_final_state=True
+    )
+    return block_sosfilt(forward, bank, state, reverse=True)

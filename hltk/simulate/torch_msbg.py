@@ -52,6 +52,8 @@ UPPER_CUTOFF_HZ = 18000.0
 #: Zeros appended to each signal so that no content is cut by the delay (>= max delay ~1300
 #: samples) and the filtfilt/smearing end effects stay in the discarded tail.
 END_PAD = 4410
+#: scipy filtfilt's default ``padlen`` for a biquad, as ``compute_envelope`` passes it.
+ENVELOPE_PADLEN = 8
 IMPULSE_AT = SAMPLE_RATE // 2
 IMPULSE_LENGTH = SAMPLE_RATE
 
@@ -126,13 +128,15 @@ class Filterbank:
     highpass: BlockStateSpace
     first_highpass: int
     envelope: BlockStateSpace
+    envelope_edge: BlockStateSpace
     recombination_gain: float
 
     def to(self, device: torch.device, dtype: torch.dtype) -> Filterbank:
         return Filterbank(
             self.name, self.centre_frequencies, self.gammatone.to(device, dtype), self.delays,
             self.highpass.to(device, dtype), self.first_highpass,
-            self.envelope.to(device, dtype), self.recombination_gain,
+            self.envelope.to(device, dtype), self.envelope_edge.to(device, dtype),
+            self.recombination_gain,
         )
 
 
@@ -167,6 +171,7 @@ def build_filterbank(name: str, block: int = 64) -> Filterbank:
         highpass=block_state_space(highpass_sos, block),
         first_highpass=int(params["Start2PoleHP"]) - 1,
         envelope=block_state_space(np.stack(envelope_sos), block),
+        envelope_edge=block_state_space(np.stack(envelope_sos), ENVELOPE_PADLEN),
         recombination_gain=float(10 ** (-0.05 * params["Recombination_dB"])),
     )
 
@@ -194,7 +199,7 @@ class TorchMsbg:
         self,
         dtype: str | torch.dtype = "float32",
         device: str | torch.device | None = None,
-        block: int = 64,
+        block: int = 32,
         max_elements: int = 1 << 26,
         equiv_0db_spl: float = EQUIV_0DB_SPL,
         ahr: float = AHR,
@@ -270,7 +275,7 @@ class TorchMsbg:
         bands = gammatone_filterbank(
             cochlea_in, bank.gammatone, bank.delays, bank.highpass, bank.first_highpass
         )
-        envelope = channel_envelope(bands, bank.envelope)
+        envelope = channel_envelope(bands, bank.envelope, bank.envelope_edge, ENVELOPE_PADLEN)
         expanded = recruitment(bands, envelope, spl_equiv, ratios.T, CATCH_UP_DB)
         cochlea_out = expanded.sum(0).to(wide) * bank.recombination_gain
         field = fir_filter(cochlea_out, self._fir("backward", device, wide))
