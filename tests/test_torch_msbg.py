@@ -232,13 +232,19 @@ def test_cochlea_stages_match_pyclarity(severity: str) -> None:
         cochlea.eq_loud_db_catch_up,
     )
     bank = torch_msbg.build_filterbank(torch_msbg.FILTERBANK_FILES[severity])
-    bands = gammatone_filterbank(
+    bands = torch.cat(gammatone_filterbank(
         torch.from_numpy(signal)[None], bank.gammatone, bank.delays, bank.highpass,
         bank.first_highpass,
-    )[:, 0]
+    ))[:, 0]
     scale = np.abs(expected_bands).max()
     np.testing.assert_allclose(bands.numpy(), expected_bands, atol=1e-9 * scale)
     envelope = channel_envelope(bands[:, None], bank.envelope, bank.envelope_edge)
+    with torch.no_grad():  # the in-place path
+        in_place = recruitment(
+            bands[:, None].clone(), envelope.clone(), torch.tensor([120.0], dtype=torch.float64),
+            torch.from_numpy(cochlea.cf_expansion)[:, None], in_place=True,
+        )[:, 0]
+    np.testing.assert_allclose(in_place.numpy(), expected_out, atol=1e-9 * scale)
     np.testing.assert_allclose(envelope[:, 0].numpy(), expected_envelope, atol=1e-9 * scale)
     ratios = torch_msbg.expansion_ratios(bank.centre_frequencies, audiogram)
     np.testing.assert_allclose(ratios, cochlea.cf_expansion, rtol=1e-12)

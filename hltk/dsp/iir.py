@@ -48,6 +48,14 @@ class BlockStateSpace:
     steady_state: torch.Tensor
     step_transition: torch.Tensor
 
+    def select(self, start: int, stop: int) -> BlockStateSpace:
+        """The filters ``start .. stop - 1`` of the bank."""
+        return BlockStateSpace(
+            *(t[start:stop] for t in (
+                self.toeplitz, self.state_to_output, self.transition, self.input_to_state,
+                self.steady_state, self.step_transition))
+        )
+
     @property
     def block(self) -> int:
         return int(self.toeplitz.shape[-1])

@@ -272,12 +272,30 @@ class TorchMsbg:
         matrix = self._smearing_matrix(severity_class, device, dtype)
         if matrix is not None:
             cochlea_in = spectral_smear(cochlea_in, matrix)
-        bands = gammatone_filterbank(
-            cochlea_in, bank.gammatone, bank.delays, bank.highpass, bank.first_highpass
+        groups = gammatone_filterbank(
+            cochlea_in, bank.gammatone, bank.delays, bank.highpass, bank.first_highpass,
+            exact_end=False,
         )
-        envelope = channel_envelope(bands, bank.envelope, bank.envelope_edge, ENVELOPE_PADLEN)
-        expanded = recruitment(bands, envelope, spl_equiv, ratios.T, CATCH_UP_DB)
-        cochlea_out = expanded.sum(0).to(wide) * bank.recombination_gain
+        cochlea_out = None
+        first = 0
+        for bands in groups:
+            last = first + bands.shape[0]
+            group_ratios = ratios[:, first:last].T  # [C_g, N]
+            if bool((group_ratios != 1).any()):
+                envelope = channel_envelope(
+                    bands, bank.envelope.select(first, last),
+                    bank.envelope_edge.select(first, last), ENVELOPE_PADLEN,
+                )
+                bands = recruitment(
+                    bands, envelope, spl_equiv, group_ratios, CATCH_UP_DB,
+                    in_place=not (torch.is_grad_enabled() and bands.requires_grad),
+                )
+            # else: every gain is exactly (env / max) ** 0 = 1 (normal hearing)
+            summed = bands.sum(0)
+            cochlea_out = summed if cochlea_out is None else cochlea_out + summed
+            first = last
+        assert cochlea_out is not None
+        cochlea_out = cochlea_out.to(wide) * bank.recombination_gain
         field = fir_filter(cochlea_out, self._fir("backward", device, wide))
         return fir_filter(field, self._fir("lowpass", device, wide))
 
@@ -376,7 +394,8 @@ class TorchMsbg:
         gain = msbg_calibration_gain(signal, signal_lengths)
         valid = torch.arange(length, device=device)[None, :] < signal_lengths[:, None]
         calibrated = signal.to(torch.float64) * gain[:, None] * valid
-        padded = torch.nn.functional.pad(calibrated, (0, END_PAD))
+        # END_PAD zeros, rounded up to whole 64-sample hops (so that no stage pads again).
+        padded = torch.nn.functional.pad(calibrated, (0, END_PAD + (-(length + END_PAD)) % 64))
         spl = torch.tensor(ear_levels, dtype=self.dtype, device=device) + self.ahr
         starts = torch.tensor(self.delays(audiograms, ear_levels), dtype=torch.long)
         output = self._run_groups(padded, audiograms, spl, starts, length, self.dtype)
