@@ -241,12 +241,13 @@ def block_sosfilt(
             final = final.squeeze(-1).to(signal.dtype)
     if reverse:
         states = states.flip(2)
-    output = torch.baddbmm(
-        torch.bmm(states.reshape(channels, batch * blocks, states_count),
-                  to_output.transpose(1, 2)),
-        frames,
-        toeplitz.transpose(1, 2),
-    ).reshape(channels, batch, blocks * block)
+    output = torch.bmm(frames, toeplitz.transpose(1, 2))
+    flat_states = states.reshape(channels, batch * blocks, states_count)
+    if torch.is_grad_enabled() and (output.requires_grad or flat_states.requires_grad):
+        output = torch.baddbmm(output, flat_states, to_output.transpose(1, 2))
+    else:  # outside autograd: accumulate into the fresh output (one pass less)
+        output = output.baddbmm_(flat_states, to_output.transpose(1, 2))
+    output = output.reshape(channels, batch, blocks * block)
     if extra:
         output = output[..., extra:] if reverse else output[..., :length]
     return (output, final) if return_final_state else output
