@@ -77,11 +77,11 @@ def speech(text: str, seconds: float) -> np.ndarray:
     """espeak-ng speech at 44.1 kHz, RMS 0.05, cut or zero-padded to ``seconds``."""
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed")
+    import tempfile
+
     import soundfile as sf
 
     from hltk.io.audio import resample
-
-    import tempfile
 
     with tempfile.TemporaryDirectory() as folder:
         wav = Path(folder) / "speech.wav"

@@ -34,8 +34,9 @@ def fir2(
     frequencies = np.array(frequencies, dtype=np.float64)
     gains = np.asarray(gains, dtype=np.float64)
     frequencies[0], frequencies[-1] = 0.0, 1.0
-    if not isinstance(window, np.ndarray):
-        window = get_window(window, taps, fftbins=False)
+    window_values = (
+        window if isinstance(window, np.ndarray) else get_window(window, taps, fftbins=False)
+    )
     grid_points = 2 ** math.ceil(math.log2(taps)) if taps >= 1024 else 512
     edge_width = int(grid_points / 25)
     response = np.zeros(grid_points + 1)
@@ -56,4 +57,4 @@ def fir2(
     response = response * phase
     spectrum = np.concatenate([response, response[grid_points - 1 : 0 : -1].conj()])
     impulse = np.real(np.fft.ifft(spectrum))
-    return impulse[:taps] * window
+    return np.asarray(impulse[:taps] * window_values)

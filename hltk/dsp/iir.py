@@ -18,10 +18,9 @@ rounding (there is no truncated impulse response, hence no truncation error boun
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
-
-import math
 
 import numpy as np
 import torch

@@ -9,7 +9,6 @@ histogram in ``generate_key_percent`` plays no part.
 
 from __future__ import annotations
 
-
 import torch
 
 

@@ -110,7 +110,8 @@ def spectral_smear(signal: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     else:
         smeared = torch.einsum("nkj,nij->nki", power, matrix)
     positive = smeared > 0
-    root = torch.sqrt(torch.where(positive, smeared, -smeared).clamp_min(torch.finfo(power.dtype).tiny))
+    tiny = torch.finfo(power.dtype).tiny  # keeps sqrt's gradient finite at 0
+    root = torch.sqrt(torch.where(positive, smeared, -smeared).clamp_min(tiny))
     root = torch.where(smeared == 0, torch.zeros_like(root), root)
     rotated = torch.where(positive, phasor, 1j * phasor)
     new_spectrum = root * rotated

@@ -345,10 +345,9 @@ class TorchMsbg:
         """Each ear's delay in samples: ``argmax`` of its impulse response minus
         :data:`IMPULSE_AT` (float64, cached per audiogram and level)."""
         keys = [
-            (a.frequencies, a.levels, float(level)) for a, level in
-            zip(audiograms, level_db_spl, strict=True)
+            (a.frequencies, a.levels, float(level), self.ahr)
+            for a, level in zip(audiograms, level_db_spl, strict=True)
         ]
-        keys = [(*key, self.ahr) for key in keys]
         missing = sorted({k for k in keys if k not in _DELAYS}, key=str)
         if missing:
             device = self.device or torch.device("cpu")
