@@ -18,7 +18,7 @@ from typing import Any
 from hltk.processor import Processor
 
 #: Modules whose import registers the built-in backends.
-BUILTIN_MODULES: tuple[str, ...] = ("hltk.simulate.msbg",)
+BUILTIN_MODULES: tuple[str, ...] = ("hltk.simulate.msbg", "hltk.simulate.torch_msbg")
 
 
 @dataclass(frozen=True)
