@@ -19,6 +19,26 @@ Delay compensation as the ``msbg`` reference backend: the input is zero-padded a
 
 Items and ears form one batch of mono signals; signals are grouped by filterbank (severity)
 and processed in chunks of at most ``max_elements`` cochleagram samples.
+
+Exactness and precision, stage by stage (errors measured against pyclarity, relative to the
+peak; see ``tests/test_torch_msbg.py``):
+
+=====================================  =========  ===========================================
+stage                                  precision  method, error
+=====================================  =========  ===========================================
+calibration (active level)             float64    same frame selection, 1e-12
+outer/middle-ear FIR, back, low-pass   float64    same taps (fir2 port), FFT convolution 1e-13
+spectral smearing                      ``dtype``  batched frames x matrix, 1e-13 / 2e-7
+gammatone (4 biquads), HP, envelope    ``dtype``  exact block state-space recursion (no
+  filtfilt                                        truncated impulse response): 2e-12 / 5e-7
+recruitment, recombination             ``dtype``  elementwise
+=====================================  =========  ===========================================
+
+No IIR stage is truncated, so there is no truncation bound to choose; the only deviation
+from pyclarity's arithmetic is that each gammatone channel's last ``GTnDelays[c]`` samples
+(inside the discarded end padding) keep the filter's continuation instead of zeros, which
+reaches kept samples only through the envelope's backward pass, attenuated by more than
+100 dB over :data:`END_PAD`. End to end: 85-100 dB SNR in float32, > 125 dB in float64.
 """
 
 from __future__ import annotations
@@ -311,6 +331,7 @@ class TorchMsbg:
         """Run the chain on ``signal [N, T]`` grouped by severity, chunked, and return
         ``output[n, starts[n] : starts[n] + length]`` for each signal, ``[N, length]``."""
         classes = [severity(a) for a in audiograms]
+        starts = starts.to(signal.device)
         pieces: list[torch.Tensor] = []
         order: list[int] = []
         for severity_class in sorted(set(classes)):
@@ -331,7 +352,7 @@ class TorchMsbg:
                 )
                 output = torch.nn.functional.pad(output, (0, max(0, int(starts.max()) + length
                                                                   - output.shape[-1])))
-                gather = starts[index].to(signal.device)[:, None] + torch.arange(
+                gather = starts[index][:, None] + torch.arange(
                     length, device=signal.device
                 )
                 pieces.append(torch.gather(output, 1, gather))
@@ -341,7 +362,12 @@ class TorchMsbg:
         inverse[torch.as_tensor(order)] = torch.arange(len(order))
         return stacked[inverse.to(signal.device)]
 
-    def delays(self, audiograms: list[Audiogram], level_db_spl: list[float]) -> list[int]:
+    def delays(
+        self,
+        audiograms: list[Audiogram],
+        level_db_spl: list[float],
+        device: torch.device | None = None,
+    ) -> list[int]:
         """Each ear's delay in samples: ``argmax`` of its impulse response minus
         :data:`IMPULSE_AT` (float64, cached per audiogram and level)."""
         keys = [
@@ -350,7 +376,7 @@ class TorchMsbg:
         ]
         missing = sorted({k for k in keys if k not in _DELAYS}, key=str)
         if missing:
-            device = self.device or torch.device("cpu")
+            device = device or self.device or torch.device("cpu")
             impulse = torch.zeros(len(missing), IMPULSE_LENGTH, dtype=torch.float64,
                                   device=device)
             impulse[:, IMPULSE_AT] = 1.0
@@ -396,7 +422,7 @@ class TorchMsbg:
         # END_PAD zeros, rounded up to whole 64-sample hops (so that no stage pads again).
         padded = torch.nn.functional.pad(calibrated, (0, END_PAD + (-(length + END_PAD)) % 64))
         spl = torch.tensor(ear_levels, dtype=self.dtype, device=device) + self.ahr
-        starts = torch.tensor(self.delays(audiograms, ear_levels), dtype=torch.long)
+        starts = torch.tensor(self.delays(audiograms, ear_levels, device), dtype=torch.long)
         output = self._run_groups(padded, audiograms, spl, starts, length, self.dtype)
         out_dtype = audio.dtype if audio.is_floating_point() else self.dtype
         return output.reshape(batch, channels, length).to(out_dtype)
