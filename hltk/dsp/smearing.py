@@ -101,27 +101,24 @@ def spectral_smear(signal: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     window = smearing_window(signal.dtype, signal.device)
     frames = lagged.unfold(-1, FRAME_SIZE, HOP) * window  # [N, K, 256]
     spectrum = torch.fft.rfft(frames, n=FFT_SIZE)[..., : FFT_SIZE // 2]
-    magnitude = spectrum.abs()
-    phasor = spectrum / (magnitude + (magnitude == 0).to(magnitude.dtype))
-    power = magnitude.square()
+    power = torch.view_as_real(spectrum).square().sum(-1)  # |X|^2 without a square root
     matrix = matrix.to(power.dtype)
     if matrix.dim() == 2:
         smeared = power @ matrix.T
     else:
         smeared = torch.einsum("nkj,nij->nki", power, matrix)
-    positive = smeared > 0
+    # new bin = sqrt(smeared) * spectrum / |spectrum| (0 where |spectrum| = 0), and
+    # 1j * sqrt(-smeared) * phasor where the smeared power is negative (numpy's complex sqrt).
     tiny = torch.finfo(power.dtype).tiny  # keeps sqrt's gradient finite at 0
-    root = torch.sqrt(torch.where(positive, smeared, -smeared).clamp_min(tiny))
-    root = torch.where(smeared == 0, torch.zeros_like(root), root)
-    rotated = torch.where(positive, phasor, 1j * phasor)
-    new_spectrum = root * rotated
-    # Only the real part of the inverse FFT is kept: bin 0's imaginary part drops out.
-    new_spectrum = torch.cat(
-        [new_spectrum[..., :1].real.to(new_spectrum.dtype), new_spectrum[..., 1:],
-         new_spectrum.new_zeros(batch, frames_count, 1)],
-        dim=-1,
+    scale = torch.sqrt(smeared.abs().clamp_min(tiny)) * torch.rsqrt(
+        torch.where(power > 0, power, torch.ones_like(power))
     )
-    out_frames = torch.fft.irfft(new_spectrum, n=FFT_SIZE)[..., :FRAME_SIZE] * window
+    negative = smeared < 0
+    zero = torch.zeros_like(scale)
+    factor = torch.complex(torch.where(negative, zero, scale), torch.where(negative, scale, zero))
+    # irfft zero-fills the missing Nyquist bin and ignores bin 0's imaginary part, exactly
+    # as numpy's real(ifft(...)) of the Hermitian-completed spectrum does.
+    out_frames = torch.fft.irfft(spectrum * factor, n=FFT_SIZE)[..., :FRAME_SIZE] * window
     total = HOP * (frames_count + 3)
     overlap_added = F.fold(
         out_frames.transpose(1, 2), output_size=(1, total), kernel_size=(1, FRAME_SIZE),
