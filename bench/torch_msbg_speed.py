@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 
 import numpy as np
@@ -48,10 +49,13 @@ def pyclarity_delay(levels: tuple[float, ...], frequencies: tuple[float, ...]) -
     return int(np.argmax(pyclarity_chain(ear, impulse, 120.0))) - IMPULSE_AT
 
 
-def pyclarity_item(audio: np.ndarray, audiograms: list, delays: list[int]) -> np.ndarray:
-    """One item ``[ears, T]`` through pyclarity MSBG, ear by ear."""
+def pyclarity_item(
+    audio: np.ndarray, audiograms: list, delays: list[int]
+) -> tuple[np.ndarray, float]:
+    """One item ``[ears, T]`` through pyclarity MSBG, ear by ear; also the CPU seconds used."""
     import logging
 
+    cpu_start = time.process_time()
     from clarity.evaluator.msbg.msbg import Ear
     from clarity.evaluator.msbg.msbg_utils import measure_rms
 
@@ -65,7 +69,7 @@ def pyclarity_item(audio: np.ndarray, audiograms: list, delays: list[int]) -> np
         padded = np.concatenate([signal * 10 ** (0.05 * gain_db), np.zeros(END_PAD)])
         output = pyclarity_chain(ear, padded, 120.0)
         outputs.append(output[delay : delay + len(signal)])
-    return np.stack(outputs)
+    return np.stack(outputs), time.process_time() - cpu_start
 
 
 def test_signals(items: int, seconds: float, seed: int = 0) -> torch.Tensor:
@@ -91,7 +95,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
 
     audio = test_signals(args.items, args.seconds)
     listeners = ListenerBatch(tuple(
@@ -103,7 +109,8 @@ def main() -> None:
     unique = sorted({(a.levels, a.frequencies) for pair in audiograms for a in pair})
     audio_seconds = args.items * 2 * args.seconds
     print(f"{args.items} items x 2 ears x {args.seconds:g} s at 44.1 kHz, "
-          f"{len(unique)} distinct audiograms, torch threads {torch.get_num_threads()}")
+          f"{len(unique)} distinct audiograms, torch threads {torch.get_num_threads()}, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
     # torch-msbg: delays (once per audiogram), then the timed batch.
     processor = TorchMsbg(dtype=args.dtype)
@@ -111,10 +118,11 @@ def main() -> None:
     processor.delays([a for pair in audiograms for a in pair], [100.0] * (2 * args.items))
     torch_delay_s = time.perf_counter() - start
     processor(audio[:1, :, :4410], listeners.select([0]))  # warm-up (allocator, caches)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     with torch.no_grad():
         processed = processor(audio, listeners)
     torch_s = time.perf_counter() - start
+    torch_cpu_s = time.process_time() - cpu_start
 
     # pyclarity: delays once per audiogram, then one item per joblib task.
     start = time.perf_counter()
@@ -124,7 +132,7 @@ def main() -> None:
     clarity_delay_s = time.perf_counter() - start
     numpy_audio = audio.double().numpy()
     start = time.perf_counter()
-    reference = Parallel(n_jobs=args.jobs)(
+    results = Parallel(n_jobs=args.jobs)(
         delayed(pyclarity_item)(
             numpy_audio[i], [a.to_clarity() for a in audiograms[i]],
             [delays[(a.levels, a.frequencies)] for a in audiograms[i]],
@@ -132,6 +140,8 @@ def main() -> None:
         for i in range(args.items)
     )
     clarity_s = time.perf_counter() - start
+    reference = [output for output, _ in results]
+    clarity_cpu_s = sum(cpu for _, cpu in results)
 
     snrs = [
         10 * np.log10(np.sum(ref**2) / np.sum((processed[i].double().numpy() - ref) ** 2))
@@ -144,6 +154,9 @@ def main() -> None:
     print(f"pyclarity MSBG, joblib n_jobs={args.jobs}: {clarity_s:.2f} s "
           f"({clarity_s / audio_seconds * 1000:.1f} ms per ear-second)")
     print(f"speed ratio (pyclarity / torch-msbg): {clarity_s / torch_s:.2f}x")
+    print(f"CPU seconds: torch-msbg {torch_cpu_s:.2f} (all threads), pyclarity "
+          f"{clarity_cpu_s:.2f} (sum over items); CPU ratio {clarity_cpu_s / torch_cpu_s:.2f}x "
+          f"(less sensitive to other load on the machine)")
     print(f"ratio including delay measurement: "
           f"{(clarity_s + clarity_delay_s) / (torch_s + torch_delay_s):.2f}x")
     print(f"SNR torch-msbg vs pyclarity per item: min {min(snrs):.1f} dB, "
