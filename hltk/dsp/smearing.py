@@ -15,7 +15,9 @@ become ``1j * sqrt(-P) * phasor``; only the real part of the inverse FFT is kept
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -64,8 +66,22 @@ def smearing_matrix(broaden_lower: float, broaden_upper: float, sample_rate: flo
     for row in range(quarter, nyquist):
         columns = np.arange(nyquist, min(2 * row - 1, 3 * quarter))
         extended[row, columns] = normal[row, 2 * row - columns]
-    solution = np.linalg.lstsq(extended, wide, rcond=-1)[0]
+    with _single_threaded_blas():
+        solution = np.linalg.lstsq(extended, wide, rcond=-1)[0]
     return np.real(solution[:nyquist])
+
+
+@contextlib.contextmanager
+def _single_threaded_blas() -> Iterator[None]:
+    """One BLAS thread for a small dense solve: OpenBLAS threads on a busy machine turn
+    this 60 ms SVD into seconds (``threadpoolctl`` when installed, else a no-op)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def smearing_window(dtype: torch.dtype = torch.float64, device: torch.device | str | None = None
