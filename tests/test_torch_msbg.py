@@ -35,6 +35,19 @@ SAMPLE_RATE = 44100
 SEVERITIES = {"NH": "NOTHING", "N1": "MILD", "N2": "MODERATE", "N4": "SEVERE"}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _single_threaded_blas():
+    """pyclarity builds its smearing matrix with an SVD; OpenBLAS threads on a shared 2-core
+    machine turn that 60 ms into several seconds."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 # -- reference -------------------------------------------------------------------------------
 def _reference_chain(ear, signal: np.ndarray, spl_equiv: float) -> np.ndarray:
     from clarity.evaluator.msbg.msbg import Ear
