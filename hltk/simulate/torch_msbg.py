@@ -12,10 +12,12 @@ Every stage of ``clarity.evaluator.msbg.msbg.Ear.process`` (pyclarity 0.9.0), in
    (block state-space recursion, :mod:`hltk.dsp.iir`);
 5. cochlea to free-field FIR and the 18 kHz output low-pass (133-tap Kaiser FIR).
 
-Delay compensation as the ``msbg`` reference backend: the input is zero-padded at the end by
-:data:`END_PAD` samples, and each ear's delay is measured from an impulse at
-:data:`IMPULSE_AT` in a :data:`IMPULSE_LENGTH`-sample signal run through the same chain
-(no calibration): ``argmax(response) - IMPULSE_AT`` (Clarity's ``find_delay_impulse``).
+Delay compensation exactly as the ``msbg`` reference backend (so the two are interchangeable):
+the input is zero-padded at the end by :data:`hltk.simulate.msbg.END_PAD` samples (to whole
+64-sample hops), and each ear's delay is measured from a calibrated impulse at
+``msbg.IMPULSE_POSITION`` run through this same chain in float64, then located by
+:func:`hltk.simulate.msbg.delay_from_response` (the impulse response weighted by the
+autocorrelation of speech-shaped noise: the lag at which broadband input lines up).
 
 Items and ears form one batch of mono signals; signals are grouped by filterbank (severity)
 and processed in chunks of at most ``max_elements`` cochleagram samples.
@@ -68,6 +70,7 @@ from hltk.dsp.level import msbg_calibration_gain
 from hltk.dsp.smearing import smearing_matrix, spectral_smear
 from hltk.io.listeners import Audiogram, ListenerBatch
 from hltk.registry import register
+from hltk.simulate.msbg import END_PAD, IMPULSE_LENGTH, IMPULSE_POSITION, delay_from_response
 
 SAMPLE_RATE = 44100
 #: Clarity recipe defaults: dB SPL of a digital RMS of 1, and MSBG's added headroom.
@@ -75,13 +78,8 @@ EQUIV_0DB_SPL = 100.0
 AHR = 20.0
 CATCH_UP_DB = 105.0
 UPPER_CUTOFF_HZ = 18000.0
-#: Zeros appended to each signal so that no content is cut by the delay (>= max delay ~1300
-#: samples) and the filtfilt/smearing end effects stay in the discarded tail.
-END_PAD = 4410
 #: scipy filtfilt's default ``padlen`` for a biquad, as ``compute_envelope`` passes it.
 ENVELOPE_PADLEN = 8
-IMPULSE_AT = SAMPLE_RATE // 2
-IMPULSE_LENGTH = SAMPLE_RATE
 
 #: Filterbank file and smearing broadening (lower, upper) by severity (pyclarity HL_PARAMS).
 FILTERBANK_FILES = {
@@ -374,8 +372,9 @@ class TorchMsbg:
         level_db_spl: list[float],
         device: torch.device | None = None,
     ) -> list[int]:
-        """Each ear's delay in samples: ``argmax`` of its impulse response minus
-        :data:`IMPULSE_AT` (float64, cached per audiogram and level)."""
+        """Each ear's delay in samples, measured as the ``msbg`` backend does (float64 impulse
+        response, calibrated; :func:`hltk.simulate.msbg.delay_from_response`), cached per
+        audiogram and level."""
         keys = [
             (a.frequencies, a.levels, float(level), self.ahr)
             for a, level in zip(audiograms, level_db_spl, strict=True)
@@ -385,7 +384,9 @@ class TorchMsbg:
             device = device or self.device or torch.device("cpu")
             impulse = torch.zeros(len(missing), IMPULSE_LENGTH, dtype=torch.float64,
                                   device=device)
-            impulse[:, IMPULSE_AT] = 1.0
+            impulse[:, IMPULSE_POSITION] = 1.0
+            impulse = impulse * msbg_calibration_gain(
+                impulse, torch.full((len(missing),), IMPULSE_LENGTH, device=device))[:, None]
             spl = torch.tensor([k[2] + self.ahr for k in missing], dtype=torch.float64,
                                device=device)
             with torch.no_grad():
@@ -393,8 +394,8 @@ class TorchMsbg:
                     impulse, [Audiogram(k[0], k[1]) for k in missing], spl,
                     torch.zeros(len(missing), dtype=torch.long), IMPULSE_LENGTH, torch.float64,
                 )
-            for key, peak in zip(missing, response.argmax(-1).tolist(), strict=True):
-                _DELAYS[key] = int(peak) - IMPULSE_AT
+            for key, ear_response in zip(missing, response.cpu().numpy(), strict=True):
+                _DELAYS[key] = delay_from_response(ear_response)
         return [_DELAYS[k] for k in keys]
 
     def __call__(
