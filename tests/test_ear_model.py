@@ -41,6 +41,15 @@ def speech_like(seconds: float, seed: int, sample_rate: int = FS) -> np.ndarray:
     return np.concatenate((silence, signal, silence))
 
 
+@pytest.fixture(autouse=True, scope="module")
+def single_thread():  # noqa: ANN201
+    """One intra-op thread: on a shared 2-core runner, torch's thread pool oversubscribes."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_center_frequency_and_loss_parameters() -> None:
     cf = em.center_frequency(32)
     np.testing.assert_allclose(cf, eb.center_frequency(32), rtol=1e-14)

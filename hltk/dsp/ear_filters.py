@@ -19,9 +19,11 @@ References:
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
+import scipy.signal
 import torch
 from scipy.special import gammaln
 
@@ -29,7 +31,10 @@ __all__ = [
     "fast_fft_size",
     "iir_tail_length",
     "polyval_z",
+    "iir_response",
     "iir_filter_fft",
+    "iir_filter",
+    "gammatone_phase",
     "gammatone_complex",
     "shift_signal",
     "fft_convolve_full",
@@ -53,6 +58,7 @@ def fast_fft_size(n: int) -> int:
     return best
 
 
+@functools.lru_cache(maxsize=256)
 def iir_tail_length(pole_radius: float, multiplicity: int = 1, tol: float = 1e-17) -> int:
     """Length L after which an IIR impulse response holds < ``tol`` of its absolute sum.
 
@@ -95,6 +101,19 @@ def polyval_z(coefficients: torch.Tensor, z_inv: torch.Tensor) -> torch.Tensor:
     return result
 
 
+def iir_response(
+    b: torch.Tensor | np.ndarray, a: torch.Tensor | np.ndarray, n_fft: int,
+    dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """Analytic frequency response of ``b/a`` on the ``rfft`` grid of length ``n_fft``."""
+    cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
+    b_t = torch.as_tensor(b, dtype=dtype, device=device)
+    a_t = torch.as_tensor(a, dtype=dtype, device=device)
+    freqs = torch.arange(n_fft // 2 + 1, device=device, dtype=dtype)
+    z_inv = torch.exp(-2j * math.pi * freqs.to(cdtype) / n_fft)
+    return (polyval_z(b_t.unsqueeze(-2), z_inv) / polyval_z(a_t.unsqueeze(-2), z_inv)).squeeze(-2)
+
+
 def iir_filter_fft(
     signal: torch.Tensor,
     b: torch.Tensor | np.ndarray,
@@ -113,15 +132,42 @@ def iir_filter_fft(
     """
     length = signal.shape[-1]
     n_fft = fast_fft_size(length + tail)
-    cdtype = torch.complex128 if signal.dtype == torch.float64 else torch.complex64
-    b_t = torch.as_tensor(b, dtype=signal.dtype, device=signal.device)
-    a_t = torch.as_tensor(a, dtype=signal.dtype, device=signal.device)
-    freqs = torch.arange(n_fft // 2 + 1, device=signal.device, dtype=signal.dtype)
-    z_inv = torch.exp(-2j * math.pi * freqs.to(cdtype) / n_fft)
-    response = polyval_z(b_t.unsqueeze(-2), z_inv) / polyval_z(a_t.unsqueeze(-2), z_inv)
-    response = response.squeeze(-2)
+    response = iir_response(b, a, n_fft, signal.dtype, signal.device)
     spectrum = torch.fft.rfft(signal, n=n_fft)
     return torch.fft.irfft(spectrum * response, n=n_fft)[..., :length]
+
+
+def iir_filter(
+    signal: torch.Tensor, b: np.ndarray, a: np.ndarray, tail: int
+) -> torch.Tensor:
+    """Fixed-coefficient IIR filter along the last axis, choosing the implementation.
+
+    On CPU without autograd it runs ``scipy.signal.lfilter`` (the recursion itself, identical to
+    pyclarity's numerics and cheaper than a long FFT); on other devices or when ``signal``
+    requires grad it runs :func:`iir_filter_fft` (bounded truncation error, differentiable).
+
+    Args:
+        signal: ``[..., T]``; b, a: 1-D numpy coefficients; tail: see :func:`iir_tail_length`.
+
+    Returns:
+        ``[..., T]``.
+    """
+    if signal.device.type == "cpu" and not (signal.requires_grad and torch.is_grad_enabled()):
+        filtered = scipy.signal.lfilter(b, a, signal.detach().numpy(), axis=-1)
+        return torch.from_numpy(np.ascontiguousarray(filtered)).to(signal.dtype)
+    return iir_filter_fft(signal, b, a, tail)
+
+
+def gammatone_phase(n_fft: int, center_radians: float, device: torch.device | str = "cpu"
+                    ) -> torch.Tensor:
+    """``z^-1`` on the DFT grid shifted by the centre frequency, ``exp(-j(theta_k - w))``.
+
+    Returns:
+        ``[n_fft]`` complex128.
+    """
+    k = torch.arange(n_fft, device=device, dtype=torch.float64)
+    theta = 2.0 * math.pi * k / n_fft - center_radians
+    return torch.polar(torch.ones_like(theta), -theta)
 
 
 def gammatone_complex(
@@ -130,33 +176,33 @@ def gammatone_complex(
     length: int,
     pole: torch.Tensor,
     center_radians: float,
+    phase: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Kates' 4th-order gammatone filter as a complex band-pass, in the frequency domain.
 
     pyclarity demodulates ``x`` by ``exp(-j w n)``, filters with
-    ``(1 + 4a z^-1 + 4a^2 z^-2) / (1 - a z^-1)^4`` and remodulates. That equals filtering
-    ``x`` with the complex band-pass ``G(theta) = H(theta - w)``; the result ``v`` gives the
-    BM signal ``gain * Re(v)`` and the envelope ``gain * |v|`` (Kates 2013, eq. 3-5).
+    ``(1 + 4a z^-1 + 4a^2 z^-2) / (1 - a z^-1)^4 = ((1 + 2a z^-1) / (1 - a z^-1)^2)^2`` and
+    remodulates. That equals filtering ``x`` with the complex band-pass ``G(theta) = H(theta - w)``;
+    the result ``v`` gives the BM signal ``gain * Re(v)`` and the envelope ``gain * |v|``
+    (Kates 2013, eq. 3-5).
 
     Args:
         spectrum: ``[..., n_fft]`` full complex FFT of the real input signal.
         n_fft: FFT length (>= length + tail).
         length: number of output samples kept.
-        pole: ``[...]`` real pole radius ``a = exp(-2 pi 1.019 bw ERB / fs)``.
+        pole: ``[...]`` real pole radius ``a = exp(-2 pi 1.019 bw ERB / fs)`` (0-d for one
+            filter shared by all rows).
         center_radians: ``w = 2 pi cf / fs``.
+        phase: optional precomputed :func:`gammatone_phase`.
 
     Returns:
         ``[..., length]`` complex analytic band signal ``v`` (before ``gain``).
     """
-    device = spectrum.device
-    k = torch.arange(n_fft, device=device, dtype=torch.float64)
-    theta = 2.0 * math.pi * k / n_fft - center_radians
-    q = torch.polar(torch.ones_like(theta), -theta)  # z^-1 at theta - w
+    q = gammatone_phase(n_fft, center_radians, spectrum.device) if phase is None else phase
     a = pole.to(torch.float64).unsqueeze(-1)
-    numerator = 1.0 + 4.0 * a * q + 4.0 * a * a * q * q
-    denominator = (1.0 - a * q) ** 4
-    response = numerator / denominator
-    return torch.fft.ifft(spectrum * response, n=n_fft)[..., :length]
+    aq = a * q
+    ratio = (1.0 + 2.0 * aq) / ((1.0 - aq) * (1.0 - aq))
+    return torch.fft.ifft(spectrum * (ratio * ratio), n=n_fft)[..., :length]
 
 
 def shift_signal(signal: torch.Tensor, delay: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -175,13 +221,22 @@ def shift_signal(signal: torch.Tensor, delay: torch.Tensor, lengths: torch.Tenso
         ``[..., T]``.
     """
     total = signal.shape[-1]
-    n = torch.arange(total, device=signal.device)
-    delay = torch.as_tensor(delay, device=signal.device).expand(signal.shape[:-1])
-    lengths = torch.as_tensor(lengths, device=signal.device).expand(signal.shape[:-1])
-    source = n + delay.unsqueeze(-1)
-    valid = (source >= 0) & (source < lengths.unsqueeze(-1)) & (n < lengths.unsqueeze(-1))
-    gathered = torch.gather(signal, -1, source.clamp(0, total - 1))
-    return torch.where(valid, gathered, torch.zeros((), dtype=signal.dtype, device=signal.device))
+    lead = signal.shape[:-1]
+    rows = signal.reshape(-1, total)
+    delays = torch.as_tensor(delay).expand(lead).reshape(-1).tolist()
+    limits = torch.as_tensor(lengths).expand(lead).reshape(-1).tolist()
+    out = []
+    for row, d, length in zip(rows, delays, limits, strict=True):
+        d = int(d)
+        length = int(length)
+        if d >= 0:
+            kept = row[d:length] if d < length else row[:0]
+            out.append(torch.nn.functional.pad(kept, (0, total - kept.shape[0])))
+        else:
+            kept = row[: max(length + d, 0)]
+            out.append(torch.nn.functional.pad(kept, (-d, total + d - kept.shape[0]))
+                       if -d < total else torch.zeros_like(row))
+    return torch.stack(out).reshape(signal.shape)
 
 
 def fft_convolve_full(signal: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:

@@ -39,7 +39,8 @@ from hltk.dsp.ear_filters import (
     fast_fft_size,
     fft_convolve_full,
     gammatone_complex,
-    iir_filter_fft,
+    gammatone_phase,
+    iir_filter,
     iir_tail_length,
     shift_signal,
 )
@@ -188,14 +189,16 @@ def resample_24khz(signal: torch.Tensor, sample_rate: float) -> torch.Tensor:
         return (ref_rms / out_rms) * resampled
     b_in, a_in = scipy.signal.cheby2(7, 30, 21 / source_khz)
     b_out, a_out = scipy.signal.cheby2(7, 30, 21 / target_khz)
-    filtered_in = iir_filter_fft(signal, b_in, a_in, _pole_tail(b_in, a_in))
-    filtered_out = iir_filter_fft(resampled, b_out, a_out, _pole_tail(b_out, a_out))
+    filtered_in = iir_filter(signal, b_in, a_in, _pole_tail(b_in, a_in))
+    filtered_out = iir_filter(resampled, b_out, a_out, _pole_tail(b_out, a_out))
     ref_rms = torch.sqrt(torch.mean(filtered_in**2))
     out_rms = torch.sqrt(torch.mean(filtered_out**2))
     return (ref_rms / out_rms) * resampled
 
 
-def input_align(reference: torch.Tensor, processed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def input_align(
+    reference: torch.Tensor, processed: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Align processed to reference by cross-covariance and prune leading/trailing silence.
 
     Port of ``eb.input_align``; the delay is chosen on detached values (as in pyclarity, with
@@ -234,7 +237,7 @@ def middle_ear(signal: torch.Tensor) -> torch.Tensor:
     b_hp, a_hp = scipy.signal.butter(2, 350 / (0.5 * FS), "high")
     b = np.convolve(b_lp, b_hp)
     a = np.convolve(a_lp, a_hp)
-    return iir_filter_fft(signal, b, a, _pole_tail(b, a))
+    return iir_filter(signal, b, a, _pole_tail(b, a))
 
 
 def _fir2(order: int, frequencies: np.ndarray, gains: np.ndarray) -> np.ndarray:
@@ -296,7 +299,7 @@ def nalr_fir(hearing_loss: np.ndarray, nfir: int = 140, sample_rate: float = FS)
 
 
 def inner_hair_cell_filter(delta: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
-    """Transfer function ``(b, a)`` of Kates' IHC adaptation recursion (``eb.inner_hair_cell_adaptation``).
+    """Transfer function ``(b, a)`` of the IHC adaptation (``eb.inner_hair_cell_adaptation``).
 
     The two-state recursion (2 ms rapid and 60 ms short-term adaptation, overshoot ``delta``) is
     linear and time invariant in the dB envelope, so it equals a 2nd-order IIR filter:
@@ -385,7 +388,9 @@ class EarModelOutput:
     rngs: list[np.random.RandomState]
 
 
-def _standard_normal(rng: np.random.RandomState, shape: tuple[int, ...], keep: bool) -> np.ndarray | None:
+def _standard_normal(
+    rng: np.random.RandomState, shape: tuple[int, ...], keep: bool
+) -> np.ndarray | None:
     """Draw like ``np.random.standard_normal(shape)``; discard when ``keep`` is False."""
     values = rng.standard_normal(shape)
     return values if keep else None
@@ -485,11 +490,12 @@ def ear_model(
         omega = tpt * float(cf[n])
         erb = float(erb_all[n])
         # control path (shift=None: same centre frequencies, broad bandwidth_1)
-        pole_c = torch.full((batch, 2), math.exp(-tpt * erb * 1.019 * float(bandwidth_1[n])),
-                            dtype=dtype, device=device)
+        phase = gammatone_phase(n_fft, omega, device)
+        pole_c = math.exp(-tpt * erb * 1.019 * float(bandwidth_1[n]))
         gain_c = 2.0 * (1 - pole_c) ** 4 / (1 + 4 * pole_c + 4 * pole_c**2)
-        control = gain_c.unsqueeze(-1) * torch.abs(
-            gammatone_complex(spectrum, n_fft, total, pole_c, omega))
+        control = gain_c * torch.abs(gammatone_complex(
+            spectrum, n_fft, total, torch.tensor(pole_c, dtype=dtype, device=device), omega,
+            phase))
         control = torch.where(valid, control, torch.zeros((), dtype=dtype, device=device))
         control_rms = torch.sqrt(torch.sum(control**2, dim=-1) / counts)  # [B, 2]
         control_db = 20 * torch.log10(control_rms) + lvl
@@ -502,7 +508,7 @@ def ear_model(
         bandwidths.append(bandwidth)
         pole = torch.exp(-tpt * erb * 1.019 * bandwidth)
         gain = (2.0 * (1 - pole) ** 4 / (1 + 4 * pole + 4 * pole**2)).unsqueeze(-1)
-        band = gammatone_complex(spectrum, n_fft, total, pole, omega)
+        band = gammatone_complex(spectrum, n_fft, total, pole, omega, phase)
         envelope = torch.where(valid, gain * torch.abs(band), torch.zeros((), dtype=dtype,
                                                                           device=device))
         average.append(torch.sqrt(torch.sum(envelope**2, dim=-1) / counts))
@@ -513,18 +519,22 @@ def ear_model(
         log_env = torch.maximum(log_env, low_knee[:, :, n : n + 1])
         ohc_gain_db = -attn_ohc[:, :, n : n + 1] - (log_env - low_knee[:, :, n : n + 1]) * (
             1 - 1 / comp_ratio[:, :, n : n + 1])
-        ohc_gain = iir_filter_fft(10 ** (ohc_gain_db / 20), b_ohc, a_ohc, tail_ohc)
+        ohc_gain = iir_filter(10 ** (ohc_gain_db / 20), b_ohc, a_ohc, tail_ohc)
         compressed = ohc_gain * envelope
         if compute_bm:
             bm = torch.where(valid, ohc_gain * gain * band.real,
                              torch.zeros((), dtype=dtype, device=device))
         # align processed envelope (and BM) to reference
-        delay_env = _lag_delay(compressed[:, 0], compressed[:, 1], lengths, max_lag)
+        if compute_bm:
+            delays = _lag_delay(torch.cat((compressed[:, 0], bm[:, 0])),
+                                torch.cat((compressed[:, 1], bm[:, 1])),
+                                lengths.repeat(2), max_lag)
+            delay_env, delay_bm = delays[:batch], delays[batch:]
+            bm = torch.stack((bm[:, 0], shift_signal(bm[:, 1], delay_bm, lengths)), dim=1)
+        else:
+            delay_env = _lag_delay(compressed[:, 0], compressed[:, 1], lengths, max_lag)
         proc_env = shift_signal(compressed[:, 1], delay_env, lengths)
         compressed = torch.stack((compressed[:, 0], proc_env), dim=1)
-        if compute_bm:
-            delay_bm = _lag_delay(bm[:, 0], bm[:, 1], lengths, max_lag)
-            bm = torch.stack((bm[:, 0], shift_signal(bm[:, 1], delay_bm, lengths)), dim=1)
         # envelope in dB SL
         env_db = lvl.unsqueeze(-1) - attn_ihc[:, :, n : n + 1] + 20 * torch.log10(
             compressed + SMALL)
@@ -532,7 +542,7 @@ def ear_model(
         if compute_bm:
             bm = bm * (env_db + SMALL) / (compressed + SMALL)
         # IHC adaptation
-        adapted = torch.clamp(iir_filter_fft(env_db, b_ihc, a_ihc, tail_ihc), min=0.0)
+        adapted = torch.clamp(iir_filter(env_db, b_ihc, a_ihc, tail_ihc), min=0.0)
         # The recursion is causal: before the first non-zero input its output is exactly 0
         # (FFT rounding would leave ~1e-15 there, which the BM gain below divides by 1e-30).
         started = torch.cumsum((env_db.detach() != 0).to(torch.int8), dim=-1) > 0

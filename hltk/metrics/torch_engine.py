@@ -288,7 +288,8 @@ def _haspi_features(reference_db: torch.Tensor, processed_db: torch.Tensor, leng
             cosine = math.sqrt(2) * torch.cos(phase)
             sine = math.sqrt(2) * torch.sin(phase)
             demod = torch.complex(cep * cosine, -cep * sine)
-            out = fft_convolve_full(demod, coefficient.to(demod.dtype))[..., half_k : half_k + nsamp]
+            out = fft_convolve_full(demod, coefficient.to(demod.dtype))
+            out = out[..., half_k : half_k + nsamp]
             filtered = out.real * cosine - out.imag * sine
         # ebm.modulation_cross_correlation
         x = filtered[0] - filtered[0].mean(-1, keepdim=True)
@@ -299,7 +300,10 @@ def _haspi_features(reference_db: torch.Tensor, processed_db: torch.Tensor, leng
 
 
 def _haspi_network(features: torch.Tensor) -> torch.Tensor:
-    """HASPI v2 ensemble of 10 logistic networks, weights read from pyclarity. ``[..., 10] -> [...]``."""
+    """HASPI v2 ensemble of 10 logistic networks (weights read from pyclarity).
+
+    ``[..., 10] -> [...]``.
+    """
     from clarity.evaluator.haspi.ip import get_neural_net
 
     params, weights_hidden, weights_out, normalization = get_neural_net()
