@@ -35,6 +35,7 @@ __all__ = [
     "iir_filter_fft",
     "iir_filter",
     "gammatone_phase",
+    "gammatone_lfilter",
     "gammatone_complex",
     "shift_signal",
     "fft_convolve_full",
@@ -203,6 +204,44 @@ def gammatone_complex(
     aq = a * q
     ratio = (1.0 + 2.0 * aq) / ((1.0 - aq) * (1.0 - aq))
     return torch.fft.ifft(spectrum * (ratio * ratio), n=n_fft)[..., :length]
+
+
+def gammatone_lfilter(
+    signal: np.ndarray, pole: np.ndarray | float, center_radians: float
+) -> np.ndarray:
+    """The same band signal as :func:`gammatone_complex`, by the recursion (CPU, no autograd).
+
+    Runs pyclarity's direct-form filter ``(1 + 4a z^-1 + 4a^2 z^-2) / (1 - a z^-1)^4`` with
+    ``scipy.signal.lfilter`` on the demodulated signal ``x exp(-j w n)`` and remodulates, so it
+    shares pyclarity's rounding. A scalar ``pole`` filters all rows in one call.
+
+    Args:
+        signal: ``[R, T]`` float64 numpy.
+        pole: scalar or ``[R]`` pole radii.
+        center_radians: ``w = 2 pi cf / fs``.
+
+    Returns:
+        ``[R, T]`` complex128 ``v`` with BM ``= gain * Re(v)`` and envelope ``= gain * |v|``.
+    """
+    n = np.arange(signal.shape[-1])
+    cosine = np.cos(center_radians * n)
+    sine = np.sin(center_radians * n)
+    # real and imaginary parts as separate real rows: two real recursions are cheaper than one
+    # complex one in scipy
+    demodulated = np.stack((signal * cosine, -signal * sine), axis=-2)  # [R, 2, T]
+    out = np.empty(demodulated.shape)
+    if np.ndim(pole) == 0:
+        groups: list[tuple[slice | int, float]] = [(slice(None), float(pole))]
+    else:
+        poles = np.broadcast_to(np.asarray(pole, dtype=np.float64), signal.shape[:-1])
+        groups = [(r, float(poles[r])) for r in range(signal.shape[0])]
+    for rows, a in groups:
+        b_coef = [1.0, 4.0 * a, 4.0 * a * a]
+        a_coef = [1.0, -4.0 * a, 6.0 * a * a, -4.0 * a**3, a**4]
+        out[rows] = scipy.signal.lfilter(b_coef, a_coef, demodulated[rows], axis=-1)
+    real = out[..., 0, :] * cosine - out[..., 1, :] * sine
+    imag = out[..., 0, :] * sine + out[..., 1, :] * cosine
+    return real + 1j * imag
 
 
 def shift_signal(signal: torch.Tensor, delay: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -39,6 +39,7 @@ from hltk.dsp.ear_filters import (
     fast_fft_size,
     fft_convolve_full,
     gammatone_complex,
+    gammatone_lfilter,
     gammatone_phase,
     iir_filter,
     iir_tail_length,
@@ -467,7 +468,13 @@ def ear_model(
     tpt = 2 * np.pi / FS
     max_pole = math.exp(-tpt * 1.019 * float(np.min(erb_all)) * 1.0)
     n_fft = fast_fft_size(total + iir_tail_length(max_pole, 4))
-    spectrum = torch.fft.fft(mid, n=n_fft)  # [B, 2, n_fft]
+    # CPU without autograd: the recursion itself (scipy lfilter, pyclarity's numerics, cheaper);
+    # otherwise the analytic response in the frequency domain (differentiable, any device).
+    use_recursion = mid.device.type == "cpu" and not (mid.requires_grad and torch.is_grad_enabled())
+    if use_recursion:
+        mid_np = mid.detach().numpy().reshape(batch * 2, total)
+    else:
+        spectrum = torch.fft.fft(mid, n=n_fft)  # [B, 2, n_fft]
     b_ohc, a_ohc = scipy.signal.butter(1, 800 / (0.5 * FS))
     tail_ohc = _pole_tail(b_ohc, a_ohc)
     b_ihc, a_ihc = inner_hair_cell_filter(2.0)
@@ -490,12 +497,17 @@ def ear_model(
         omega = tpt * float(cf[n])
         erb = float(erb_all[n])
         # control path (shift=None: same centre frequencies, broad bandwidth_1)
-        phase = gammatone_phase(n_fft, omega, device)
         pole_c = math.exp(-tpt * erb * 1.019 * float(bandwidth_1[n]))
         gain_c = 2.0 * (1 - pole_c) ** 4 / (1 + 4 * pole_c + 4 * pole_c**2)
-        control = gain_c * torch.abs(gammatone_complex(
-            spectrum, n_fft, total, torch.tensor(pole_c, dtype=dtype, device=device), omega,
-            phase))
+        if use_recursion:
+            band_c = torch.from_numpy(
+                gammatone_lfilter(mid_np, pole_c, omega).reshape(batch, 2, total))
+        else:
+            phase = gammatone_phase(n_fft, omega, device)
+            band_c = gammatone_complex(spectrum, n_fft, total,
+                                       torch.tensor(pole_c, dtype=dtype, device=device),
+                                       omega, phase)
+        control = gain_c * torch.abs(band_c)
         control = torch.where(valid, control, torch.zeros((), dtype=dtype, device=device))
         control_rms = torch.sqrt(torch.sum(control**2, dim=-1) / counts)  # [B, 2]
         control_db = 20 * torch.log10(control_rms) + lvl
@@ -508,7 +520,11 @@ def ear_model(
         bandwidths.append(bandwidth)
         pole = torch.exp(-tpt * erb * 1.019 * bandwidth)
         gain = (2.0 * (1 - pole) ** 4 / (1 + 4 * pole + 4 * pole**2)).unsqueeze(-1)
-        band = gammatone_complex(spectrum, n_fft, total, pole, omega, phase)
+        if use_recursion:
+            band = torch.from_numpy(gammatone_lfilter(
+                mid_np, pole.detach().numpy().reshape(-1), omega).reshape(batch, 2, total))
+        else:
+            band = gammatone_complex(spectrum, n_fft, total, pole, omega, phase)
         envelope = torch.where(valid, gain * torch.abs(band), torch.zeros((), dtype=dtype,
                                                                           device=device))
         average.append(torch.sqrt(torch.sum(envelope**2, dim=-1) / counts))
