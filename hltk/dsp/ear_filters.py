@@ -207,27 +207,28 @@ def gammatone_complex(
 
 
 def gammatone_lfilter(
-    signal: np.ndarray, pole: np.ndarray | float, center_radians: float
-) -> np.ndarray:
-    """The same band signal as :func:`gammatone_complex`, by the recursion (CPU, no autograd).
+    signal: np.ndarray,
+    pole: np.ndarray | float,
+    carrier: tuple[np.ndarray, np.ndarray],
+    want_bm: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """The band signal of :func:`gammatone_complex` by the recursion (CPU, no autograd).
 
     Runs pyclarity's direct-form filter ``(1 + 4a z^-1 + 4a^2 z^-2) / (1 - a z^-1)^4`` with
-    ``scipy.signal.lfilter`` on the demodulated signal ``x exp(-j w n)`` and remodulates, so it
-    shares pyclarity's rounding. A scalar ``pole`` filters all rows in one call.
+    ``scipy.signal.lfilter`` on the demodulated signal ``x exp(-j w n)`` (real and imaginary
+    parts as two real rows), so it shares pyclarity's rounding. A scalar ``pole`` filters all
+    rows in one call.
 
     Args:
         signal: ``[R, T]`` float64 numpy.
         pole: scalar or ``[R]`` pole radii.
-        center_radians: ``w = 2 pi cf / fs``.
+        carrier: ``(cos(w n), sin(w n))``, each ``[T]``.
+        want_bm: also return the BM signal.
 
     Returns:
-        ``[R, T]`` complex128 ``v`` with BM ``= gain * Re(v)`` and envelope ``= gain * |v|``.
+        ``(Re(v), |v|)``, each ``[R, T]`` (before ``gain``); ``Re(v)`` is None unless ``want_bm``.
     """
-    n = np.arange(signal.shape[-1])
-    cosine = np.cos(center_radians * n)
-    sine = np.sin(center_radians * n)
-    # real and imaginary parts as separate real rows: two real recursions are cheaper than one
-    # complex one in scipy
+    cosine, sine = carrier
     demodulated = np.stack((signal * cosine, -signal * sine), axis=-2)  # [R, 2, T]
     out = np.empty(demodulated.shape)
     if np.ndim(pole) == 0:
@@ -239,9 +240,9 @@ def gammatone_lfilter(
         b_coef = [1.0, 4.0 * a, 4.0 * a * a]
         a_coef = [1.0, -4.0 * a, 6.0 * a * a, -4.0 * a**3, a**4]
         out[rows] = scipy.signal.lfilter(b_coef, a_coef, demodulated[rows], axis=-1)
-    real = out[..., 0, :] * cosine - out[..., 1, :] * sine
-    imag = out[..., 0, :] * sine + out[..., 1, :] * cosine
-    return real + 1j * imag
+    envelope = np.hypot(out[..., 0, :], out[..., 1, :])
+    bm = out[..., 0, :] * cosine - out[..., 1, :] * sine if want_bm else None
+    return bm, envelope
 
 
 def shift_signal(signal: torch.Tensor, delay: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -518,6 +518,20 @@ def haaqi(
     """
     refs, procs = _as_list(reference), _as_list(processed)
     batch = len(refs)
+    empty = [i for i in range(batch) if refs[i].numel() == 0]
+    if empty:  # compute_haaqi: 1.0 when both are empty, 0.0 when only the reference is
+        keep = [i for i in range(batch) if i not in empty]
+        scores = torch.zeros(batch, dtype=torch.float64)
+        for i in empty:
+            scores[i] = 1.0 if procs[i].numel() == 0 else 0.0
+        if keep:
+            levels_all = _levels(level1, batch)
+            scores[keep] = haaqi(
+                [refs[i] for i in keep], [procs[i] for i in keep], sample_rate,
+                audiograms_to_levels(audiograms)[keep], equalisation, levels_all[keep],
+                None if seeds is None else [seeds[i] for i in keep], processed_sample_rate,
+                batch_size, silence_threshold, segment_covariance).to(scores.dtype).cpu()
+        return scores
 
     def item_score(ear, j: int) -> torch.Tensor:  # noqa: ANN001
         n = int(ear.lengths[j])
