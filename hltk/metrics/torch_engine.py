@@ -47,16 +47,23 @@ def audiograms_to_levels(audiograms: AudiogramsLike) -> torch.Tensor:
     """Audiograms -> ``[B, 6]`` dB HL at 250, 500, 1k, 2k, 4k, 6k Hz.
 
     Accepts a ``[B, 6]`` tensor/array already at those frequencies, or a list of
-    ``(levels, frequencies)``, resampled like pyclarity's ``Audiogram.resample`` (linear
-    interpolation on log frequency, end values held).
+    ``(levels, frequencies)`` pairs or objects with ``levels`` / ``frequencies`` (pyclarity's
+    ``Audiogram``, hltk's listener audiograms), resampled like pyclarity's
+    ``Audiogram.resample`` (linear interpolation on log frequency, end values held).
     """
-    if isinstance(audiograms, torch.Tensor | np.ndarray):
+    if isinstance(audiograms, torch.Tensor):
+        audiograms = audiograms.detach().cpu().numpy()
+    if isinstance(audiograms, np.ndarray):
         levels = torch.as_tensor(np.asarray(audiograms, dtype=np.float64))
         if levels.dim() != 2 or levels.shape[1] != 6:
             raise ValueError("audiogram tensor must be [B, 6] at 250..6000 Hz")
         return levels
     rows = []
-    for levels_i, freqs_i in audiograms:
+    for audiogram in audiograms:
+        if hasattr(audiogram, "levels") and hasattr(audiogram, "frequencies"):
+            levels_i, freqs_i = audiogram.levels, audiogram.frequencies  # pyclarity Audiogram
+        else:
+            levels_i, freqs_i = audiogram
         lv = np.asarray(levels_i, dtype=np.float64)
         fr = np.asarray(freqs_i, dtype=np.float64)
         rows.append(np.interp(np.log(AUDIOMETRIC_FREQUENCIES), np.log(fr), lv,
