@@ -61,7 +61,8 @@ def audiograms_to_levels(audiograms: AudiogramsLike) -> torch.Tensor:
     rows = []
     for audiogram in audiograms:
         if hasattr(audiogram, "levels") and hasattr(audiogram, "frequencies"):
-            levels_i, freqs_i = audiogram.levels, audiogram.frequencies  # pyclarity Audiogram
+            levels_i = audiogram.levels  # type: ignore[attr-defined]  # pyclarity Audiogram
+            freqs_i = audiogram.frequencies  # type: ignore[attr-defined]
         else:
             levels_i, freqs_i = audiogram
         lv = np.asarray(levels_i, dtype=np.float64)
@@ -246,8 +247,8 @@ def _haspi_features(reference_db: torch.Tensor, processed_db: torch.Tensor, leng
     nhalf = math.floor(nfilt / 2)
     nfilt = 2 * nhalf
     window = 0.5 * (1 - np.cos(2 * np.pi * np.arange(1, nfilt / 2 + 1) / (nfilt + 1)))
-    benv = np.concatenate((window, np.flip(window)))
-    benv = torch.as_tensor(benv / np.sum(benv), device=device)
+    benv_np = np.concatenate((window, np.flip(window)))
+    benv = torch.as_tensor(benv_np / np.sum(benv_np), device=device)
     both = torch.stack((reference_db[:, :length], processed_db[:, :length]))  # [2, C, N]
     smooth = fft_convolve_full(both, benv)[..., nhalf : nhalf + length]
     space = math.floor(FS / fsub)
@@ -285,8 +286,8 @@ def _haspi_features(reference_db: torch.Tensor, processed_db: torch.Tensor, leng
     n = torch.arange(1, nsamp + 1, device=device, dtype=torch.float64)
     correlations = []
     for k in range(nmod):
-        coefficient = np.hanning(int(nfir[k]) + 1)
-        coefficient = torch.as_tensor(coefficient / np.sum(coefficient), device=device)
+        hann = np.hanning(int(nfir[k]) + 1)
+        coefficient = torch.as_tensor(hann / np.sum(hann), device=device)
         half_k = int(nfir[k] / 2)
         if k == 0:
             filtered = fft_convolve_full(cep, coefficient)[..., half_k : half_k + nsamp]
