@@ -265,18 +265,14 @@ def shift_signal(signal: torch.Tensor, delay: torch.Tensor, lengths: torch.Tenso
     rows = signal.reshape(-1, total)
     delays = torch.as_tensor(delay).expand(lead).reshape(-1).tolist()
     limits = torch.as_tensor(lengths).expand(lead).reshape(-1).tolist()
-    out = []
-    for row, d, length in zip(rows, delays, limits, strict=True):
-        d = int(d)
-        length = int(length)
-        if d >= 0:
-            kept = row[d:length] if d < length else row[:0]
-            out.append(torch.nn.functional.pad(kept, (0, total - kept.shape[0])))
-        else:
-            kept = row[: max(length + d, 0)]
-            out.append(torch.nn.functional.pad(kept, (-d, total + d - kept.shape[0]))
-                       if -d < total else torch.zeros_like(row))
-    return torch.stack(out).reshape(signal.shape)
+    out = torch.zeros_like(rows)
+    for r, (d, length) in enumerate(zip(delays, limits, strict=True)):
+        d, length = int(d), min(int(length), total)
+        if d >= 0 and d < length:
+            out[r, : length - d] = rows[r, d:length]
+        elif d < 0 and length + d > 0:
+            out[r, -d:length] = rows[r, : length + d]
+    return out.reshape(signal.shape)
 
 
 def fft_convolve_full(signal: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
