@@ -4,11 +4,12 @@ Default workload (issue 8): 32 pairs of 4 s at 24 kHz (speech-like reference; pr
 noisy at 0-15 dB SNR, delayed and scaled), one audiogram per pair. pyclarity runs in a joblib
 pool of ``--jobs`` workers (numba compilation paid once per worker in a warm-up round that is
 not timed); torch runs the whole batch in-process (``--batch-size`` items per ear-model chunk)
-with ``--threads`` intra-op threads (a list: each setting is timed). Both use the same per-item
+in each ``--configs`` setting ``TxW``: T intra-op threads, W item chunks scored concurrently in
+threads (each setting is timed). Both use the same per-item
 seeds, so the scores are also compared.
 
 Usage: ``python bench/torch_metrics_speed.py [--pairs 32] [--seconds 4] [--jobs 2]
-[--threads 1 2] [--device cpu|cuda] [--metrics haspi hasqi haaqi]``
+[--configs 1x2 2x1] [--device cpu|cuda] [--metrics haspi hasqi haaqi]``
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def pyclarity_score(metric: str, pair: dict) -> float:
                                level1=level))
 
 
-def torch_scores(metric: str, pairs: list[dict], device: str, batch_size: int) -> np.ndarray:
+def torch_scores(metric: str, pairs: list[dict], device: str, batch_size: int,
+                 workers: int = 1) -> np.ndarray:
     from hltk.metrics import torch_engine as te
 
     reference = torch.tensor(np.stack([p["reference"] for p in pairs]), device=device)
@@ -90,13 +92,13 @@ def torch_scores(metric: str, pairs: list[dict], device: str, batch_size: int) -
     with torch.no_grad():
         if metric == "haspi":
             out = te.haspi_v2(reference, processed, FS, audiograms, levels, seeds,
-                              batch_size=batch_size)
+                              batch_size=batch_size, workers=workers)
         elif metric == "hasqi":
             out = te.hasqi_v2(reference, processed, FS, audiograms, 1, levels, seeds,
-                              batch_size=batch_size)
+                              batch_size=batch_size, workers=workers)
         else:
             out = te.haaqi(reference, processed, FS, audiograms, 2, levels, seeds,
-                           batch_size=batch_size)
+                           batch_size=batch_size, workers=workers)
     return out.cpu().numpy()
 
 
@@ -105,7 +107,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--configs", nargs="+", default=["1x2", "2x1"],
+                        help="torch settings THREADSxWORKERS")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--metrics", nargs="+", default=["haspi", "hasqi", "haaqi"])
@@ -122,16 +125,17 @@ def main() -> None:
             expected = np.array(pool(delayed(pyclarity_score)(metric, p) for p in pairs))
             t_ref = time.perf_counter() - start
             torch_scores(metric, warm[:1], args.device, args.batch_size)  # warm-up
-            for threads in args.threads:
+            for config in args.configs:
+                threads, workers = (int(v) for v in config.split("x"))
                 torch.set_num_threads(threads)
                 start = time.perf_counter()
-                got = torch_scores(metric, pairs, args.device, args.batch_size)
+                got = torch_scores(metric, pairs, args.device, args.batch_size, workers)
                 if args.device.startswith("cuda"):
                     torch.cuda.synchronize()
                 t_torch = time.perf_counter() - start
                 diff = np.abs(got - expected)
-                print(f"{metric}: pyclarity {t_ref:7.2f} s | torch ({threads} thread"
-                      f"{'s' if threads > 1 else ''}) {t_torch:7.2f} s | ratio "
+                print(f"{metric}: pyclarity {t_ref:7.2f} s | torch ({threads} thread(s) x "
+                      f"{workers} worker(s)) {t_torch:7.2f} s | ratio "
                       f"{t_ref / t_torch:5.2f}x | max|diff| {diff.max():.2e}", flush=True)
 
 

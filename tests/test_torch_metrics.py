@@ -102,6 +102,8 @@ def test_batched_equals_item_by_item() -> None:
         for i in range(3)
     ])
     torch.testing.assert_close(together, alone, rtol=0, atol=1e-9)
+    threaded = te.hasqi_v2(refs, procs, FS, audiograms, 1, levels, seeds, batch_size=2, workers=2)
+    torch.testing.assert_close(threaded, alone, rtol=0, atol=1e-9)
 
 
 def test_haspi_gradient_is_finite_and_nonzero() -> None:

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.signal
@@ -332,6 +333,19 @@ def _chunks(batch: int, size: int) -> list[range]:
     return [range(i, min(i + size, batch)) for i in range(0, batch, size)]
 
 
+def _map_chunks(batch: int, size: int, workers: int,
+                score_chunk: Callable[[range], list[torch.Tensor]]) -> list[torch.Tensor]:
+    """Score item chunks, ``workers`` chunks at a time in threads (the heavy steps release the
+    GIL: torch ops, scipy ``lfilter``, numpy's generator), results in item order."""
+    chunks = _chunks(batch, size)
+    if workers <= 1 or len(chunks) == 1:
+        results = [score_chunk(c) for c in chunks]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(score_chunk, chunks))
+    return [score for chunk_scores in results for score in chunk_scores]
+
+
 def haspi_v2(
     reference: SignalsLike,
     processed: SignalsLike,
@@ -342,6 +356,7 @@ def haspi_v2(
     processed_sample_rate: float | None = None,
     batch_size: int = 8,
     f_lp: float = 320.0,
+    workers: int = 1,
 ) -> torch.Tensor:
     """HASPI v2 intelligibility per item, as ``clarity.evaluator.haspi.haspi_v2(...)[0]``.
 
@@ -355,6 +370,8 @@ def haspi_v2(
         processed_sample_rate: rate of ``processed`` if it differs.
         batch_size: items per ear-model chunk (memory ~ 2 GB per 8 items of 4 s).
         f_lp: envelope low-pass cut-off (320 Hz).
+        workers: chunks scored concurrently in threads (CPU: one per core, with
+            ``torch.set_num_threads(1)``).
 
     Returns:
         ``[B]`` float64 scores (NaN where the reference is below threshold).
@@ -365,8 +382,9 @@ def haspi_v2(
     levels = _levels(level1, batch)
     rngs = _rngs(seeds, batch)
     proc_rate = processed_sample_rate or sample_rate
-    scores: list[torch.Tensor] = []
-    for chunk in _chunks(batch, batch_size):
+
+    def score_chunk(chunk: range) -> list[torch.Tensor]:
+        scores: list[torch.Tensor] = []
         ear = ear_model([refs[i] for i in chunk], [procs[i] for i in chunk], sample_rate,
                         proc_rate, hl[list(chunk)].to(refs[0].device), 0, levels[list(chunk)],
                         [rngs[i] for i in chunk], compute_bm=False)
@@ -378,6 +396,9 @@ def haspi_v2(
                 scores.append(torch.tensor(float("nan"), dtype=torch.float64))
             else:
                 scores.append(_haspi_network(feats))
+        return scores
+
+    scores = _map_chunks(batch, batch_size, workers, score_chunk)
     return torch.stack([s.to(scores[0].device) for s in scores])
 
 
@@ -406,17 +427,17 @@ def _quality_ear(
     refs: list[torch.Tensor], procs: list[torch.Tensor], sample_rate: float,
     proc_rate: float, hl: torch.Tensor, equalisation: int, levels: torch.Tensor,
     rngs: list[np.random.RandomState], batch_size: int, item_score,  # noqa: ANN001
+    workers: int = 1,
 ) -> torch.Tensor:
-    scores: list[torch.Tensor] = []
-    for chunk in _chunks(len(refs), batch_size):
+    def score_chunk(chunk: range) -> list[torch.Tensor]:
         idx = list(chunk)
         ear = ear_model([refs[i] for i in idx], [procs[i] for i in idx], sample_rate, proc_rate,
                         hl[idx].to(refs[0].device), equalisation, levels[idx],
                         [rngs[i] for i in idx], compute_bm=True)
         assert ear.reference_bm is not None and ear.processed_bm is not None
-        for j in range(len(idx)):
-            scores.append(item_score(ear, j))
-    return torch.stack(scores)
+        return [item_score(ear, j) for j in range(len(idx))]
+
+    return torch.stack(_map_chunks(len(refs), batch_size, workers, score_chunk))
 
 
 def hasqi_v2(
@@ -431,6 +452,7 @@ def hasqi_v2(
     batch_size: int = 8,
     silence_threshold: float = 2.5,
     segment_covariance: int = 16,
+    workers: int = 1,
 ) -> torch.Tensor:
     """HASQI v2 quality per item, as ``clarity.evaluator.hasqi.hasqi_v2(...)[0]``.
 
@@ -459,7 +481,7 @@ def hasqi_v2(
 
     return _quality_ear(refs, procs, sample_rate, processed_sample_rate or sample_rate,
                         audiograms_to_levels(audiograms), equalisation, _levels(level1, batch),
-                        _rngs(seeds, batch), batch_size, item_score)
+                        _rngs(seeds, batch), batch_size, item_score, workers)
 
 
 # ----------------------------------------------------------------------------- HAAQI v1
@@ -515,6 +537,7 @@ def haaqi(
     batch_size: int = 8,
     silence_threshold: float = 2.5,
     segment_covariance: int = 16,
+    workers: int = 1,
 ) -> torch.Tensor:
     """HAAQI v1 music quality per item, as ``clarity.evaluator.haaqi.compute_haaqi``.
 
@@ -538,7 +561,8 @@ def haaqi(
                 [refs[i] for i in keep], [procs[i] for i in keep], sample_rate,
                 audiograms_to_levels(audiograms)[keep], equalisation, levels_all[keep],
                 None if seeds is None else [seeds[i] for i in keep], processed_sample_rate,
-                batch_size, silence_threshold, segment_covariance).to(scores.dtype).cpu()
+                batch_size, silence_threshold, segment_covariance, workers,
+            ).to(scores.dtype).cpu()
         return scores
 
     def item_score(ear, j: int) -> torch.Tensor:  # noqa: ANN001
@@ -557,4 +581,4 @@ def haaqi(
 
     return _quality_ear(refs, procs, sample_rate, processed_sample_rate or sample_rate,
                         audiograms_to_levels(audiograms), equalisation, _levels(level1, batch),
-                        _rngs(seeds, batch), batch_size, item_score)
+                        _rngs(seeds, batch), batch_size, item_score, workers)
