@@ -131,3 +131,14 @@ def test_feature_helpers_match_pyclarity() -> None:
     expected = Audiogram(levels=np.array([10, 20, 40, 60.0]),
                          frequencies=np.array([250, 1000, 3000, 8000])).resample(FREQS).levels
     np.testing.assert_allclose(levels[0].numpy(), expected)
+
+
+def test_quality_gradients_are_finite() -> None:
+    x = speech_like(0.5, 5)
+    y = torch.tensor(degraded(x, 6, 10.0), requires_grad=True)
+    total = (te.hasqi_v2(torch.tensor(x)[None], y[None], FS, HL[None], 1, 70.0, [1])
+             + te.haaqi(torch.tensor(x)[None], y[None], FS, HL[None], 2, 70.0, [1])).sum()
+    total.backward()
+    assert y.grad is not None
+    assert torch.isfinite(y.grad).all()
+    assert float(y.grad.abs().sum()) > 0
