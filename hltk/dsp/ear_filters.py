@@ -229,7 +229,9 @@ def gammatone_lfilter(
         ``(Re(v), |v|)``, each ``[R, T]`` (before ``gain``); ``Re(v)`` is None unless ``want_bm``.
     """
     cosine, sine = carrier
-    demodulated = np.stack((signal * cosine, -signal * sine), axis=-2)  # [R, 2, T]
+    demodulated = np.empty(signal.shape[:-1] + (2, signal.shape[-1]))  # [R, 2, T]
+    np.multiply(signal, cosine, out=demodulated[..., 0, :])
+    np.multiply(signal, -sine, out=demodulated[..., 1, :])
     out = np.empty(demodulated.shape)
     if np.ndim(pole) == 0:
         groups: list[tuple[slice | int, float]] = [(slice(None), float(pole))]

@@ -251,9 +251,15 @@ def _haspi_features(reference_db: torch.Tensor, processed_db: torch.Tensor, leng
     benv_np = np.concatenate((window, np.flip(window)))
     benv = torch.as_tensor(benv_np / np.sum(benv_np), device=device)
     both = torch.stack((reference_db[:, :length], processed_db[:, :length]))  # [2, C, N]
-    smooth = fft_convolve_full(both, benv)[..., nhalf : nhalf + length]
     space = math.floor(FS / fsub)
-    smooth = smooth[..., ::space].transpose(-1, -2)  # [2, nsub, C]
+    # full convolution sliced at [nhalf, nhalf + N) and subsampled by `space`, computed only at
+    # the kept samples: a strided correlation with the flipped kernel
+    n_out = -(-length // space)
+    padded = torch.nn.functional.pad(both.reshape(-1, 1, length),
+                                     (nfilt - 1 - nhalf, nhalf + space))
+    smooth = torch.nn.functional.conv1d(padded, torch.flip(benv, [0]).view(1, 1, -1),
+                                        stride=space)[..., :n_out]
+    smooth = smooth.reshape(2, -1, n_out).transpose(-1, -2)  # [2, nsub, C]
     # ebm.cepstral_correlation_coef
     nbands = smooth.shape[-1]
     nbasis = 6
