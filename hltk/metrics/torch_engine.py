@@ -24,10 +24,11 @@ Performance: on CPU the ear model costs about as much as pyclarity's own (both a
 the float64 recursive filters, full-length elementwise passes and the 2 x 32 x N threshold-noise
 draws, which HASPI must also make to keep the generator in step); the gain comes from the
 feature stages pyclarity runs in Python loops or as direct 2-D convolutions. Measured with
-``bench/torch_metrics_speed.py`` (32 pairs x 4 s, shared and heavily loaded 2-core machine, torch
-``set_num_threads(1)`` with ``workers=2`` vs a 2-process joblib pool): HASPI 1.9x, HASQI 1.5x,
-HAAQI 1.1x. Use one intra-op thread per worker on CPU (2 threads x 1 worker ran at 0.5-0.7x).
-On a GPU the frequency-domain path filters all items of a chunk at once (not yet measured).
+``bench/torch_metrics_speed.py`` (32 pairs x 4 s; torch ``set_num_threads(1)`` with ``workers=2``
+vs a 2-process joblib pool) on a shared 2-core machine whose load swung between 3 and 12 during
+the runs, three runs: HASPI 1.9x / 5.6x / 2.2x, HASQI 1.5x / 1.1x / 1.6x, HAAQI 1.1x / 1.6x /
+0.6x. Use one intra-op thread per worker on CPU (2 threads x 1 worker ran at 0.5-0.7x). On a GPU
+the frequency-domain path filters all items of a chunk at once (not yet measured).
 """
 
 from __future__ import annotations
