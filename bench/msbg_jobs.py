@@ -5,11 +5,18 @@ with ``--jobs 1`` and ``--jobs 2`` alternately, each in a fresh process with a f
 folder (so caches start cold), and reads the wall time of the processing from each run.json.
 
     .venv/bin/python bench/msbg_jobs.py [--manifest manifests/demo/speech.csv] [--repeats 2]
+                                        [--copies N]
+
+``--copies N`` runs a manifest with every row repeated N times (new ids, same audio and
+listeners): on the 20 s demo set the fixed costs (worker start-up, each worker building its
+own Ear and measuring its own delays per listener) dominate, and a larger set shows what
+``--jobs`` buys on a corpus.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import statistics
 import subprocess
@@ -33,11 +40,33 @@ def one_run(manifest: Path, jobs: int) -> dict[str, float]:
             "rtf_per_channel": timing["wall_s"] * jobs / (timing["audio_s"] * channels)}
 
 
+def repeated_manifest(manifest: Path, copies: int, folder: Path) -> Path:
+    """``manifest`` with each row ``copies`` times (ids suffixed), paths made absolute."""
+    with manifest.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    out = folder / "repeated.csv"
+    with out.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for copy in range(copies):
+            for row in rows:
+                writer.writerow({**row, "id": f"{row['id']}_{copy}",
+                                 "audio": str((manifest.parent / row["audio"]).resolve())})
+    listeners = manifest.parent / "listeners.json"
+    if listeners.exists():
+        (folder / "listeners.json").write_bytes(listeners.read_bytes())
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--manifest", type=Path, default=REPO / "manifests/demo/speech.csv")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--copies", type=int, default=1)
     arguments = parser.parse_args()
+    scratch = tempfile.TemporaryDirectory()
+    if arguments.copies > 1:
+        arguments.manifest = repeated_manifest(arguments.manifest, arguments.copies, Path(scratch.name))
     walls: dict[int, list[float]] = {1: [], 2: []}
     audio_s = 0.0
     for _ in range(arguments.repeats):

@@ -62,8 +62,11 @@ def evaluate(
     equalisation: Annotated[int, typer.Option(
         "--equalisation", min=1, max=2, help="HASQI/HAAQI: 1 = metric applies NAL-R to the "
         "reference, 2 = reference already amplified.")] = 1,
-    engine: Annotated[Literal["clarity"], typer.Option(
-        "--engine", help="clarity: pyclarity, pystoi and pesq, one item per worker.")] = "clarity",
+    engine: Annotated[Literal["clarity", "torch"], typer.Option(
+        "--engine", help="clarity: pyclarity, pystoi and pesq, one item per worker; torch: "
+        "HASPI/HASQI/HAAQI by the batched torch ear model (same scores to ~1e-9).")] = "clarity",
+    batch_size: Annotated[int, typer.Option(
+        "--batch-size", min=1, help="Items per batch (torch engine).")] = 8,
     against: Annotated[Path | None, typer.Option(
         "--against", help="Another system's manifest (scored over the same ids) or its "
         "scores.csv; writes summary.csv and plots.")] = None,
@@ -89,6 +92,7 @@ def evaluate(
             out=out, scoring=ScoringSettings(metrics=parse_metrics(metrics), calibration=calibration,
                                              level_db_spl=level_db_spl, equalisation=equalisation),
             reference_column=reference_column, engine=engine, seed=seed, jobs=jobs,
+            batch_size=batch_size,
             executor=executor, scheduler=scheduler, limit=limit, overwrite=overwrite,
             retry_failed=retry_failed,
         )

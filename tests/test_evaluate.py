@@ -202,3 +202,17 @@ def test_against_writes_summary_and_plots(pairs: Path, tmp_path: Path) -> None:
                                 str(tmp_path / "cmp/against/scores.csv"), "--format", "csv"])
     assert again.exit_code == 0
     assert again.stdout.splitlines()[0].startswith("metric,group,value,n")
+
+
+def test_torch_engine_equals_clarity_engine(pairs: Path, tmp_path: Path) -> None:
+    """evaluate --engine torch: the batched torch ear model gives pyclarity's scores (the
+    full 30+ pair agreement is tests/test_torch_metrics_slow.py)."""
+    base = dict(scoring=ScoringSettings(metrics=("haspi", "hasqi", "stoi")), seed=2, limit=2)
+    clarity = score_manifest(pairs, EvaluateSettings(out=tmp_path / "clarity", **base))
+    result = runner.invoke(app, ["evaluate", str(pairs), "-o", str(tmp_path / "torch"), "--engine",
+                                 "torch", "--metrics", "haspi,hasqi,stoi", "--seed", "2", "--limit",
+                                 "2", "--batch-size", "4", "--format", "csv", "-q"])
+    assert result.exit_code == 0, result.output
+    torch_scores = pd.read_csv(tmp_path / "torch/scores.csv", dtype={"id": str})
+    for column in ("haspi_left", "haspi_right", "haspi", "hasqi", "stoi"):
+        np.testing.assert_allclose(torch_scores[column], clarity.scores[column], rtol=0, atol=1e-6)

@@ -173,17 +173,10 @@ def combine(metric: str, values: list[float]) -> float:
     return max(finite) if COMBINE[metric] == "max" else float(np.mean(finite))
 
 
-def score_pair(
-    reference: np.ndarray, reference_rate: int, processed: np.ndarray, processed_rate: int,
-    audiograms: dict[str, Audiogram] | None, settings: ScoringSettings, seed: int,
-) -> tuple[dict[str, float], list[tuple[str, str]], list[str]]:
-    """Every selected metric for one item. ``reference``/``processed``: ``[channels, time]``.
-
-    Returns (scores with ``<metric>_left``, ``<metric>_right`` and ``<metric>``,
-    failures as (metric, message), warnings).
-    """
-    scores: dict[str, float] = {}
-    failures: list[tuple[str, str]] = []
+def trim_pair(reference: np.ndarray, reference_rate: int, processed: np.ndarray,
+              processed_rate: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Cut ``[channels, time]`` reference and processed to the shorter duration; a warning when
+    they differ by more than :data:`LENGTH_TOLERANCE_S`."""
     warnings: list[str] = []
     reference_s = reference.shape[-1] / reference_rate
     processed_s = processed.shape[-1] / processed_rate
@@ -191,14 +184,38 @@ def score_pair(
         warnings.append(f"reference and processed lengths differ by more than "
                         f"{LENGTH_TOLERANCE_S * 1000:g} ms; truncated to the shorter")
     shortest = min(reference_s, processed_s)
-    reference = reference[..., : int(round(shortest * reference_rate))]
-    processed = processed[..., : int(round(shortest * processed_rate))]
+    return (reference[..., : int(round(shortest * reference_rate))],
+            processed[..., : int(round(shortest * processed_rate))], warnings)
+
+
+def score_pair(
+    reference: np.ndarray, reference_rate: int, processed: np.ndarray, processed_rate: int,
+    audiograms: dict[str, Audiogram] | None, settings: ScoringSettings, seed: int,
+    precomputed: dict[tuple[str, str], float] | None = None,
+) -> tuple[dict[str, float], list[tuple[str, str]], list[str]]:
+    """Every selected metric for one item. ``reference``/``processed``: ``[channels, time]``.
+
+    ``precomputed``: scores by (metric, ear) computed elsewhere (the torch engine); NaN there
+    means the metric could not be computed (below threshold).
+    Returns (scores with ``<metric>_left``, ``<metric>_right`` and ``<metric>``,
+    failures as (metric, message), warnings).
+    """
+    scores: dict[str, float] = {}
+    failures: list[tuple[str, str]] = []
+    reference, processed, warnings = trim_pair(reference, reference_rate, processed, processed_rate)
     for metric in settings.metrics:
         per_ear: list[float] = []
         for ear, reference_ear, processed_ear in ear_signals(reference, processed):
             try:
-                value = metric_ear(metric, reference_ear, reference_rate, processed_ear,
-                                   processed_rate, (audiograms or {}).get(ear), settings, seed)
+                if precomputed is not None and (metric, ear) in precomputed:
+                    if not np.any(reference_ear):
+                        raise MetricError("silent reference")
+                    value = precomputed[(metric, ear)]
+                    if not math.isfinite(value):
+                        raise MetricError("reference below the ear model's threshold")
+                else:
+                    value = metric_ear(metric, reference_ear, reference_rate, processed_ear,
+                                       processed_rate, (audiograms or {}).get(ear), settings, seed)
             except (MetricError, ValueError, FloatingPointError, ZeroDivisionError) as error:
                 failures.append((metric, f"{ear} ear: {error}"))
                 value = float("nan")

@@ -29,6 +29,7 @@ from hltk.io.listeners import Audiogram
 from hltk.io.manifest import Manifest, load_manifest
 from hltk.metrics.clarity_engine import METRICS, NEEDS_AUDIOGRAM, ScoringSettings, score_pair
 from hltk.metrics.stats import agreement
+from hltk.metrics.torch_scoring import PairSignals, torch_ear_scores
 from hltk.runner import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -47,7 +48,7 @@ from hltk.runner import (
 )
 
 SCORES, SUMMARY = "scores.csv", "summary.csv"
-ENGINES = ("clarity",)
+ENGINES = ("clarity", "torch")
 
 
 def parse_metrics(text: str) -> tuple[str, ...]:
@@ -69,6 +70,7 @@ class EvaluateSettings:
     engine: str = "clarity"
     seed: int = 0
     jobs: int = 1
+    batch_size: int = 8
     executor: str = "local"
     scheduler: str | None = None
     limit: int | None = None
@@ -98,37 +100,87 @@ class EvaluateSummary:
     plots: list[Path] = field(default_factory=list)
 
 
-def _score_one(scoring: ScoringSettings, item: ScoreItem, worker: bool) -> dict[str, Any]:
-    if worker:
-        import torch
+def _read_pair(item: ScoreItem) -> PairSignals:
+    processed, processed_rate = read_audio(item.processed)
+    reference, reference_rate = read_audio(item.reference)
+    return PairSignals(reference.numpy().astype(np.float64), reference_rate,
+                       processed.numpy().astype(np.float64), processed_rate,
+                       item.audiograms, item.seed)
 
-        torch.set_num_threads(1)
-    started = time.perf_counter()
+
+def _entry(item: ScoreItem, pair: PairSignals, scoring: ScoringSettings, started: float,
+           precomputed: dict[tuple[str, str], float] | None = None) -> dict[str, Any]:
+    """The ledger entry of one item: its scores, failures (per metric) and warnings."""
     entry: dict[str, Any] = {"id": item.id, "line": item.line, "status": "failed"}
     try:
-        processed, processed_rate = read_audio(item.processed)
-        reference, reference_rate = read_audio(item.reference)
-    except Exception as error:
-        entry.update(stage="read", message=f"{type(error).__name__}: {error}")
-        return entry
-    try:
         scores, failures, warnings = score_pair(
-            reference.numpy().astype(np.float64), reference_rate,
-            processed.numpy().astype(np.float64), processed_rate,
-            item.audiograms, scoring, item.seed,
+            pair.reference, pair.reference_rate, pair.processed, pair.processed_rate,
+            item.audiograms, scoring, item.seed, precomputed,
         )
     except Exception as error:  # one item's failure never stops the run
         entry.update(stage="score", message=f"{type(error).__name__}: {error}")
         return entry
     entry.update(scores={k: (None if not math.isfinite(v) else v) for k, v in scores.items()},
                  warnings=warnings, seconds=time.perf_counter() - started,
-                 duration=processed.shape[-1] / processed_rate)
+                 duration=pair.processed.shape[-1] / pair.processed_rate)
     if failures:
         entry.update(stage=",".join(sorted({m for m, _ in failures})),
                      message="; ".join(f"{m}: {msg}" for m, msg in failures))
     else:
         entry["status"] = "ok"
     return entry
+
+
+def _read_failure(item: ScoreItem, error: Exception) -> dict[str, Any]:
+    return {"id": item.id, "line": item.line, "status": "failed", "stage": "read",
+            "message": f"{type(error).__name__}: {error}"}
+
+
+def _score_one(scoring: ScoringSettings, item: ScoreItem, worker: bool) -> list[dict[str, Any]]:
+    """The clarity engine: one item, every metric by its reference implementation."""
+    if worker:
+        import torch
+
+        torch.set_num_threads(1)
+    started = time.perf_counter()
+    try:
+        pair = _read_pair(item)
+    except Exception as error:
+        return [_read_failure(item, error)]
+    return [_entry(item, pair, scoring, started)]
+
+
+def _score_batch(shared: tuple[ScoringSettings, int], items: Sequence[ScoreItem],
+                 worker: bool) -> list[dict[str, Any]]:
+    """The torch engine: HASPI / HASQI / HAAQI of a batch through the batched ear model, the
+    waveform metrics by their reference implementations."""
+    if worker:
+        import torch
+
+        torch.set_num_threads(1)
+    scoring, batch_size = shared
+    started = time.perf_counter()
+    entries: dict[str, dict[str, Any]] = {}
+    pairs: list[tuple[ScoreItem, PairSignals]] = []
+    for item in items:
+        try:
+            pairs.append((item, _read_pair(item)))
+        except Exception as error:
+            entries[item.id] = _read_failure(item, error)
+    try:
+        precomputed = torch_ear_scores([pair for _, pair in pairs], scoring, batch_size)
+    except Exception as error:  # the batch failed: say so for each of its items
+        for item, _ in pairs:
+            entries[item.id] = {"id": item.id, "line": item.line, "status": "failed",
+                                "stage": "score", "message": f"{type(error).__name__}: {error}"}
+        return [entries[item.id] for item in items]
+    for (item, pair), scores in zip(pairs, precomputed, strict=True):
+        entries[item.id] = _entry(item, pair, scoring, started, scores)
+    share = (time.perf_counter() - started) / max(1, len(items))
+    for entry in entries.values():
+        if "seconds" in entry:
+            entry["seconds"] = share
+    return [entries[item.id] for item in items]
 
 
 def _severity(audiograms: dict[str, Audiogram] | None) -> str:
@@ -197,15 +249,24 @@ def score_manifest(
     status, exit_code, done = "completed", EXIT_OK, 0
     try:
         with ledger_path.open("a", encoding="utf-8") as handle:
-            for entry in map_work(_score_one, settings.scoring, todo, jobs=settings.jobs,
+            if settings.engine == "torch":
+                stream = map_work(
+                    _score_batch, (settings.scoring, settings.batch_size),
+                    [todo[i: i + settings.batch_size] for i in range(0, len(todo), settings.batch_size)],
+                    jobs=settings.jobs, executor=settings.executor, scheduler=settings.scheduler,
+                )
+            else:
+                stream = map_work(_score_one, settings.scoring, todo, jobs=settings.jobs,
                                   executor=settings.executor, scheduler=settings.scheduler,
-                                  single_thread=True):
-                handle.write(json.dumps(entry) + "\n")
-                handle.flush()
-                ledger[entry["id"]] = entry
-                done += 1
-                if progress is not None:
-                    progress(done, len(todo))
+                                  single_thread=True)
+            for entries in stream:
+                for entry in entries:
+                    handle.write(json.dumps(entry) + "\n")
+                    handle.flush()
+                    ledger[entry["id"]] = entry
+                    done += 1
+                    if progress is not None:
+                        progress(done, len(todo))
     except KeyboardInterrupt:
         status, exit_code = "interrupted", EXIT_INTERRUPTED
     wall = time.perf_counter() - started
