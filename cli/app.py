@@ -11,6 +11,7 @@ from hltk import __version__
 from hltk_cli.common import GLOBAL_OPTIONS
 from hltk_cli.evaluate import compare, evaluate
 from hltk_cli.merge import merge
+from hltk_cli.remix import remix
 from hltk_cli.simulate import simulate
 from hltk_cli.synth import synth
 from hltk_cli.validate import validate
@@ -53,6 +54,7 @@ app.command("merge")(merge)
 app.command("evaluate")(evaluate)
 app.command("compare")(compare)
 app.command("synth")(synth)
+app.command("remix")(remix)
 
 
 def main() -> None:
