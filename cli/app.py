@@ -10,6 +10,7 @@ import typer
 from hltk import __version__
 from hltk_cli.common import GLOBAL_OPTIONS
 from hltk_cli.evaluate import compare, evaluate
+from hltk_cli.manifest import manifest_app
 from hltk_cli.merge import merge
 from hltk_cli.remix import remix
 from hltk_cli.simulate import simulate
@@ -55,6 +56,7 @@ app.command("evaluate")(evaluate)
 app.command("compare")(compare)
 app.command("synth")(synth)
 app.command("remix")(remix)
+app.add_typer(manifest_app, name="manifest")
 
 
 def main() -> None:

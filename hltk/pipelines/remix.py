@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hltk.io.manifest import Manifest, ManifestError, Problem, load_manifest
+from hltk.remix.cadenza import CadenzaManifest, write_cadenza_manifest
 from hltk.remix.chain import MODEL_SAMPLE_RATE, NALR_NFIR, STEMS
 from hltk.remix.gains import GainsError, GainTable, load_gains, row_gains
 from hltk.remix.processor import RemixProcessor
@@ -116,3 +117,9 @@ def remix(
                      f"{MODEL_SAMPLE_RATE} Hz (full convolution), {processor.output_sample_rate} Hz"},
         command=command, progress=progress,
     )
+
+
+def cadenza_manifest(root: str | Path, split: str, out: str | Path) -> CadenzaManifest:
+    """``hltk manifest cadenza``: a Cadenza ICASSP 2024 split as ``OUT/manifest.csv`` with
+    ``listeners.json`` and ``gains.json`` beside it (:mod:`hltk.remix.cadenza`)."""
+    return write_cadenza_manifest(root, split, out)
