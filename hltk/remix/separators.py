@@ -67,7 +67,9 @@ def separate_sources(
     A port of the recipe's ``separate_sources``: the first segment is ``chunk =
     sample_rate * segment * (1 + overlap)`` samples with a fade-out of ``overlap * sample_rate``;
     later ones start ``overlap * sample_rate`` before the previous end, fade in and out over that
-    overlap (the two linear ramps sum to one), the last one has no fade-out.
+    overlap (the two linear ramps sum to one), the last one has no fade-out. One deviation:
+    the recipe also fades out the first segment when it is the only one (signals shorter than
+    ``segment * (1 + overlap)``); here it does not. Longer signals are treated identically.
     """
     device = mixture.device if device is None else torch.device(device)
     if mixture.ndim == 2:
@@ -75,7 +77,9 @@ def separate_sources(
     batch, channels, length = mixture.shape
     chunk_len = int(sample_rate * segment * (1 + overlap))
     overlap_frames = overlap * sample_rate
-    fade_in, fade_out = 0, int(overlap_frames)
+    # the recipe fades out the first segment even when it is also the last (a signal shorter
+    # than one segment loses its final overlap); here a segment reaching the end never fades out
+    fade_in, fade_out = 0, (0 if chunk_len >= length else int(overlap_frames))
     final = torch.zeros(batch, sources, channels, length, device=mixture.device)
     start, end = 0, chunk_len
     while start < length - overlap_frames:
