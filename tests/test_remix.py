@@ -256,3 +256,46 @@ def test_evaluate_preset_equals_direct_pyclarity(tmp_path: Path, song) -> None:
     assert row["haaqi_right"] == pytest.approx(direct[1], abs=1e-9)
     assert row["haaqi"] == pytest.approx(np.mean(direct), abs=1e-9)
     assert 0.0 < row["haaqi"] <= 1.0
+
+
+# ---------------------------------------------------------------- the runner's opt-in extension
+
+
+class _SumProcessor:
+    """Per item: the audio plus its ``reference`` column, times the row's ``scale``, returned
+    at 8 kHz and 10 samples longer than the input (exercises input_columns, rows,
+    output_sample_rate and keeps_length)."""
+
+    name = "sum"
+    sample_rate = 16000
+    batched = False
+    input_columns = ("reference",)
+    output_sample_rate = 8000
+    keeps_length = False
+
+    def __call__(self, audio, listeners, *, lengths, level_db_spl, seeds, inputs, rows):
+        import torch
+
+        summed = (audio[0] + inputs[0]["reference"]) * float(rows[0]["scale"])
+        decimated = summed[..., ::2]
+        return torch.nn.functional.pad(decimated, (0, 10)).unsqueeze(0)
+
+
+def test_runner_gives_input_columns_and_rows(tmp_path: Path) -> None:
+    from hltk.io.manifest import load_manifest
+    from hltk.runner import run_processor
+
+    rng = np.random.default_rng(0)
+    audio, reference = 0.1 * rng.standard_normal(1600), 0.1 * rng.standard_normal(1600)
+    sf.write(tmp_path / "a.wav", audio, 16000, subtype="FLOAT")
+    sf.write(tmp_path / "r.wav", reference, 16000, subtype="FLOAT")
+    manifest_path = write_manifest_csv(tmp_path / "m.csv", [
+        {"id": "x", "audio": "a.wav", "reference": "r.wav", "listener": "N1", "scale": "2"}])
+    manifest = load_manifest(manifest_path)
+    summary = run_processor(manifest, _SumProcessor(), RunSettings(out=tmp_path / "out",
+                            audio_format="wav32f", clip="none"), task="test", backend="sum")
+    assert summary.exit_code == EXIT_OK, summary.results
+    written, rate = sf.read(tmp_path / "out/audio/x.wav", dtype="float64")
+    assert rate == 8000 and written.shape == (800 + 10, 2)
+    np.testing.assert_allclose(written[:800, 0], 2 * (audio + reference)[::2], atol=1e-6)
+    assert summary.results[0].sample_rate == 8000
