@@ -92,6 +92,9 @@ def remix(
         raise RunError("--separator hdemucs needs --checkpoint PATH (hdemucs_high_musdbhq_only.pt)")
     if checkpoint is not None and not Path(checkpoint).is_file():
         raise RunError(f"--checkpoint {checkpoint}: no such file")
+    if separator == "hdemucs" and settings.jobs > 1 and resolve_device(settings.device).type == "cuda":
+        raise RunError("--separator hdemucs on a GPU runs in the main process: use -j 1 "
+                       "(or --device cpu with -j N)")
     if settings.ear != "both":
         raise RunError("remix processes both ears (--ear both)")
     manifest = load_remix_manifest(manifest_path, separator, root=root, listeners_path=listeners_path)
