@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 
 from hltk import __version__
+from hltk_cli.amplify import amplify, gain_plot_command
 from hltk_cli.common import GLOBAL_OPTIONS
+from hltk_cli.denoise_amplify import denoise_amplify
 from hltk_cli.evaluate import compare, evaluate
 from hltk_cli.manifest import manifest_app
 from hltk_cli.merge import merge
@@ -50,6 +52,9 @@ def main_options(
 
 
 app.command("simulate")(simulate)
+app.command("amplify")(amplify)
+app.command("denoise-amplify")(denoise_amplify)
+app.command("gain-plot")(gain_plot_command)
 app.command("validate")(validate)
 app.command("merge")(merge)
 app.command("evaluate")(evaluate)
