@@ -1,7 +1,7 @@
 """Speed of the remix chain and of Hybrid Demucs, and the oracle-separator Cadenza HAAQI.
 
 1. The chain after separation, step by step (gains, remix + loudness match, NAL-R per ear,
-   44.1 -> 32 kHz), in-process on one song: seconds per second of audio.
+   44.1 -> 32 kHz), in-process on one song after a warm-up call: seconds per second of audio.
 2. ``hltk remix --separator oracle`` over a synthetic music corpus (``hltk synth music`` is
    run first if ``--music`` has no manifest): the runner's real-time factor, I/O included.
 3. ``hdemucs_high`` (random weights: speed does not depend on them) on CPU, segment-wise as
@@ -40,6 +40,7 @@ def chain_steps(music: Path) -> dict[str, float]:
     seconds = mixture.shape[0] / rate
     gains = {"vocals": 6.0, "drums": -3.0, "bass": 0.0, "other": 0.0}
     listener = standard_listener("N3")
+    chain.remix_for_listener(stems, mixture, gains, listener, rate)  # warm-up: imports, filter design
     timings: dict[str, float] = {}
     started = time.perf_counter()
     adjusted = chain.apply_gains(stems, rate, gains)
