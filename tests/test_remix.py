@@ -89,6 +89,19 @@ def test_nalr_per_ear_is_pyclarity_full_convolution(song) -> None:
         np.testing.assert_array_equal(amplified[:, channel], enhancer.apply(fir, mixture[:, channel]))
 
 
+def test_optional_compressor_follows_nalr(song) -> None:
+    from clarity.enhancer.compressor import Compressor
+
+    _, mixture = song
+    short = mixture[: int(0.3 * RATE)]  # the CEC compressor is a per-sample Python loop
+    listener = standard_listener("N2")
+    plain = chain.nalr_per_ear(short, listener, RATE)
+    compressed = chain.nalr_per_ear(short, listener, RATE, compressor=True)
+    expected, _, _ = Compressor(fs=RATE, **chain.COMPRESSOR_SETTINGS).process(plain[:, 0])
+    np.testing.assert_allclose(compressed[:, 0], expected)
+    assert not np.allclose(compressed, plain)
+
+
 def test_gains_sources() -> None:
     table = {"gain_1": {"vocals": 10.0, "drums": -3.0}}
     assert row_gains({"gain": "gain_1"}, table) == {"vocals": 10.0, "drums": -3.0, "bass": 0.0, "other": 0.0}
