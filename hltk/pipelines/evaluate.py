@@ -273,7 +273,8 @@ def score_manifest(
         with ledger_path.open("a", encoding="utf-8") as handle:
             score = _score_cadenza if settings.preset == CADENZA_PRESET else _score_one
             for entry in map_work(score, settings.scoring, todo, jobs=settings.jobs,
-                                  executor=settings.executor, scheduler=settings.scheduler):
+                                  executor=settings.executor, scheduler=settings.scheduler,
+                                  single_thread=True):
                 handle.write(json.dumps(entry) + "\n")
                 handle.flush()
                 ledger[entry["id"]] = entry
