@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from hltk.io.manifest import Manifest, ManifestError, Problem, load_manifest
 from hltk.remix.cadenza import CadenzaManifest, write_cadenza_manifest
 from hltk.remix.chain import MODEL_SAMPLE_RATE, NALR_NFIR, STEMS
@@ -102,9 +104,12 @@ def remix(
     check_gains(manifest, table)
     if not settings.filename:
         settings = dataclasses.replace(settings, filename=default_filename(manifest.columns))
+    # hdemucs with -j 1: the model gets this process's torch threads (the runner runs per-item
+    # work single-threaded); with -j N each worker keeps one
+    threads = torch.get_num_threads() if settings.jobs == 1 else 1
     processor = RemixProcessor(separator, gains=table, checkpoint=None if checkpoint is None
                                else str(checkpoint), compressor=compressor,
-                               device=str(resolve_device(settings.device)))
+                               device=str(resolve_device(settings.device)), threads=threads)
     options = {"separator": separator, "compressor": compressor,
                "checkpoint_sha256": getattr(processor.separator, "checkpoint_sha256", None),
                "gains": str(gains_file) if gains_file else None,

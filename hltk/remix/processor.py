@@ -46,12 +46,12 @@ class RemixProcessor:
 
     def __init__(self, separator: str = "oracle", *, gains: GainTable | None = None,
                  checkpoint: str | None = None, compressor: bool = False, device: str = "cpu",
-                 output_sample_rate: int = REMIX_SAMPLE_RATE) -> None:
+                 output_sample_rate: int = REMIX_SAMPLE_RATE, threads: int | None = None) -> None:
         self.separator: OracleSeparator | HDemucsSeparator
         if separator == "oracle":
             self.separator = OracleSeparator()
         elif separator == "hdemucs":
-            self.separator = HDemucsSeparator(checkpoint, device=device)
+            self.separator = HDemucsSeparator(checkpoint, device=device, threads=threads)
         else:
             raise ValueError(f"unknown separator {separator!r}; choose oracle or hdemucs")
         self.name = f"remix-{separator}"

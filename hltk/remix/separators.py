@@ -168,7 +168,7 @@ class HDemucsSeparator:
 
     def __init__(self, checkpoint: str | Path | None = None, *, device: str = "cpu",
                  segment: float = SEGMENT_S, overlap: float = OVERLAP, normalise: bool = True,
-                 model: torch.nn.Module | None = None) -> None:
+                 model: torch.nn.Module | None = None, threads: int | None = None) -> None:
         if model is None and checkpoint is None:
             raise ValueError("--separator hdemucs needs --checkpoint (hdemucs_high_musdbhq_only.pt)")
         self.checkpoint = None if checkpoint is None else str(checkpoint)
@@ -177,6 +177,9 @@ class HDemucsSeparator:
         self.device = device
         self.model.to(torch.device(device))
         self.segment, self.overlap, self.normalise = segment, overlap, normalise
+        #: torch threads for the model on the CPU (None: as the caller set them). The runner
+        #: runs per-item work single-threaded; the network is worth its own thread pool.
+        self.threads = threads
         self.sources = tuple(getattr(self.model, "sources", HDEMUCS_SOURCES))
         # the last separation, by a digest of the mixture: a Cadenza scene has several
         # listeners (consecutive manifest rows) and the song is separated once for all of them,
@@ -203,9 +206,15 @@ class HDemucsSeparator:
         mean, std = 0.0, 1.0
         if self.normalise:
             signal, mean, std = normalise_mixture(signal)
-        separated = separate_sources(self.model, signal.unsqueeze(0), MODEL_SAMPLE_RATE,
-                                     self.segment, self.overlap, self.device,
-                                     sources=len(self.sources))[0]
+        previous = torch.get_num_threads()
+        if self.threads is not None and torch.device(self.device).type == "cpu":
+            torch.set_num_threads(self.threads)
+        try:
+            separated = separate_sources(self.model, signal.unsqueeze(0), MODEL_SAMPLE_RATE,
+                                         self.segment, self.overlap, self.device,
+                                         sources=len(self.sources))[0]
+        finally:
+            torch.set_num_threads(previous)
         estimates = separated.detach().cpu().to(torch.float64).numpy()
         if self.normalise:
             estimates = estimates * std + mean  # the recipe's denormalize_signals
