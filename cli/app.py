@@ -12,7 +12,9 @@ from hltk_cli.amplify import amplify, gain_plot_command
 from hltk_cli.common import GLOBAL_OPTIONS
 from hltk_cli.denoise_amplify import denoise_amplify
 from hltk_cli.evaluate import compare, evaluate
+from hltk_cli.manifest import manifest_app
 from hltk_cli.merge import merge
+from hltk_cli.remix import remix
 from hltk_cli.simulate import simulate
 from hltk_cli.synth import synth
 from hltk_cli.validate import validate
@@ -58,6 +60,8 @@ app.command("merge")(merge)
 app.command("evaluate")(evaluate)
 app.command("compare")(compare)
 app.command("synth")(synth)
+app.command("remix")(remix)
+app.add_typer(manifest_app, name="manifest")
 
 
 def main() -> None:

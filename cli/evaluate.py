@@ -17,6 +17,7 @@ from hltk.pipelines.evaluate import (
     EvaluateSettings,
     compare_scores,
     parse_metrics,
+    preset_scoring,
     read_scores,
 )
 from hltk.pipelines.evaluate import (
@@ -62,6 +63,11 @@ def evaluate(
     equalisation: Annotated[int, typer.Option(
         "--equalisation", min=1, max=2, help="HASQI/HAAQI: 1 = metric applies NAL-R to the "
         "reference, 2 = reference already amplified.")] = 1,
+    preset: Annotated[Literal["cadenza-icassp2024"] | None, typer.Option(
+        "--preset", help="cadenza-icassp2024: HAAQI against the reference rebuilt from the "
+        "ground-truth stems (columns vocals, drums, bass, other, input = mixture) through the "
+        "row's gains, remix and NAL-R; 24 kHz, equalisation 2, reference-rms level, mean of "
+        "ears. Fixes --metrics, --calibration and --equalisation.")] = None,
     engine: Annotated[Literal["clarity", "torch"], typer.Option(
         "--engine", help="clarity: pyclarity, pystoi and pesq, one item per worker; torch: "
         "HASPI/HASQI/HAAQI by the batched torch ear model (same scores to ~1e-9).")] = "clarity",
@@ -88,13 +94,13 @@ def evaluate(
     """Score processed audio against references: HASPI, HASQI, HAAQI, STOI, ESTOI, PESQ, SI-SDR."""
     quiet = c.is_quiet(quiet)
     try:
+        scoring = preset_scoring(preset) if preset else ScoringSettings(
+            metrics=parse_metrics(metrics), calibration=calibration, level_db_spl=level_db_spl,
+            equalisation=equalisation)
         settings = EvaluateSettings(
-            out=out, scoring=ScoringSettings(metrics=parse_metrics(metrics), calibration=calibration,
-                                             level_db_spl=level_db_spl, equalisation=equalisation),
-            reference_column=reference_column, engine=engine, seed=seed, jobs=jobs,
-            batch_size=batch_size,
-            executor=executor, scheduler=scheduler, limit=limit, overwrite=overwrite,
-            retry_failed=retry_failed,
+            out=out, scoring=scoring, reference_column=reference_column, engine=engine, seed=seed,
+            jobs=jobs, batch_size=batch_size, executor=executor, scheduler=scheduler, limit=limit,
+            overwrite=overwrite, retry_failed=retry_failed, preset=preset,
         )
         groups = [g.strip() for g in group_by.split(",") if g.strip()]
         with progress_bar("evaluate", quiet) as update:

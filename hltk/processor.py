@@ -23,6 +23,21 @@ class Processor(Protocol):
 
     Returns ``[batch, channels, time]``: the same length as the input, time-aligned with it
     (the backend's own delay removed). Samples past an item's length are ignored.
+
+    Optional attributes, read by the runner with ``getattr`` (absent = the behaviour above),
+    for backends whose work is more than one signal in, one signal out (``remix``):
+
+    - ``input_columns: tuple[str, ...]``: further audio columns of the manifest row (e.g. the
+      stems ``vocals``, ``drums``, ``bass``, ``other``). The runner reads them, selects ears and
+      resamples them like the main audio, and calls the processor with two more keywords:
+      ``inputs`` (one ``{column: [channels, time]}`` per item) and ``rows`` (one manifest row
+      ``{column: value}`` per item). Declaring it, even empty, asks for ``rows``. Per-item
+      (``batched = False``) processors only.
+    - ``output_sample_rate: int``: the processor returns audio at this rate and the runner
+      writes it at this rate (default: resampled back to the input's rate).
+    - ``keeps_length: bool`` (default True): False keeps the returned length (e.g. a full
+      convolution, as the Cadenza recipe writes) instead of cutting to the input's length.
+      Per-item processors only.
     """
 
     name: str

@@ -143,6 +143,10 @@ class WorkItem:
     seed: int
     output_path: str
     output_rel: str
+    #: the processor's ``input_columns``: column -> audio path (see :mod:`hltk.processor`)
+    inputs: dict[str, str] = field(default_factory=dict)
+    #: the manifest row, given only to processors that declare ``input_columns``
+    row: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -193,25 +197,48 @@ def _load_item(item: WorkItem, ear: str, rate: int) -> tuple[torch.Tensor, int, 
 def _finish_item(
     item: WorkItem,
     processed: torch.Tensor,
-    processor_rate: int,
+    processor: Processor,
     input_rate: int,
     input_length: int,
     settings: RunSettings,
 ) -> tuple[int, int]:
-    """Resample back, cut to the input length, clip, write atomically. Returns (clipped, rate)."""
-    output = resample(processed.detach().float().cpu(), processor_rate, input_rate)
-    if output.shape[-1] < input_length:
-        output = torch.nn.functional.pad(output, (0, input_length - output.shape[-1]))
-    output = output[..., :input_length]
+    """Resample back, cut to the input length, clip, write atomically. Returns (clipped, rate).
+
+    A processor with an ``output_sample_rate`` returns audio at that rate, written as it is
+    (no resampling); with ``keeps_length = False`` its output length is kept as returned.
+    """
+    output_rate = getattr(processor, "output_sample_rate", None)
+    if output_rate is None:
+        output = resample(processed.detach().float().cpu(), processor.sample_rate, input_rate)
+        output_rate = input_rate
+    else:
+        output = processed.detach().float().cpu()
+    if getattr(processor, "keeps_length", True):
+        length = round(input_length * output_rate / input_rate)
+        if output.shape[-1] < length:
+            output = torch.nn.functional.pad(output, (0, length - output.shape[-1]))
+        output = output[..., :length]
     if not torch.isfinite(output).all():
         raise FloatingPointError("the backend produced NaN or infinite samples")
     output, clipped = apply_clip(output, settings.clip)
-    write_audio(item.output_path, output, input_rate, settings.audio_format)
-    return clipped, input_rate
+    write_audio(item.output_path, output, output_rate, settings.audio_format)
+    return clipped, output_rate
 
 
 def _collect_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
     return sorted({str(w.message) for w in caught})
+
+
+def _item_inputs(processor: Processor, item: WorkItem, ear: str) -> dict[str, Any]:
+    """Keyword arguments for a processor that declares ``input_columns``: its further audio
+    columns (ears selected, resampled to its rate) and the item's manifest row."""
+    if not hasattr(processor, "input_columns"):
+        return {}
+    inputs = {}
+    for column, path in item.inputs.items():
+        audio, rate = read_audio(path)
+        inputs[column] = resample(select_ears(audio, ear), rate, processor.sample_rate)
+    return {"inputs": [inputs], "rows": [item.row]}
 
 
 def _run_single(processor: Processor, item: WorkItem, settings: RunSettings,
@@ -223,6 +250,7 @@ def _run_single(processor: Processor, item: WorkItem, settings: RunSettings,
         warnings.simplefilter("always")
         try:
             audio, input_rate, input_length = _load_item(item, settings.ear, processor.sample_rate)
+            extra = _item_inputs(processor, item, settings.ear)
             stage = "process"
             ears = _ears_for(settings.ear, audio.shape[0])
             with torch.no_grad():
@@ -232,10 +260,11 @@ def _run_single(processor: Processor, item: WorkItem, settings: RunSettings,
                     lengths=torch.tensor([audio.shape[-1]]),
                     level_db_spl=torch.tensor([item.level_db_spl], dtype=torch.float64),
                     seeds=[item.seed],
+                    **extra,
                 )[0]
             stage = "write"
             clipped, rate = _finish_item(
-                item, processed, processor.sample_rate, input_rate, input_length, settings
+                item, processed, processor, input_rate, input_length, settings
             )
             result = ItemResult(
                 item.id, item.line, "ok", output=item.output_rel, duration=input_length / input_rate,
@@ -280,7 +309,7 @@ def _run_batch(processor: Processor, items: Sequence[WorkItem], settings: RunSet
             for index, item in enumerate(items):
                 _, input_rate, input_length = loaded[index]
                 clipped, rate = _finish_item(
-                    item, processed[index, :, : int(lengths[index])], processor.sample_rate,
+                    item, processed[index, :, : int(lengths[index])], processor,
                     input_rate, input_length, settings,
                 )
                 results.append(ItemResult(
@@ -587,6 +616,11 @@ def run_processor(
         ledger_path.unlink()
         ledger = {}
 
+    input_columns = tuple(getattr(processor, "input_columns", ()))
+    if hasattr(processor, "input_columns") and processor.batched:
+        raise RunError(f"backend {processor.name!r}: a batched processor cannot declare input_columns")
+    if not getattr(processor, "keeps_length", True) and processor.batched:
+        raise RunError(f"backend {processor.name!r}: a batched processor must keep the input length")
     selected = select_items(manifest, settings)
     items_by_id = {item.id: item for item in manifest.items}
     to_run: list[WorkItem] = []
@@ -603,9 +637,16 @@ def run_processor(
         level = item.level_db_spl
         if level is None:
             level = settings.level_db_spl if settings.level_db_spl is not None else default_level_db_spl
+        missing = [column for column in input_columns if column not in item.paths]
+        if missing:
+            raise ManifestError(manifest.path.name, [
+                Problem(item.line, column, f"backend {backend!r} needs this audio column")
+                for column in missing])
         to_run.append(WorkItem(
             item.id, item.line, str(item.audio), item.listener, float(level),
             item_seed(settings.seed, item.id), str(out / outputs[item.id]), outputs[item.id],
+            inputs={column: str(item.paths[column]) for column in input_columns},
+            row=dict(item.row) if hasattr(processor, "input_columns") else {},
         ))
     unit_size = settings.batch_size if processor.batched else 1
     units = _units(to_run, unit_size)

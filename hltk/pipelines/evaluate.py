@@ -5,6 +5,13 @@ writes ``OUT/scores.csv`` (one row per id), ``ledger.jsonl`` (resume), ``failure
 ``run.json``. With ``against``, a second system is scored over the same ids (or its existing
 ``scores.csv`` reused), the two are joined by id, and ``summary.csv`` gives per metric N, the
 means, LCC, SRCC, MSE with 95% bootstrap intervals (per group with ``group_by``), plus plots.
+
+``preset="cadenza-icassp2024"`` scores the way the Cadenza ICASSP 2024 challenge does
+(:mod:`hltk.remix.scoring`): each row's reference is built from its ground-truth stems
+(``vocals, drums, bass, other``) and mixture (``input``, as in a ``hltk remix`` output manifest)
+through the row's gains (``gain_<stem>`` columns, or ``gain`` + ``gains.json`` beside the
+manifest), remix and NAL-R; HAAQI per ear at 24 kHz, ``equalisation=2``, reference-rms level
+rule, mean of the ears.
 """
 
 from __future__ import annotations
@@ -25,11 +32,15 @@ import numpy as np
 import pandas as pd
 
 from hltk.io.audio import read_audio
-from hltk.io.listeners import Audiogram
+from hltk.io.listeners import Audiogram, Listener
 from hltk.io.manifest import Manifest, load_manifest
 from hltk.metrics.clarity_engine import METRICS, NEEDS_AUDIOGRAM, ScoringSettings, score_pair
 from hltk.metrics.stats import agreement
 from hltk.metrics.torch_scoring import PairSignals, torch_ear_scores
+from hltk.remix.chain import STEMS
+from hltk.remix.gains import GainsError, load_gains, row_gains
+from hltk.remix.scoring import PRESET as CADENZA_PRESET
+from hltk.remix.scoring import cadenza_haaqi, song_seed
 from hltk.runner import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -49,6 +60,17 @@ from hltk.runner import (
 
 SCORES, SUMMARY = "scores.csv", "summary.csv"
 ENGINES = ("clarity", "torch")
+PRESETS: tuple[str, ...] = (CADENZA_PRESET,)
+#: the mixture column of a Cadenza preset manifest (a ``hltk remix`` output keeps it as ``input``)
+MIXTURE_COLUMN = "input"
+
+
+def preset_scoring(preset: str) -> ScoringSettings:
+    """The scoring settings a preset fixes."""
+    if preset == CADENZA_PRESET:
+        return ScoringSettings(metrics=("haaqi",), calibration="reference-rms",
+                               reference_level_db_spl=65.0, equalisation=2)
+    raise RunError(f"--preset {preset!r}: choose one of {', '.join(PRESETS)}")
 
 
 def parse_metrics(text: str) -> tuple[str, ...]:
@@ -76,6 +98,7 @@ class EvaluateSettings:
     limit: int | None = None
     overwrite: bool = False
     retry_failed: bool = False
+    preset: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +111,10 @@ class ScoreItem:
     reference: str
     audiograms: dict[str, Audiogram] | None
     seed: int
+    #: preset items: ground-truth stems and mixture paths, gains (dB per stem), the listener
+    inputs: dict[str, str] = field(default_factory=dict)
+    gains: dict[str, float] = field(default_factory=dict)
+    listener: Listener | None = None
 
 
 @dataclass
@@ -183,6 +210,39 @@ def _score_batch(shared: tuple[ScoringSettings, int], items: Sequence[ScoreItem]
     return [entries[item.id] for item in items]
 
 
+def _score_cadenza(scoring: ScoringSettings, item: ScoreItem, worker: bool) -> list[dict[str, Any]]:
+    """One item of the Cadenza ICASSP 2024 preset (reference rebuilt from the stems)."""
+    if worker:
+        import torch
+
+        torch.set_num_threads(1)
+    started = time.perf_counter()
+    entry: dict[str, Any] = {"id": item.id, "line": item.line, "status": "failed"}
+    try:
+        processed, processed_rate = read_audio(item.processed)
+        signals = {}
+        for column, path in item.inputs.items():
+            audio, rate = read_audio(path)
+            if rate != 44100 or audio.shape[0] != 2:
+                raise ValueError(f"{column}: the ground truth must be stereo 44.1 kHz, got "
+                                 f"{audio.shape[0]} channels at {rate} Hz")
+            signals[column] = audio.numpy().T.astype(np.float64)
+    except Exception as error:
+        entry.update(stage="read", message=f"{type(error).__name__}: {error}")
+        return [entry]
+    try:
+        assert item.listener is not None
+        mixture = signals.pop(MIXTURE_COLUMN)
+        scores = cadenza_haaqi(processed.numpy().T.astype(np.float64), processed_rate, signals,
+                               mixture, item.gains, item.listener, item.seed)
+    except Exception as error:  # one item's failure never stops the run
+        entry.update(stage="score", message=f"{type(error).__name__}: {error}")
+        return [entry]
+    entry.update(status="ok", scores=scores, warnings=[], seconds=time.perf_counter() - started,
+                 duration=processed.shape[-1] / processed_rate)
+    return [entry]
+
+
 def _severity(audiograms: dict[str, Audiogram] | None) -> str:
     """The worse ear's MSBG severity class (NOTHING < MILD < MODERATE < SEVERE)."""
     if not audiograms:
@@ -195,6 +255,10 @@ def load_scoring_manifest(path: Path, settings: EvaluateSettings, root: Path | N
                           listeners_path: Path | None) -> Manifest:
     needs_listener = any(m in NEEDS_AUDIOGRAM for m in settings.scoring.metrics)
     column = settings.reference_column
+    if settings.preset == CADENZA_PRESET:
+        columns = ("id", "audio", MIXTURE_COLUMN, *STEMS)
+        return load_manifest(path, root=root, listeners_path=listeners_path, required_columns=columns,
+                             audio_columns=columns[1:], require_listener=True)
     return load_manifest(
         path, root=root, listeners_path=listeners_path,
         required_columns=("id", "audio", column),
@@ -215,11 +279,14 @@ def score_manifest(
     """Score every (selected) row; resumable through ``OUT/ledger.jsonl``."""
     if settings.engine not in ENGINES:
         raise RunError(f"--engine {settings.engine!r}: available engines: {', '.join(ENGINES)}")
+    if settings.preset is not None and settings.scoring != preset_scoring(settings.preset):
+        raise RunError(f"--preset {settings.preset}: the preset fixes the metric and calibration")
     manifest = load_scoring_manifest(manifest_path, settings, root, listeners_path)
+    gains_table = _preset_gains(manifest) if settings.preset else None
     out = settings.out
     config = {"metrics": settings.scoring.metrics, "scoring": settings.scoring.describe(),
               "reference_column": settings.reference_column, "engine": settings.engine,
-              "seed": settings.seed}
+              "seed": settings.seed, "preset": settings.preset}
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
     ledger_path = out / LEDGER
     ledger = read_ledger(ledger_path)
@@ -242,6 +309,13 @@ def score_manifest(
             continue
         audiograms = ({"left": item.listener.left, "right": item.listener.right}
                       if item.listener is not None else None)
+        if settings.preset == CADENZA_PRESET:
+            todo.append(ScoreItem(
+                item.id, item.line, str(item.paths["audio"]), str(item.paths[MIXTURE_COLUMN]),
+                audiograms, song_seed(item.row.get("scene") or item.id),
+                inputs={c: str(item.paths[c]) for c in (MIXTURE_COLUMN, *STEMS)},
+                gains=row_gains(item.row, gains_table), listener=item.listener))
+            continue
         todo.append(ScoreItem(item.id, item.line, str(item.paths["audio"]),
                               str(item.paths[settings.reference_column]), audiograms,
                               item_seed(settings.seed, item.id)))
@@ -249,7 +323,11 @@ def score_manifest(
     status, exit_code, done = "completed", EXIT_OK, 0
     try:
         with ledger_path.open("a", encoding="utf-8") as handle:
-            if settings.engine == "torch":
+            if settings.preset == CADENZA_PRESET:
+                stream = map_work(_score_cadenza, settings.scoring, todo, jobs=settings.jobs,
+                                  executor=settings.executor, scheduler=settings.scheduler,
+                                  single_thread=True)
+            elif settings.engine == "torch":
                 stream = map_work(
                     _score_batch, (settings.scoring, settings.batch_size),
                     [todo[i: i + settings.batch_size] for i in range(0, len(todo), settings.batch_size)],
@@ -309,10 +387,13 @@ def score_manifest(
     write_json(out / RUN_RECORD, {
         "command": list(command) if command is not None else sys.argv,
         "task": "evaluate", "manifest": str(Path(manifest_path).resolve()),
-        "engine": settings.engine, "metrics": list(settings.scoring.metrics),
+        "engine": settings.engine, "preset": settings.preset,
+        "metrics": list(settings.scoring.metrics),
         "reference_column": settings.reference_column,
         "calibration": settings.scoring.describe(),
-        "seeding": "np.random.seed(md5(seed:id)) before every metric call per ear",
+        "seeding": "np.random.seed(md5(seed:id)) before every metric call per ear"
+        if settings.preset is None else
+        "np.random.seed(md5(scene or id) % 10**8) once per item, then left and right ears (recipe)",
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()
                      if k != "scoring"},
         "versions": versions(), "hardware": hardware(_cpu()),
@@ -323,6 +404,21 @@ def score_manifest(
         "warnings": [{"message": m, "items": n} for m, n in sorted(warning_counts.items())],
     })
     return EvaluateSummary(exit_code, table, counts, out)
+
+
+def _preset_gains(manifest: Manifest) -> dict[str, dict[str, float]] | None:
+    """The Cadenza preset's gains: ``gains.json`` beside the manifest when rows name a ``gain``;
+    every row's gains are checked before any work."""
+    table = None
+    beside = manifest.path.parent / "gains.json"
+    try:
+        if "gain" in manifest.columns and beside.exists():
+            table = load_gains(beside)
+        for item in manifest.items:
+            row_gains(item.row, table)
+    except GainsError as error:
+        raise RunError(f"{manifest.path.name}: {error}") from None
+    return table
 
 
 def _cpu() -> Any:

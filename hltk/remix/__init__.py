@@ -1,0 +1,11 @@
+"""Music remixing for listeners with hearing loss: the Cadenza ICASSP 2024 baseline chain.
+
+- :mod:`hltk.remix.chain`: per-stem gains (dB re the stem's own integrated LUFS), remix,
+  loudness match to the mixture, NAL-R per ear, 32 kHz output — one function per step;
+- :mod:`hltk.remix.separators`: ``oracle`` (the manifest's stems); a Hybrid Demucs separator
+  is still to be written;
+- :mod:`hltk.remix.gains`: gains from ``gain_<stem>`` columns or a Cadenza ``gains.json``;
+- :mod:`hltk.remix.processor`: the chain as a runner Processor (``hltk remix``);
+- :mod:`hltk.remix.scoring`: Cadenza HAAQI (``hltk evaluate --preset cadenza-icassp2024``);
+- :mod:`hltk.remix.cadenza`: Cadenza metadata -> manifest (``hltk manifest cadenza``).
+"""

@@ -1,0 +1,81 @@
+"""``hltk remix``: Cadenza ICASSP 2024 demix -> per-stem gains -> remix -> NAL-R over a manifest."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from hltk.io.manifest import ManifestError
+from hltk.io.paths import OutputPathError
+from hltk.pipelines.remix import DEFAULT_AUDIO_FORMAT, TASK
+from hltk.pipelines.remix import remix as run_remix
+from hltk.runner import EXIT_FATAL, EXIT_USAGE, RunError, RunSettings, parse_shard
+from hltk_cli import common as c
+from hltk_cli.output import error, info, print_rows, progress_bar, warn
+
+
+def remix(
+    manifest: c.ManifestArg,
+    out: c.OutOpt,
+    separator: Annotated[Literal["oracle"], typer.Option(
+        "--separator", help="oracle: the manifest's stems (the upper bound; a Hybrid Demucs "
+        "separator is still to come).")] = "oracle",
+    gains: Annotated[Path | None, typer.Option(
+        "--gains", help="Cadenza gains.json for the 'gain' column (default: gains.json beside "
+        "the manifest).")] = None,
+    compressor: Annotated[bool, typer.Option(
+        "--compressor/--no-compressor", help="CEC compressor after NAL-R (the recipe: off).")] = False,
+    listeners: c.ListenersOpt = None,
+    root: c.RootOpt = None,
+    device: c.DeviceOpt = "auto",
+    jobs: c.JobsOpt = 1,
+    executor: c.ExecutorOpt = "local",
+    scheduler: c.SchedulerOpt = None,
+    shard: c.ShardOpt = None,
+    overwrite: c.OverwriteOpt = False,
+    retry_failed: c.RetryOpt = False,
+    limit: c.LimitOpt = None,
+    audio_format: c.FormatOpt = DEFAULT_AUDIO_FORMAT,
+    filename: Annotated[str, typer.Option(
+        "--filename", help="Output name template under OUT/audio (default: "
+        "{scene}_{listener}_remix.{ext} when those columns exist, else {id}.{ext}).")] = "",
+    clip: c.ClipOpt = "hard",
+    seed: c.SeedOpt = 0,
+    output_format: c.OutputFormatOpt = "table",
+    quiet: c.QuietOpt = False,
+) -> None:
+    """Remix each item for its listener (Cadenza ICASSP 2024 baseline): 16-bit 32 kHz FLAC."""
+    quiet = c.is_quiet(quiet)
+    try:
+        settings = RunSettings(
+            out=out, audio_format=audio_format, filename=filename, clip=clip, ear="both", seed=seed,
+            jobs=jobs, batch_size=1, device=device, executor=executor, scheduler=scheduler,
+            shard=parse_shard(shard), overwrite=overwrite, retry_failed=retry_failed, limit=limit,
+            quiet=quiet,
+        )
+        with progress_bar(f"remix ({separator})", quiet) as update:
+            summary = run_remix(manifest, settings, separator=separator,
+                                gains_path=gains, compressor=compressor, root=root,
+                                listeners_path=listeners, command=sys.argv, progress=update)
+    except (ManifestError, RunError, OutputPathError) as problem:
+        error(str(problem))
+        raise typer.Exit(EXIT_USAGE) from None
+    except KeyboardInterrupt:
+        error("interrupted")
+        raise typer.Exit(130) from None
+    except Exception as problem:  # a fatal error: say what, exit 1
+        error(f"{type(problem).__name__}: {problem}")
+        raise typer.Exit(EXIT_FATAL) from None
+    print_rows([vars(result) for result in summary.results], c.RESULT_COLUMNS, output_format,
+               title=f"hltk {TASK}")
+    counts = summary.counts
+    info(f"{TASK}: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped "
+         f"(already done) of {counts['selected']} selected; records in {summary.record_dir}", quiet)
+    for entry in summary.run_record.get("warnings", []):
+        warn(f"{entry['message']} ({entry['items']} items)")
+    if counts["total_failed"]:
+        warn(f"{counts['total_failed']} items failed: see {summary.record_dir / 'failures.csv'}")
+    raise typer.Exit(summary.exit_code)
