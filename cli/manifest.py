@@ -38,4 +38,5 @@ def cadenza(
                "stems": result.with_stems, "manifest": str(result.manifest)}
     print_rows([summary], list(summary), output_format, title="hltk manifest cadenza")
     info(f"cadenza {split}: {result.rows} scene-listener pairs -> {result.manifest}"
-         + ("" if result.with_stems else " (no stems: the oracle separator cannot run on it)"), c.is_quiet(quiet))
+         + ("" if result.with_stems else " (no stems: the oracle separator cannot run on it)"),
+         c.is_quiet(quiet))
