@@ -37,6 +37,7 @@ def one_run(manifest: Path, jobs: int) -> dict[str, float]:
     timing = record["timing"]
     channels = 2  # --ear both: every item is simulated for two ears
     return {"wall_s": timing["wall_s"], "audio_s": timing["audio_s"],
+            "item_cpu_s": timing["item_cpu_s"],
             "rtf_per_channel": timing["wall_s"] * jobs / (timing["audio_s"] * channels)}
 
 
@@ -74,8 +75,8 @@ def main() -> None:
             result = one_run(arguments.manifest, jobs)
             walls[jobs].append(result["wall_s"])
             audio_s = result["audio_s"]
-            print(f"jobs={jobs}: wall {result['wall_s']:.2f} s for {audio_s:.1f} s of audio",
-                  file=sys.stderr)
+            print(f"jobs={jobs}: wall {result['wall_s']:.2f} s, CPU in items "
+                  f"{result['item_cpu_s']:.2f} s, for {audio_s:.1f} s of audio", file=sys.stderr)
     one, two = statistics.median(walls[1]), statistics.median(walls[2])
     rows = {
         "audio_seconds": round(audio_s, 2),

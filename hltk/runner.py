@@ -160,6 +160,7 @@ class ItemResult:
     stage: str = ""
     message: str = ""
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # CPU time of the process that ran it (this thread and its pools)
     duration: float = 0.0
     sample_rate: int = 0
     clipped: int = 0
@@ -243,7 +244,7 @@ def _item_inputs(processor: Processor, item: WorkItem, ear: str) -> dict[str, An
 
 def _run_single(processor: Processor, item: WorkItem, settings: RunSettings,
                 device: torch.device) -> ItemResult:
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     stage = "read"
     result = ItemResult(item.id, item.line, "failed")
     with warnings.catch_warnings(record=True) as caught:
@@ -277,6 +278,7 @@ def _run_single(processor: Processor, item: WorkItem, settings: RunSettings,
                                 message=f"{type(error).__name__}: {error}")
     result.warnings = _collect_warnings(caught)
     result.seconds = time.perf_counter() - started
+    result.cpu_seconds = time.process_time() - cpu_started
     return result
 
 
@@ -285,7 +287,7 @@ def _run_batch(processor: Processor, items: Sequence[WorkItem], settings: RunSet
     """A padded batch through a batched processor; falls back to one by one on failure."""
     if len(items) == 1:
         return [_run_single(processor, items[0], settings, device)]
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -322,9 +324,11 @@ def _run_batch(processor: Processor, items: Sequence[WorkItem], settings: RunSet
             # isolate the failing item(s): the others still get processed
             return [_run_single(processor, item, settings, device) for item in items]
     elapsed = (time.perf_counter() - started) / len(items)
+    cpu_elapsed = (time.process_time() - cpu_started) / len(items)
     shared_warnings = _collect_warnings(caught)
     for result in results:
         result.seconds = elapsed
+        result.cpu_seconds = cpu_elapsed
         result.warnings = shared_warnings
     return results
 
@@ -731,6 +735,7 @@ def run_processor(
         "counts": counts,
         "timing": {
             "wall_s": round(wall, 4),
+            "item_cpu_s": round(sum(r.cpu_seconds for r in results), 4),
             "audio_s": round(processed_audio, 4),
             "real_time_factor": round(wall / processed_audio, 6) if processed_audio else None,
             "items_per_s": round(len(results) / wall, 4) if wall > 0 else None,
