@@ -7,6 +7,8 @@ parameters with these aliases and hands them to :func:`run_processing`.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -14,10 +16,11 @@ import typer
 
 from hltk import registry
 from hltk.io.audio import AUDIO_FORMATS, CLIP_POLICIES
+from hltk.io.listeners import ListenerError
 from hltk.io.manifest import ManifestError
 from hltk.io.paths import OutputPathError
 from hltk.pipelines.process import process_manifest
-from hltk.runner import EXIT_FATAL, EXIT_USAGE, RunError, RunSettings, parse_shard
+from hltk.runner import EXIT_FATAL, EXIT_USAGE, RunError, RunSettings, RunSummary, parse_shard
 from hltk_cli.output import OUTPUT_FORMATS, error, info, print_rows, progress_bar, warn
 
 
@@ -112,7 +115,7 @@ def run_processing(
 ) -> None:
     """Run one processing command and exit with the runner's code (0, 1, 2, 3 or 130)."""
     quiet = is_quiet(quiet)
-    try:
+    with exit_codes():
         settings = RunSettings(
             out=out, audio_format=audio_format, filename=filename, clip=clip, ear=ear,
             level_db_spl=level_db_spl, seed=seed, jobs=jobs, batch_size=batch_size, device=device,
@@ -124,17 +127,32 @@ def run_processing(
                 task, manifest, settings, backend=backend, backend_options=backend_options,
                 root=root, listeners_path=listeners, command=sys.argv, progress=update,
             )
-    except (ManifestError, RunError, OutputPathError) as problem:
+    report_run(task, summary, output_format, quiet)
+
+
+@contextmanager
+def exit_codes() -> Iterator[None]:
+    """The toolkit's exit codes for a command's work: bad input or options 2 (the message on
+    stderr), interrupted 130, anything unexpected 1 (what went wrong on stderr)."""
+    try:
+        yield
+    except (ManifestError, RunError, OutputPathError, ListenerError) as problem:
         error(str(problem))
         raise typer.Exit(EXIT_USAGE) from None
     except KeyboardInterrupt:
         error("interrupted")
         raise typer.Exit(130) from None
+    except typer.Exit:
+        raise
     except Exception as problem:  # a fatal error: say what, exit 1
         error(f"{type(problem).__name__}: {problem}")
         raise typer.Exit(EXIT_FATAL) from None
-    rows = [vars(result) for result in summary.results]
-    print_rows(rows, RESULT_COLUMNS, output_format, title=f"hltk {task}")
+
+
+def report_run(task: str, summary: RunSummary, output_format: str, quiet: bool) -> None:
+    """Print an audio run's per-item table (stdout) and summary (stderr); exit with its code."""
+    print_rows([vars(result) for result in summary.results], RESULT_COLUMNS, output_format,
+               title=f"hltk {task}")
     counts = summary.counts
     info(f"{task}: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped "
          f"(already done) of {counts['selected']} selected; records in {summary.record_dir}",

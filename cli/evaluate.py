@@ -10,7 +10,6 @@ from typing import Annotated, Literal
 import pandas as pd
 import typer
 
-from hltk.io.manifest import ManifestError
 from hltk.metrics.clarity_engine import ScoringSettings
 from hltk.pipelines.evaluate import (
     SUMMARY,
@@ -23,9 +22,8 @@ from hltk.pipelines.evaluate import (
 from hltk.pipelines.evaluate import (
     evaluate as run_evaluate,
 )
-from hltk.runner import EXIT_FATAL, EXIT_USAGE, RunError
 from hltk_cli import common as c
-from hltk_cli.output import error, info, print_rows, progress_bar, warn
+from hltk_cli.output import info, print_rows, progress_bar, warn
 
 SUMMARY_COLUMNS = ["metric", "group", "value", "n", "mean_system", "mean_reference", "lcc",
                    "lcc_ci_low", "lcc_ci_high", "srcc", "srcc_ci_low", "srcc_ci_high", "mse",
@@ -93,7 +91,7 @@ def evaluate(
 ) -> None:
     """Score processed audio against references: HASPI, HASQI, HAAQI, STOI, ESTOI, PESQ, SI-SDR."""
     quiet = c.is_quiet(quiet)
-    try:
+    with c.exit_codes():
         scoring = preset_scoring(preset) if preset else ScoringSettings(
             metrics=parse_metrics(metrics), calibration=calibration, level_db_spl=level_db_spl,
             equalisation=equalisation)
@@ -107,15 +105,6 @@ def evaluate(
             result = run_evaluate(manifest, settings, against=against, group_by=groups, root=root,
                                   listeners_path=listeners, plots=plots, command=sys.argv,
                                   progress=update)
-    except (ManifestError, RunError) as problem:
-        error(str(problem))
-        raise typer.Exit(EXIT_USAGE) from None
-    except KeyboardInterrupt:
-        error("interrupted")
-        raise typer.Exit(130) from None
-    except Exception as problem:
-        error(f"{type(problem).__name__}: {problem}")
-        raise typer.Exit(EXIT_FATAL) from None
     if result.summary is not None:
         print_rows(_records(result.summary), _summary_columns(output_format), output_format,
                    title="agreement")
@@ -139,14 +128,11 @@ def compare(
     output_format: c.OutputFormatOpt = "table",
 ) -> None:
     """LCC, SRCC and MSE (with 95% bootstrap intervals) between two score tables, joined by id."""
-    try:
+    with c.exit_codes():
         chosen = parse_metrics(metrics) if metrics else None
         system_scores, reference_scores = read_scores(system), read_scores(reference)
         summary = compare_scores(system_scores, reference_scores, chosen,
                                  [g.strip() for g in group_by.split(",") if g.strip()], seed=seed)
-    except RunError as problem:
-        error(str(problem))
-        raise typer.Exit(EXIT_USAGE) from None
     if out is not None:
         from hltk.metrics.plots import agreement_plots
 

@@ -8,13 +8,11 @@ from typing import Annotated, Literal
 
 import typer
 
-from hltk.io.manifest import ManifestError
-from hltk.io.paths import OutputPathError
 from hltk.pipelines.remix import DEFAULT_AUDIO_FORMAT, TASK
 from hltk.pipelines.remix import remix as run_remix
-from hltk.runner import EXIT_FATAL, EXIT_USAGE, RunError, RunSettings, parse_shard
+from hltk.runner import RunSettings, parse_shard
 from hltk_cli import common as c
-from hltk_cli.output import error, info, print_rows, progress_bar, warn
+from hltk_cli.output import progress_bar
 
 
 def remix(
@@ -49,7 +47,7 @@ def remix(
 ) -> None:
     """Remix each item for its listener (Cadenza ICASSP 2024 baseline): 16-bit 32 kHz FLAC."""
     quiet = c.is_quiet(quiet)
-    try:
+    with c.exit_codes():
         settings = RunSettings(
             out=out, audio_format=audio_format, filename=filename, clip=clip, ear="both", seed=seed,
             jobs=jobs, batch_size=1, device=device, executor=executor, scheduler=scheduler,
@@ -60,22 +58,4 @@ def remix(
             summary = run_remix(manifest, settings, separator=separator,
                                 gains_path=gains, compressor=compressor, root=root,
                                 listeners_path=listeners, command=sys.argv, progress=update)
-    except (ManifestError, RunError, OutputPathError) as problem:
-        error(str(problem))
-        raise typer.Exit(EXIT_USAGE) from None
-    except KeyboardInterrupt:
-        error("interrupted")
-        raise typer.Exit(130) from None
-    except Exception as problem:  # a fatal error: say what, exit 1
-        error(f"{type(problem).__name__}: {problem}")
-        raise typer.Exit(EXIT_FATAL) from None
-    print_rows([vars(result) for result in summary.results], c.RESULT_COLUMNS, output_format,
-               title=f"hltk {TASK}")
-    counts = summary.counts
-    info(f"{TASK}: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped "
-         f"(already done) of {counts['selected']} selected; records in {summary.record_dir}", quiet)
-    for entry in summary.run_record.get("warnings", []):
-        warn(f"{entry['message']} ({entry['items']} items)")
-    if counts["total_failed"]:
-        warn(f"{counts['total_failed']} items failed: see {summary.record_dir / 'failures.csv'}")
-    raise typer.Exit(summary.exit_code)
+    c.report_run(TASK, summary, output_format, quiet)
