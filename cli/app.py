@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from hltk import __version__
+from hltk_cli.benchmark import benchmark
 from hltk_cli.evaluate import compare, evaluate
 from hltk_cli.merge import merge
 from hltk_cli.simulate import simulate
@@ -50,6 +51,7 @@ app.command("validate")(validate)
 app.command("merge")(merge)
 app.command("evaluate")(evaluate)
 app.command("compare")(compare)
+app.command("benchmark")(benchmark)
 
 
 def main() -> None:
