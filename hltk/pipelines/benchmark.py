@@ -271,9 +271,8 @@ def _speed_row(task: str, backend: str, metric: str, reference: bool, timing: Ti
         audio_s, items = float(row["audio_s"]), int(row["items"])
         median = timing.median_s
         row.update(
-            warmup_s=round(timing.warmup_s, 4), repeats=len(timing.wall_s),
-            median_s=round(median, 4), p90_s=round(timing.p90_s, 4),
-            cpu_s=round(timing.cpu_median_s, 4),
+            warmup_s=timing.warmup_s, repeats=len(timing.wall_s),
+            median_s=median, p90_s=timing.p90_s, cpu_s=timing.cpu_median_s,
             rtf=median / audio_s, rtfx=audio_s / median if median > 0 else math.inf,
             items_per_s=items / median if median > 0 else math.inf,
             cpu_rtf=timing.cpu_median_s / audio_s,
