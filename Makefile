@@ -39,3 +39,17 @@ bench: install
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache
+
+# Standard small synthetic corpora under $(DATA) (git-ignored), made by `hltk synth` from
+# espeak-ng and fluidsynth; the check names the Debian packages if a tool is missing.
+DATA ?= data
+SYNTH_SEED ?= 0
+SYNTH_JOBS ?= 2
+.PHONY: data
+data: install
+	@$(BIN)/python -m hltk.synth.tools || { echo "after installing them, run make data again" >&2; exit 1; }
+	$(BIN)/hltk synth listeners -o $(DATA)/listeners --n 44 --seed $(SYNTH_SEED)
+	$(BIN)/hltk synth speech -o $(DATA)/speech --n 300 --sample-rate 16000 --seed $(SYNTH_SEED) --jobs $(SYNTH_JOBS) --listeners $(DATA)/listeners/listeners.json
+	$(BIN)/hltk synth speech -o $(DATA)/speech-44k --n 100 --sample-rate 44100 --seed $(SYNTH_SEED) --jobs $(SYNTH_JOBS) --listeners $(DATA)/listeners/listeners.json
+	$(BIN)/hltk synth noisy -o $(DATA)/noisy --n 300 --sample-rate 16000 --seed $(SYNTH_SEED) --jobs $(SYNTH_JOBS) --listeners $(DATA)/listeners/listeners.json
+	$(BIN)/hltk synth music -o $(DATA)/music --n 30 --seed $(SYNTH_SEED) --jobs $(SYNTH_JOBS) --listeners $(DATA)/listeners/listeners.json

@@ -9,9 +9,11 @@ import typer
 
 from hltk import __version__
 from hltk_cli.benchmark import benchmark
+from hltk_cli.common import GLOBAL_OPTIONS
 from hltk_cli.evaluate import compare, evaluate
 from hltk_cli.merge import merge
 from hltk_cli.simulate import simulate
+from hltk_cli.synth import synth
 from hltk_cli.validate import validate
 
 app = typer.Typer(
@@ -43,7 +45,7 @@ def main_options(
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
     if verbose == 0:
         logging.getLogger("root").setLevel(logging.ERROR)  # pyclarity logs warnings to root
-    context.obj = {"quiet": quiet, "verbose": verbose}
+    GLOBAL_OPTIONS.update(quiet=quiet, verbose=verbose)
 
 
 app.command("simulate")(simulate)
@@ -52,6 +54,7 @@ app.command("merge")(merge)
 app.command("evaluate")(evaluate)
 app.command("compare")(compare)
 app.command("benchmark")(benchmark)
+app.command("synth")(synth)
 
 
 def main() -> None:

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import click
 import typer
 
 from hltk import registry
@@ -72,10 +71,13 @@ def backend_type(task: str) -> Any:
         "--backend", help=f"Backend (default {choices[0]}).")]
 
 
+#: Global options of the ``hltk`` callback (``hltk -q COMMAND``), set before the command runs.
+GLOBAL_OPTIONS: dict[str, Any] = {"quiet": False, "verbose": 0}
+
+
 def is_quiet(quiet: bool) -> bool:
-    context = click.get_current_context(silent=True)
-    root = context.find_root() if context is not None else None
-    return bool(quiet or (root is not None and (root.obj or {}).get("quiet")))
+    """The command's ``-q`` or the global ``hltk -q``."""
+    return bool(quiet or GLOBAL_OPTIONS["quiet"])
 
 
 RESULT_COLUMNS = ["id", "status", "output", "duration", "seconds", "clipped", "stage", "message"]

@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -172,3 +173,16 @@ def test_unsafe_output_names_refused(tmp_path: Path, attenuator) -> None:
     with pytest.raises(ManifestError, match="also the output of line 2"):
         run(make_speech_manifest(tmp_path / "c3", count=2, listeners=("N1",)), tmp_path / "o3",
             filename="{listener}.{ext}")
+
+
+def test_ear_selection_and_stereo_input(tmp_path: Path, attenuator) -> None:
+    corpus = make_speech_manifest(tmp_path / "corpus", count=1)
+    stereo, rate = sf.read(corpus.parent / "audio/item00.wav")
+    sf.write(corpus.parent / "audio/item00.wav", np.stack([stereo, 0.5 * stereo], 1), rate)
+    left = run(corpus, tmp_path / "left", ear="left")
+    both = run(corpus, tmp_path / "both", ear="both")
+    assert left.exit_code == both.exit_code == EXIT_OK
+    mono_out, _ = sf.read(tmp_path / "left/audio/item00.wav", always_2d=True)
+    two_out, _ = sf.read(tmp_path / "both/audio/item00.wav", always_2d=True)
+    assert mono_out.shape[1] == 1 and two_out.shape[1] == 2
+    assert abs(mono_out[:, 0] - two_out[:, 0]).max() < 1e-4  # left ear is the same either way

@@ -23,6 +23,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 import torch
+from soundfile import _ffi, _snd  # libsndfile's command interface (no public API for PEAK)
 
 AudioFormat = Literal["wav16", "wav24", "wav32f", "flac16", "flac24"]
 ClipPolicy = Literal["none", "hard", "tanh"]
@@ -36,6 +37,7 @@ AUDIO_FORMATS: dict[str, tuple[str, str, str]] = {
     "flac24": ("flac", "FLAC", "PCM_24"),
 }
 CLIP_POLICIES: tuple[str, ...] = ("none", "hard", "tanh")
+_SF_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile command SFC_SET_ADD_PEAK_CHUNK
 
 
 class AudioReadError(ValueError):
@@ -150,8 +152,13 @@ def write_audio(
         samples = samples[np.newaxis]
     if subtype != "FLOAT":
         samples = np.clip(samples, -1.0, 1.0)
-    with atomic_path(path) as temporary:
-        sf.write(str(temporary), samples.T, sample_rate, format=container, subtype=subtype)
+    with atomic_path(path) as temporary, sf.SoundFile(
+        str(temporary), "w", sample_rate, samples.shape[0], subtype=subtype, format=container
+    ) as handle:
+        if container == "WAV":
+            # no PEAK chunk: it holds a timestamp, and outputs must be byte-reproducible
+            _snd.sf_command(handle._file, _SF_SET_ADD_PEAK_CHUNK, _ffi.NULL, 0)
+        handle.write(np.ascontiguousarray(samples.T))
 
 
 def resample(audio: torch.Tensor, rate_in: int, rate_out: int) -> torch.Tensor:

@@ -1,0 +1,108 @@
+"""``hltk synth``: make a synthetic corpus, check its manifest, record the run.
+
+The corpus itself (audio, ``manifest.csv``, ``listeners.json``, ``gains.json``,
+``synth.json``) is byte-identical for the same options and seed; ``run.json`` is the run
+record (command line, versions, start/end, timing) and is the one file that differs between
+runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hltk.io.manifest import load_manifest
+from hltk.runner import RUN_RECORD, versions, write_json
+from hltk.synth.corpus import DEFAULT_COUNTS, DEFAULT_LISTENERS, KINDS, CorpusResult, make_corpus
+from hltk.synth.noise import NOISE_TYPES
+from hltk.synth.tools import tool_version
+
+__all__ = ["KINDS", "NOISE_TYPES", "SynthSummary", "synth"]
+
+
+@dataclass
+class SynthSummary:
+    """What :func:`synth` made, and its run record."""
+
+    kind: str
+    out: Path
+    result: CorpusResult
+    run_record: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def row(self) -> dict[str, Any]:
+        """One summary row for stdout."""
+        return {
+            "kind": self.kind,
+            "items": self.result.items,
+            "audio_hours": round(self.result.audio_seconds / 3600.0, 4),
+            "seconds": round(self.result.elapsed_seconds, 2),
+            "manifest": str(self.result.manifest),
+        }
+
+
+def synth(
+    kind: str,
+    out: str | Path,
+    *,
+    n: int | None = None,
+    hours: float | None = None,
+    seed: int = 0,
+    sample_rate: int | None = None,
+    jobs: int = 1,
+    listeners_path: str | Path | None = None,
+    n_listeners: int = DEFAULT_LISTENERS,
+    snr_range_db: tuple[float, float] = (-5.0, 15.0),
+    noise_types: Sequence[str] = NOISE_TYPES,
+    music_seconds: float = 10.0,
+    command: Sequence[str] | None = None,
+    progress: Callable[[int, int | None], Any] | None = None,
+) -> SynthSummary:
+    """Make a ``kind`` corpus under ``out`` (see :func:`hltk.synth.corpus.make_corpus`), then
+    load its manifest with the same checks every command runs (headers of every audio file),
+    and write ``OUT/run.json``.
+
+    ``progress(items_done, items_total_or_None)`` is called as chunks finish. Raises
+    ``ValueError`` for bad options, ``ListenerError`` for a bad ``listeners_path``,
+    ``ToolMissingError`` when espeak-ng / fluidsynth / the soundfont is missing, and
+    ``ManifestError`` if the written manifest does not validate (a bug).
+    """
+    out = Path(out)
+    started = datetime.now(UTC)
+    clock = time.perf_counter()
+
+    total = n if n is not None else (DEFAULT_COUNTS[kind] if hours is None else None)
+
+    def report(items: int, _seconds: float) -> None:
+        if progress is not None:
+            progress(items, total)
+
+    result = make_corpus(
+        kind, out, n=n, hours=hours, seed=seed, sample_rate=sample_rate, jobs=jobs,
+        listeners_file=listeners_path, n_listeners=n_listeners, snr_range_db=snr_range_db,
+        noise_types=noise_types, music_seconds=music_seconds, progress=report,
+    )
+    load_manifest(result.manifest, check_audio="header")
+    record = {
+        "command": list(command) if command is not None else None,
+        "task": "synth",
+        "kind": kind,
+        "options": {
+            "n": n, "hours": hours, "seed": seed, "sample_rate": sample_rate, "jobs": jobs,
+            "listeners": str(listeners_path) if listeners_path is not None else None,
+            "n_listeners": n_listeners, "snr_range_db": list(snr_range_db),
+            "noise_types": list(noise_types), "music_seconds": music_seconds,
+        },
+        "versions": {**versions(), "espeak-ng": tool_version("espeak-ng"),
+                     "fluidsynth": tool_version("fluidsynth")},
+        "started": started.isoformat(),
+        "finished": datetime.now(UTC).isoformat(),
+        "seconds": round(time.perf_counter() - clock, 3),
+        "counts": {"items": result.items, "audio_seconds": round(result.audio_seconds, 3)},
+    }
+    write_json(out / RUN_RECORD, record)
+    return SynthSummary(kind, out, result, record)
