@@ -38,6 +38,9 @@ def benchmark(
         "-j", "--jobs", min=1, help="Workers for per-item backends and the clarity engine.")] = 2,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed passes after the "
                                          "warm-up; the median and p90 are reported.")] = 3,
+    max_time: Annotated[float, typer.Option(
+        "--max-time", min=0.0, help="Stop repeating a backend once its timed passes add up to "
+        "this many seconds (at least one pass; 0: always --repeats).")] = 30.0,
     batch_size: Annotated[int | None, typer.Option(
         "--batch-size", min=1, help="Batch of batched backends (default: all items).")] = None,
     engine_metrics: Annotated[str, typer.Option(
@@ -56,6 +59,7 @@ def benchmark(
         settings = BenchmarkSettings(
             out=out, suite=suite, tasks=None if tasks.strip() == "all" else _split(tasks),
             items=items, seconds=seconds, device=device, data=data, jobs=jobs, repeats=repeats,
+            max_seconds=max_time or None,
             batch_size=batch_size, engine_metrics=_split(engine_metrics), seed=seed,
         )
         result = run_benchmark(settings, command=sys.argv,

@@ -227,6 +227,10 @@ def test_measure_synchronised_repeats() -> None:
     assert result == 7 and len(timing.wall_s) == 3 and timing.warmup_s >= 0.02
     assert min(timing.wall_s) >= 0.02 and timing.p90_s >= timing.median_s
     assert timing.peak_rss_bytes > 0 and timing.cuda_peak_bytes is None
+    # a time budget stops the repeats early (at least one)
+    timing, _ = measure(lambda: time.sleep(0.03), repeats=10, device=torch.device("cpu"),
+                        children=False, warmup=False, budget_s=0.05)
+    assert len(timing.wall_s) == 2 and timing.warmup_s == 0.0
 
 
 def test_cli_prints_the_table_and_writes_the_records(tmp_path: Path, bench_task: str) -> None:

@@ -121,8 +121,10 @@ def timed(function: Callable[[], Any], device: torch.device, children: bool) -> 
 
 
 def measure(function: Callable[[], Any], *, repeats: int, device: torch.device, children: bool,
-            warmup: bool = True) -> tuple[Timing, Any]:
-    """Warm up once (untimed for the statistics, its wall kept), then time ``repeats`` calls.
+            warmup: bool = True, budget_s: float | None = None) -> tuple[Timing, Any]:
+    """Warm up once (untimed for the statistics, its wall kept), then time ``repeats`` calls,
+    stopping early once the timed calls add up to ``budget_s`` seconds (at least one call:
+    ``Timing.wall_s`` says how many were made).
 
     Returns the timing and the result of the last call.
     """
@@ -138,6 +140,8 @@ def measure(function: Callable[[], Any], *, repeats: int, device: torch.device, 
             wall, cpu, result = timed(function, device, children)
             timing.wall_s.append(wall)
             timing.cpu_s.append(cpu)
+            if budget_s is not None and sum(timing.wall_s) >= budget_s:
+                break
     timing.peak_rss_bytes = memory.peak_bytes
     if cuda:
         timing.cuda_peak_bytes = int(torch.cuda.max_memory_allocated(device))

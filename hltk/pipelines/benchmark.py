@@ -8,7 +8,8 @@ metric engines through :data:`hltk.bench.engines.ENGINES` (task ``metrics``).
 **Speed** (``suite`` ``speed`` or ``all``): every backend gets the same items (the benchmark
 corpus of :mod:`hltk.bench.data`, or ``--data``), resampled to its working rate beforehand.
 After one untimed warm-up pass (caches, pools, compilation), ``repeats`` passes are timed
-(CUDA-synchronised). Per-item backends (``batched = False``) run in a joblib pool of ``jobs``
+(CUDA-synchronised), fewer when they add up to ``max_seconds`` first (the ``repeats`` column
+says how many were made). Per-item backends (``batched = False``) run in a joblib pool of ``jobs``
 single-threaded workers, as ``hltk simulate --jobs`` runs them; batched backends get batches
 of ``batch_size`` (default: all items) in this process on ``device``. Reported: wall median and
 p90, RTF (seconds per second of audio) and RTFx (its inverse), items/s, CPU seconds per second
@@ -107,6 +108,8 @@ class BenchmarkSettings:
     data: Path | None = None
     jobs: int = 2
     repeats: int = 3
+    #: stop repeating a backend once its timed passes add up to this (at least one pass)
+    max_seconds: float | None = 30.0
     batch_size: int | None = None  #: None: all items in one batch
     engine_metrics: tuple[str, ...] = ("haspi", "hasqi")
     seed: int = 0
@@ -304,7 +307,8 @@ def time_backend(task: str, spec: BackendSpec, items: Sequence[BenchItem],
                         processor(batch["audio"], batch["listeners"], lengths=batch["lengths"],
                                   level_db_spl=batch["level_db_spl"], seeds=batch["seeds"])
 
-            timing, _ = measure(run_batched, repeats=settings.repeats, device=device, children=False)
+            timing, _ = measure(run_batched, repeats=settings.repeats, device=device, children=False,
+                                budget_s=settings.max_seconds)
             layout = {"device": str(device), "batched": True, "jobs": 1, "batch": size,
                       "threads": torch.get_num_threads()}
         else:
@@ -317,7 +321,8 @@ def time_backend(task: str, spec: BackendSpec, items: Sequence[BenchItem],
                     pass
 
             cpu = torch.device("cpu")
-            timing, _ = measure(run_per_item, repeats=settings.repeats, device=cpu, children=jobs > 1)
+            timing, _ = measure(run_per_item, repeats=settings.repeats, device=cpu, children=jobs > 1,
+                                budget_s=settings.max_seconds)
             layout = {"device": "cpu", "batched": False, "jobs": jobs, "batch": 1,
                       "threads": 1 if jobs > 1 else torch.get_num_threads()}
     except Exception as error:  # one backend's failure never stops the benchmark
@@ -410,7 +415,8 @@ def _run_engine(engine: MetricEngine, metric: str, pairs: Sequence[MetricPair],
     warm = list(pairs[: max(1, jobs if not engine.batched else 1)])
     engine.score(metric, warm, scoring, device, jobs)
     timing, values = measure(score, repeats=settings.repeats, device=device,
-                             children=not engine.batched and jobs > 1, warmup=False)
+                             children=not engine.batched and jobs > 1, warmup=False,
+                             budget_s=settings.max_seconds)
     return timing, np.asarray(values, dtype=float)
 
 
