@@ -453,8 +453,8 @@ def fidelity_task(task: str, manifest_path: Path, settings: BenchmarkSettings,
                         "to compare"]
     metrics = FIDELITY_METRICS.get(task, DEFAULT_FIDELITY_METRICS)
     scoring = ScoringSettings(metrics=metrics, **FIDELITY_SCORING.get(task, {}))
-    columns = load_task_manifest(manifest_path).columns
-    reference_column = "reference" if "reference" in columns else "input"
+    manifest = load_task_manifest(manifest_path)
+    reference_column = "reference" if "reference" in manifest.columns else "input"
     folder = settings.out / "fidelity" / task
     scores: dict[str, pd.DataFrame] = {}
     notes: list[str] = []
@@ -466,7 +466,7 @@ def fidelity_task(task: str, manifest_path: Path, settings: BenchmarkSettings,
             run = process_manifest(
                 task, manifest_path,
                 RunSettings(out=out, audio_format="wav32f", jobs=settings.jobs,
-                            batch_size=settings.batch_size or settings.items, device=str(device),
+                            batch_size=settings.batch_size or len(manifest.items), device=str(device),
                             seed=settings.seed, overwrite=True, quiet=True),
                 backend=spec.name, command=sys.argv)
             if run.counts["total_ok"] == 0:
