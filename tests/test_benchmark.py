@@ -253,6 +253,22 @@ def test_cli_prints_the_table_and_writes_the_records(tmp_path: Path, bench_task:
 
 
 @pytest.mark.slow
+def test_music_pairs_for_haaqi(tmp_path: Path) -> None:
+    from hltk.bench.data import make_music, music_available
+
+    if not music_available():
+        pytest.skip("fluidsynth / soundfont not installed")
+    music = make_music(tmp_path, items=2, seconds=0.5)
+    with music.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [float(row["vocal_gain_db"]) for row in rows] == [6.0, -6.0]
+    remix, rate = sf.read(tmp_path / rows[0]["audio"])
+    mixture, _ = sf.read(tmp_path / rows[0]["reference"])
+    assert rate == CORPUS_RATE and remix.shape == mixture.shape == (round(0.5 * rate), 2)
+    assert not np.allclose(remix, mixture)
+
+
+@pytest.mark.slow
 def test_every_registered_backend_is_benchmarked(tmp_path: Path) -> None:
     """The real set, tiny: every registered backend of every task gets a speed row, every
     non-reference backend fidelity rows, the clarity engine its timings."""

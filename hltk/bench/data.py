@@ -177,3 +177,48 @@ def make_corpus(folder: Path, items: int = 8, seconds: float = 2.0,
                            "snr_db": snr})
     return BenchCorpus(_write_csv(folder / "speech.csv", speech_rows),
                        _write_csv(folder / "noisy.csv", noisy_rows), items, seconds, source)
+
+
+#: Vocal gains (dB) cycled over the remixed songs of :func:`make_music`.
+REMIX_VOCAL_GAINS_DB: tuple[float, ...] = (6.0, -6.0, 10.0, -3.0)
+
+
+def music_available() -> bool:
+    """Whether :mod:`hltk.synth` can render songs here (fluidsynth and a GM soundfont)."""
+    try:
+        from hltk.synth.signals import has_fluidsynth  # type: ignore[import-not-found]
+
+        return bool(has_fluidsynth())
+    except Exception:
+        return False
+
+
+def make_music(folder: Path, items: int = 8, seconds: float = 2.0,
+               listeners: Sequence[str] = BENCH_LISTENERS, seed: int = 0) -> Path:
+    """Write ``music.csv``: songs rendered per stem by :mod:`hltk.synth` (fluidsynth), the
+    ``reference`` the original stereo mixture and ``audio`` a remix with the vocals moved by
+    :data:`REMIX_VOCAL_GAINS_DB` (the Cadenza task: HAAQI of a remix against the mixture)."""
+    from hltk.synth.signals import song_stems  # type: ignore[import-not-found]
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "audio").mkdir(exist_ok=True)
+    rows: list[dict[str, object]] = []
+    for index in range(items):
+        item_id = f"song{index:03d}"
+        stems, mixture = song_stems(seed=item_seed(seed, item_id), seconds=seconds,
+                                    sample_rate=CORPUS_RATE)
+        gain_db = REMIX_VOCAL_GAINS_DB[index % len(REMIX_VOCAL_GAINS_DB)]
+        remix = sum((stem.numpy().astype(np.float64)
+                     * (10.0 ** (gain_db / 20.0) if name == "vocals" else 1.0)
+                     for name, stem in stems.items()), np.zeros(mixture.shape))
+        reference = mixture.numpy().astype(np.float64)
+        peak = max(float(np.max(np.abs(remix))), float(np.max(np.abs(reference))), 1e-12)
+        scale = 0.99 / peak if peak > 0.99 else 1.0
+        sf.write(folder / "audio" / f"{item_id}_remix.wav", (remix * scale).T.astype(np.float32),
+                 CORPUS_RATE, subtype="FLOAT")
+        sf.write(folder / "audio" / f"{item_id}_mixture.wav",
+                 (reference * scale).T.astype(np.float32), CORPUS_RATE, subtype="FLOAT")
+        rows.append({"id": item_id, "audio": f"audio/{item_id}_remix.wav",
+                     "reference": f"audio/{item_id}_mixture.wav",
+                     "listener": listeners[index % len(listeners)], "vocal_gain_db": gain_db})
+    return _write_csv(folder / "music.csv", rows)

@@ -51,8 +51,8 @@ import pandas as pd
 import torch
 
 from hltk import registry
-from hltk.bench.data import BenchCorpus, make_corpus
-from hltk.bench.engines import MetricEngine, MetricPair, available_engines
+from hltk.bench.data import BenchCorpus, make_corpus, make_music, music_available
+from hltk.bench.engines import ENGINE_METRICS, MetricEngine, MetricPair, available_engines
 from hltk.bench.report import FIDELITY_COLUMNS, SPEED_COLUMNS, markdown_report, rtfx_plot
 from hltk.bench.timing import Timing, measure
 from hltk.io.audio import read_audio, resample, select_ears
@@ -90,6 +90,11 @@ DEFAULT_FIDELITY_METRICS: tuple[str, ...] = ("sisdr",)
 #: Clarity's better-ear wrappers); remix follows the Cadenza rule.
 FIDELITY_SCORING: dict[str, dict[str, Any]] = {
     "remix": {"calibration": "reference-rms", "equalisation": 2},
+}
+#: How the metric engines present each metric (default: fixed level 100 dB SPL); HAAQI as
+#: Cadenza scores a remix: reference at 65 dB SPL, reference already amplified.
+ENGINE_SCORING: dict[str, ScoringSettings] = {
+    "haaqi": ScoringSettings(calibration="reference-rms", equalisation=2),
 }
 #: Tasks whose input is noisy speech (the corpus's noisy manifest, with a clean reference).
 NOISY_TASKS: frozenset[str] = frozenset({"denoise-amplify"})
@@ -229,6 +234,30 @@ def metric_pairs(manifest_path: Path, seed: int) -> list[MetricPair]:
     return pairs
 
 
+def engine_pairs(settings: BenchmarkSettings, corpus: BenchCorpus | None, notes: list[str],
+                 progress: Progress) -> dict[str, list[MetricPair]]:
+    """The pairs each engine metric is scored on: the noisy speech (or ``--data``); HAAQI gets
+    remixed songs (:func:`hltk.bench.data.make_music`) when :mod:`hltk.synth` can render them."""
+    unknown = [m for m in settings.engine_metrics if m not in ENGINE_METRICS]
+    if unknown:
+        raise RunError(f"--engine-metrics: unknown {unknown}; choose from {', '.join(ENGINE_METRICS)}")
+    speech = metric_pairs(corpus.noisy if corpus is not None else settings.data,  # type: ignore[arg-type]
+                          settings.seed)
+    pairs: dict[str, list[MetricPair]] = {}
+    for metric in settings.engine_metrics:
+        if metric == "haaqi" and corpus is not None:
+            if music_available():
+                progress(f"corpus: {settings.items} songs of {settings.seconds:g} s (hltk.synth)")
+                music = make_music(settings.out / "data", settings.items, settings.seconds,
+                                   seed=settings.seed)
+                pairs[metric] = metric_pairs(music, settings.seed)
+                notes.append("metrics haaqi: remixed songs (vocals moved) against their mixture")
+                continue
+            notes.append("metrics haaqi: no music synthesis here (fluidsynth); scored on speech")
+        pairs[metric] = speech
+    return pairs
+
+
 # --------------------------------------------------------------------------------------------
 # Speed
 # --------------------------------------------------------------------------------------------
@@ -351,19 +380,19 @@ def add_speedups(rows: list[dict[str, Any]]) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def engine_suite(pairs: Sequence[MetricPair], settings: BenchmarkSettings, device: torch.device,
-                 speed: bool, fidelity: bool, progress: Progress) -> tuple[list[dict[str, Any]],
-                                                                           list[dict[str, Any]],
-                                                                           dict[str, pd.DataFrame]]:
-    """Time each available engine per metric, and compare each engine's scores with the
-    reference engine's. Returns (speed rows, fidelity rows, score tables per metric)."""
+def engine_suite(pairs_by_metric: dict[str, list[MetricPair]], settings: BenchmarkSettings,
+                 device: torch.device, speed: bool, fidelity: bool,
+                 progress: Progress) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
+                                              dict[str, pd.DataFrame]]:
+    """Time each available engine per metric on that metric's pairs, and compare each engine's
+    scores with the reference engine's. Returns (speed rows, fidelity rows, score tables)."""
     engines = available_engines()
-    scoring = ScoringSettings()
     speed_rows: list[dict[str, Any]] = []
     fidelity_rows: list[dict[str, Any]] = []
     tables: dict[str, pd.DataFrame] = {}
-    audio_s = round(sum(pair.duration for pair in pairs), 4)
-    for metric in settings.engine_metrics:
+    for metric, pairs in pairs_by_metric.items():
+        scoring = ENGINE_SCORING.get(metric, ScoringSettings())
+        audio_s = round(sum(pair.duration for pair in pairs), 4)
         scores: dict[str, np.ndarray] = {}
         for engine in engines:
             if metric not in engine.metrics:
@@ -516,12 +545,13 @@ def fidelity_task(task: str, manifest_path: Path, settings: BenchmarkSettings,
     return rows, plots, notes
 
 
-def _engine_plots(tables: dict[str, pd.DataFrame], pairs: Sequence[MetricPair],
+def _engine_plots(tables: dict[str, pd.DataFrame], pairs_by_metric: dict[str, list[MetricPair]],
                   fidelity_rows: Sequence[dict[str, Any]], folder: Path) -> list[Path]:
     from hltk.metrics.plots import agreement_plots
     from hltk.pipelines.evaluate import _severity
 
-    severity = {pair.id: _severity(pair.audiograms) for pair in pairs}
+    severity = {pair.id: _severity(pair.audiograms)
+                for pairs in pairs_by_metric.values() for pair in pairs}
     plots: list[Path] = []
     for row in fidelity_rows:
         metric, engine, reference = row["metric"], row["backend"], row["reference_backend"]
@@ -601,17 +631,17 @@ def run_benchmark(settings: BenchmarkSettings, *, command: Sequence[str] | None 
     for task in tasks:
         if task == METRICS_TASK:
             try:
-                pairs = metric_pairs(corpus.noisy if corpus else manifest_for(task), settings.seed)
+                pairs_by_metric = engine_pairs(settings, corpus, notes, say)
             except RunError as error:
                 notes.append(f"metrics: {error}; skipped")
                 continue
-            rows, engine_fidelity, tables = engine_suite(pairs, settings, device, speed_on,
-                                                         fidelity_on, say)
+            rows, engine_fidelity, tables = engine_suite(pairs_by_metric, settings, device,
+                                                         speed_on, fidelity_on, say)
             speed_rows += rows
             fidelity_rows += engine_fidelity
             if fidelity_on:
                 try:
-                    plots += _engine_plots(tables, pairs, engine_fidelity,
+                    plots += _engine_plots(tables, pairs_by_metric, engine_fidelity,
                                            out / "plots" / "fidelity" / METRICS_TASK)
                 except Exception as error:
                     notes.append(f"plots metrics: {type(error).__name__}: {error}")
