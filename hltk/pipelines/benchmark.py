@@ -54,7 +54,7 @@ from hltk import registry
 from hltk.bench.data import BenchCorpus, make_corpus, make_music, music_available
 from hltk.bench.engines import ENGINE_METRICS, MetricEngine, MetricPair, available_engines
 from hltk.bench.report import FIDELITY_COLUMNS, SPEED_COLUMNS, markdown_report, rtfx_plot
-from hltk.bench.timing import Timing, measure
+from hltk.bench.timing import Timing, measure, timed
 from hltk.io.audio import read_audio, resample, select_ears
 from hltk.io.listeners import EARS, Listener, ListenerBatch
 from hltk.metrics.clarity_engine import ScoringSettings
@@ -442,10 +442,12 @@ def _run_engine(engine: MetricEngine, metric: str, pairs: Sequence[MetricPair],
         return None, score()
     # warm-up on one pair per worker: pays numba compilation / pool start, not a full pass
     warm = list(pairs[: max(1, jobs if not engine.batched else 1)])
-    engine.score(metric, warm, scoring, device, jobs)
+    warmup_s, _, _ = timed(lambda: engine.score(metric, warm, scoring, device, jobs), device,
+                           children=False)
     timing, values = measure(score, repeats=settings.repeats, device=device,
                              children=not engine.batched and jobs > 1, warmup=False,
                              budget_s=settings.max_seconds)
+    timing.warmup_s = warmup_s
     return timing, np.asarray(values, dtype=float)
 
 
