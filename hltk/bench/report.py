@@ -100,7 +100,7 @@ def rtfx_plot(speed: Sequence[dict[str, Any]], path: Path) -> Path | None:
     axes.axvline(1.0, color="k", lw=1, ls="--")
     for position, row, value in zip(positions, rows, values, strict=True):
         speedup = row.get("speedup")
-        note = f" {value:.3g}x" + (f"  ({speedup:.3g}x ref)" if speedup and not row.get("reference")
+        note = f" {value:.3g}x" + (f"  ({speedup:.3g}x the reference)" if speedup and not row.get("reference")
                                     else "")
         axes.text(value, position, note, va="center", fontsize=8)
     axes.set_xlabel("RTFx: seconds of audio per second (log; > 1 is faster than real time)")
