@@ -676,10 +676,12 @@ def run_benchmark(settings: BenchmarkSettings, *, command: Sequence[str] | None 
     wall = time.perf_counter() - started
     info = machine(device)
     finished_at = datetime.now(UTC)
+    data_text = (f"{settings.items} items x {settings.seconds:g} s" if settings.data is None
+                 else f"data {settings.data}")
     header = (f"hltk benchmark, {finished_at:%Y-%m-%d %H:%M} UTC, {info.get('cpu', platform.machine())}"
               f" ({info.get('cpu_count')} logical cores"
               + (f", GPU {info['gpu']}" if info.get("gpu") else "")
-              + f"), torch {torch.__version__}; {settings.items} items x {settings.seconds:g} s, "
+              + f"), torch {torch.__version__}; {data_text}, "
               f"{settings.repeats} repeats, jobs {settings.jobs}; load average "
               f"{load_before} -> {_load_average()}; wall {wall:.0f} s\n")
     report = markdown_report(speed_rows, fidelity_rows, header)
