@@ -147,6 +147,7 @@ def test_speed_table_and_slowed_backend(tmp_path: Path, bench_task: str) -> None
     results = json.loads((out / "results.json").read_text())
     assert results["hardware"]["cpu_count"] >= 1 and "torch" in results["hardware"]
     assert results["reference_backends"][TASK] == "attenuator"
+    assert results["timing"]["cpu_s"] > 0 and results["timing"]["wall_s"] > 0
     assert [row["backend"] for row in results["speed"]] == list(rows)
     with (out / "results.csv").open() as handle:
         table_rows = list(csv.DictReader(handle))

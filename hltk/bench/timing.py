@@ -44,6 +44,18 @@ def _cpu_by_process(children: bool) -> dict[int, float]:
     return found
 
 
+def total_cpu_seconds() -> float:
+    """CPU seconds used so far by this process, its finished children and its live ones."""
+    me = psutil.Process()
+    times = me.cpu_times()
+    total = times.user + times.system + times.children_user + times.children_system
+    for child in me.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            child_times = child.cpu_times()
+            total += child_times.user + child_times.system
+    return float(total)
+
+
 def _rss(children: bool) -> int:
     me = psutil.Process()
     total = me.memory_info().rss
