@@ -8,8 +8,10 @@ from typing import Annotated
 import typer
 
 from hltk import __version__
+from hltk_cli.amplify import amplify, gain_plot_command
 from hltk_cli.benchmark import benchmark
 from hltk_cli.common import GLOBAL_OPTIONS
+from hltk_cli.denoise_amplify import denoise_amplify
 from hltk_cli.evaluate import compare, evaluate
 from hltk_cli.merge import merge
 from hltk_cli.simulate import simulate
@@ -49,6 +51,9 @@ def main_options(
 
 
 app.command("simulate")(simulate)
+app.command("amplify")(amplify)
+app.command("denoise-amplify")(denoise_amplify)
+app.command("gain-plot")(gain_plot_command)
 app.command("validate")(validate)
 app.command("merge")(merge)
 app.command("evaluate")(evaluate)

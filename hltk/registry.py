@@ -18,7 +18,13 @@ from typing import Any
 from hltk.processor import Processor
 
 #: Modules whose import registers the built-in backends.
-BUILTIN_MODULES: tuple[str, ...] = ("hltk.simulate.msbg",)
+BUILTIN_MODULES: tuple[str, ...] = (
+    "hltk.simulate.msbg",
+    "hltk.amplify.nalr",
+    "hltk.amplify.compressor",
+    "hltk.amplify.wdrc",
+    "hltk.denoise.two_stage",
+)
 
 
 @dataclass(frozen=True)

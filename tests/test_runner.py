@@ -110,13 +110,13 @@ def test_failure_row_exit_3_and_no_partial_file(tmp_path: Path, attenuator) -> N
 
 def test_write_failure_leaves_no_partial_file(tmp_path: Path, attenuator, monkeypatch) -> None:
     manifest = make_speech_manifest(tmp_path / "corpus", count=2)
-    real_write = sf.write
+    real_write = sf.SoundFile.write
 
-    def broken_write(file, data, *args, **kwargs):
-        real_write(file, data[: len(data) // 2], *args, **kwargs)  # half the file is on disk
+    def broken_write(self, data):
+        real_write(self, data[: len(data) // 2])  # half the file is on disk
         raise OSError("disk full")
 
-    monkeypatch.setattr(sf, "write", broken_write)
+    monkeypatch.setattr(sf.SoundFile, "write", broken_write)
     summary = run(manifest, tmp_path / "out")
     assert summary.exit_code == EXIT_FAILED
     assert list((tmp_path / "out/audio").iterdir()) == []

@@ -62,3 +62,16 @@ def _accepts_device(factory: Callable[..., Any]) -> bool:
         return "device" in inspect.signature(factory).parameters
     except (TypeError, ValueError):
         return False
+
+
+def task_pipeline(task: str, summary: str) -> Callable[..., RunSummary]:
+    """The pipeline function of one audio-to-audio task: :func:`process_manifest` with the
+    task fixed (``simulate``, ``amplify``, ``denoise-amplify`` differ only in that)."""
+
+    def pipeline(manifest_path: str | Path, settings: RunSettings, **options: Any) -> RunSummary:
+        return process_manifest(task, manifest_path, settings, **options)
+
+    pipeline.__name__ = pipeline.__qualname__ = task.replace("-", "_")
+    pipeline.__doc__ = (f"{summary}\n\nKeyword options as :func:`process_manifest`: backend, "
+                        "backend_options, root, listeners_path, command, progress.")
+    return pipeline
