@@ -120,7 +120,15 @@ def speech_shaped_noise(speech: np.ndarray, length: int, rng: np.random.Generato
 
 def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> tuple[np.ndarray, np.ndarray]:
     """(mixture, speech) with the noise scaled to ``snr_db`` over the whole item; both lowered
-    together if the mixture would pass 0.99 (the SNR is unchanged)."""
+    together if the mixture would pass 0.99 (the SNR is unchanged). ``hltk.synth``'s mixer
+    when present."""
+    try:
+        from hltk.synth.noise import mix_at_snr as synth_mix  # type: ignore[import-not-found]
+
+        mixture32, speech32, _ = synth_mix(speech, noise, snr_db)
+        return np.asarray(mixture32, dtype=np.float64), np.asarray(speech32, dtype=np.float64)
+    except ImportError:
+        pass
     speech_power = float(np.mean(speech**2))
     noise = noise * np.sqrt(speech_power / float(np.mean(noise**2)) / 10.0 ** (snr_db / 10.0))
     mixture = speech + noise
