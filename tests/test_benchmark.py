@@ -175,6 +175,26 @@ def test_fidelity_rows_against_the_reference(tmp_path: Path, bench_task: str) ->
     assert (tmp_path / "bench" / "fidelity" / TASK / "slowed" / "manifest.csv").exists()
 
 
+def test_data_manifest_both_suites(tmp_path: Path, bench_task: str) -> None:
+    from tests.conftest import make_speech_manifest
+
+    manifest = make_speech_manifest(tmp_path / "corpus", count=3, seconds=0.4)
+    result = run_benchmark(_settings(tmp_path, suite="all", data=manifest, repeats=1,
+                                     tasks=(TASK, "metrics", "remix-not-registered")))
+    assert not (tmp_path / "bench" / "data").exists()  # no synthetic corpus with --data
+    assert {row["items"] for row in result.speed} == {3}
+    assert all(row["audio_s"] == pytest.approx(1.2, abs=1e-3) for row in result.speed)
+    assert {row["backend"] for row in result.fidelity} == {"slowed", "per-item"}
+    # no reference column: the engines are skipped, the unknown task noted, nothing fails
+    assert any("metric engines need a 'reference' column" in note for note in result.notes)
+    assert any("remix-not-registered" in note for note in result.notes)
+    assert result.exit_code == EXIT_OK
+    with (tmp_path / "bench" / "results.csv").open() as handle:
+        suites = [row["suite"] for row in csv.DictReader(handle)]
+    assert suites.count("speed") == 3 and suites.count("fidelity") == 2
+    assert "data " + str(manifest) in result.report.splitlines()[0]
+
+
 def _fake_engine(name: str, offset: float, reference: bool, sleep: float) -> engines.MetricEngine:
     def score(metric, pairs, scoring, device, jobs):  # type: ignore[no-untyped-def]
         time.sleep(sleep)
