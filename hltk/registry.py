@@ -20,6 +20,7 @@ from hltk.processor import Processor
 #: Modules whose import registers the built-in backends.
 BUILTIN_MODULES: tuple[str, ...] = (
     "hltk.simulate.msbg",
+    "hltk.simulate.torch_msbg",
     "hltk.amplify.nalr",
     "hltk.amplify.compressor",
     "hltk.amplify.wdrc",

@@ -198,7 +198,8 @@ def score_manifest(
     try:
         with ledger_path.open("a", encoding="utf-8") as handle:
             for entry in map_work(_score_one, settings.scoring, todo, jobs=settings.jobs,
-                                  executor=settings.executor, scheduler=settings.scheduler):
+                                  executor=settings.executor, scheduler=settings.scheduler,
+                                  single_thread=True):
                 handle.write(json.dumps(entry) + "\n")
                 handle.flush()
                 ledger[entry["id"]] = entry

@@ -32,6 +32,16 @@ from hltk.registry import register
 MSBG_SAMPLE_RATE = 44100
 #: Impulse position and signal length used to measure the delay (samples at 44.1 kHz).
 IMPULSE_POSITION, IMPULSE_LENGTH = 4096, 16384
+#: Zeros appended before simulation (then cut): more than the longest delay (~1300 samples),
+#: so nothing is cut, and long enough that the end effects of the envelope filter and the
+#: smearing frames stay in the discarded tail. The padded length is a whole number of
+#: 64-sample smearing hops. torch-msbg pads the same way.
+END_PAD = 4410
+
+
+def padded_length(length: int) -> int:
+    """Signal length after the end padding: ``length + END_PAD`` up to a multiple of 64."""
+    return length + END_PAD + (-(length + END_PAD)) % 64
 
 
 @lru_cache(maxsize=256)
@@ -129,12 +139,18 @@ def ear_delay(audiogram: Audiogram, equiv_0db_spl: float, ahr: float, src_pos: s
     speech-shaped noise, i.e. the lag of the output/input cross-correlation peak for
     speech-shaped input.
     """
+    return delay_from_response(impulse_response(audiogram, equiv_0db_spl, ahr, src_pos))
+
+
+def delay_from_response(response: np.ndarray) -> int:
+    """The delay of an impulse response to an impulse at :data:`IMPULSE_POSITION`: the peak of
+    the response weighted by the speech-shaped-noise autocorrelation, minus the position."""
     from scipy.signal import fftconvolve
 
-    response = impulse_response(audiogram, equiv_0db_spl, ahr, src_pos)
     if not np.any(response):
         raise RuntimeError("MSBG impulse response is all zeros: cannot measure the delay")
-    weighted = fftconvolve(response, _speech_autocorrelation(), mode="same")
+    weighted = fftconvolve(np.asarray(response, dtype=np.float64), _speech_autocorrelation(),
+                           mode="same")
     return int(np.argmax(weighted)) - IMPULSE_POSITION
 
 
@@ -151,7 +167,7 @@ def simulate_ear(
     if gain == 0.0:
         return np.zeros_like(signal)
     ear = _ear(audiogram, equiv_0db_spl, ahr, src_pos)
-    padded = np.concatenate([signal * gain, np.zeros(max(delay, 0) + 512)])
+    padded = np.concatenate([signal * gain, np.zeros(padded_length(len(signal)) - len(signal))])
     output = simulate_chain(ear, padded)
     return output[max(delay, 0): max(delay, 0) + len(signal)]
 

@@ -1,0 +1,181 @@
+"""Speed of torch-msbg (one batch) against pyclarity's MSBG (one item per task, joblib pool).
+
+    PYTHONPATH=. python bench/torch_msbg_speed.py [--items 32] [--seconds 4] [--jobs 2]
+
+The pyclarity side is the ``msbg`` backend itself (``hltk.simulate.msbg.simulate_ear`` per
+ear, one item per joblib task); torch-msbg does the same work per ear in one batch. Each ear's
+delay (one impulse through the chain per audiogram) is measured before the timed runs on both
+sides and reported separately, since a corpus run pays it once per listener (per worker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+import torch
+from joblib import Parallel, delayed
+
+from hltk.io.listeners import Audiogram, Listener, ListenerBatch, standard_listener
+from hltk.simulate import msbg
+from hltk.simulate.torch_msbg import TorchMsbg
+
+try:  # OpenBLAS threads spinning on a busy machine slow pyclarity's SVDs by 10-100x
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+except ImportError:
+    pass
+
+SAMPLE_RATE = 44100
+PROFILES = ["NH", "N1", "N2", "N3", "N4", "N5", "S1", "S2", "S3"]
+
+
+def pyclarity_delay(audiogram: Audiogram) -> int:
+    """The msbg backend's delay for one audiogram (one impulse through pyclarity's chain)."""
+    return msbg.ear_delay(audiogram, 100.0, 20.0, "ff")
+
+
+def pyclarity_item(audio: np.ndarray, audiograms: list[Audiogram]) -> tuple[np.ndarray, float]:
+    """One item ``[ears, T]`` through the msbg backend (pyclarity), ear by ear; also the CPU
+    seconds used. The backend caches each audiogram's Ear and delay per worker process."""
+    import logging
+
+    logging.disable(logging.WARNING)
+    cpu_start = time.process_time()
+    outputs = [msbg.simulate_ear(signal, audiogram)
+               for signal, audiogram in zip(audio, audiograms, strict=True)]
+    return np.stack(outputs), time.process_time() - cpu_start
+
+
+def torch_chunk(
+    audio: torch.Tensor, listeners: ListenerBatch, dtype: str
+) -> tuple[torch.Tensor, float, float]:
+    """torch-msbg on a sub-batch in a worker process with one torch thread: output, seconds
+    spent measuring delays (first use of these audiograms), seconds processing."""
+    torch.set_num_threads(1)
+    processor = TorchMsbg(dtype=dtype)
+    items, ears = audio.shape[:2]
+    start = time.perf_counter()
+    processor.delays([listeners.audiogram(i, e) for i in range(items) for e in range(ears)],
+                     [100.0] * (items * ears))
+    processor(audio[:1, :, :4410], listeners.select([0]))
+    delay_s = time.perf_counter() - start
+    start = time.perf_counter()
+    with torch.no_grad():
+        output = processor(audio, listeners)
+    return output, delay_s, time.perf_counter() - start
+
+
+def test_signals(items: int, seconds: float, seed: int = 0) -> torch.Tensor:
+    """Speech-like test signals ``[items, 2, T]``: noise with a 4 Hz syllabic envelope and a
+    harmonic voiced part, different per item and ear."""
+    rng = np.random.default_rng(seed)
+    time_axis = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    audio = np.zeros((items, 2, len(time_axis)))
+    for i in range(items):
+        for ear in range(2):
+            pitch = rng.uniform(90, 220)
+            voiced = sum(np.sin(2 * np.pi * pitch * k * time_axis) / k for k in range(1, 15))
+            envelope = np.clip(np.sin(2 * np.pi * rng.uniform(3, 5) * time_axis), 0, None)
+            noise = rng.standard_normal(len(time_axis)) * 0.3
+            signal = (voiced + noise) * envelope
+            audio[i, ear] = signal * 0.05 / np.sqrt(np.mean(signal**2))
+    return torch.from_numpy(audio).float()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    parser.add_argument("--torch-workers", type=int, default=2,
+                        help="also run torch-msbg as this many 1-thread worker processes, each "
+                             "on a contiguous share of the batch (0: skip)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    audio = test_signals(args.items, args.seconds)
+    listeners = ListenerBatch(tuple(
+        Listener(f"L{i}", standard_listener(PROFILES[i % len(PROFILES)]).left,
+                 standard_listener(PROFILES[(i * 4 + 3) % len(PROFILES)]).left)
+        for i in range(args.items)
+    ))
+    audiograms = [[listeners.audiogram(i, e) for e in range(2)] for i in range(args.items)]
+    unique = sorted({a for pair in audiograms for a in pair}, key=lambda a: (a.levels, a.frequencies))
+    audio_seconds = args.items * 2 * args.seconds
+    print(f"{args.items} items x 2 ears x {args.seconds:g} s at 44.1 kHz, "
+          f"{len(unique)} distinct audiograms, torch threads {torch.get_num_threads()}, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+
+    # torch-msbg: delays (once per audiogram), then the timed batch.
+    processor = TorchMsbg(dtype=args.dtype)
+    start = time.perf_counter()
+    processor.delays([a for pair in audiograms for a in pair], [100.0] * (2 * args.items))
+    torch_delay_s = time.perf_counter() - start
+    processor(audio[:1, :, :4410], listeners.select([0]))  # warm-up (allocator, caches)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    with torch.no_grad():
+        processed = processor(audio, listeners)
+    torch_s = time.perf_counter() - start
+    torch_cpu_s = time.process_time() - cpu_start
+
+    workers_s = workers_delay_s = float("nan")
+    if args.torch_workers > 0:
+        shares = np.array_split(np.arange(args.items), args.torch_workers)
+        start = time.perf_counter()
+        parts = Parallel(n_jobs=args.torch_workers)(
+            delayed(torch_chunk)(audio[share], listeners.select(share.tolist()), args.dtype)
+            for share in shares
+        )
+        workers_wall_s = time.perf_counter() - start
+        worker_processed = torch.cat([part[0] for part in parts])
+        workers_delay_s = max(part[1] for part in parts)
+        workers_s = max(part[2] for part in parts)
+        assert torch.allclose(worker_processed, processed, atol=1e-4 * float(processed.abs().max()))
+
+    # pyclarity: delays once per audiogram, then one item per joblib task.
+    start = time.perf_counter()
+    # warm each worker's caches the way a corpus run pays them: once per audiogram
+    Parallel(n_jobs=args.jobs)(delayed(pyclarity_delay)(a) for a in unique)
+    clarity_delay_s = time.perf_counter() - start
+    numpy_audio = audio.double().numpy()
+    start = time.perf_counter()
+    results = Parallel(n_jobs=args.jobs)(
+        delayed(pyclarity_item)(numpy_audio[i], audiograms[i]) for i in range(args.items)
+    )
+    clarity_s = time.perf_counter() - start
+    reference = [output for output, _ in results]
+    clarity_cpu_s = sum(cpu for _, cpu in results)
+
+    snrs = [
+        10 * np.log10(np.sum(ref**2) / np.sum((processed[i].double().numpy() - ref) ** 2))
+        for i, ref in enumerate(reference)
+    ]
+    print(f"delay measurement: torch-msbg {torch_delay_s:.2f} s, pyclarity {clarity_delay_s:.2f} s "
+          f"({len(unique)} audiograms)")
+    print(f"torch-msbg batch ({args.dtype}): {torch_s:.2f} s "
+          f"({torch_s / audio_seconds * 1000:.1f} ms per ear-second)")
+    print(f"pyclarity MSBG, joblib n_jobs={args.jobs}: {clarity_s:.2f} s "
+          f"({clarity_s / audio_seconds * 1000:.1f} ms per ear-second)")
+    print(f"speed ratio (pyclarity / torch-msbg): {clarity_s / torch_s:.2f}x")
+    if args.torch_workers > 0:
+        print(f"torch-msbg as {args.torch_workers} one-thread workers: processing "
+              f"{workers_s:.2f} s (slowest worker; {workers_wall_s:.2f} s wall with process "
+              f"start and {workers_delay_s:.2f} s of delay measurement); speed ratio "
+              f"{clarity_s / workers_s:.2f}x ({clarity_s / workers_wall_s:.2f}x on wall time)")
+    print(f"CPU seconds: torch-msbg {torch_cpu_s:.2f} (all threads), pyclarity "
+          f"{clarity_cpu_s:.2f} (sum over items); CPU ratio {clarity_cpu_s / torch_cpu_s:.2f}x "
+          f"(less sensitive to other load on the machine)")
+    print(f"ratio including delay measurement: "
+          f"{(clarity_s + clarity_delay_s) / (torch_s + torch_delay_s):.2f}x")
+    print(f"SNR torch-msbg vs pyclarity per item: min {min(snrs):.1f} dB, "
+          f"mean {np.mean(snrs):.1f} dB")
+
+
+if __name__ == "__main__":
+    main()

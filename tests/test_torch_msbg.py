@@ -1,0 +1,365 @@
+"""torch-msbg against pyclarity's MSBG, stage by stage and end to end.
+
+The reference (:func:`reference_msbg`) is the ``msbg`` backend itself (pyclarity's stages:
+calibration gain of ``Ear.process`` on the unpadded signal, zero padding of
+``msbg.END_PAD`` samples, ``src_to_cochlea_filt`` -> ``Cochlea.simulate`` -> backward filter ->
+18 kHz low-pass, the delay measured from an impulse through the same chain removed, cut to
+the input length), so torch-msbg is checked to be interchangeable with it.
+
+Tolerances: float64 stages agree with pyclarity to ~1e-10 (rounding only: every IIR stage is
+exact, FIRs are the same coefficients); float32 stages to ~1e-6 relative (single-precision
+rounding, amplified at most ~10x by the recursions in their balanced basis). End to end we ask
+for 40 dB SNR per item (the issue's goal; measured 85-100 dB in float32).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy import signal as sps
+
+from hltk.io.listeners import Audiogram, Listener, ListenerBatch, standard_listener
+from hltk.simulate import msbg, torch_msbg
+from hltk.simulate.torch_msbg import TorchMsbg
+
+logging.getLogger().setLevel(logging.ERROR)
+SAMPLE_RATE = 44100
+#: One audiogram per MSBG severity class (NOTHING, MILD, MODERATE, SEVERE).
+SEVERITIES = {"NH": "NOTHING", "N1": "MILD", "N2": "MODERATE", "N4": "SEVERE"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_threaded_blas():
+    """pyclarity builds its smearing matrix with an SVD; OpenBLAS threads on a shared 2-core
+    machine turn that 60 ms into several seconds."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+# -- reference -------------------------------------------------------------------------------
+def reference_msbg(
+    signal: np.ndarray, audiogram: Audiogram, equiv_0db_spl: float = 100.0, ahr: float = 20.0
+) -> tuple[np.ndarray, int]:
+    """The ``msbg`` backend (pyclarity) on one ear: delay-compensated, the input's length."""
+    output = msbg.simulate_ear(signal, audiogram, equiv_0db_spl=equiv_0db_spl, ahr=ahr)
+    return output, msbg.ear_delay(audiogram, equiv_0db_spl, ahr, "ff")
+
+
+def snr_db(reference: np.ndarray, estimate: np.ndarray) -> float:
+    return float(10 * np.log10(np.sum(reference**2) / np.sum((estimate - reference) ** 2)))
+
+
+# -- signals ---------------------------------------------------------------------------------
+def speech(text: str, seconds: float) -> np.ndarray:
+    """espeak-ng speech at 44.1 kHz, RMS 0.05, cut or zero-padded to ``seconds``."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    import tempfile
+
+    import soundfile as sf
+
+    from hltk.io.audio import resample
+
+    with tempfile.TemporaryDirectory() as folder:
+        wav = Path(folder) / "speech.wav"
+        subprocess.run(["espeak-ng", "-w", str(wav), text], check=True, capture_output=True)
+        samples, rate = sf.read(str(wav), dtype="float64")
+    samples = resample(torch.from_numpy(samples)[None], rate, SAMPLE_RATE)[0].numpy()
+    length = int(seconds * SAMPLE_RATE)
+    samples = np.pad(samples, (0, max(0, length - len(samples))))[:length]
+    return samples * 0.05 / np.sqrt(np.mean(samples**2))
+
+
+def music(seconds: float, seed: int = 0) -> np.ndarray:
+    """A synthetic chord (A major, 6 harmonics each) over a kick and hi-hat pattern."""
+    rng = np.random.default_rng(seed)
+    time = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    chord = sum(
+        np.sin(2 * np.pi * f * k * time + rng.uniform(0, 2 * np.pi)) / k
+        for f in (220.0, 277.18, 329.63)
+        for k in range(1, 7)
+    )
+    chord = chord * (0.6 + 0.4 * np.sin(2 * np.pi * 0.5 * time))
+    beat = (time % 0.5) / 1.0
+    kick = np.sin(2 * np.pi * (50 + 100 * np.exp(-beat * 30)) * beat) * np.exp(-beat * 12)
+    hat_time = (time + 0.25) % 0.5
+    hat = sps.lfilter(*sps.butter(2, 6000 / 22050, "high"), rng.standard_normal(len(time)))
+    hat = hat * np.exp(-hat_time * 60)
+    mix = 0.3 * chord + 2.0 * kick + 1.5 * hat
+    return mix * 0.05 / np.sqrt(np.mean(mix**2))
+
+
+def batch_of(names: list[str], ears: tuple[str, ...] = ("left",)) -> ListenerBatch:
+    return ListenerBatch(tuple(standard_listener(name) for name in names), ears)
+
+
+# -- stages ----------------------------------------------------------------------------------
+def test_outer_middle_ear_fir_matches_pyclarity() -> None:
+    from clarity.evaluator.msbg.msbg import Ear
+    from clarity.evaluator.msbg.msbg_utils import FF_ED
+
+    impulse = np.zeros(2048)
+    impulse[0] = 1.0
+    for backward in (False, True):
+        expected = Ear.src_to_cochlea_filt(impulse, FF_ED, SAMPLE_RATE, backward=backward)
+        taps = torch_msbg.outer_middle_ear_fir(backward)
+        assert len(taps) == 1015
+        np.testing.assert_allclose(taps, expected[:1015], rtol=0, atol=1e-12)
+        assert np.all(expected[1015:] == 0)
+
+
+def test_fft_fir_filter_matches_lfilter() -> None:
+    from hltk.dsp.fftconv import fir_filter
+
+    rng = np.random.default_rng(0)
+    signal, taps = rng.standard_normal((3, 5000)), rng.standard_normal(1015)
+    expected = sps.lfilter(taps, 1, signal, axis=-1)
+    got = fir_filter(torch.from_numpy(signal), torch.from_numpy(taps)).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-10 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-9), (torch.float32, 5e-6)])
+def test_block_sosfilt_and_filtfilt_match_scipy(dtype: torch.dtype, tolerance: float) -> None:
+    from hltk.dsp.iir import block_sosfilt, block_state_space, filtfilt
+
+    params = torch_msbg.load_filterbank_parameters(torch_msbg.FILTERBANK_FILES["MILD"])
+    b, a = np.asarray(params["GTn_nums"][0]), np.asarray(params["GTn_denoms"][0])
+    signal = np.random.default_rng(1).standard_normal(9001)
+    expected = signal
+    for _ in range(4):
+        expected = sps.lfilter(b, a, expected)
+    bank = block_state_space(np.tile(np.r_[b, a], (4, 1))[None], 64, dtype)
+    got = block_sosfilt(torch.tensor(signal, dtype=dtype)[None, None], bank)[0, 0].numpy()
+    assert np.abs(got - expected).max() <= tolerance * np.abs(expected).max()
+    # The slowest envelope low-pass (24 Hz), zero-phase, on a rectified signal.
+    b, a = sps.ellip(2, 0.25, 35, 24.4 / 22050)
+    expected = sps.filtfilt(b, a, np.abs(signal), padlen=8)
+    bank = block_state_space(np.r_[b, a][None, None], 64, dtype)
+    edge = block_state_space(np.r_[b, a][None, None], 8, dtype)
+    got = filtfilt(torch.tensor(np.abs(signal), dtype=dtype)[None, None], bank, edge, 8)[0, 0]
+    assert np.abs(got.numpy() - expected).max() <= tolerance * np.abs(expected).max()
+
+
+def test_smearing_matches_smear3() -> None:
+    from clarity.evaluator.msbg.smearing import make_smear_mat3, smear3
+
+    from hltk.dsp.smearing import smearing_matrix, spectral_smear
+
+    rng = np.random.default_rng(2)
+    for broadening in torch_msbg.SMEAR_BROADENING.values():
+        if broadening is None:
+            continue
+        expected_matrix = make_smear_mat3(*broadening, float(SAMPLE_RATE))
+        matrix = smearing_matrix(*broadening, float(SAMPLE_RATE))
+        np.testing.assert_allclose(matrix, expected_matrix, atol=1e-10)
+        for length in (256, 1000, 3011):  # whole and partial hops, fewer than 4 frames
+            signal = rng.standard_normal(length) * np.exp(-np.arange(length) / 800)
+            expected = smear3(expected_matrix, signal)
+            got = spectral_smear(torch.from_numpy(signal)[None], torch.from_numpy(matrix))[0]
+            assert got.shape == expected.shape
+            np.testing.assert_allclose(got.numpy(), expected, atol=1e-10 * np.abs(expected).max())
+
+
+def test_active_rms_and_calibration_match_measure_rms() -> None:
+    from clarity.evaluator.msbg.msbg_utils import measure_rms
+
+    from hltk.dsp.level import active_rms, msbg_calibration_gain
+
+    rng = np.random.default_rng(3)
+    signals = [speech("testing one two three", 1.5), music(1.0)]
+    signals.append(rng.standard_normal(7000) * np.repeat(rng.uniform(0, 1, 16) ** 4, 441)[:7000])
+    length = max(len(s) for s in signals)
+    batch = torch.zeros(len(signals), length, dtype=torch.float64)
+    for i, s in enumerate(signals):
+        batch[i, : len(s)] = torch.from_numpy(s)
+    lengths = torch.tensor([len(s) for s in signals])
+    got = active_rms(batch, lengths)
+    gains = msbg_calibration_gain(batch, lengths)
+    for i, s in enumerate(signals):
+        expected = measure_rms(s, SAMPLE_RATE, -12)[0]
+        assert got[i].item() == pytest.approx(expected, rel=1e-12)
+        assert gains[i].item() == pytest.approx(np.sqrt(np.mean(s**2)) / expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("severity", ["MILD", "MODERATE", "SEVERE"])
+def test_cochlea_stages_match_pyclarity(severity: str) -> None:
+    """Gammatone bank, envelope, recruitment and recombination against ``Cochlea``'s own
+    stage functions, float64, on smeared speech."""
+    from clarity.evaluator.msbg import cochlea as clarity_cochlea
+
+    from hltk.dsp.gammatone import channel_envelope, gammatone_filterbank, recruitment
+
+    name = {"MILD": "N1", "MODERATE": "N2", "SEVERE": "N4"}[severity]
+    audiogram = standard_listener(name).left
+    assert audiogram.severity == severity
+    cochlea = clarity_cochlea.Cochlea(audiogram=audiogram.to_clarity())
+    params = cochlea.gtfbank_params
+    signal = speech("she sells sea shells", 0.4) * 20
+    expected_bands = clarity_cochlea.gammatone_filterbank(
+        signal, params["NGAMMA"],
+        clarity_cochlea.FilterBank(params["GTn_nums"], params["GTn_denoms"]),
+        params["GTnDelays"], params["Start2PoleHP"],
+        clarity_cochlea.FilterBank(params["HP_nums"], params["HP_denoms"]),
+    )
+    expected_envelope = clarity_cochlea.compute_envelope(
+        expected_bands, params["ERBn_CentFrq"], SAMPLE_RATE
+    )
+    expected_out = clarity_cochlea.recruitment(
+        expected_bands.copy(), expected_envelope.copy(), 120.0, cochlea.cf_expansion,
+        cochlea.eq_loud_db_catch_up,
+    )
+    bank = torch_msbg.build_filterbank(torch_msbg.FILTERBANK_FILES[severity])
+    bands = torch.cat(gammatone_filterbank(
+        torch.from_numpy(signal)[None], bank.gammatone, bank.delays, bank.highpass,
+        bank.first_highpass,
+    ))[:, 0]
+    scale = np.abs(expected_bands).max()
+    np.testing.assert_allclose(bands.numpy(), expected_bands, atol=1e-9 * scale)
+    envelope = channel_envelope(bands[:, None], bank.envelope, bank.envelope_edge)
+    with torch.no_grad():  # the in-place path
+        in_place = recruitment(
+            bands[:, None].clone(), envelope.clone(), torch.tensor([120.0], dtype=torch.float64),
+            torch.from_numpy(cochlea.cf_expansion)[:, None], in_place=True,
+        )[:, 0]
+    np.testing.assert_allclose(in_place.numpy(), expected_out, atol=1e-9 * scale)
+    np.testing.assert_allclose(envelope[:, 0].numpy(), expected_envelope, atol=1e-9 * scale)
+    ratios = torch_msbg.expansion_ratios(bank.centre_frequencies, audiogram)
+    np.testing.assert_allclose(ratios, cochlea.cf_expansion, rtol=1e-12)
+    out = recruitment(bands[:, None], envelope, torch.tensor([120.0], dtype=torch.float64),
+                      torch.from_numpy(ratios)[:, None])[:, 0]
+    np.testing.assert_allclose(out.numpy(), expected_out, atol=1e-9 * scale)
+
+
+# -- end to end ------------------------------------------------------------------------------
+def test_fidelity_short_speech() -> None:
+    """0.6 s of speech, mild and severe (every class runs in the slow test), float32:
+    >= 40 dB SNR per item."""
+    signal = speech("The birch canoe slid on the smooth planks.", 0.6)
+    names = ["N1", "N4"]
+    processor = TorchMsbg()
+    batch = torch.from_numpy(signal).float()[None, None].repeat(len(names), 1, 1)
+    output = processor(batch, batch_of(names))
+    for i, name in enumerate(names):
+        audiogram = standard_listener(name).left
+        assert audiogram.severity == SEVERITIES[name]
+        expected, delay = reference_msbg(signal, audiogram)
+        assert processor.delays([audiogram], [100.0]) == [delay]
+        assert snr_db(expected, output[i, 0].double().numpy()) >= 40.0, name
+
+
+def test_batched_equals_item_by_item() -> None:
+    """Mixed severities, lengths and ears in one batch == one item at a time (1e-5)."""
+    signals = [speech("one two", 0.35), music(0.25, seed=1), speech("four five six", 0.45)]
+    length = max(len(s) for s in signals)
+    audio = torch.zeros(3, 2, length)
+    for i, s in enumerate(signals):
+        audio[i, 0, : len(s)] = torch.from_numpy(s).float()
+        audio[i, 1, : len(s)] = torch.from_numpy(s[::-1].copy()).float()
+    lengths = torch.tensor([len(s) for s in signals])
+    audiograms = standard_listener("N4").left, standard_listener("N1").left
+    listeners = (
+        Listener("a", standard_listener("NH").left, standard_listener("N3").left),
+        Listener("b", *audiograms),
+        Listener("c", standard_listener("N2").left, standard_listener("S2").left),
+    )
+    processor = TorchMsbg()
+    batched = processor(audio, ListenerBatch(listeners), lengths=lengths)
+    for i in range(3):
+        alone = processor(
+            audio[i : i + 1, :, : lengths[i]], ListenerBatch(listeners[i : i + 1]),
+            lengths=lengths[i : i + 1],
+        )
+        peak = alone.abs().max()
+        difference = (batched[i, :, : lengths[i]] - alone[0]).abs().max()
+        assert difference <= 1e-5 * peak, (i, float(difference / peak))
+
+
+def test_gradients_wrt_input_float64() -> None:
+    """gradcheck (fast mode) through the whole chain on a short float64 signal."""
+    processor = TorchMsbg(dtype="float64")
+    signal = torch.from_numpy(speech("hello", 0.05)).reshape(1, 1, -1)
+    signal = (signal + 1e-3 * torch.randn_like(signal)).requires_grad_(True)
+    listeners = batch_of(["N3"])
+
+    def simulate(audio: torch.Tensor) -> torch.Tensor:
+        return processor(audio, listeners)
+
+    assert torch.autograd.gradcheck(simulate, (signal,), fast_mode=True, eps=1e-6, atol=1e-5,
+                                    rtol=1e-3)
+    output = simulate(signal)
+    (gradient,) = torch.autograd.grad(output.square().sum(), signal)
+    assert torch.isfinite(gradient).all() and gradient.abs().max() > 0
+
+
+def test_registered_and_contract() -> None:
+    from hltk import registry
+
+    spec = registry._REGISTRY[("simulate", "torch-msbg")]
+    processor = spec.factory()
+    assert processor.name == "torch-msbg" and processor.sample_rate == 44100
+    assert processor.batched is True
+    audio = torch.zeros(2, 2, 3000)
+    audio[:, :, 1000] = 0.1
+    output = processor(audio, batch_of(["NH", "N4"], ("left", "right")),
+                       lengths=torch.tensor([3000, 2500]),
+                       level_db_spl=torch.tensor([100.0, 90.0]), seeds=[0, 1])
+    assert output.shape == audio.shape and output.dtype == torch.float32
+    assert torch.isfinite(output).all()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu() -> None:
+    signal = torch.from_numpy(speech("on the graphics card", 1.0)).float()
+    audio = signal[None, None].repeat(4, 1, 1)
+    listeners = batch_of(list(SEVERITIES))
+    cpu = TorchMsbg()(audio, listeners)
+    gpu = TorchMsbg()(audio.cuda(), listeners)
+    assert gpu.device.type == "cuda"
+    for i in range(4):
+        assert snr_db(cpu[i, 0].double().numpy(), gpu[i, 0].cpu().double().numpy()) >= 60
+
+
+# -- long fidelity run -----------------------------------------------------------------------
+@pytest.mark.slow
+def test_fidelity_speech_and_music_snr_and_stoi() -> None:
+    """4 s speech and music x NH / mild / moderate / severe (+ S2, N6), float32 and float64:
+    SNR >= 40 dB per item, and |STOI(clean, torch-msbg) - STOI(clean, msbg)| <= 0.005.
+    Run with ``-s`` to print the per-item figures."""
+    from pystoi import stoi
+
+    signals = {
+        "speech": speech(
+            "The quick brown fox jumps over the lazy dog. A large size in stockings is hard "
+            "to sell.", 4.0),
+        "music": music(4.0, seed=3),
+    }
+    names = list(SEVERITIES) + ["S2", "N6"]
+    processors = {dtype: TorchMsbg(dtype=dtype) for dtype in ("float32", "float64")}
+    print("\nsignal audiogram severity dtype snr_db stoi_msbg stoi_delta")
+    for kind, signal in signals.items():
+        audio = torch.from_numpy(signal).float()[None, None].repeat(len(names), 1, 1)
+        outputs = {dtype: p(audio, batch_of(names)) for dtype, p in processors.items()}
+        for i, name in enumerate(names):
+            audiogram = standard_listener(name).left
+            expected, _ = reference_msbg(signal, audiogram)
+            stoi_reference = stoi(signal, expected, SAMPLE_RATE)
+            for dtype, output in outputs.items():
+                got = output[i, 0].double().numpy()
+                snr = snr_db(expected, got)
+                delta = stoi(signal, got, SAMPLE_RATE) - stoi_reference
+                print(f"{kind} {name} {audiogram.severity} {dtype} {snr:.1f} "
+                      f"{stoi_reference:.4f} {delta:+.2e}")
+                assert snr >= 40.0, (kind, name, dtype)
+                assert abs(delta) <= 0.005, (kind, name, dtype)
