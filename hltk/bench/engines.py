@@ -78,10 +78,13 @@ def _clarity_item(shared: tuple[str, ScoringSettings], pair: MetricPair, worker:
 
 def clarity_score(metric: str, pairs: Sequence[MetricPair], scoring: ScoringSettings,
                   device: torch.device, jobs: int) -> np.ndarray:
-    """pyclarity, one item per task in a pool of ``jobs`` workers (CPU only)."""
+    """pyclarity, one item per task in a pool of ``jobs`` single-threaded workers (CPU only;
+    in-process with one native thread when ``jobs == 1``, as ``hltk evaluate``)."""
     del device
     payloads = list(enumerate(pairs))
-    return _ordered(map_work(_clarity_item_indexed, (metric, scoring), payloads, jobs=jobs), len(pairs))
+    results = map_work(_clarity_item_indexed, (metric, scoring), payloads, jobs=jobs,
+                       single_thread=True)
+    return _ordered(results, len(pairs))
 
 
 def _clarity_item_indexed(shared: tuple[str, ScoringSettings], payload: tuple[int, MetricPair],

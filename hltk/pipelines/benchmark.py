@@ -346,14 +346,13 @@ def time_backend(task: str, spec: BackendSpec, items: Sequence[BenchItem],
             jobs = max(1, min(settings.jobs, len(items)))
 
             def run_per_item() -> None:
-                for _ in map_work(_process_one, processor, payloads, jobs=jobs):
+                for _ in map_work(_process_one, processor, payloads, jobs=jobs, single_thread=True):
                     pass
 
             cpu = torch.device("cpu")
             timing, _ = measure(run_per_item, repeats=settings.repeats, device=cpu, children=jobs > 1,
                                 budget_s=settings.max_seconds)
-            layout = {"device": "cpu", "batched": False, "jobs": jobs, "batch": 1,
-                      "threads": 1 if jobs > 1 else torch.get_num_threads()}
+            layout = {"device": "cpu", "batched": False, "jobs": jobs, "batch": 1, "threads": 1}
     except Exception as error:  # one backend's failure never stops the benchmark
         return _speed_row(task, spec.name, "", reference, None, **base, status="failed",
                           message=f"{type(error).__name__}: {error}")
@@ -403,7 +402,7 @@ def engine_suite(pairs_by_metric: dict[str, list[MetricPair]], settings: Benchma
             layout = {"device": str(engine_device), "batched": engine.batched,
                       "jobs": 1 if engine.batched else jobs,
                       "batch": len(pairs) if engine.batched else 1,
-                      "threads": torch.get_num_threads() if engine.batched or jobs == 1 else 1,
+                      "threads": torch.get_num_threads() if engine.batched else 1,
                       "items": len(pairs), "audio_s": audio_s}
             try:
                 result = _run_engine(engine, metric, pairs, scoring, engine_device, jobs, settings,
