@@ -4,8 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_PIN := torch==2.13.0
 DEMO_OUT ?= out/demo
+BENCH_OUT ?= out/bench
 
-.PHONY: install system-deps test test-all demo lint typecheck bench clean
+.PHONY: install system-deps test test-all demo lint typecheck bench bench-readme clean
 
 install: $(BIN)/hltk
 
@@ -34,8 +35,13 @@ lint: install
 	$(BIN)/ruff check hltk cli tests bench
 	$(BIN)/mypy hltk
 
+# Speed and fidelity of every registered backend and metric engine (defaults: 8 items x 2 s);
+# tables, plots and run.json in $(BENCH_OUT). `bench-readme` pastes report.md into README.md.
 bench: install
-	$(BIN)/python bench/msbg_jobs.py
+	$(BIN)/hltk benchmark -o $(BENCH_OUT)
+
+bench-readme:
+	$(BIN)/python bench/update_readme.py $(BENCH_OUT)
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache

@@ -9,6 +9,7 @@ import typer
 
 from hltk import __version__
 from hltk_cli.amplify import amplify, gain_plot_command
+from hltk_cli.benchmark import benchmark
 from hltk_cli.common import GLOBAL_OPTIONS
 from hltk_cli.denoise_amplify import denoise_amplify
 from hltk_cli.evaluate import compare, evaluate
@@ -59,6 +60,7 @@ app.command("validate")(validate)
 app.command("merge")(merge)
 app.command("evaluate")(evaluate)
 app.command("compare")(compare)
+app.command("benchmark")(benchmark)
 app.command("synth")(synth)
 app.command("remix")(remix)
 app.add_typer(manifest_app, name="manifest")
