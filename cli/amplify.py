@@ -122,32 +122,7 @@ def amplify(
             info(f"wrote {len(figures)} fitting figures in {out / 'plots'}", c.is_quiet(quiet))
         except ManifestError:
             pass  # reported (exit 2) by the run below, which validates the manifest first
-    c.run_processing(
-        TASK,
-        manifest,
-        out,
-        backend=backend,
-        backend_options=options,
-        listeners=listeners,
-        root=root,
-        device=device,
-        jobs=jobs,
-        batch_size=batch_size,
-        executor=executor,
-        scheduler=scheduler,
-        shard=shard,
-        overwrite=overwrite,
-        retry_failed=retry_failed,
-        limit=limit,
-        ear=ear,
-        level_db_spl=level_db_spl,
-        audio_format=audio_format,
-        filename=filename,
-        clip=clip,
-        seed=seed,
-        output_format=output_format,
-        quiet=quiet,
-    )
+    c.run_processing(TASK, backend_options=options, **c.shared_options(locals()))
 
 
 def gain_plot_command(

@@ -86,6 +86,17 @@ def is_quiet(quiet: bool) -> bool:
 RESULT_COLUMNS = ["id", "status", "output", "duration", "seconds", "clipped", "stage", "message"]
 
 
+def shared_options(values: dict[str, Any]) -> dict[str, Any]:
+    """The shared processing options out of a command's ``locals()``: every parameter of
+    :func:`run_processing` after ``task`` (``backend_options`` excepted, each command builds
+    its own), so a command forwards them without listing them again."""
+    import inspect
+
+    names = [name for name in inspect.signature(run_processing).parameters
+             if name not in ("task", "backend_options")]
+    return {name: values[name] for name in names}
+
+
 def run_processing(
     task: str,
     manifest: Path,

@@ -76,29 +76,4 @@ def denoise_amplify(
     except ValueError as problem:
         error(str(problem))
         raise typer.Exit(EXIT_USAGE) from None
-    c.run_processing(
-        TASK,
-        manifest,
-        out,
-        backend=backend,
-        backend_options=options,
-        listeners=listeners,
-        root=root,
-        device=device,
-        jobs=jobs,
-        batch_size=batch_size,
-        executor=executor,
-        scheduler=scheduler,
-        shard=shard,
-        overwrite=overwrite,
-        retry_failed=retry_failed,
-        limit=limit,
-        ear=ear,
-        level_db_spl=level_db_spl,
-        audio_format=audio_format,
-        filename=filename,
-        clip=clip,
-        seed=seed,
-        output_format=output_format,
-        quiet=quiet,
-    )
+    c.run_processing(TASK, backend_options=options, **c.shared_options(locals()))

@@ -31,10 +31,4 @@ def simulate(
     quiet: c.QuietOpt = False,
 ) -> None:
     """Simulate each listener's hearing loss on each item (default backend: MSBG)."""
-    c.run_processing(
-        TASK, manifest, out, backend=backend, listeners=listeners, root=root, device=device,
-        jobs=jobs, batch_size=batch_size, executor=executor, scheduler=scheduler, shard=shard,
-        overwrite=overwrite, retry_failed=retry_failed, limit=limit, ear=ear,
-        level_db_spl=level_db_spl, audio_format=audio_format, filename=filename, clip=clip,
-        seed=seed, output_format=output_format, quiet=quiet,
-    )
+    c.run_processing(TASK, **c.shared_options(locals()))
