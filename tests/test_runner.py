@@ -156,7 +156,7 @@ def test_shards_then_merge_equal_unsharded(tmp_path: Path, attenuator) -> None:
     assert audio_bytes(tmp_path / "whole") == audio_bytes(tmp_path / "merged")
 
 
-def test_limit_and_level_column(tmp_path: Path, attenuator) -> None:
+def test_limit_selects_the_first_rows(tmp_path: Path, attenuator) -> None:
     manifest = make_speech_manifest(tmp_path / "corpus", count=3)
     summary = run(manifest, tmp_path / "out", limit=2)
     assert summary.counts["selected"] == 2
