@@ -18,6 +18,7 @@ from hltk_cli.merge import merge
 from hltk_cli.remix import remix
 from hltk_cli.simulate import simulate
 from hltk_cli.synth import synth
+from hltk_cli.train import train_app
 from hltk_cli.validate import validate
 
 app = typer.Typer(
@@ -64,6 +65,7 @@ app.command("benchmark")(benchmark)
 app.command("synth")(synth)
 app.command("remix")(remix)
 app.add_typer(manifest_app, name="manifest")
+app.add_typer(train_app, name="train")
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from hltk.processor import Processor
 BUILTIN_MODULES: tuple[str, ...] = (
     "hltk.simulate.msbg",
     "hltk.simulate.torch_msbg",
+    "hltk.simulate.neuro_msbg",
     "hltk.amplify.nalr",
     "hltk.amplify.compressor",
     "hltk.amplify.wdrc",

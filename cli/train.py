@@ -1,0 +1,91 @@
+"""``hltk train``: train the neural models (``hltk train neuro-msbg``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from hltk.pipelines.train import train_neuro_msbg
+from hltk.train.checkpoint import CheckpointError
+from hltk.train.loop import TrainSettings
+from hltk_cli import common as c
+from hltk_cli.output import error, info, print_rows, progress_bar
+
+train_app = typer.Typer(name="train", help="Train hltk's neural models.", no_args_is_help=True)
+
+DataOpt = Annotated[list[Path], typer.Option(
+    "--data", help="Manifest of training audio (repeatable); rows with split=train train, "
+    "split=valid validate (hltk synth corpora have both).", show_default=False)]
+CheckpointOut = Annotated[Path, typer.Option("-o", "--out", help="Checkpoint file to write "
+                                             "(CKPT.resume beside it makes runs resumable).",
+                                             show_default=False)]
+StepsOpt = Annotated[int, typer.Option("--steps", min=1, help="Optimizer steps.")]
+EpochsOpt = Annotated[float | None, typer.Option(
+    "--epochs", min=0.01, help="Train for this many passes over the data (instead of --steps).")]
+BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Examples per step.")]
+LrOpt = Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (Adam).")]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", min=1, help="torch CPU threads.")]
+QuickOpt = Annotated[bool, typer.Option("--quick", help="A tiny model on a few items, about a "
+                                        "minute on a CPU (smoke test).")]
+CacheOpt = Annotated[Path | None, typer.Option(
+    "--cache-dir", help="Where (input, target) pairs are cached. Default: OUT's folder/cache.")]
+
+
+@train_app.command("neuro-msbg")
+def neuro_msbg(
+    data: DataOpt,
+    out: CheckpointOut,
+    block: Annotated[Literal["lstm", "transformer", "cnn", "mamba"], typer.Option(
+        "--block", help="Dual-path block.")] = "cnn",
+    phase: Annotated[Literal["residual", "absolute", "none"], typer.Option(
+        "--phase", help="Phase decoder: residual (added to the input phase), absolute (the "
+        "paper's), none (magnitude only, the ablation).")] = "residual",
+    channels: Annotated[int | None, typer.Option("--channels", min=1)] = None,
+    hidden: Annotated[int | None, typer.Option("--hidden", min=1)] = None,
+    blocks: Annotated[int | None, typer.Option("--blocks", min=1)] = None,
+    steps: StepsOpt = 3000,
+    epochs: EpochsOpt = None,
+    batch_size: BatchOpt = 16,
+    lr: LrOpt = 2e-3,
+    segment_seconds: Annotated[float, typer.Option("--segment-seconds", min=0.25)] = 2.0,
+    target_backend: Annotated[Literal["torch-msbg", "msbg"], typer.Option(
+        "--target-backend", help="Simulator that makes the targets.")] = "torch-msbg",
+    cache_dir: CacheOpt = None,
+    seed: c.SeedOpt = 0,
+    threads: ThreadsOpt = None,
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda[:N].")] = "cpu",
+    quick: QuickOpt = False,
+    output_format: c.OutputFormatOpt = "table",
+    quiet: c.QuietOpt = False,
+) -> None:
+    """Train Neuro-MSBG against MSBG targets; resumable (run the same command again)."""
+    quiet = c.is_quiet(quiet)
+    settings = TrainSettings(steps=steps, batch_size=batch_size, learning_rate=lr, seed=seed,
+                             threads=threads, device=device)
+    model = {"block": block, "phase": phase, "channels": channels, "hidden": hidden,
+             "blocks": blocks}
+    with c.exit_codes():
+        try:
+            with progress_bar("pairs", quiet) as data_update, progress_bar("train", quiet) as update:
+                def report(step: int, total: int, losses: dict[str, float]) -> None:
+                    update(step, total)
+                    if "valid" in losses and step % settings.valid_every == 0:
+                        info(f"step {step}: train {losses['loss']:.4f} valid {losses['valid']:.4f}",
+                             quiet)
+
+                result = train_neuro_msbg(
+                    data, out, model=model, settings=settings, epochs=epochs, quick=quick,
+                    cache_dir=cache_dir, target_backend=target_backend,
+                    segment_seconds=segment_seconds, data_progress=data_update, progress=report,
+                )
+        except (CheckpointError, FileNotFoundError) as problem:
+            error(str(problem))
+            raise typer.Exit(2) from None
+    first = result.history[0] if result.history else {}
+    row = {"checkpoint": str(result.checkpoint), "steps": result.steps,
+           "resumed_from": result.resumed_from, "wall_s": round(result.wall_seconds, 1),
+           "first_train_loss": first.get("train_loss"), "final_train_loss": result.final_train_loss,
+           "final_valid_loss": result.final_valid_loss}
+    print_rows([row], list(row), output_format, title="hltk train neuro-msbg")

@@ -1,0 +1,53 @@
+"""``hltk train``: train a model family with the shared loop (:mod:`hltk.train.loop`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from hltk.simulate.neuro_msbg import NeuroMsbgConfig
+from hltk.train.loop import TrainResult, TrainSettings, train
+from hltk.train.neuro_msbg import QUICK_MODEL, QUICK_SETTINGS, make_task
+
+StepProgress = Callable[[int, int, dict[str, float]], None]
+
+
+def steps_for_epochs(epochs: float, examples: int, batch_size: int) -> int:
+    """Steps that show each training example ``epochs`` times on average."""
+    return max(1, round(epochs * examples / batch_size))
+
+
+def train_neuro_msbg(
+    manifests: list[Path],
+    checkpoint: Path,
+    *,
+    model: dict[str, Any],
+    settings: TrainSettings,
+    epochs: float | None = None,
+    quick: bool = False,
+    cache_dir: Path | None = None,
+    target_backend: str = "torch-msbg",
+    max_seconds: float = 4.0,
+    segment_seconds: float = 2.0,
+    data_progress: Callable[[int, int], None] | None = None,
+    progress: StepProgress | None = None,
+) -> TrainResult:
+    """Train Neuro-MSBG on ``manifests`` into ``checkpoint``; ``model`` overrides fields of
+    the config (``--quick``: the tiny :data:`QUICK_MODEL` and :data:`QUICK_SETTINGS`, 1 s
+    crops of 6 training items (12 ears))."""
+    config = QUICK_MODEL if quick else NeuroMsbgConfig()
+    config = replace(config, **{k: v for k, v in model.items() if v is not None})
+    if quick:
+        settings = replace(QUICK_SETTINGS, seed=settings.seed, threads=settings.threads,
+                           device=settings.device)
+        max_seconds, segment_seconds = 1.5, 1.0
+    cache_dir = cache_dir or checkpoint.parent / "cache"
+    task = make_task(manifests, config, cache_dir, target_backend=target_backend,
+                     max_seconds=max_seconds, seed=settings.seed, segment_seconds=segment_seconds,
+                     limit=6 if quick else None, progress=data_progress)
+    if epochs is not None:
+        settings = replace(settings, steps=steps_for_epochs(
+            epochs * max_seconds / segment_seconds, len(task.train_pairs), settings.batch_size))
+    return train(task, settings, checkpoint, progress=progress)
