@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from hltk.pipelines.simulate import TASK
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from hltk.pipelines.simulate import TASK, backend_options
 from hltk_cli import common as c
+
+CheckpointOpt = Annotated[Path | None, typer.Option(
+    "--checkpoint", help="neuro-msbg: an hltk Neuro-MSBG checkpoint (default: the shipped one).")]
+BlockOpt = Annotated[Literal["lstm", "transformer", "cnn", "mamba"] | None, typer.Option(
+    "--block", help="neuro-msbg: which shipped checkpoint, by dual-path block (default cnn).")]
 
 
 def simulate(
@@ -29,6 +39,10 @@ def simulate(
     seed: c.SeedOpt = 0,
     output_format: c.OutputFormatOpt = "table",
     quiet: c.QuietOpt = False,
+    checkpoint: CheckpointOpt = None,
+    block: BlockOpt = None,
 ) -> None:
     """Simulate each listener's hearing loss on each item (default backend: MSBG)."""
-    c.run_processing(TASK, **c.shared_options(locals()))
+    with c.exit_codes():
+        options = backend_options(backend, checkpoint=checkpoint, block=block)
+    c.run_processing(TASK, backend_options=options, **c.shared_options(locals()))

@@ -26,6 +26,7 @@ def train_neuro_msbg(
     model: dict[str, Any],
     settings: TrainSettings,
     epochs: float | None = None,
+    steps: int | None = None,
     quick: bool = False,
     cache_dir: Path | None = None,
     target_backend: str = "torch-msbg",
@@ -36,13 +37,16 @@ def train_neuro_msbg(
 ) -> TrainResult:
     """Train Neuro-MSBG on ``manifests`` into ``checkpoint``; ``model`` overrides fields of
     the config (``--quick``: the tiny :data:`QUICK_MODEL` and :data:`QUICK_SETTINGS`, 1 s
-    crops of 6 training items (12 ears))."""
+    crops of 6 training items (12 ears)); ``steps`` overrides the settings' (also under
+    ``quick``)."""
     config = QUICK_MODEL if quick else NeuroMsbgConfig()
     config = replace(config, **{k: v for k, v in model.items() if v is not None})
     if quick:
         settings = replace(QUICK_SETTINGS, seed=settings.seed, threads=settings.threads,
                            device=settings.device)
         max_seconds, segment_seconds = 1.5, 1.0
+    if steps is not None:
+        settings = replace(settings, steps=steps)
     cache_dir = cache_dir or checkpoint.parent / "cache"
     task = make_task(manifests, config, cache_dir, target_backend=target_backend,
                      max_seconds=max_seconds, seed=settings.seed, segment_seconds=segment_seconds,

@@ -188,7 +188,8 @@ class NeuroMsbg:
 
         A level other than the trained 100 dB SPL per digital unit is applied by scaling the
         input by the level difference and the output back (MSBG's level dependence enters
-        through the input level the network sees)."""
+        through the input level the network sees). Gradients are kept only when ``audio``
+        requires them (training a compensator through the simulator)."""
         del lengths, seeds
         device = self.device or audio.device
         batch, channels, length = audio.shape
@@ -200,9 +201,10 @@ class NeuroMsbg:
             levels = torch.as_tensor(level_db_spl, dtype=torch.float32, device=device).reshape(batch)
             scale = (10.0 ** ((levels - TRAINED_LEVEL_DB_SPL) / 20.0)).repeat_interleave(channels)[:, None]
         pieces = []
-        for first in range(0, batch * channels, self.max_batch):
-            part = slice(first, first + self.max_batch)
-            pieces.append(model(signal[part] * scale[part], hearing_levels[part]) / scale[part])
+        with torch.set_grad_enabled(torch.is_grad_enabled() and audio.requires_grad):
+            for first in range(0, batch * channels, self.max_batch):
+                part = slice(first, first + self.max_batch)
+                pieces.append(model(signal[part] * scale[part], hearing_levels[part]) / scale[part])
         return torch.cat(pieces).reshape(batch, channels, length).to(audio.dtype)
 
 

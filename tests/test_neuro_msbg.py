@@ -1,0 +1,184 @@
+"""Neuro-MSBG: the network (every block), the shared training loop (loss falls, resume is
+exact), checkpoints, and the ``neuro-msbg`` backend through ``hltk simulate``."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from typer.testing import CliRunner
+
+from hltk.io.listeners import ListenerBatch, standard_listener
+from hltk.nn.mamba import Mamba
+from hltk.pipelines.train import train_neuro_msbg
+from hltk.simulate.neuro_msbg import NeuroMsbg, NeuroMsbgConfig, NeuroMsbgNet, load_model
+from hltk.train.checkpoint import CheckpointError, load_checkpoint
+from hltk.train.loop import TrainSettings
+from hltk.train.neuro_msbg import QUICK_MODEL
+from hltk_cli.app import app
+from tests.conftest import demo_speech, write_manifest_csv
+
+TINY = dict(channels=4, hidden=8, blocks=1, dense_depth=1, stride=8, hop=256)
+
+
+def _speech(count: int = 3, seconds: float = 1.0) -> torch.Tensor:
+    return torch.stack([torch.as_tensor(demo_speech(item, seconds, 16000)[0], dtype=torch.float32)
+                        for item in ["s01", "s02", "s03", "s04"][:count]])
+
+
+@pytest.mark.parametrize("block", ["lstm", "transformer", "cnn", "mamba"])
+def test_every_block_runs_and_passes_gradients_to_the_input(block: str) -> None:
+    torch.manual_seed(0)
+    model = NeuroMsbgNet(NeuroMsbgConfig(block=block, **TINY))
+    audio = _speech(2, 0.5).requires_grad_(True)
+    levels = torch.tensor([[10.0, 10, 20, 30, 40, 50, 60, 60], [0.0] * 8])
+    output = model(audio, levels)
+    assert output.shape == audio.shape
+    assert torch.isfinite(output).all()
+    output.pow(2).sum().backward()
+    assert audio.grad is not None and torch.isfinite(audio.grad).all()
+    assert float(audio.grad.abs().sum()) > 0.0
+
+
+def test_output_depends_on_the_audiogram() -> None:
+    torch.manual_seed(0)
+    model = NeuroMsbgNet(NeuroMsbgConfig(**TINY)).eval()
+    audio = _speech(1)
+    with torch.no_grad():
+        normal = model(audio, torch.zeros(1, 8))
+        impaired = model(audio, torch.full((1, 8), 70.0))
+    assert float((normal - impaired).abs().max()) > 1e-4
+
+
+def test_batched_equals_item_by_item() -> None:
+    torch.manual_seed(1)
+    model = NeuroMsbgNet(NeuroMsbgConfig(block="lstm", **TINY)).eval()
+    audio = _speech(3)
+    levels = torch.tensor([[0.0] * 8, [20.0] * 8, [60.0] * 8])
+    with torch.no_grad():
+        batched = model(audio, levels)
+        single = torch.cat([model(audio[i : i + 1], levels[i : i + 1]) for i in range(3)])
+    torch.testing.assert_close(batched, single, atol=1e-5, rtol=0)
+
+
+def test_magnitude_only_keeps_the_input_phase() -> None:
+    torch.manual_seed(0)
+    model = NeuroMsbgNet(NeuroMsbgConfig(phase="none", **TINY)).eval()
+    audio = _speech(1)
+    with torch.no_grad():
+        _, phase = model.spectra(audio, torch.zeros(1, 8))
+        _, input_phase, _ = model.stft.analyse(audio)
+    torch.testing.assert_close(phase, input_phase)
+
+
+def test_mamba_is_causal() -> None:
+    torch.manual_seed(0)
+    layer = Mamba(8, d_state=4, expand=2)
+    sequence = torch.randn(2, 12, 8)
+    changed = sequence.clone()
+    changed[:, 7:] += 1.0
+    with torch.no_grad():
+        before, after = layer(sequence), layer(changed)
+    torch.testing.assert_close(before[:, :7], after[:, :7])
+    assert float((before[:, 7:] - after[:, 7:]).abs().max()) > 1e-3
+
+
+@pytest.fixture(scope="module")
+def training_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("neuro_corpus")
+    (folder / "audio").mkdir()
+    rows = []
+    for index, item in enumerate(["s01", "s02", "s03", "s04", "s05", "s06"]):
+        samples, rate = demo_speech(item, 1.5, 16000)
+        sf.write(folder / f"audio/{item}.wav", samples, rate, subtype="PCM_16")
+        rows.append({"id": item, "audio": f"audio/{item}.wav",
+                     "split": "valid" if index >= 4 else "train"})
+    return write_manifest_csv(folder / "manifest.csv", rows)
+
+
+def _quick(manifest: Path, checkpoint: Path, steps: int | None = None,
+           stop_after: int | None = None) -> list[dict[str, float]]:
+    """A ``--quick`` run; the pairs are cached beside the manifest (made once per module).
+    ``stop_after``: press Ctrl-C after that step."""
+
+    def progress(step: int, total: int, losses: dict[str, float]) -> None:
+        if stop_after is not None and step >= stop_after:
+            raise KeyboardInterrupt
+
+    result = train_neuro_msbg([manifest], checkpoint, model={}, settings=TrainSettings(threads=1),
+                              quick=True, cache_dir=manifest.parent / "cache", steps=steps,
+                              progress=progress)
+    return result.history
+
+
+def test_quick_training_lowers_the_loss_and_writes_a_loadable_checkpoint(
+        training_manifest: Path, tmp_path: Path) -> None:
+    history = _quick(training_manifest, tmp_path / "quick.pt")
+    assert history[-1]["train_loss"] < 0.9 * history[0]["train_loss"]
+    assert history[-1]["valid_loss"] < history[0]["valid_loss"]
+    content = load_checkpoint(tmp_path / "quick.pt", expect_model="neuro-msbg")
+    assert content["training"]["steps"] == 40 and content["config"]["block"] == "cnn"
+    model = load_model(tmp_path / "quick.pt")
+    assert model.config == QUICK_MODEL
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "quick.pt", expect_model="neuroamp")
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(training_manifest: Path, tmp_path: Path) -> None:
+    _quick(training_manifest, tmp_path / "straight.pt")
+    with pytest.raises(KeyboardInterrupt):  # interrupted at step 25; the last checkpoint is at 20
+        _quick(training_manifest, tmp_path / "resumed.pt", stop_after=25)
+    assert load_checkpoint(tmp_path / "resumed.pt")["training"]["steps"] == 20
+    _quick(training_manifest, tmp_path / "resumed.pt")
+    straight = load_checkpoint(tmp_path / "straight.pt")["state_dict"]
+    resumed = load_checkpoint(tmp_path / "resumed.pt")
+    assert resumed["training"]["steps"] == 40
+    for name, tensor in straight.items():
+        torch.testing.assert_close(resumed["state_dict"][name], tensor, atol=1e-6, rtol=1e-5)
+
+
+def test_simulate_cli_with_a_checkpoint(training_manifest: Path, tmp_path: Path,
+                                        speech_manifest: Path) -> None:
+    _quick(training_manifest, tmp_path / "quick.pt", steps=5)
+    out = tmp_path / "sim"
+    result = CliRunner().invoke(app, ["simulate", str(speech_manifest), "-o", str(out), "--backend",
+                                      "neuro-msbg", "--checkpoint", str(tmp_path / "quick.pt"),
+                                      "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    written = sorted((out / "audio").glob("*.wav"))
+    assert len(written) == 4
+    samples, rate = sf.read(written[0])
+    source, source_rate = sf.read(speech_manifest.parent / "audio" / "item00.wav")
+    assert rate == source_rate and samples.shape == (len(source), 2)  # resampled back, both ears
+    missing = CliRunner().invoke(app, ["simulate", str(speech_manifest), "-o", str(tmp_path / "x"),
+                                       "--backend", "neuro-msbg", "--checkpoint", "nope.pt"])
+    assert missing.exit_code == 2
+    wrong = CliRunner().invoke(app, ["simulate", str(speech_manifest), "-o", str(tmp_path / "y"),
+                                     "--checkpoint", str(tmp_path / "quick.pt")])
+    assert wrong.exit_code == 2 and "--checkpoint" in wrong.output
+
+
+def test_backend_levels_and_ears(training_manifest: Path, tmp_path: Path) -> None:
+    _quick(training_manifest, tmp_path / "quick.pt", steps=5)
+    backend = NeuroMsbg(tmp_path / "quick.pt")
+    audio = _speech(2)[:, None, :].expand(-1, 2, -1).contiguous()
+    listeners = ListenerBatch((standard_listener("N2"), standard_listener("S2")))
+    output = backend(audio, listeners, lengths=torch.tensor([16000, 16000]),
+                     level_db_spl=torch.tensor([100.0, 100.0]), seeds=[0, 1])
+    assert output.shape == audio.shape
+    model = backend.model
+    with torch.no_grad():
+        left = model(audio[:, 0], listeners.audiograms()[:, 0])
+    torch.testing.assert_close(output[:, 0], left)
+    assert np.isfinite(output.numpy()).all()
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError):
+        NeuroMsbgConfig(block="gru")
+    with pytest.raises(ValueError):
+        replace(QUICK_MODEL, stride=3)
