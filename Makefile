@@ -59,3 +59,27 @@ data: install
 	$(BIN)/hltk synth speech -o $(DATA)/speech-44k --n 100 --sample-rate 44100 --seed $(SYNTH_SEED) --jobs $(SYNTH_JOBS) --listeners $(DATA)/listeners/listeners.json
 	$(BIN)/hltk synth noisy -o $(DATA)/noisy --n 300 --sample-rate 16000 --seed $(SYNTH_SEED) --jobs $(SYNTH_JOBS) --listeners $(DATA)/listeners/listeners.json
 	$(BIN)/hltk synth music -o $(DATA)/music --n 30 --seed $(SYNTH_SEED) --jobs $(SYNTH_JOBS) --listeners $(DATA)/listeners/listeners.json
+
+# Neuro-MSBG: the corpora, the shipped checkpoint and its fidelity table (hours on 2 CPU cores).
+# Items of `hltk synth` are seeded per id, so --n 500 gives the first 500 items of --n 1200.
+NM_DATA ?= $(DATA)/neuro-msbg
+NM_OUT ?= out/neuro-msbg
+NM_TRAIN = --data $(NM_DATA)/speech/manifest.csv --data $(NM_DATA)/noisy/manifest.csv \
+	--cache-dir $(NM_DATA)/cache --batch-size 8 --segment-seconds 1.5 --threads 1
+.PHONY: neuro-msbg-data train-neuro-msbg neuro-msbg-ablation fidelity-neuro-msbg
+neuro-msbg-data: install
+	$(BIN)/hltk synth speech -o $(NM_DATA)/speech --n 1200 --sample-rate 16000 --seed 11
+	$(BIN)/hltk synth noisy -o $(NM_DATA)/noisy --n 500 --sample-rate 16000 --seed 12 --snr=-5:20
+train-neuro-msbg: neuro-msbg-data
+	$(BIN)/hltk train neuro-msbg $(NM_TRAIN) --block cnn --steps 2500 --lr 2e-3 \
+		-o hltk/checkpoints/neuro_msbg_cnn.pt
+neuro-msbg-ablation: neuro-msbg-data
+	$(BIN)/hltk train neuro-msbg $(NM_TRAIN) --block cnn --steps 800 --lr 2e-3 --phase residual \
+		-o $(NM_OUT)/ablation/phase_residual.pt
+	$(BIN)/hltk train neuro-msbg $(NM_TRAIN) --block cnn --steps 800 --lr 2e-3 --phase none \
+		-o $(NM_OUT)/ablation/magnitude_only.pt
+fidelity-neuro-msbg: neuro-msbg-data
+	$(BIN)/python bench/neuro_msbg_fidelity.py --speech $(NM_DATA)/speech/manifest.csv \
+		--noisy $(NM_DATA)/noisy/manifest.csv -o $(NM_OUT)/fidelity \
+		--checkpoint hltk/checkpoints/neuro_msbg_cnn.pt \
+		$(foreach c,$(wildcard $(NM_OUT)/ablation/*.pt),--checkpoint $(c))

@@ -45,11 +45,12 @@ def neuro_msbg(
     channels: Annotated[int | None, typer.Option("--channels", min=1)] = None,
     hidden: Annotated[int | None, typer.Option("--hidden", min=1)] = None,
     blocks: Annotated[int | None, typer.Option("--blocks", min=1)] = None,
-    steps: StepsOpt = 3000,
+    steps: StepsOpt = 2500,
     epochs: EpochsOpt = None,
-    batch_size: BatchOpt = 16,
+    batch_size: BatchOpt = 8,
     lr: LrOpt = 2e-3,
-    segment_seconds: Annotated[float, typer.Option("--segment-seconds", min=0.25)] = 2.0,
+    segment_seconds: Annotated[float, typer.Option(
+        "--segment-seconds", min=0.25, help="Length of the training crops.")] = 1.5,
     target_backend: Annotated[Literal["torch-msbg", "msbg"], typer.Option(
         "--target-backend", help="Simulator that makes the targets.")] = "torch-msbg",
     cache_dir: CacheOpt = None,

@@ -182,3 +182,18 @@ def test_config_validation() -> None:
         NeuroMsbgConfig(block="gru")
     with pytest.raises(ValueError):
         replace(QUICK_MODEL, stride=3)
+
+
+def test_train_cli_quick(training_manifest: Path, tmp_path: Path) -> None:
+    import json
+
+    result = CliRunner().invoke(app, ["train", "neuro-msbg", "--data", str(training_manifest), "-o",
+                                      str(tmp_path / "cli.pt"), "--quick", "--threads", "1",
+                                      "--cache-dir", str(training_manifest.parent / "cache"),
+                                      "--format", "json"])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout[result.stdout.index("["):])[0]
+    assert row["steps"] == 40 and row["final_train_loss"] < row["first_train_loss"]
+    missing = CliRunner().invoke(app, ["train", "neuro-msbg", "--data", str(tmp_path / "none.csv"),
+                                       "-o", str(tmp_path / "x.pt"), "--quick"])
+    assert missing.exit_code == 2

@@ -37,8 +37,7 @@ QUICK_MODEL = NeuroMsbgConfig(block="cnn", channels=4, hidden=8, blocks=1, dense
 QUICK_SETTINGS = TrainSettings(steps=40, batch_size=4, learning_rate=3e-3, warmup_steps=5,
                                valid_every=10, checkpoint_every=20)
 #: The shipped CPU model (``hltk/checkpoints/neuro_msbg_cnn.pt``).
-SHIPPED_MODEL = NeuroMsbgConfig(block="cnn", channels=12, hidden=24, blocks=2, dense_depth=1,
-                                stride=8, hop=256)
+SHIPPED_MODEL = NeuroMsbgConfig()
 
 
 @dataclass
