@@ -175,11 +175,8 @@ class LocalAttention(nn.Module):
         super().__init__()
         if channels % heads:
             raise ValueError(f"local attention: {channels} channels are not divisible by {heads} heads")
-        self.heads = heads
-        self.ndecay = ndecay
-        self.content = nn.Conv1d(channels, channels, 1)
-        self.query = nn.Conv1d(channels, channels, 1)
-        self.key = nn.Conv1d(channels, channels, 1)
+        self.heads, self.ndecay = heads, ndecay
+        self.content, self.query, self.key = (nn.Conv1d(channels, channels, 1) for _ in range(3))
         decay = nn.Conv1d(channels, heads * ndecay, 1)
         if ndecay:
             with torch.no_grad():  # start near the widest window (sigmoid(-2) is small)
@@ -303,6 +300,14 @@ def layer_plans(config: HDemucsConfig) -> list[LayerPlan]:
     return plans
 
 
+def _injection(waveform: torch.Tensor, spectral: torch.Tensor) -> torch.Tensor:
+    """The waveform encoder's ``[B, C, T]`` shaped to add to the spectral ``[B, C, F, T]``."""
+    if waveform.shape[-1] != spectral.shape[-1]:
+        raise ValueError(f"waveform branch has {waveform.shape[-1]} frames where the "
+                         f"spectral branch has {spectral.shape[-1]}")
+    return waveform.unsqueeze(2) if spectral.dim() == 4 and waveform.dim() == 3 else waveform
+
+
 def _norm(enabled: bool, groups: int, channels: int) -> nn.Module:
     return nn.GroupNorm(groups, channels) if enabled else nn.Identity()
 
@@ -339,21 +344,13 @@ class EncoderLayer(nn.Module):
 
     def forward(self, signal: torch.Tensor, inject: torch.Tensor | None = None) -> torch.Tensor:
         if not self.freq:
-            if signal.dim() == 4:
-                signal = signal.flatten(1, 2)
-            short = -signal.shape[-1] % self.stride
-            if short:
-                signal = F.pad(signal, (0, short))
+            flat = signal.flatten(1, -2)  # [B, C, 1, T] (after the merge) -> [B, C, T]
+            signal = F.pad(flat, (0, -flat.shape[-1] % self.stride))
         encoded = self.conv(signal)
         if self.empty:
             return encoded
         if inject is not None:
-            if inject.shape[-1] != encoded.shape[-1]:
-                raise ValueError(f"waveform branch has {inject.shape[-1]} frames where the "
-                                 f"spectral branch has {encoded.shape[-1]}")
-            if inject.dim() == 3 and encoded.dim() == 4:
-                inject = inject.unsqueeze(2)
-            encoded = encoded + inject
+            encoded = encoded + _injection(inject, encoded)
         encoded = F.gelu(self.norm1(encoded))
         if self.freq:
             batch, channels, rows, frames = encoded.shape
@@ -403,13 +400,13 @@ class DecoderLayer(nn.Module):
             assert skip is not None
             before = F.glu(self.norm1(self.rewrite(signal + skip)), dim=1)
         decoded = self.norm2(self.conv_tr(before))
-        if self.freq:
-            if self.trim:
-                decoded = decoded[..., self.trim:-self.trim, :]
-        else:
-            decoded = decoded[..., self.trim:self.trim + length]
-            if decoded.shape[-1] != length:
-                raise ValueError(f"decoder produced {decoded.shape[-1]} samples, expected {length}")
+        # the transposed conv overshoots by ``trim`` at both ends (frequency rows), or gives at
+        # least ``length`` samples after ``trim`` (time: the encoder padded to a multiple)
+        axis = -2 if self.freq else -1
+        keep = decoded.shape[-2] - 2 * self.trim if self.freq else length
+        if decoded.shape[axis] < self.trim + keep:
+            raise ValueError(f"decoder produced {decoded.shape[axis]} samples, expected {length}")
+        decoded = decoded.narrow(axis, self.trim, keep)
         if not self.last:
             decoded = F.gelu(decoded)
         return decoded, before
@@ -534,43 +531,41 @@ class HDemucs(nn.Module):
         freq_x, freq_mean, freq_std = _standardise(as_channels, (1, 2, 3))
         time_x, time_mean, time_std = _standardise(mixture, (1, 2))
 
-        freq_skips: list[torch.Tensor] = []
+        # waveform encoder: independent of the spectral branch until its last (conv-only)
+        # layer, whose output is added into the spectral layer of the same depth
         time_skips: list[torch.Tensor] = []
-        freq_lengths: list[int] = []
         time_lengths: list[int] = []
+        for time_layer in self.time_encoder:
+            time_lengths.append(time_x.shape[-1])
+            time_x = time_layer(time_x)
+            if not time_layer.empty:
+                time_skips.append(time_x)
+        merge = len(self.time_encoder) - 1
+
+        freq_skips: list[torch.Tensor] = []
+        freq_lengths: list[int] = []
         for index, encoder in enumerate(self.freq_encoder):
             freq_lengths.append(freq_x.shape[-1])
-            inject = None
-            if index < len(self.time_encoder):
-                time_lengths.append(time_x.shape[-1])
-                time_layer = self.time_encoder[index]
-                time_x = time_layer(time_x)
-                if time_layer.empty:
-                    inject = time_x
-                else:
-                    time_skips.append(time_x)
-            freq_x = encoder(freq_x, inject)
+            freq_x = encoder(freq_x, time_x if index == merge else None)
             if index == 0 and self.freq_emb is not None:
                 positions = torch.arange(freq_x.shape[-2], device=freq_x.device)
                 embedding = self.freq_emb(positions).t()[None, :, :, None]
                 freq_x = freq_x + self.freq_emb_scale * embedding
             freq_skips.append(freq_x)
 
-        # the decoders start from zeros: the signal comes back through the skips
+        # decoders start from zeros (the signal comes back through the skips); the waveform
+        # decoder starts from the spectral decoder's input to its transposed conv at the split
         freq_x = torch.zeros_like(freq_x)
-        time_out: torch.Tensor | None = None
         split = len(self.freq_decoder) - len(self.time_decoder)
+        time_out = freq_x
         for index, decoder in enumerate(self.freq_decoder):
             freq_x, before = decoder(freq_x, freq_skips.pop(), freq_lengths.pop())
-            if index < split:
-                continue
-            time_layer = self.time_decoder[index - split]
-            if time_layer.empty:
-                time_out, _ = time_layer(before[:, :, 0], None, time_lengths.pop())
-            else:
-                assert time_out is not None
-                time_out, _ = time_layer(time_out, time_skips.pop(), time_lengths.pop())
-        assert time_out is not None and not freq_skips and not time_skips and not time_lengths
+            if index == split:
+                time_out = before[:, :, 0]
+        for time_layer in self.time_decoder:
+            skip = None if time_layer.empty else time_skips.pop()
+            time_out, _ = time_layer(time_out, skip, time_lengths.pop())
+        assert not freq_skips and not time_skips and not time_lengths
 
         sources = len(self.sources)
         freq_out = freq_x.view(batch, sources, -1, rows, frames) * freq_std[:, None] + freq_mean[:, None]

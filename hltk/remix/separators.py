@@ -7,6 +7,10 @@
   (``recipes/cad_icassp_2024/baseline/enhance.py: decompose_signal`` and pyclarity's
   ``separate_sources``): at 44.1 kHz, the mixture standardised by the mean and std of its mono
   mix, 10 s segments with 10 % overlap and linear cross-fades, the stems de-standardised.
+  One deliberate difference: ``separate_sources`` makes the segments after the first 12 s
+  long and fades out the last second of a song of 11 s or less; here every segment is 11 s
+  and the last one ends at the song's end (:func:`segment_starts`), so the segments of an
+  item batch together and nothing is faded to silence.
 
 Stems are returned as numpy ``(time, channels)`` float64 (the chain's layout).
 """
@@ -36,8 +40,9 @@ from hltk.remix.hdemucs import (
 SEPARATORS: tuple[str, ...] = ("oracle", "hdemucs")
 SEGMENT_SECONDS = 10.0
 OVERLAP = 0.1
-#: Segments of one item run together as one batch of at most this many (GPU memory bound:
-#: an 11 s segment of ``hdemucs_high`` needs about 1.5 GB of activations in inference).
+#: Segments of one item run together as one batch of at most this many (a memory bound:
+#: three 11 s segments of ``hdemucs_high`` in one batch peak at about 2.5 GB on the CPU,
+#: model and process included; bench/hdemucs_speed.py).
 SEGMENTS_PER_BATCH = 8
 
 #: The usage error for ``--separator hdemucs`` without weights.
