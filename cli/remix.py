@@ -18,9 +18,12 @@ from hltk_cli.output import progress_bar
 def remix(
     manifest: c.ManifestArg,
     out: c.OutOpt,
-    separator: Annotated[Literal["oracle"], typer.Option(
-        "--separator", help="oracle: the manifest's stems (the upper bound; a Hybrid Demucs "
-        "separator is still to come).")] = "oracle",
+    separator: Annotated[Literal["oracle", "hdemucs"], typer.Option(
+        "--separator", help="oracle: the manifest's stems (the upper bound); hdemucs: Hybrid "
+        "Demucs (the Cadenza baseline) with the weights of --checkpoint.")] = "oracle",
+    checkpoint: Annotated[Path | None, typer.Option(
+        "--checkpoint", help="Hybrid Demucs weights for --separator hdemucs: "
+        "hdemucs_high_musdbhq_only.pt (torchaudio's HDEMUCS_HIGH_MUSDB state dict).")] = None,
     gains: Annotated[Path | None, typer.Option(
         "--gains", help="Cadenza gains.json for the 'gain' column (default: gains.json beside "
         "the manifest).")] = None,
@@ -56,6 +59,6 @@ def remix(
         )
         with progress_bar(f"remix ({separator})", quiet) as update:
             summary = run_remix(manifest, settings, separator=separator,
-                                gains_path=gains, compressor=compressor, root=root,
+                                checkpoint=checkpoint, gains_path=gains, compressor=compressor, root=root,
                                 listeners_path=listeners, command=sys.argv, progress=update)
     c.report_run(TASK, summary, output_format, quiet)

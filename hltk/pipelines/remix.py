@@ -2,9 +2,10 @@
 
 Manifest: ``id``, ``audio`` (the mixture, stereo, resampled to 44.1 kHz if needed), a listener
 (``listener`` + listeners.json, or ``hl_*`` columns), the stems ``vocals, drums, bass, other``
-for ``--separator oracle``, and gains (``gain_<stem>`` columns, or a ``gain`` column naming an
-entry of ``gains.json``: ``--gains``, else ``gains.json`` beside the manifest; see
-:mod:`hltk.remix.gains`). Output: 16-bit 32 kHz FLAC per item, named
+for ``--separator oracle`` (``--separator hdemucs --checkpoint PATH`` separates the mixture
+with Hybrid Demucs instead, :mod:`hltk.remix.separators`), and gains (``gain_<stem>``
+columns, or a ``gain`` column naming an entry of ``gains.json``: ``--gains``, else
+``gains.json`` beside the manifest; see :mod:`hltk.remix.gains`). Output: 16-bit 32 kHz FLAC per item, named
 ``{scene}_{listener}_remix.flac`` when the manifest has ``scene`` and ``listener`` columns
 (Cadenza's name), else ``{id}.flac``; records as every runner command (ledger, failures.csv,
 manifest.csv, run.json), plus ``OUT/gains.json`` (the gains table used), so the output
@@ -22,8 +23,9 @@ from hltk.io.manifest import Manifest, ManifestError, Problem, load_manifest
 from hltk.remix.cadenza import CadenzaManifest, write_cadenza_manifest
 from hltk.remix.chain import MODEL_SAMPLE_RATE, NALR_NFIR, STEMS
 from hltk.remix.gains import GainsError, GainTable, load_gains, row_gains
+from hltk.remix.hdemucs import CheckpointError
 from hltk.remix.processor import RemixProcessor
-from hltk.remix.separators import SEPARATORS
+from hltk.remix.separators import MISSING_CHECKPOINT, SEPARATORS
 from hltk.runner import RunError, RunSettings, RunSummary, resolve_device, run_processor, write_json
 
 TASK = "remix"
@@ -76,6 +78,7 @@ def remix(
     settings: RunSettings,
     *,
     separator: str = "oracle",
+    checkpoint: str | Path | None = None,
     gains_path: str | Path | None = None,
     compressor: bool = False,
     root: str | Path | None = None,
@@ -84,9 +87,13 @@ def remix(
     progress: Callable[[int, int], Any] | None = None,
 ) -> RunSummary:
     """Remix every (selected) item for its listener. ``settings.filename`` empty: the default
-    name (:func:`default_filename`)."""
+    name (:func:`default_filename`). ``checkpoint``: the weights file of ``hdemucs``."""
     if separator not in SEPARATORS:
         raise RunError(f"--separator {separator!r}: choose one of {', '.join(SEPARATORS)}")
+    if separator == "hdemucs" and checkpoint is None:
+        raise RunError(MISSING_CHECKPOINT)
+    if separator != "hdemucs" and checkpoint is not None:
+        raise RunError(f"--checkpoint is for --separator hdemucs, not {separator}")
     if settings.ear != "both":
         raise RunError("remix processes both ears (--ear both)")
     manifest = load_remix_manifest(manifest_path, separator, root=root, listeners_path=listeners_path)
@@ -94,9 +101,14 @@ def remix(
     check_gains(manifest, table)
     if not settings.filename:
         settings = dataclasses.replace(settings, filename=default_filename(manifest.columns))
-    processor = RemixProcessor(separator, gains=table, compressor=compressor,
-                               device=str(resolve_device(settings.device)))
+    try:
+        processor = RemixProcessor(separator, gains=table, compressor=compressor,
+                                   device=str(resolve_device(settings.device)),
+                                   checkpoint=checkpoint)
+    except CheckpointError as error:
+        raise RunError(f"--checkpoint: {error}") from None
     options = {"separator": separator, "compressor": compressor,
+               "checkpoint": str(checkpoint) if checkpoint is not None else None,
                "gains": str(gains_file) if gains_file else None,
                "gains_table": table}
     if table is not None:

@@ -2,8 +2,10 @@
 
 - :mod:`hltk.remix.chain`: per-stem gains (dB re the stem's own integrated LUFS), remix,
   loudness match to the mixture, NAL-R per ear, 32 kHz output — one function per step;
-- :mod:`hltk.remix.separators`: ``oracle`` (the manifest's stems); a Hybrid Demucs separator
-  is still to be written;
+- :mod:`hltk.remix.separators`: ``oracle`` (the manifest's stems) and ``hdemucs`` (the
+  baseline's Hybrid Demucs from a local weights file, segment-wise with cross-fades);
+- :mod:`hltk.remix.hdemucs`: the Hybrid Demucs model (``hdemucs_high``, torchaudio's
+  parameter names);
 - :mod:`hltk.remix.gains`: gains from ``gain_<stem>`` columns or a Cadenza ``gains.json``;
 - :mod:`hltk.remix.processor`: the chain as a runner Processor (``hltk remix``);
 - :mod:`hltk.remix.scoring`: Cadenza HAAQI (``hltk evaluate --preset cadenza-icassp2024``);

@@ -11,12 +11,15 @@ and ``keeps_length = False`` make the runner write its output as returned. So ev
 records) is the runner's, unchanged.
 
 The processor is per item (``batched = False``): the chain's loudness steps and NAL-R are
-pyclarity / pyloudnorm numpy code; with ``-j N`` items run in N worker processes.
+pyclarity / pyloudnorm numpy code; with ``-j N`` items run in N worker processes. The
+``hdemucs`` separator batches the segments of an item instead: with ``-j 1`` it runs in the
+main process on ``--device`` (a GPU when there is one); ``-j N`` workers run it on the CPU.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -30,7 +33,7 @@ from hltk.remix.chain import (
     remix_for_listener,
 )
 from hltk.remix.gains import GainTable, row_gains
-from hltk.remix.separators import OracleSeparator
+from hltk.remix.separators import make_separator
 
 
 class RemixProcessor:
@@ -45,10 +48,10 @@ class RemixProcessor:
 
     def __init__(self, separator: str = "oracle", *, gains: GainTable | None = None,
                  compressor: bool = False, device: str = "cpu",
-                 output_sample_rate: int = REMIX_SAMPLE_RATE) -> None:
-        if separator != "oracle":
-            raise ValueError(f"unknown separator {separator!r}; available: oracle")
-        self.separator = OracleSeparator()
+                 output_sample_rate: int = REMIX_SAMPLE_RATE,
+                 checkpoint: str | Path | None = None) -> None:
+        # the separator follows the audio's device (the runner's --device, or a CPU worker)
+        self.separator = make_separator(separator, checkpoint=checkpoint)
         self.name = f"remix-{separator}"
         self.input_columns: tuple[str, ...] = self.separator.input_columns
         self.gains = gains

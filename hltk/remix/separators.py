@@ -2,24 +2,56 @@
 
 - ``oracle``: the ground-truth stems named in the manifest (the upper bound of any separator,
   and what a gain predictor trains on). It separates nothing: the stems come with the item.
-
-A Hybrid Demucs separator (the Cadenza baseline's ``hdemucs_high`` from a local checkpoint,
-segment-wise with cross-fades) is not here yet: it has to be written for hltk, not vendored.
+- ``hdemucs``: Hybrid Demucs (:mod:`hltk.remix.hdemucs`, the ``hdemucs_high`` configuration)
+  from a local weights file, run as the Cadenza ICASSP 2024 baseline runs it
+  (``recipes/cad_icassp_2024/baseline/enhance.py: decompose_signal`` and pyclarity's
+  ``separate_sources``): at 44.1 kHz, the mixture standardised by the mean and std of its mono
+  mix, 10 s segments with 10 % overlap and linear cross-fades, the stems de-standardised.
+  One deliberate difference: ``separate_sources`` makes the segments after the first 12 s
+  long and fades out the last second of a song of 11 s or less; here every segment is 11 s
+  and the last one ends at the song's end (:func:`segment_starts`), so the segments of an
+  item batch together and nothing is faded to silence.
 
 Stems are returned as numpy ``(time, channels)`` float64 (the chain's layout).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from hltk.remix.chain import STEMS
+from hltk.io.audio import resample
+from hltk.remix.chain import MODEL_SAMPLE_RATE, STEMS
+from hltk.remix.hdemucs import (
+    HDEMUCS_HIGH,
+    WEIGHTS_FILE,
+    WEIGHTS_URL,
+    HDemucs,
+    HDemucsConfig,
+    load_hdemucs,
+)
 
-SEPARATORS: tuple[str, ...] = ("oracle",)
+SEPARATORS: tuple[str, ...] = ("oracle", "hdemucs")
+SEGMENT_SECONDS = 10.0
+OVERLAP = 0.1
+#: Segments of one item run together as one batch of at most this many (a memory bound:
+#: three 11 s segments of ``hdemucs_high`` in one batch peak at about 2.5 GB on the CPU,
+#: model and process included; bench/hdemucs_speed.py).
+SEGMENTS_PER_BATCH = 8
+
+#: The usage error for ``--separator hdemucs`` without weights.
+MISSING_CHECKPOINT = (
+    "--separator hdemucs needs --checkpoint PATH: the Hybrid Demucs weights of the Cadenza "
+    f"ICASSP 2024 baseline, {WEIGHTS_FILE} (torchaudio's HDEMUCS_HIGH_MUSDB state dict; "
+    f"download it from {WEIGHTS_URL}, or take the copy torchaudio cached under "
+    "~/.cache/torch/hub/torchaudio/models/). No weights are shipped with hltk."
+)
 
 
 class OracleSeparator:
@@ -43,3 +75,180 @@ class OracleSeparator:
 
     def describe(self) -> dict[str, Any]:
         return {"separator": "oracle"}
+
+
+# ------------------------------------------------------------------------ segment-wise inference
+
+
+def segment_starts(length: int, segment: int, overlap: int) -> list[int]:
+    """First samples of the segments that cover ``length`` samples: every ``segment - overlap``
+    samples, the last one moved back to end exactly at ``length`` (so all segments have the
+    same length and batch together). One segment when the signal fits in one."""
+    if overlap < 0 or segment < 2 * overlap:
+        raise ValueError(f"segment {segment} must be at least twice the overlap {overlap} >= 0")
+    if length <= segment:
+        return [0]
+    starts = list(range(0, length - segment, segment - overlap))
+    starts.append(length - segment)
+    return starts
+
+
+def segment_weights(starts: list[int], segment: int, overlap: int, length: int) -> torch.Tensor:
+    """Cross-fade weights ``[segments, segment]`` (float64) that sum to one over the signal.
+
+    Neighbours overlap by ``overlap`` samples: the earlier fades out linearly while the later
+    fades in (``(i + 0.5) / overlap``, never exactly zero). The last segment, moved back to end
+    at the signal's end, overlaps its neighbour by more; its weight is zero until the
+    neighbour's fade-out begins, so each sample mixes at most two segments, over ``overlap``
+    samples, as the recipe's ``Fade``. With one segment: ones (cut to ``length``).
+    """
+    if len(starts) == 1:
+        return torch.ones(1, min(segment, length), dtype=torch.float64)
+    ramp = (torch.arange(overlap, dtype=torch.float64) + 0.5) / overlap
+    weights = torch.ones(len(starts), segment, dtype=torch.float64)
+    for number, start in enumerate(starts):
+        if number > 0:
+            previous_end = starts[number - 1] + segment
+            fade_from = previous_end - overlap - start  # where the previous one starts fading
+            weights[number, :fade_from] = 0.0
+            weights[number, fade_from:fade_from + overlap] = ramp
+        if number < len(starts) - 1:
+            weights[number, segment - overlap:] = ramp.flip(0)
+    return weights
+
+
+def separate_in_segments(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    mixture: torch.Tensor,
+    segment: int,
+    overlap: int,
+    *,
+    sources: int,
+    batch: int = SEGMENTS_PER_BATCH,
+) -> torch.Tensor:
+    """``model`` (``[N, C, segment] -> [N, sources, C, segment]``) over ``mixture [C, T]``
+    segment by segment, cross-faded (:func:`segment_starts`, :func:`segment_weights`).
+    Segments of the item go through the model ``batch`` at a time along the batch dimension,
+    on the mixture's device. Returns ``[sources, C, T]`` (float32, mixture's device)."""
+    channels, length = mixture.shape
+    starts = segment_starts(length, segment, overlap)
+    width = min(segment, length)
+    weights = segment_weights(starts, segment, overlap, length).to(mixture.device, torch.float32)
+    separated = torch.zeros(sources, channels, length, device=mixture.device)
+    for first in range(0, len(starts), batch):
+        group = starts[first:first + batch]
+        pieces = torch.stack([mixture[:, start:start + width] for start in group])
+        with torch.no_grad():
+            estimates = model(pieces)
+        for offset, start in enumerate(group):
+            weight = weights[first + offset, :width]
+            separated[..., start:start + width] += estimates[offset] * weight
+    return separated
+
+
+def mono_statistics(mixture: torch.Tensor) -> tuple[float, float]:
+    """Mean and (population) std of the mono mix of ``[C, T]``: the recipe's
+    ``normalize_signal`` (``ref = signal.mean(0)``; ``ref.mean()``, ``ref.std()``)."""
+    mono = mixture.to(torch.float64).mean(dim=0)
+    return float(mono.mean()), float(mono.std(correction=0))
+
+
+# ------------------------------------------------------------------------------ Hybrid Demucs
+
+
+_MODELS: dict[tuple[str, str, str], HDemucs] = {}
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class HDemucsSeparator:
+    """Hybrid Demucs from a local weights file (see the module docstring).
+
+    ``__call__(mixture [C, T], sample_rate)``: the mixture on any device; the model runs on
+    ``device`` (default: the mixture's). Input at another rate than 44.1 kHz is resampled
+    (soxr) in and the stems back out. The weights are read once per process (cached by path,
+    digest and device, outside the object): the separator pickles small, and ``-j N`` workers
+    each load the weights once.
+    """
+
+    name = "hdemucs"
+    input_columns: tuple[str, ...] = ()
+
+    def __init__(self, checkpoint: str | Path | None, *, config: HDemucsConfig = HDEMUCS_HIGH,
+                 device: str | torch.device | None = None, segment_seconds: float = SEGMENT_SECONDS,
+                 overlap: float = OVERLAP, segments_per_batch: int = SEGMENTS_PER_BATCH) -> None:
+        if checkpoint is None:
+            raise ValueError(MISSING_CHECKPOINT)
+        self.checkpoint = Path(checkpoint)
+        self.config = config
+        self.device = None if device is None else str(device)
+        self.segment_seconds = segment_seconds
+        self.overlap = overlap
+        self.segments_per_batch = segments_per_batch
+        self.sha256 = _file_digest(self.checkpoint) if self.checkpoint.is_file() else ""
+        self.model("cpu")  # read and check the weights now: a bad file is a usage error
+
+    def model(self, device: str | torch.device) -> HDemucs:
+        key = (str(self.checkpoint.resolve()), self.sha256, str(device))
+        if key not in _MODELS:
+            _MODELS[key] = load_hdemucs(self.checkpoint, self.config, device)
+        return _MODELS[key]
+
+    @property
+    def segment(self) -> int:
+        """Samples per segment: ``segment_seconds * (1 + overlap)`` at the model rate (11 s)."""
+        return int(self.config.sample_rate * self.segment_seconds * (1 + self.overlap))
+
+    @property
+    def overlap_samples(self) -> int:
+        return int(self.config.sample_rate * self.overlap)
+
+    def separate(self, mixture: torch.Tensor, sample_rate: int = MODEL_SAMPLE_RATE) -> torch.Tensor:
+        """``[C, T]`` -> ``[sources, C, T]`` in the model's source order, at ``sample_rate``."""
+        device = torch.device(self.device) if self.device is not None else mixture.device
+        model = self.model(device)
+        rate = self.config.sample_rate
+        audio = resample(mixture.detach().float(), sample_rate, rate).to(device)
+        mean, std = mono_statistics(audio)
+        if not math.isfinite(std) or std <= 0.0:  # silence: nothing to separate
+            return torch.zeros(len(self.config.sources), *mixture.shape)
+        standardised = (audio - mean) / std
+        separated = separate_in_segments(model, standardised, self.segment, self.overlap_samples,
+                                         sources=len(self.config.sources),
+                                         batch=self.segments_per_batch)
+        separated = separated * std + mean
+        stems = resample(separated.cpu(), rate, sample_rate)
+        return stems[..., : mixture.shape[-1]]
+
+    def __call__(self, mixture: torch.Tensor, stems: Mapping[str, torch.Tensor] | None = None,
+                 sample_rate: int = MODEL_SAMPLE_RATE) -> dict[str, np.ndarray]:
+        separated = self.separate(mixture, sample_rate)
+        by_name = dict(zip(self.config.sources, separated, strict=True))
+        missing = [stem for stem in STEMS if stem not in by_name]
+        if missing:
+            raise ValueError(f"the model's sources {self.config.sources} lack {missing}")
+        return {stem: by_name[stem].to(torch.float64).numpy().T.copy() for stem in STEMS}
+
+    def describe(self) -> dict[str, Any]:
+        return {"separator": "hdemucs", "checkpoint": str(self.checkpoint),
+                "checkpoint_sha256": self.sha256, "config": self.config.to_dict(),
+                "segment_seconds": self.segment_seconds, "overlap": self.overlap,
+                "segments_per_batch": self.segments_per_batch,
+                "normalisation": "mono mix mean/std (population), stems de-normalised",
+                "cross_fade": "linear, overlap samples; last segment aligned to the end"}
+
+
+def make_separator(name: str, *, checkpoint: str | Path | None = None,
+                   device: str | torch.device | None = None) -> OracleSeparator | HDemucsSeparator:
+    """A separator by name (``oracle``, ``hdemucs``)."""
+    if name == "oracle":
+        return OracleSeparator()
+    if name == "hdemucs":
+        return HDemucsSeparator(checkpoint, device=device)
+    raise ValueError(f"unknown separator {name!r}; available: {', '.join(SEPARATORS)}")
