@@ -16,6 +16,7 @@ from hltk.io.listeners import ListenerBatch, standard_listener
 from hltk.nn.mamba import Mamba
 from hltk.pipelines.train import train_neuro_msbg
 from hltk.simulate.neuro_msbg import NeuroMsbg, NeuroMsbgConfig, NeuroMsbgNet, load_model
+from hltk.train.card import model_card
 from hltk.train.checkpoint import CheckpointError, load_checkpoint
 from hltk.train.loop import TrainSettings
 from hltk.train.neuro_msbg import QUICK_MODEL
@@ -126,6 +127,10 @@ def test_quick_training_lowers_the_loss_and_writes_a_loadable_checkpoint(
     assert model.config == QUICK_MODEL
     with pytest.raises(CheckpointError):
         load_checkpoint(tmp_path / "quick.pt", expect_model="neuroamp")
+    card = model_card(tmp_path / "quick.pt", command="hltk train neuro-msbg --quick")
+    parameters = sum(p.numel() for p in model.parameters())
+    assert f"{parameters:,} parameters" in card and "| block | cnn |" in card
+    assert "steps: 40" in card and "hltk train neuro-msbg --quick" in card
 
 
 def test_an_interrupted_run_resumes_to_the_same_weights(training_manifest: Path, tmp_path: Path) -> None:
