@@ -72,7 +72,8 @@ neuro-msbg-data: install
 	$(BIN)/hltk synth noisy -o $(NM_DATA)/noisy --n 500 --sample-rate 16000 --seed 12 --snr=-5:20
 train-neuro-msbg: neuro-msbg-data
 	$(BIN)/hltk train neuro-msbg $(NM_TRAIN) --block cnn --steps 2500 --lr 2e-3 \
-		-o hltk/checkpoints/neuro_msbg_cnn.pt
+		-o $(NM_OUT)/neuro_msbg_cnn.pt
+	cp $(NM_OUT)/neuro_msbg_cnn.pt hltk/checkpoints/neuro_msbg_cnn.pt
 neuro-msbg-ablation: neuro-msbg-data
 	$(BIN)/hltk train neuro-msbg $(NM_TRAIN) --block cnn --steps 800 --lr 2e-3 --phase residual \
 		-o $(NM_OUT)/ablation/phase_residual.pt
