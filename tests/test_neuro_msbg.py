@@ -202,3 +202,21 @@ def test_train_cli_quick(training_manifest: Path, tmp_path: Path) -> None:
     missing = CliRunner().invoke(app, ["train", "neuro-msbg", "--data", str(tmp_path / "none.csv"),
                                        "-o", str(tmp_path / "x.pt"), "--quick"])
     assert missing.exit_code == 2
+
+
+def test_cnn_block_grid_path_equals_the_sequence_path() -> None:
+    """The CNN dual-path block runs channels-last on the grid (speed); it must compute what
+    the same layers compute on reshaped sequences."""
+    from hltk.nn.sequence import DualPathBlock
+
+    torch.manual_seed(0)
+    block = DualPathBlock("cnn", 12, 24).eval()
+    features = torch.randn(3, 12, 40, 33)
+    batch, channels, frames, bins = features.shape
+    with torch.no_grad():
+        fast = block(features)
+        along_time = block.time(features.permute(0, 3, 2, 1).reshape(batch * bins, frames, channels))
+        along_time = along_time.reshape(batch, bins, frames, channels).transpose(1, 2)
+        slow = block.frequency(along_time.reshape(batch * frames, bins, channels))
+        slow = slow.reshape(batch, frames, bins, channels).permute(0, 3, 1, 2)
+    torch.testing.assert_close(fast, slow, atol=2e-6, rtol=1e-5)
