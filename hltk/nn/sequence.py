@@ -80,7 +80,7 @@ class ConvLayer(nn.Module):
         for layer in self.layers:
             if isinstance(layer, nn.Conv1d) and layer.groups > 1:
                 weight = layer.weight.unsqueeze(5 - axis)  # [C, 1, k]: k along axis
-                side, dilation = layer.padding[0], layer.dilation[0]
+                side, dilation = int(layer.padding[0]), layer.dilation[0]  # type: ignore[call-overload]
                 output = F.conv2d(
                     output, weight, layer.bias, padding=(side, 0) if axis == 2 else (0, side),
                     dilation=(dilation, 1) if axis == 2 else (1, dilation), groups=layer.groups,
