@@ -54,6 +54,11 @@ def neuro_msbg(
     target_backend: Annotated[Literal["torch-msbg", "msbg"], typer.Option(
         "--target-backend", help="Simulator that makes the targets.")] = "torch-msbg",
     cache_dir: CacheOpt = None,
+    log_magnitude: Annotated[float, typer.Option(
+        "--log-magnitude", min=0.0, help="Weight of an L1 loss on log compressed magnitudes "
+        "(0: the paper's losses only).")] = 0.0,
+    init: Annotated[Path | None, typer.Option(
+        "--init", help="Start from this checkpoint (same config): fine-tuning.")] = None,
     seed: c.SeedOpt = 0,
     threads: ThreadsOpt = None,
     device: Annotated[str, typer.Option("--device", help="cpu or cuda[:N].")] = "cpu",
@@ -79,7 +84,8 @@ def neuro_msbg(
                 result = train_neuro_msbg(
                     data, out, model=model, settings=settings, epochs=epochs, quick=quick,
                     cache_dir=cache_dir, target_backend=target_backend,
-                    segment_seconds=segment_seconds, data_progress=data_update, progress=report,
+                    segment_seconds=segment_seconds, log_magnitude_weight=log_magnitude,
+                    init=init, data_progress=data_update, progress=report,
                 )
         except (CheckpointError, FileNotFoundError) as problem:
             error(str(problem))

@@ -32,6 +32,8 @@ def train_neuro_msbg(
     target_backend: str = "torch-msbg",
     max_seconds: float = 4.0,
     segment_seconds: float = 2.0,
+    log_magnitude_weight: float = 0.0,
+    init: Path | None = None,
     data_progress: Callable[[int, int], None] | None = None,
     progress: StepProgress | None = None,
 ) -> TrainResult:
@@ -50,8 +52,9 @@ def train_neuro_msbg(
     cache_dir = cache_dir or checkpoint.parent / "cache"
     task = make_task(manifests, config, cache_dir, target_backend=target_backend,
                      max_seconds=max_seconds, seed=settings.seed, segment_seconds=segment_seconds,
-                     limit=6 if quick else None, progress=data_progress)
+                     limit=6 if quick else None, log_magnitude_weight=log_magnitude_weight,
+                     progress=data_progress)
     if epochs is not None:
         settings = replace(settings, steps=steps_for_epochs(
             epochs * max_seconds / segment_seconds, len(task.train_pairs), settings.batch_size))
-    return train(task, settings, checkpoint, progress=progress)
+    return train(task, settings, checkpoint, progress=progress, init=init)

@@ -27,7 +27,13 @@ import torch
 from torch import nn
 
 from hltk import __version__
-from hltk.train.checkpoint import resume_path, save_atomic, save_checkpoint
+from hltk.train.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    resume_path,
+    save_atomic,
+    save_checkpoint,
+)
 
 
 @dataclass(frozen=True)
@@ -100,8 +106,11 @@ def evaluate_loss(task: TrainTask, model: nn.Module, batches: list[Any]) -> dict
 
 
 def train(task: TrainTask, settings: TrainSettings, checkpoint: str | Path, *,
-          progress: Progress | None = None, resume: bool = True) -> TrainResult:
-    """Train ``task``'s model, writing ``checkpoint`` (see the module docstring)."""
+          progress: Progress | None = None, resume: bool = True,
+          init: str | Path | None = None) -> TrainResult:
+    """Train ``task``'s model, writing ``checkpoint`` (see the module docstring). ``init``: a
+    checkpoint of the same model config to start from (fine-tuning; its own training record
+    is kept under ``init`` in the new one)."""
     checkpoint = Path(checkpoint)
     if settings.threads:
         torch.set_num_threads(settings.threads)
@@ -113,6 +122,7 @@ def train(task: TrainTask, settings: TrainSettings, checkpoint: str | Path, *,
     history: list[dict[str, Any]] = []
     step = 0
     wall_before = 0.0
+    resumed_init: dict[str, Any] | None = None
     sidecar = resume_path(checkpoint)
     if resume and sidecar.is_file():
         state = torch.load(sidecar, map_location=device, weights_only=False)
@@ -126,6 +136,16 @@ def train(task: TrainTask, settings: TrainSettings, checkpoint: str | Path, *,
         history = state["history"]
         step = int(state["step"])
         wall_before = float(state["wall_seconds"])
+        resumed_init = state.get("init")
+    initial: dict[str, Any] | None = None
+    if init is not None and step == 0:
+        content = load_checkpoint(init, expect_model=task.model_kind)
+        if content["config"] != task.model_config():
+            raise CheckpointError(f"{init} has another model config than the one trained")
+        model.load_state_dict(content["state_dict"])
+        initial = {"checkpoint": str(init), "training": content.get("training", {})}
+    elif init is not None:
+        initial = resumed_init
     resumed_from = step
     valid = task.valid_batches(device)
     started = time.perf_counter()
@@ -139,12 +159,13 @@ def train(task: TrainTask, settings: TrainSettings, checkpoint: str | Path, *,
         wall = wall_before + time.perf_counter() - started
         record = {"steps": step_done, "wall_seconds": round(wall, 1), "history": history,
                   "settings": asdict(settings), "data": task.describe(), "hltk": __version__,
-                  "torch": str(torch.__version__), "device": str(device)}
+                  "torch": str(torch.__version__), "device": str(device),
+                  **({"init": initial} if initial else {})}
         save_checkpoint(checkpoint, task.model_kind, task.model_config(), model.state_dict(), record)
         save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
                      "history": history, "step": step_done, "wall_seconds": wall,
-                     "model_config": task.model_config()}, sidecar)
+                     "model_config": task.model_config(), "init": initial}, sidecar)
 
     while step < settings.steps:
         for group in optimizer.param_groups:
