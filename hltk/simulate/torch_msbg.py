@@ -64,7 +64,7 @@ from scipy import signal as sps
 
 from hltk.dsp.fftconv import fir_filter
 from hltk.dsp.filter_design import fir2
-from hltk.dsp.gammatone import channel_envelope, gammatone_filterbank, recruitment
+from hltk.dsp.gammatone import channel_envelope, gammatone_highpass_filterbank, recruitment
 from hltk.dsp.iir import BlockStateSpace, block_state_space
 from hltk.dsp.level import msbg_calibration_gain
 from hltk.dsp.smearing import smearing_matrix, spectral_smear
@@ -148,6 +148,8 @@ class Filterbank:
     name: str
     centre_frequencies: np.ndarray
     gammatone: BlockStateSpace
+    gammatone_low: BlockStateSpace
+    gammatone_high: BlockStateSpace
     delays: tuple[int, ...]
     highpass: BlockStateSpace
     first_highpass: int
@@ -157,7 +159,9 @@ class Filterbank:
 
     def to(self, device: torch.device, dtype: torch.dtype) -> Filterbank:
         return Filterbank(
-            self.name, self.centre_frequencies, self.gammatone.to(device, dtype), self.delays,
+            self.name, self.centre_frequencies, self.gammatone.to(device, dtype),
+            self.gammatone_low.to(device, dtype), self.gammatone_high.to(device, dtype),
+            self.delays,
             self.highpass.to(device, dtype), self.first_highpass,
             self.envelope.to(device, dtype), self.envelope_edge.to(device, dtype),
             self.recombination_gain,
@@ -182,6 +186,9 @@ def build_filterbank(name: str, block: int = 64) -> Filterbank:
     highpass_sos = np.concatenate(
         [np.asarray(params["HP_nums"]), np.asarray(params["HP_denoms"])], axis=1
     )[:, None, :]
+    first_highpass = int(params["Start2PoleHP"]) - 1
+    gammatone_highpass_sos = np.concatenate(
+        [gammatone_sos[first_highpass:], highpass_sos], axis=1)  # [C_hp, order + 1, 6]
     envelope_sos = []
     for erb in params["ERBn_CentFrq"]:
         cutoff = (30 / 40) * min(100.0, erb)
@@ -191,9 +198,11 @@ def build_filterbank(name: str, block: int = 64) -> Filterbank:
         name=name,
         centre_frequencies=np.asarray(params["GTn_CentFrq"], dtype=np.float64),
         gammatone=block_state_space(gammatone_sos, block),
+        gammatone_low=block_state_space(gammatone_sos[:first_highpass], block),
+        gammatone_high=block_state_space(gammatone_highpass_sos, block),
         delays=tuple(int(d) for d in params["GTnDelays"]),
         highpass=block_state_space(highpass_sos, block),
-        first_highpass=int(params["Start2PoleHP"]) - 1,
+        first_highpass=first_highpass,
         envelope=block_state_space(np.stack(envelope_sos), block),
         envelope_edge=block_state_space(np.stack(envelope_sos), ENVELOPE_PADLEN),
         recombination_gain=float(10 ** (-0.05 * params["Recombination_dB"])),
@@ -296,9 +305,8 @@ class TorchMsbg:
         matrix = self._smearing_matrix(severity_class, device, dtype)
         if matrix is not None:
             cochlea_in = spectral_smear(cochlea_in, matrix)
-        groups = gammatone_filterbank(
-            cochlea_in, bank.gammatone, bank.delays, bank.highpass, bank.first_highpass,
-            exact_end=False,
+        groups = gammatone_highpass_filterbank(
+            cochlea_in, bank.gammatone_low, bank.gammatone_high, bank.delays
         )
         cochlea_out = None
         first = 0
