@@ -276,6 +276,9 @@ class TorchMsbg:
                 "forward": lambda: outer_middle_ear_fir(False),
                 "backward": lambda: outer_middle_ear_fir(True),
                 "lowpass": output_lowpass,
+                # cochlea -> free field, then the 18 kHz low-pass: one 1147-tap FIR
+                "backward_lowpass": lambda: np.convolve(outer_middle_ear_fir(True),
+                                                        output_lowpass()),
             }[which]()
             self._firs[key] = torch.as_tensor(taps, dtype=dtype, device=device)
         return self._firs[key]
@@ -328,8 +331,7 @@ class TorchMsbg:
             first = last
         assert cochlea_out is not None
         cochlea_out = cochlea_out.to(wide) * bank.recombination_gain
-        field = fir_filter(cochlea_out, self._fir("backward", device, wide))
-        return fir_filter(field, self._fir("lowpass", device, wide))
+        return fir_filter(cochlea_out, self._fir("backward_lowpass", device, wide))
 
     def _run_groups(
         self,
