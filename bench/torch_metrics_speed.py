@@ -14,6 +14,10 @@ Usage: ``python bench/torch_metrics_speed.py [--pairs 32] [--seconds 4] [--jobs 
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: hltk.runtime
+
 import argparse
 import time
 

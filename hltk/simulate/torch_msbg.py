@@ -70,6 +70,7 @@ from hltk.dsp.level import msbg_calibration_gain
 from hltk.dsp.smearing import smearing_matrix, spectral_smear
 from hltk.io.listeners import Audiogram, ListenerBatch
 from hltk.registry import register
+from hltk.runtime import keep_freed_memory
 from hltk.simulate.msbg import END_PAD, IMPULSE_LENGTH, IMPULSE_POSITION, delay_from_response
 
 SAMPLE_RATE = 44100
@@ -237,6 +238,7 @@ class TorchMsbg:
         equiv_0db_spl: float = EQUIV_0DB_SPL,
         ahr: float = AHR,
     ) -> None:
+        keep_freed_memory()  # reuse pages across chunks: see hltk.runtime
         self.dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
         if self.dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
