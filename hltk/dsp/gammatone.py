@@ -147,7 +147,10 @@ def recruitment(
     if in_place:
         if torch.is_grad_enabled() and (cochleagram.requires_grad or envelope.requires_grad):
             raise ValueError("in_place recruitment is only for tensors outside autograd")
-        gain = envelope.clamp_(min=torch.full_like(upper, 1e-9), max=upper).log_()
+        if bool((upper == upper.flatten()[0]).all()):  # one level: scalar bounds, cheaper
+            gain = envelope.clamp_(min=1e-9, max=float(upper.flatten()[0])).log_()
+        else:
+            gain = envelope.clamp_(min=torch.full_like(upper, 1e-9), max=upper).log_()
         gain = torch.addcmul(offset, gain, exponent, out=gain).exp_()
         return cochleagram.mul_(gain)
     limited = torch.clamp(envelope, min=1e-9)
