@@ -29,24 +29,39 @@ peak; see ``tests/test_torch_msbg.py``):
 stage                                  precision  method, error
 =====================================  =========  ===========================================
 calibration (active level)             float64    same frame selection, 1e-12
-outer/middle-ear FIR, back, low-pass   float64    same taps (fir2 port), FFT convolution 1e-13
+outer/middle-ear FIR                   float64    same taps (fir2 port), FFT convolution 1e-13
+back FIR + 18 kHz low-pass             float64    one 1147-tap FIR (the two convolved), 1e-13
 spectral smearing                      ``dtype``  batched frames x matrix, 1e-13 / 2e-7
-gammatone (4 biquads), HP, envelope    ``dtype``  exact block state-space recursion (no
-  filtfilt                                        truncated impulse response): 2e-12 / 5e-7
+gammatone (4 biquads; + the HP biquad  ``dtype``  exact block state-space recursion (no
+  of the upper channels), envelope                truncated impulse response): 2e-12 / 5e-7
+  filtfilt
 recruitment, recombination             ``dtype``  elementwise
 =====================================  =========  ===========================================
 
-No IIR stage is truncated, so there is no truncation bound to choose; the only deviation
-from pyclarity's arithmetic is that each gammatone channel's last ``GTnDelays[c]`` samples
-(inside the discarded end padding) keep the filter's continuation instead of zeros, which
-reaches kept samples only through the envelope's backward pass, attenuated by more than
-100 dB over :data:`END_PAD`. End to end (4 s speech and music, NH to severe): 85-118 dB SNR
-in float32, 122-151 dB in float64, STOI deltas below 3e-6.
+No IIR stage is truncated, so there is no truncation bound to choose (the issue allowed
+truncated-IR FFT convolution; on this CPU the block recursion's ``[L, L]`` Toeplitz products
+cost ~1.2 ns per channel-sample in float32 (measured), against ~5.3 ns for the per-channel
+inverse FFT alone of an FFT convolution of a 4 s signal, so the exact form is also the fast
+one). Two deviations from pyclarity's arithmetic, both inside signal-free margins:
+each gammatone channel's last ``GTnDelays[c]`` samples (inside the discarded end padding) keep
+the filter's continuation instead of zeros, which reaches kept samples only through the
+envelope's backward pass, attenuated by more than 100 dB over :data:`END_PAD`; and the upper
+channels' high-pass runs in the same cascade as the gammatone, so it also sees the
+``GTnDelays[c] <= 87`` samples before the aligned start (pyclarity starts it from rest there),
+which inside this chain hold only the gammatone's response to the outer-ear FIR's pre-ringing.
+End to end (4 s speech and music, NH to severe): 85-118 dB SNR in float32, 122-151 dB in
+float64, STOI deltas below 3e-6. The FIR stages stay in float64 in both modes: in float32 their
+FFT rounding (lifted by the backward filter's ~34 dB of gain) made batched and item-by-item
+outputs differ by 1.3e-4 of the peak, above the 1e-5 the tests hold them to.
 
-Speed (``bench/torch_msbg_speed.py``, 2-core CPU shared with other jobs): about 45 ms of CPU
-per ear-second with one torch thread against 160-210 ms for pyclarity, i.e. 3-3.5x per core.
-On a busy machine use one torch thread per worker process (as the runner's CPU workers do):
-OpenMP threads that spin while descheduled cost 2-4x.
+Speed (``bench/torch_msbg_speed.py``, 32 items x 4 s x 2 ears, 9 audiograms, 2-core CPU shared
+with other jobs): about 20 ms of CPU per ear-second against ~150 ms for pyclarity, 7-8x the
+``msbg`` backend with ``--jobs 2`` in wall time (one 2-thread process). Most of the rest is the
+Toeplitz and scan products of the recursions (~35%), the recruitment's log/exp (~15%) and the
+smearing's FFTs and matrix product (~15%). Two process-wide settings matter as much as the DSP
+(:mod:`hltk.runtime`, applied by this class and on import of :mod:`hltk`): freed memory is kept
+for reuse (fresh large tensors are page-faulted at ~1 GB/s on the VM) and OpenMP threads wait
+passively (spinning threads cost 4-8x on a loaded machine).
 """
 
 from __future__ import annotations
