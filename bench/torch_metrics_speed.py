@@ -140,7 +140,8 @@ def main() -> None:
                 diff = np.abs(got - expected)
                 print(f"{metric}: pyclarity {t_ref:7.2f} s | torch ({threads} thread(s) x "
                       f"{workers} worker(s)) {t_torch:7.2f} s | ratio "
-                      f"{t_ref / t_torch:5.2f}x | max|diff| {diff.max():.2e}", flush=True)
+                      f"{t_ref / t_torch:5.2f}x | max|diff| {diff.max():.2e} | mean|diff| "
+                      f"{diff.mean():.2e}", flush=True)
 
 
 if __name__ == "__main__":
