@@ -31,7 +31,8 @@ the runs, three runs: HASPI 1.9x / 5.6x / 2.2x, HASQI 1.5x / 1.1x / 1.6x, HAAQI 
 runs at load 8-14: HASPI 1.56x / 1.95x, HASQI 2.56x / 2.51x, HAAQI 2.90x / 1.65x. The CPU floor
 per 4 s pair is about 0.1 s for the IHC threshold-noise draws (legacy ``RandomState``, no
 skip-ahead) and 0.17 s for the float64 gammatone recursions, against ~2.8 s for pyclarity, so
-10x needs a different design of the ear model, not tuning. Use one intra-op thread per worker on CPU (2 threads x 1 worker ran at 0.5-0.7x). On a GPU
+10x needs a different design of the ear model, not tuning. Use one intra-op thread per worker
+on CPU (2 threads x 1 worker ran at 0.5-0.7x). On a GPU
 the frequency-domain path filters all items of a chunk at once (not yet measured).
 """
 
