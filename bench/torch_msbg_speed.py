@@ -10,8 +10,11 @@ sides and reported separately, since a corpus run pays it once per listener (per
 
 from __future__ import annotations
 
-import argparse
 import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: hltk.runtime
+
+import argparse
 import time
 
 import numpy as np

@@ -7,3 +7,7 @@ corpora described by CSV manifests. The command line (``hltk``) only wraps this 
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from hltk.runtime import default_omp_wait_policy as _default_omp_wait_policy
+
+_default_omp_wait_policy()  # before torch loads OpenMP: see hltk.runtime

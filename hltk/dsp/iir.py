@@ -18,7 +18,6 @@ rounding (there is no truncated impulse response, hence no truncation error boun
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,39 +139,47 @@ def block_state_space(
     return BlockStateSpace(*stacked)
 
 
-def _scan(increments: torch.Tensor, transition: torch.Tensor) -> torch.Tensor:
+def _scan(increments: torch.Tensor, transition: torch.Tensor, group: int = 8) -> torch.Tensor:
     """Solve ``s_k = A s_{k-1} + w_k`` (``s_{-1} = 0``) for all ``k``.
 
     ``increments [C, N, K, P]``, ``transition [C, P, P]`` -> states ``[C, N, K, P]``.
-    Two-level sequential scan (about ``2 sqrt(K)`` batched steps): a local recursion inside
-    groups of ``M`` blocks (all groups at once), a recursion over the groups' end states
-    with ``A^M``, and a fix-up ``s[g, m] += A^(m+1) end[g-1]``. Powers are made in float64.
+    Hierarchical scan made of matrix products: inside groups of ``M = group`` blocks the local
+    states are one product with the block lower-triangular ``[M P, M P]`` matrix of powers
+    ``A^(m - j)``; the groups' end states are scanned the same way (recursively, with
+    ``A^M``); a fix-up adds ``A^(m+1) end[g-1]`` (one more product). About ``M P^2`` multiply-
+    adds per block, in a few large batched products instead of ``O(sqrt K)`` small steps.
+    Powers are made in float64.
     """
     channels, batch, count, states_count = increments.shape
-    group = max(1, math.isqrt(count))
+    transition64 = transition.to(torch.float64)
+    if count == 1:
+        return increments
+    group = min(group, count)
     groups = -(-count // group)
-    padded = F.pad(increments, (0, 0, 0, groups * group - count))
-    local_in = padded.reshape(channels, batch, groups, group, states_count)
-    power64 = [transition.to(torch.float64)]
+    width = group * states_count
+    power64 = [torch.eye(states_count, dtype=torch.float64, device=transition.device
+                         ).expand_as(transition64)]
     for _ in range(group):
-        power64.append(power64[-1] @ power64[0])
-    powers = torch.stack(power64[:group]).to(increments.dtype)  # A^1 .. A^M  [M, C, P, P]
-    step = powers[0]
-    state = local_in[:, :, :, 0]
-    local = [state]
-    for m in range(1, group):
-        state = torch.einsum("cngp,cqp->cngq", state, step) + local_in[:, :, :, m]
-        local.append(state)
-    local_states = torch.stack(local, dim=3)  # [C, N, G, M, P]
-    ends = local_states[:, :, :, -1]
-    across = powers[-1]
-    carried = [torch.zeros_like(ends[:, :, 0])]
-    for g in range(1, groups):
-        carried.append(torch.einsum("cnp,cqp->cnq", carried[-1], across) + ends[:, :, g - 1])
-    carry = torch.stack(carried, dim=2)  # end state of the previous group  [C, N, G, P]
-    fixup = torch.einsum("cngp,mcqp->cngmq", carry, powers)
-    total = (local_states + fixup).reshape(channels, batch, groups * group, states_count)
-    return total[:, :, :count]
+        power64.append(power64[-1] @ transition64)
+    # lower[c, m P + q, j P + p] = A^(m - j)[q, p] for j <= m, else 0
+    steps = torch.arange(group, device=transition.device)
+    lag = steps[:, None] - steps[None, :]  # [M, M]
+    stacked = torch.stack(power64[:group]).to(increments.dtype)  # A^0 .. A^(M-1)
+    lower = stacked[lag.clamp(min=0)] * (lag >= 0).to(increments.dtype)[:, :, None, None, None]
+    lower = lower.permute(2, 0, 3, 1, 4).reshape(channels, width, width)  # [C, (m q), (j p)]
+    padded = F.pad(increments, (0, 0, 0, groups * group - count))
+    local = torch.bmm(padded.reshape(channels, batch * groups, width), lower.transpose(1, 2))
+    if groups > 1:
+        local = local.reshape(channels, batch, groups, width)
+        ends = _scan(local[..., -states_count:], power64[group], group)  # true group ends
+        carry = F.pad(ends[:, :, :-1], (0, 0, 1, 0)).reshape(channels, batch * groups,
+                                                              states_count)
+        # fix-up: state m of group g gains A^(m+1) end[g-1]
+        lift = torch.stack(power64[1:], dim=1).to(increments.dtype)  # [C, M, P, P]
+        lift = lift.reshape(channels, width, states_count)
+        local = torch.baddbmm(local.reshape(channels, batch * groups, width), carry,
+                              lift.transpose(1, 2))
+    return local.reshape(channels, batch, groups * group, states_count)[:, :, :count]
 
 
 def block_sosfilt(

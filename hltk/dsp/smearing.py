@@ -106,6 +106,10 @@ def spectral_smear(signal: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
 
     Returns:
         ``[N, smeared_length(T)]`` (``ceil(T / 64) + 3`` hops).
+
+    Written for few full-size passes (the frame tensors are ~4x the signal): the bins are
+    scaled in their real/imaginary view, the quarter-turn for negative smeared powers is only
+    applied when there is one, and the 4x overlap-add is four shifted adds of 64-sample hops.
     """
     batch, length = signal.shape
     if length < FRAME_SIZE:
@@ -115,9 +119,12 @@ def spectral_smear(signal: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     needed = HOP * (frames_count - 1) + FRAME_SIZE
     lagged = F.pad(lagged, (0, needed - lagged.shape[1]))
     window = smearing_window(signal.dtype, signal.device)
-    frames = lagged.unfold(-1, FRAME_SIZE, HOP) * window  # [N, K, 256]
-    spectrum = torch.fft.rfft(frames, n=FFT_SIZE)[..., : FFT_SIZE // 2]
-    power = torch.view_as_real(spectrum).square().sum(-1)  # |X|^2 without a square root
+    frames = lagged.new_zeros(batch, frames_count, FFT_SIZE)  # zero-padded to the FFT size
+    frames[..., :FRAME_SIZE] = lagged.unfold(-1, FRAME_SIZE, HOP) * window  # [N, K, 512]
+    complex_spectrum = torch.fft.rfft(frames)[..., : FFT_SIZE // 2]
+    spectrum = torch.view_as_real(complex_spectrum)
+    # |X|^2 without a square root  [N, K, 256]
+    power = complex_spectrum.real.square().addcmul_(complex_spectrum.imag, complex_spectrum.imag)
     matrix = matrix.to(power.dtype)
     if matrix.dim() == 2:
         smeared = power @ matrix.T
@@ -126,20 +133,24 @@ def spectral_smear(signal: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     # new bin = sqrt(smeared) * spectrum / |spectrum| (0 where |spectrum| = 0), and
     # 1j * sqrt(-smeared) * phasor where the smeared power is negative (numpy's complex sqrt).
     tiny = torch.finfo(power.dtype).tiny  # keeps sqrt's gradient finite at 0
-    scale = torch.sqrt(smeared.abs().clamp_min(tiny)) * torch.rsqrt(
-        torch.where(power > 0, power, torch.ones_like(power))
+    scale = torch.sqrt(
+        smeared.abs().clamp_min(tiny) / torch.where(power > 0, power, torch.ones_like(power))
     )
+    scaled = spectrum * scale.unsqueeze(-1)
     negative = smeared < 0
-    zero = torch.zeros_like(scale)
-    factor = torch.complex(torch.where(negative, zero, scale), torch.where(negative, scale, zero))
+    if bool(negative.any()):
+        turned = torch.stack([-scaled[..., 1], scaled[..., 0]], dim=-1)  # times 1j
+        scaled = torch.where(negative.unsqueeze(-1), turned, scaled)
     # irfft zero-fills the missing Nyquist bin and ignores bin 0's imaginary part, exactly
     # as numpy's real(ifft(...)) of the Hermitian-completed spectrum does.
-    out_frames = torch.fft.irfft(spectrum * factor, n=FFT_SIZE)[..., :FRAME_SIZE] * window
-    total = HOP * (frames_count + 3)
-    overlap_added = F.fold(
-        out_frames.transpose(1, 2), output_size=(1, total), kernel_size=(1, FRAME_SIZE),
-        stride=(1, HOP),
-    ).reshape(batch, total)
+    out_frames = torch.fft.irfft(torch.view_as_complex(scaled), n=FFT_SIZE)[..., :FRAME_SIZE]
+    out_frames = (out_frames * window).reshape(batch, frames_count, 4, HOP)
+    # Overlap-add: hop j sums quarter q of frame j - q (q = 0..3).
+    overlap_added = out_frames.new_zeros(batch, frames_count + 3, HOP)
+    for quarter in range(4):
+        overlap_added[:, quarter : quarter + frames_count] += out_frames[:, :, quarter]
+    overlap_added = overlap_added.reshape(batch, HOP * (frames_count + 3))
+    out_frames = out_frames.reshape(batch, frames_count, FRAME_SIZE)
 
     def frame(index: int) -> torch.Tensor:
         if index < 0:

@@ -53,6 +53,7 @@ from hltk.dsp.ear_filters import (
     iir_tail_length,
     shift_signal,
 )
+from hltk.runtime import keep_freed_memory
 
 __all__ = [
     "AUDIOMETRIC_FREQUENCIES",
@@ -434,6 +435,7 @@ def ear_model(
     Returns:
         :class:`EarModelOutput`.
     """
+    keep_freed_memory()  # full-length float64 intermediates reuse pages: see hltk.runtime
     device = hearing_loss.device
     dtype = torch.float64
     batch = len(reference)

@@ -27,7 +27,12 @@ feature stages pyclarity runs in Python loops or as direct 2-D convolutions. Mea
 ``bench/torch_metrics_speed.py`` (32 pairs x 4 s; torch ``set_num_threads(1)`` with ``workers=2``
 vs a 2-process joblib pool) on a shared 2-core machine whose load swung between 3 and 12 during
 the runs, three runs: HASPI 1.9x / 5.6x / 2.2x, HASQI 1.5x / 1.1x / 1.6x, HAAQI 1.1x / 1.6x /
-0.6x. Use one intra-op thread per worker on CPU (2 threads x 1 worker ran at 0.5-0.7x). On a GPU
+0.6x. After keeping freed memory (:mod:`hltk.runtime`) and a cheaper envelope magnitude, two
+runs at load 8-14: HASPI 1.56x / 1.95x, HASQI 2.56x / 2.51x, HAAQI 2.90x / 1.65x. The CPU floor
+per 4 s pair is about 0.1 s for the IHC threshold-noise draws (legacy ``RandomState``, no
+skip-ahead) and 0.17 s for the float64 gammatone recursions, against ~2.8 s for pyclarity, so
+10x needs a different design of the ear model, not tuning. Use one intra-op thread per worker
+on CPU (2 threads x 1 worker ran at 0.5-0.7x). On a GPU
 the frequency-domain path filters all items of a chunk at once (not yet measured).
 """
 

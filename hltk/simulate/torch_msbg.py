@@ -29,24 +29,39 @@ peak; see ``tests/test_torch_msbg.py``):
 stage                                  precision  method, error
 =====================================  =========  ===========================================
 calibration (active level)             float64    same frame selection, 1e-12
-outer/middle-ear FIR, back, low-pass   float64    same taps (fir2 port), FFT convolution 1e-13
+outer/middle-ear FIR                   float64    same taps (fir2 port), FFT convolution 1e-13
+back FIR + 18 kHz low-pass             float64    one 1147-tap FIR (the two convolved), 1e-13
 spectral smearing                      ``dtype``  batched frames x matrix, 1e-13 / 2e-7
-gammatone (4 biquads), HP, envelope    ``dtype``  exact block state-space recursion (no
-  filtfilt                                        truncated impulse response): 2e-12 / 5e-7
+gammatone (4 biquads; + the HP biquad  ``dtype``  exact block state-space recursion (no
+  of the upper channels), envelope                truncated impulse response): 2e-12 / 5e-7
+  filtfilt
 recruitment, recombination             ``dtype``  elementwise
 =====================================  =========  ===========================================
 
-No IIR stage is truncated, so there is no truncation bound to choose; the only deviation
-from pyclarity's arithmetic is that each gammatone channel's last ``GTnDelays[c]`` samples
-(inside the discarded end padding) keep the filter's continuation instead of zeros, which
-reaches kept samples only through the envelope's backward pass, attenuated by more than
-100 dB over :data:`END_PAD`. End to end (4 s speech and music, NH to severe): 85-118 dB SNR
-in float32, 122-151 dB in float64, STOI deltas below 3e-6.
+No IIR stage is truncated, so there is no truncation bound to choose (the issue allowed
+truncated-IR FFT convolution; on this CPU the block recursion's ``[L, L]`` Toeplitz products
+cost ~1.2 ns per channel-sample in float32 (measured), against ~5.3 ns for the per-channel
+inverse FFT alone of an FFT convolution of a 4 s signal, so the exact form is also the fast
+one). Two deviations from pyclarity's arithmetic, both inside signal-free margins:
+each gammatone channel's last ``GTnDelays[c]`` samples (inside the discarded end padding) keep
+the filter's continuation instead of zeros, which reaches kept samples only through the
+envelope's backward pass, attenuated by more than 100 dB over :data:`END_PAD`; and the upper
+channels' high-pass runs in the same cascade as the gammatone, so it also sees the
+``GTnDelays[c] <= 87`` samples before the aligned start (pyclarity starts it from rest there),
+which inside this chain hold only the gammatone's response to the outer-ear FIR's pre-ringing.
+End to end (4 s speech and music, NH to severe): 85-118 dB SNR in float32, 122-151 dB in
+float64, STOI deltas below 3e-6. The FIR stages stay in float64 in both modes: in float32 their
+FFT rounding (lifted by the backward filter's ~34 dB of gain) made batched and item-by-item
+outputs differ by 1.3e-4 of the peak, above the 1e-5 the tests hold them to.
 
-Speed (``bench/torch_msbg_speed.py``, 2-core CPU shared with other jobs): about 45 ms of CPU
-per ear-second with one torch thread against 160-210 ms for pyclarity, i.e. 3-3.5x per core.
-On a busy machine use one torch thread per worker process (as the runner's CPU workers do):
-OpenMP threads that spin while descheduled cost 2-4x.
+Speed (``bench/torch_msbg_speed.py``, 32 items x 4 s x 2 ears, 9 audiograms, 2-core CPU shared
+with other jobs): about 20 ms of CPU per ear-second against ~150 ms for pyclarity, 7-8x the
+``msbg`` backend with ``--jobs 2`` in wall time (one 2-thread process). Most of the rest is the
+Toeplitz and scan products of the recursions (~35%), the recruitment's log/exp (~15%) and the
+smearing's FFTs and matrix product (~15%). Two process-wide settings matter as much as the DSP
+(:mod:`hltk.runtime`, applied by this class and on import of :mod:`hltk`): freed memory is kept
+for reuse (fresh large tensors are page-faulted at ~1 GB/s on the VM) and OpenMP threads wait
+passively (spinning threads cost 4-8x on a loaded machine).
 """
 
 from __future__ import annotations
@@ -64,12 +79,13 @@ from scipy import signal as sps
 
 from hltk.dsp.fftconv import fir_filter
 from hltk.dsp.filter_design import fir2
-from hltk.dsp.gammatone import channel_envelope, gammatone_filterbank, recruitment
+from hltk.dsp.gammatone import channel_envelope, gammatone_highpass_filterbank, recruitment
 from hltk.dsp.iir import BlockStateSpace, block_state_space
 from hltk.dsp.level import msbg_calibration_gain
 from hltk.dsp.smearing import smearing_matrix, spectral_smear
 from hltk.io.listeners import Audiogram, ListenerBatch
 from hltk.registry import register
+from hltk.runtime import keep_freed_memory
 from hltk.simulate.msbg import END_PAD, IMPULSE_LENGTH, IMPULSE_POSITION, delay_from_response
 
 SAMPLE_RATE = 44100
@@ -148,6 +164,8 @@ class Filterbank:
     name: str
     centre_frequencies: np.ndarray
     gammatone: BlockStateSpace
+    gammatone_low: BlockStateSpace
+    gammatone_high: BlockStateSpace
     delays: tuple[int, ...]
     highpass: BlockStateSpace
     first_highpass: int
@@ -157,7 +175,9 @@ class Filterbank:
 
     def to(self, device: torch.device, dtype: torch.dtype) -> Filterbank:
         return Filterbank(
-            self.name, self.centre_frequencies, self.gammatone.to(device, dtype), self.delays,
+            self.name, self.centre_frequencies, self.gammatone.to(device, dtype),
+            self.gammatone_low.to(device, dtype), self.gammatone_high.to(device, dtype),
+            self.delays,
             self.highpass.to(device, dtype), self.first_highpass,
             self.envelope.to(device, dtype), self.envelope_edge.to(device, dtype),
             self.recombination_gain,
@@ -182,6 +202,9 @@ def build_filterbank(name: str, block: int = 64) -> Filterbank:
     highpass_sos = np.concatenate(
         [np.asarray(params["HP_nums"]), np.asarray(params["HP_denoms"])], axis=1
     )[:, None, :]
+    first_highpass = int(params["Start2PoleHP"]) - 1
+    gammatone_highpass_sos = np.concatenate(
+        [gammatone_sos[first_highpass:], highpass_sos], axis=1)  # [C_hp, order + 1, 6]
     envelope_sos = []
     for erb in params["ERBn_CentFrq"]:
         cutoff = (30 / 40) * min(100.0, erb)
@@ -191,9 +214,11 @@ def build_filterbank(name: str, block: int = 64) -> Filterbank:
         name=name,
         centre_frequencies=np.asarray(params["GTn_CentFrq"], dtype=np.float64),
         gammatone=block_state_space(gammatone_sos, block),
+        gammatone_low=block_state_space(gammatone_sos[:first_highpass], block),
+        gammatone_high=block_state_space(gammatone_highpass_sos, block),
         delays=tuple(int(d) for d in params["GTnDelays"]),
         highpass=block_state_space(highpass_sos, block),
-        first_highpass=int(params["Start2PoleHP"]) - 1,
+        first_highpass=first_highpass,
         envelope=block_state_space(np.stack(envelope_sos), block),
         envelope_edge=block_state_space(np.stack(envelope_sos), ENVELOPE_PADLEN),
         recombination_gain=float(10 ** (-0.05 * params["Recombination_dB"])),
@@ -228,6 +253,7 @@ class TorchMsbg:
         equiv_0db_spl: float = EQUIV_0DB_SPL,
         ahr: float = AHR,
     ) -> None:
+        keep_freed_memory()  # reuse pages across chunks: see hltk.runtime
         self.dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
         if self.dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
@@ -267,6 +293,9 @@ class TorchMsbg:
                 "forward": lambda: outer_middle_ear_fir(False),
                 "backward": lambda: outer_middle_ear_fir(True),
                 "lowpass": output_lowpass,
+                # cochlea -> free field, then the 18 kHz low-pass: one 1147-tap FIR
+                "backward_lowpass": lambda: np.convolve(outer_middle_ear_fir(True),
+                                                        output_lowpass()),
             }[which]()
             self._firs[key] = torch.as_tensor(taps, dtype=dtype, device=device)
         return self._firs[key]
@@ -296,9 +325,8 @@ class TorchMsbg:
         matrix = self._smearing_matrix(severity_class, device, dtype)
         if matrix is not None:
             cochlea_in = spectral_smear(cochlea_in, matrix)
-        groups = gammatone_filterbank(
-            cochlea_in, bank.gammatone, bank.delays, bank.highpass, bank.first_highpass,
-            exact_end=False,
+        groups = gammatone_highpass_filterbank(
+            cochlea_in, bank.gammatone_low, bank.gammatone_high, bank.delays
         )
         cochlea_out = None
         first = 0
@@ -320,8 +348,7 @@ class TorchMsbg:
             first = last
         assert cochlea_out is not None
         cochlea_out = cochlea_out.to(wide) * bank.recombination_gain
-        field = fir_filter(cochlea_out, self._fir("backward", device, wide))
-        return fir_filter(field, self._fir("lowpass", device, wide))
+        return fir_filter(cochlea_out, self._fir("backward_lowpass", device, wide))
 
     def _run_groups(
         self,
