@@ -139,7 +139,7 @@ def train(task: TrainTask, settings: TrainSettings, checkpoint: str | Path, *,
         wall = wall_before + time.perf_counter() - started
         record = {"steps": step_done, "wall_seconds": round(wall, 1), "history": history,
                   "settings": asdict(settings), "data": task.describe(), "hltk": __version__,
-                  "torch": torch.__version__, "device": str(device)}
+                  "torch": str(torch.__version__), "device": str(device)}
         save_checkpoint(checkpoint, task.model_kind, task.model_config(), model.state_dict(), record)
         save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
