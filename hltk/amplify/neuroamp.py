@@ -11,8 +11,9 @@ input phase. Cores (``arch``):
 - ``cnn``: 1-D convolutions over frames, channels 32/64/128/256 (ReLU);
 - ``lstm``: 2 stacked LSTM layers (unidirectional, causal);
 - ``crnn``: convolutions 16/32/64/128, then 2 LSTM layers;
-- ``transformer``: a linear projection, sinusoidal positions, 4 encoder blocks with 16 heads
-  (pre-norm) attending over the whole signal.
+- ``transformer``: a linear projection, a convolutional position code, 4 encoder blocks with
+  16 heads (pre-norm), each frame attending to frames within 0.5 s (so that 1-2 s training
+  crops teach what a whole file needs: the WDRC's memory is its 100 ms release).
 
 Sizes (:func:`preset`): ``published`` uses the paper's widths (LSTM 256, Transformer model
 width 256 with 1024-unit feed-forward: 1.1-3.2 M parameters); ``basic`` keeps each core's
@@ -39,7 +40,6 @@ network and the output back after it.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -79,6 +79,8 @@ class NeuroAmpConfig:
     heads: int = 16
     feedforward: int = 256
     audiogram_units: int = 32
+    #: Transformer: frames each frame attends to on either side (32 = 0.5 s; 0 = all)
+    attention_reach: int = 32
     dropout: float = 0.0
     max_gain_db: float = 80.0
     min_gain_db: float = -60.0
@@ -145,35 +147,42 @@ class RecurrentStack(nn.Module):
         return self.lstm(sequence)[0]
 
 
-def sinusoidal_positions(frames: int, width: int, device: torch.device) -> torch.Tensor:
-    """The Transformer's sinusoidal position code, ``[frames, width]``."""
-    position = torch.arange(frames, device=device, dtype=torch.float32)[:, None]
-    rate = torch.exp(torch.arange(0, width, 2, device=device, dtype=torch.float32)
-                     * (-math.log(10000.0) / width))
-    code = torch.zeros(frames, width, device=device)
-    code[:, 0::2] = torch.sin(position * rate)
-    code[:, 1::2] = torch.cos(position * rate[: width // 2])
-    return code
+def band_mask(frames: int, reach: int, device: torch.device) -> torch.Tensor | None:
+    """Attention mask ``[frames, frames]`` (True = not attended) that lets each frame attend to
+    frames at most ``reach`` away; ``None`` when every frame is within reach."""
+    if reach <= 0 or frames <= reach + 1:
+        return None
+    index = torch.arange(frames, device=device)
+    return (index[:, None] - index[None, :]).abs() > reach
 
 
 class TransformerStack(nn.Module):
-    """Projection, sinusoidal positions and pre-norm encoder blocks: ``[N, F, D] -> [N, F, hidden]``."""
+    """Projection, a convolutional position code and pre-norm encoder blocks:
+    ``[N, F, D] -> [N, F, hidden]``.
+
+    Positions enter through a depthwise convolution over frames added to the projection (as in
+    wav2vec 2.0) and attention reaches ``reach`` frames either side (0: the whole signal), so
+    the model behaves alike on signals of any length, longer than its training crops included.
+    """
 
     def __init__(self, features: int, hidden: int, layers: int, heads: int, feedforward: int,
-                 dropout: float) -> None:
+                 dropout: float, reach: int, position_kernel: int = 15) -> None:
         super().__init__()
         self.project = nn.Linear(features, hidden)
+        self.position = nn.Conv1d(hidden, hidden, position_kernel, padding=position_kernel // 2,
+                                  groups=hidden)
         block = nn.TransformerEncoderLayer(hidden, heads, feedforward, dropout, batch_first=True,
                                            norm_first=True)
         self.encoder = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(hidden)
+        self.reach = reach
         self.out_features = hidden
 
     def forward(self, sequence: torch.Tensor) -> torch.Tensor:
         projected = self.project(sequence)
-        projected = projected + sinusoidal_positions(projected.shape[1], projected.shape[2],
-                                                     projected.device)
-        return self.norm(self.encoder(projected))
+        projected = projected + self.position(projected.transpose(1, 2)).transpose(1, 2)
+        mask = band_mask(projected.shape[1], self.reach, projected.device)
+        return self.norm(self.encoder(projected, mask=mask))
 
 
 class NeuroAmpNet(nn.Module):
@@ -197,7 +206,7 @@ class NeuroAmpNet(nn.Module):
             core = nn.Sequential(convs, RecurrentStack(convs.out_features, config.hidden, config.layers))
         else:
             core = TransformerStack(features, config.hidden, config.layers, config.heads,
-                                    config.feedforward, config.dropout)
+                                    config.feedforward, config.dropout, config.attention_reach)
         self.core = core
         width = config.hidden if config.arch in ("lstm", "crnn", "transformer") else config.conv_channels[-1]
         self.output = nn.Linear(width, bins)  # the 257-unit output layer: gain (dB / 10) per bin
