@@ -24,7 +24,7 @@ def main() -> None:
     parser.add_argument("manifest", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--n", type=int, default=40)
-    parser.add_argument("--split", default="test")
+    parser.add_argument("--split", default="test", help="split(s), comma-separated")
     parser.add_argument("--max-seconds", type=float, default=None)
     args = parser.parse_args()
     root = args.manifest.resolve().parent
@@ -33,7 +33,7 @@ def main() -> None:
         columns = list(reader.fieldnames or [])
         rows = []
         for row in reader:
-            if row.get("split") != args.split:
+            if row.get("split") not in args.split.split(","):
                 continue
             if args.max_seconds and row.get("duration_s") and float(row["duration_s"]) > args.max_seconds:
                 continue

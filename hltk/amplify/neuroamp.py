@@ -31,6 +31,10 @@ the 100+ dB dynamic range of the spectrum itself. The 257 units of the output la
 published output layer; the loss is still MSE between output and target spectra (power-law
 compressed ``|X| ** 0.3``, so quiet high-frequency bins count), as the paper's MSE on spectra.
 
+Output stage: the network is followed by nalr-wdrc's look-ahead peak limiter (ceiling 0.95 of
+digital full scale); a network cannot promise a peak bound, and without it loud peaks would be
+clipped when written. The prescription and the compression are the network's alone.
+
 Level: the WDRC's gain depends on the input level in dB SPL. Models are trained at
 ``level_db_spl`` = 100 (dB SPL of a digital RMS of 1, the toolkit default, with +-6 dB of level
 jitter); another calibration is applied by scaling the input by the level difference before the
@@ -41,13 +45,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from hltk.amplify.wdrc import WdrcSettings, peak_limit
 from hltk.dsp.stft import Stft
 from hltk.io.listeners import ListenerBatch
 from hltk.nn.audiogram import AudiogramDense
@@ -63,6 +68,8 @@ CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 #: see the model cards).
 DEFAULT_ARCH = "transformer"
 TRAINED_LEVEL_DB_SPL = 100.0
+#: the output limiter of nalr-wdrc (its default ceiling), applied after the network
+LIMITER_CEILING = WdrcSettings().limiter_ceiling
 #: log-magnitude floor of the input features (about -100 dB re a unit bin magnitude)
 LOG_FLOOR = 1e-5
 
@@ -269,7 +276,9 @@ def load_model(checkpoint: str | Path, model_kind: str = "neuroamp",
 
 @dataclass
 class NeuroAmpRunner:
-    """Runs a :class:`NeuroAmpNet` on a ``[B, C, T]`` batch, each ear with its audiogram.
+    """Runs a :class:`NeuroAmpNet` on a ``[B, C, T]`` batch, each ear with its audiogram, then
+    the same look-ahead peak limiter as nalr-wdrc (:func:`hltk.amplify.wdrc.peak_limit`,
+    ceiling 0.95): a network cannot promise a peak bound, a hearing aid's output stage must.
 
     Items are grouped by their true length and each group runs as one batch of ears cut to that
     length, so an item's output does not depend on the other items of the batch (the STFT
@@ -279,7 +288,9 @@ class NeuroAmpRunner:
     device: torch.device | None = None
     max_batch: int = 64
     level_reference_db_spl: float = TRAINED_LEVEL_DB_SPL
-    warnings: list[str] = field(default_factory=list)
+    #: output peak limiter ceiling (digital peak; None: no limiter), blocks of ``limiter_ms``
+    limiter_ceiling: float | None = LIMITER_CEILING
+    limiter_ms: float = 5.0
 
     def __call__(self, audio: torch.Tensor, listeners: ListenerBatch, *,
                  lengths: torch.Tensor | None = None,
@@ -307,7 +318,12 @@ class NeuroAmpRunner:
             pieces = [model(ears[first : first + self.max_batch], ear_levels[first : first + self.max_batch])
                       for first in range(0, ears.shape[0], self.max_batch)]
             amplified = torch.cat(pieces).reshape(len(items), channels, group_length)
-            output[index, :, :group_length] = amplified / scale[index, None, None]
+            amplified = amplified / scale[index, None, None]
+            if self.limiter_ceiling is not None:
+                block = max(1, round(self.limiter_ms * 1e-3 * model.config.sample_rate))
+                amplified = peak_limit(amplified.reshape(-1, group_length), self.limiter_ceiling,
+                                       block).reshape(amplified.shape)
+            output[index, :, :group_length] = amplified
         return output.to(audio.dtype)
 
 
