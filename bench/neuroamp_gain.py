@@ -85,6 +85,7 @@ def main() -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     signal = speech(args.manifest, args.seconds, args.speech_db_spl)
     systems: list[tuple[str, str, dict[str, str]]] = [("NAL-R", "nalr", {}),
@@ -117,6 +118,7 @@ def main() -> None:
             axis.set_xlim(125, 8000)
             axis.set_xticks([250, 500, 1000, 2000, 4000, 8000])
             axis.set_xticklabels(["250", "500", "1k", "2k", "4k", "8k"])
+            axis.xaxis.set_minor_formatter(NullFormatter())
         axes[row_index, 0].set_ylabel("gain (dB)")
     axes[-1, 0].set_xlabel("frequency (Hz)")
     axes[-1, 1].set_xlabel("frequency (Hz)")

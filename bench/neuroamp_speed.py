@@ -57,7 +57,8 @@ def main() -> None:
     ]
     for arch in ARCHS:
         if default_checkpoint(arch).is_file():
-            backends.append((f"neuroamp --arch {arch}", registry.create("amplify", "neuroamp", arch=arch), 16000))
+            processor = registry.create("amplify", "neuroamp", arch=arch)
+            backends.append((f"neuroamp --arch {arch}", processor, 16000))
     if DENOISE_CHECKPOINT.is_file():
         backends.append(("neuroamp-denoise", registry.create("denoise-amplify", "neuroamp-denoise"), 16000))
     for name, processor, rate in backends:

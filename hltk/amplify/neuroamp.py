@@ -66,7 +66,7 @@ SIZES: tuple[str, ...] = ("basic", "published")
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 #: The core ``amplify --backend neuroamp`` uses without ``--arch`` (the best on held-out data;
 #: see the model cards).
-DEFAULT_ARCH = "transformer"
+DEFAULT_ARCH = "lstm"
 TRAINED_LEVEL_DB_SPL = 100.0
 #: the output limiter of nalr-wdrc (its default ceiling), applied after the network
 LIMITER_CEILING = WdrcSettings().limiter_ceiling
