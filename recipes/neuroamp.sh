@@ -108,7 +108,7 @@ case $stage in
       --listener L0003 --listener L0010 -o $EVAL/gain --seconds 30
     ;;
   speed)
-    $RUN $PY bench/neuroamp_speed.py --items 16 --seconds 4 --repeats 3
+    $RUN $PY bench/neuroamp_speed.py --items 4 --seconds 4 --repeats 2
     ;;
   *)
     echo "unknown stage $stage" >&2; exit 2 ;;
