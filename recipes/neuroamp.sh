@@ -3,7 +3,7 @@
 # (hltk/checkpoints/neuroamp_*.pt) and the figures in their model cards.
 #
 #   recipes/neuroamp.sh STAGE      (stages in order: data train-<arch> train-denoise ship
-#                                   heldout amplify evaluate denoise-table tables gain speed)
+#                                   heldout amplify evaluate denoise-table tables gain speed cards)
 #
 # Corpora (hltk synth, made for Neuro-MSBG: `make data`-style commands, 16 kHz):
 #   $NM/speech  hltk synth speech -o $NM/speech --n 1200 --sample-rate 16000
@@ -95,13 +95,19 @@ case $stage in
     done
     ;;
   denoise-table)
-    for system in two-stage neuroamp-denoise; do
+    # nalr-wdrc on the noisy input at $NSPEECH items (a core evaluation with a smaller --limit
+    # rewrites its scores.csv; the ledger makes this a re-read), then the two other systems
+    for system in nalr-wdrc two-stage neuroamp-denoise; do
       $RUN $HLTK -q evaluate $EVAL/noisy/$system/manifest.csv -o $EVAL/noisy/$system/scores \
         --metrics haspi,hasqi --reference-column reference --limit $NSPEECH --format csv
     done
     ;;
   tables)
     $PY bench/neuroamp_tables.py $EVAL
+    ;;
+  cards)
+    $PY bench/neuroamp_cards.py $EVAL
+    cp $EVAL/gain/gain.png recipes/neuroamp_gain.png
     ;;
   gain)
     $RUN $PY bench/neuroamp_gain.py $HELD/clean/manifest.csv --listeners $HELD/clean/listeners.json \
