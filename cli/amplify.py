@@ -53,6 +53,19 @@ CeilingOpt = Annotated[
     float | None,
     typer.Option("--limiter-ceiling", help="Output limiter ceiling, digital peak (default 0.95)."),
 ]
+ArchOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--arch",
+        help="NeuroAMP core: transformer, lstm, crnn or cnn (default: the best measured, see "
+        "hltk/checkpoints/neuroamp_*.md). neuroamp.",
+    ),
+]
+CheckpointOpt = Annotated[
+    Path | None,
+    typer.Option("--checkpoint", help="A trained checkpoint instead of the shipped one. "
+                 "neuroamp, neuroamp-denoise."),
+]
 
 
 def amplify(
@@ -68,6 +81,8 @@ def amplify(
     ratio_max: RatioMaxOpt = None,
     max_output_db_spl: MaxOutputOpt = None,
     limiter_ceiling: CeilingOpt = None,
+    arch: ArchOpt = None,
+    checkpoint: CheckpointOpt = None,
     plot: Annotated[
         bool,
         typer.Option(
@@ -110,6 +125,8 @@ def amplify(
             ratio_max=ratio_max,
             max_output_db_spl=max_output_db_spl,
             limiter_ceiling=limiter_ceiling,
+            arch=arch,
+            checkpoint=None if checkpoint is None else str(checkpoint),
         )
     except ValueError as problem:
         error(str(problem))

@@ -15,6 +15,7 @@ from hltk_cli.amplify import (
     AttackOpt,
     BandsOpt,
     CeilingOpt,
+    CheckpointOpt,
     MaxOutputOpt,
     RatioMaxOpt,
     RatioMinOpt,
@@ -38,6 +39,7 @@ def denoise_amplify(
         int | None,
         typer.Option("--denoise-threads", min=1, help="Threads for RNNoise (default 1). two-stage."),
     ] = None,
+    checkpoint: CheckpointOpt = None,
     listeners: c.ListenersOpt = None,
     root: c.RootOpt = None,
     device: c.DeviceOpt = "auto",
@@ -72,6 +74,7 @@ def denoise_amplify(
             max_output_db_spl=max_output_db_spl,
             limiter_ceiling=limiter_ceiling,
             denoise_threads=denoise_threads,
+            checkpoint=None if checkpoint is None else str(checkpoint),
         )
     except ValueError as problem:
         error(str(problem))

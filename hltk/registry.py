@@ -26,6 +26,8 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "hltk.amplify.compressor",
     "hltk.amplify.wdrc",
     "hltk.denoise.two_stage",
+    "hltk.amplify.neuroamp",
+    "hltk.denoise.neuroamp_denoise",
 )
 
 

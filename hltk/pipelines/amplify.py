@@ -30,6 +30,8 @@ BACKEND_OPTIONS: dict[str, tuple[str, ...]] = {
     "nalr-compressor": ("nfir", "soft_clip"),
     "nalr-wdrc": WDRC_OPTIONS,
     "two-stage": (*WDRC_OPTIONS, "denoise_threads"),
+    "neuroamp": ("arch", "checkpoint"),
+    "neuroamp-denoise": ("checkpoint",),
 }
 
 
@@ -50,6 +52,11 @@ def backend_options(backend: str, **given: Any) -> dict[str, Any]:
             except ValueError:
                 raise ValueError(f"--bands: comma-separated frequencies in Hz, got {bands!r}") from None
         chosen["bands"] = [float(v) for v in bands]
+    if "arch" in chosen:
+        from hltk.amplify.neuroamp import ARCHS
+
+        if chosen["arch"] not in ARCHS:
+            raise ValueError(f"--arch: one of {', '.join(ARCHS)}, got {chosen['arch']!r}")
     if backend in ("nalr-wdrc", "two-stage"):
         from hltk.amplify.wdrc import WdrcSettings
 

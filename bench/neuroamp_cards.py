@@ -1,0 +1,101 @@
+"""Model cards for the shipped NeuroAMP checkpoints, written from each checkpoint's training
+record and (when given) the evaluation folder of ``recipes/neuroamp.sh``.
+
+    python bench/neuroamp_cards.py [EVAL]    (writes hltk/checkpoints/neuroamp_<name>.md)
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from neuroamp_tables import denoising, fidelity  # noqa: E402
+
+from hltk.amplify.neuroamp import NeuroAmpConfig, NeuroAmpNet, file_sha256, parameter_count  # noqa: E402
+from hltk.train.checkpoint import load_checkpoint  # noqa: E402
+
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "hltk" / "checkpoints"
+NAMES = ("cnn", "lstm", "crnn", "transformer", "denoise")
+
+
+def card(name: str, evaluation: Path | None) -> str:
+    path = CHECKPOINTS / f"neuroamp_{name}.pt"
+    content = load_checkpoint(path)
+    config = NeuroAmpConfig(**content["config"])
+    training = content["training"]
+    data = training["data"]
+    history = training["history"]
+    settings = training["settings"]
+    denoiser = content["model"] == "neuroamp-denoise"
+    stage = "train-denoise" if denoiser else f"train-{config.arch}"
+    use = ("hltk denoise-amplify NOISY.csv -o OUT --backend neuroamp-denoise" if denoiser
+           else f"hltk amplify MANIFEST.csv -o OUT --backend neuroamp --arch {config.arch}")
+    sources = ", ".join(f"{Path(s['manifest']).parent.name} ({s['input_column']} -> "
+                        f"{s['target_column']})" for s in data["sources"])
+    valid = history[-1].get("valid_loss", float("nan"))
+    lines = [
+        f"# {'Denoising NeuroAMP' if denoiser else 'NeuroAMP'} — {config.arch} core (`{path.name}`)",
+        "",
+        f"Use: `{use}`. Trained by `recipes/neuroamp.sh {stage}` (the exact command is in "
+        "the recipe).",
+        "",
+        "## Model",
+        "",
+        f"- kind `{content['model']}`, core `{config.arch}`, size `{config.size}`: "
+        f"{parameter_count(NeuroAmpNet(config)):,} parameters, float32 weights, "
+        f"{path.stat().st_size / 1e6:.1f} MB, sha256 `{file_sha256(path)[:16]}…`",
+        f"- config: `{content['config']}`",
+        "- 16 kHz, STFT 512 points (32 ms Hann), hop 256 (16 ms); audiogram (8 levels, dB HL / 100) "
+        "through a dense layer (ReLU) concatenated to log10 magnitudes of every frame; core; "
+        "257-unit output layer = gain in dB per bin; output = input spectrum x gain (input "
+        "phase), iSTFT, then nalr-wdrc's peak limiter (0.95).",
+        "",
+        "## Training",
+        "",
+        f"- target: `{data['target_backend']}` (NAL-R + 6-band WDRC, 44.1 kHz) of "
+        + ("the clean `reference` column; input: the noisy `audio`" if denoiser else
+           "each item's own audio (input = the same audio)"),
+        f"- data: {sources}; "
+        f"{data['train_examples']} training ear-examples ({data['train_seconds']} s), "
+        f"{data['valid_examples']} validation; items cropped to {data['max_seconds']} s, level +-6 dB; "
+        f"audiograms: {data['audiograms']}",
+        f"- {training['steps']} steps of Adam, batch {settings['batch_size']} x "
+        f"{data['segment_seconds']} s, peak lr {settings['learning_rate']} (warm-up "
+        f"{settings['warmup_steps']}, cosine to {settings['final_lr_fraction']}), "
+        f"seed {settings['seed']}; loss: {data['loss']}",
+        f"- cost: {training['wall_seconds']:.0f} s wall on a shared 2-core CPU, 1 torch thread "
+        f"(torch {training['torch']}, hltk {training['hltk']})",
+        f"- loss: first {history[0]['train_loss']:.4f} (train, step {history[0]['step']}) -> "
+        f"final train {history[-1]['train_loss']:.4f}, valid {valid:.4f}",
+    ]
+    if evaluation is not None:
+        lines += ["", "## Held-out evaluation (`recipes/neuroamp.sh evaluate`, `tables`)", ""]
+        if denoiser:
+            lines += denoising(evaluation)
+        else:
+            table = fidelity(evaluation)
+            lines += table[:2] + [row for row in table[2:] if f"| {config.arch} |" in row]
+    lines += ["", "## Limits", "",
+              "Trained on synthetic speech (espeak-ng) and synthetic music (fluidsynth) only, "
+              "16 kHz (no gain above 8 kHz), calibration 100 dB SPL per digital RMS of 1 "
+              "(other levels: the input is scaled to it and back). A CPU-budget model: the "
+              "\"basic\" size, minutes of training; see the evaluation for how closely it "
+              "follows nalr-wdrc.", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    evaluation = Path(sys.argv[1]) if len(sys.argv) > 1 else None
+    for name in NAMES:
+        if (CHECKPOINTS / f"neuroamp_{name}.pt").is_file():
+            target = CHECKPOINTS / f"neuroamp_{name}.md"
+            target.write_text(card(name, evaluation))
+            print(target)
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    main()

@@ -1,0 +1,159 @@
+"""``hltk train neuroamp``, ``hltk train neuroamp-denoise`` and ``hltk train
+neuroamp-denoised-corpus`` (registered on the ``hltk train`` app)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from hltk.pipelines.train_neuroamp import make_denoised_corpus, train_neuroamp
+from hltk.train.checkpoint import CheckpointError
+from hltk.train.loop import TrainResult, TrainSettings
+from hltk.train.neuroamp import Source
+from hltk_cli import common as c
+from hltk_cli.output import error, info, print_rows, progress_bar
+from hltk_cli.train import (
+    BatchOpt,
+    CacheOpt,
+    CheckpointOut,
+    DataOpt,
+    EpochsOpt,
+    LrOpt,
+    QuickOpt,
+    StepsOpt,
+    ThreadsOpt,
+    train_app,
+)
+
+MaxItemsOpt = Annotated[int | None, typer.Option(
+    "--max-items", min=1, help="At most this many training items per --data manifest.")]
+MaxSecondsOpt = Annotated[float, typer.Option(
+    "--max-seconds", min=0.5, help="Crop each item to at most this long before making pairs.")]
+SegmentOpt = Annotated[float, typer.Option("--segment-seconds", min=0.25,
+                                           help="Training crop length.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda[:N].")]
+ArchOpt = Annotated[Literal["transformer", "lstm", "crnn", "cnn"], typer.Option(
+    "--arch", help="NeuroAMP core.")]
+SizeOpt = Annotated[Literal["basic", "published"], typer.Option(
+    "--size", help="basic: ~0.5 M parameters per core; published: the paper's widths.")]
+
+
+def _run(sources: list[Source], out: Path, *, model_kind: str, arch: str, size: str,
+         settings: TrainSettings, epochs: float | None, quick: bool, cache_dir: Path | None,
+         max_seconds: float, segment_seconds: float, quiet: bool) -> TrainResult:
+    with c.exit_codes():
+        try:
+            with progress_bar("pairs", quiet) as data_update, progress_bar("train", quiet) as update:
+                def report(step: int, total: int, losses: dict[str, float]) -> None:
+                    update(step, total)
+                    if "valid" in losses and step % settings.valid_every == 0:
+                        info(f"step {step}: train {losses['loss']:.4f} valid {losses['valid']:.4f}",
+                             quiet)
+
+                return train_neuroamp(
+                    sources, out, model_kind=model_kind, arch=arch, size=size, settings=settings,
+                    epochs=epochs, quick=quick, cache_dir=cache_dir, max_seconds=max_seconds,
+                    segment_seconds=segment_seconds, data_progress=data_update, progress=report)
+        except (CheckpointError, FileNotFoundError) as problem:
+            error(str(problem))
+            raise typer.Exit(2) from None
+
+
+def _print(result: TrainResult, output_format: str, title: str) -> None:
+    first = result.history[0] if result.history else {}
+    row = {"checkpoint": str(result.checkpoint), "steps": result.steps,
+           "resumed_from": result.resumed_from, "wall_s": round(result.wall_seconds, 1),
+           "first_train_loss": first.get("train_loss"), "final_train_loss": result.final_train_loss,
+           "final_valid_loss": result.final_valid_loss}
+    print_rows([row], list(row), output_format, title=title)
+
+
+@train_app.command("neuroamp")
+def neuroamp(
+    data: DataOpt,
+    out: CheckpointOut,
+    arch: ArchOpt = "transformer",
+    size: SizeOpt = "basic",
+    steps: StepsOpt = 2000,
+    epochs: EpochsOpt = None,
+    batch_size: BatchOpt = 16,
+    lr: LrOpt = 1e-3,
+    max_items: MaxItemsOpt = None,
+    max_seconds: MaxSecondsOpt = 3.0,
+    segment_seconds: SegmentOpt = 2.0,
+    cache_dir: CacheOpt = None,
+    seed: c.SeedOpt = 0,
+    threads: ThreadsOpt = None,
+    device: DeviceOpt = "cpu",
+    quick: QuickOpt = False,
+    output_format: c.OutputFormatOpt = "table",
+    quiet: c.QuietOpt = False,
+) -> None:
+    """Train a NeuroAMP core to follow NAL-R + WDRC (targets: nalr-wdrc of each --data
+    manifest's audio); resumable (run the same command again)."""
+    quiet = c.is_quiet(quiet)
+    settings = TrainSettings(steps=steps, batch_size=batch_size, learning_rate=lr, seed=seed,
+                             threads=threads, device=device)
+    sources = [Source(str(m), max_items=max_items) for m in data]
+    result = _run(sources, out, model_kind="neuroamp", arch=arch, size=size, settings=settings,
+                  epochs=epochs, quick=quick, cache_dir=cache_dir, max_seconds=max_seconds,
+                  segment_seconds=segment_seconds, quiet=quiet)
+    _print(result, output_format, "hltk train neuroamp")
+
+
+@train_app.command("neuroamp-denoise")
+def neuroamp_denoise(
+    data: DataOpt,
+    out: CheckpointOut,
+    reference_column: Annotated[str, typer.Option(
+        "--reference-column", help="Column of the clean speech the target is made from.")] = "reference",
+    arch: ArchOpt = "lstm",
+    size: SizeOpt = "basic",
+    steps: StepsOpt = 2000,
+    epochs: EpochsOpt = None,
+    batch_size: BatchOpt = 16,
+    lr: LrOpt = 1e-3,
+    max_items: MaxItemsOpt = None,
+    max_seconds: MaxSecondsOpt = 3.0,
+    segment_seconds: SegmentOpt = 2.0,
+    cache_dir: CacheOpt = None,
+    seed: c.SeedOpt = 0,
+    threads: ThreadsOpt = None,
+    device: DeviceOpt = "cpu",
+    quick: QuickOpt = False,
+    output_format: c.OutputFormatOpt = "table",
+    quiet: c.QuietOpt = False,
+) -> None:
+    """Train Denoising NeuroAMP: noisy audio in, NAL-R + WDRC of the clean reference as the
+    target (the paper's core is the LSTM); resumable."""
+    quiet = c.is_quiet(quiet)
+    settings = TrainSettings(steps=steps, batch_size=batch_size, learning_rate=lr, seed=seed,
+                             threads=threads, device=device)
+    sources = [Source(str(m), "audio", reference_column, max_items) for m in data]
+    result = _run(sources, out, model_kind="neuroamp-denoise", arch=arch, size=size,
+                  settings=settings, epochs=epochs, quick=quick, cache_dir=cache_dir,
+                  max_seconds=max_seconds, segment_seconds=segment_seconds, quiet=quiet)
+    _print(result, output_format, "hltk train neuroamp-denoise")
+
+
+@train_app.command("neuroamp-denoised-corpus")
+def neuroamp_denoised_corpus(
+    manifest: c.ManifestArg,
+    out: c.OutOpt,
+    split: Annotated[str | None, typer.Option(
+        "--split", help="Only rows of these splits, comma-separated (default all).")] = None,
+    limit: c.LimitOpt = None,
+    threads: ThreadsOpt = 1,
+    output_format: c.OutputFormatOpt = "table",
+    quiet: c.QuietOpt = False,
+) -> None:
+    """RNNoise (the two-stage baseline's denoiser) over a noisy corpus: NeuroAMP's
+    "denoised speech" training and test data."""
+    quiet = c.is_quiet(quiet)
+    splits = tuple(s.strip() for s in split.split(",") if s.strip()) if split else ()
+    with c.exit_codes(), progress_bar("denoise", quiet) as update:
+        summary = make_denoised_corpus(manifest, out, splits=splits, limit=limit,
+                                       threads=threads or 1, progress=update)
+    print_rows([summary], list(summary), output_format, title="hltk train neuroamp-denoised-corpus")

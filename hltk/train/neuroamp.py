@@ -1,0 +1,152 @@
+"""Training NeuroAMP and Denoising NeuroAMP (``hltk train neuroamp`` / ``neuroamp-denoise``).
+
+Targets come from the reference amplifier ``nalr-wdrc`` (:mod:`hltk.amplify.wdrc`, batched
+torch at 44.1 kHz, so a corpus of targets takes seconds), through :mod:`hltk.train.data`: each
+item cropped to at most ``max_seconds`` with its level jittered by +-6 dB, paired with a drawn
+listener (jittered Bisgaard and Clarity-like audiograms, per ear, :mod:`hltk.train.audiograms`),
+both ears, cached. Rows with ``split=train`` train, ``split=valid`` validate.
+
+- NeuroAMP: each source is ``(manifest, column)``; input and target are made from the same
+  column (``audio``): clean speech, noisy speech, speech denoised by the two-stage denoiser and
+  music, all amplified by NAL-R + WDRC.
+- Denoising NeuroAMP: input the noisy ``audio`` column, target NAL-R + WDRC of the clean
+  ``reference`` column.
+
+Loss: MSE between the output and target spectra, power-law compressed (``|X| ** 0.3``), the
+paper's "MSE on spectra" with the compression the other hltk models use so that quiet
+high-frequency bins count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+
+from hltk import registry
+from hltk.amplify.neuroamp import NeuroAmpConfig, NeuroAmpNet, parameter_count, preset
+from hltk.train.data import PairSet, PairSettings, Progress, cached_pairs, concatenate
+from hltk.train.loop import TrainSettings
+
+TARGET_BACKEND = "nalr-wdrc"
+MODEL_KINDS: tuple[str, ...] = ("neuroamp", "neuroamp-denoise")
+
+#: ``--quick``: a tiny model, a few short items, well under a minute on a CPU (the tests).
+QUICK_SETTINGS = TrainSettings(steps=30, batch_size=4, learning_rate=3e-3, warmup_steps=3,
+                               valid_every=10, checkpoint_every=15)
+
+
+def quick_model(arch: str) -> NeuroAmpConfig:
+    """A tiny model of the core's shape (for ``--quick``)."""
+    base = preset(arch, "basic")
+    return replace(base, conv_channels=tuple(max(4, c // 8) for c in base.conv_channels),
+                   hidden=16, layers=1 if arch != "transformer" else 1, heads=4, feedforward=16,
+                   audiogram_units=8, size="quick")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One corpus of training pairs: the manifest, the input column and the column the target
+    is made from (the same for NeuroAMP; ``reference`` for the denoiser)."""
+
+    manifest: str
+    input_column: str = "audio"
+    target_column: str = "audio"
+    max_items: int | None = None
+
+
+@dataclass
+class NeuroAmpTask:
+    """The :class:`hltk.train.loop.TrainTask` of NeuroAMP (both kinds)."""
+
+    config: NeuroAmpConfig
+    train_pairs: PairSet
+    valid_pairs: PairSet | None
+    segment_seconds: float = 2.0
+    valid_batch: int = 16
+    data_description: dict[str, Any] | None = None
+    model_kind: str = "neuroamp"
+
+    def build_model(self) -> nn.Module:
+        return NeuroAmpNet(self.config)
+
+    def model_config(self) -> dict[str, Any]:
+        return asdict(self.config)
+
+    @property
+    def segment(self) -> int:
+        return int(self.segment_seconds * self.config.sample_rate)
+
+    def train_batch(self, rng: np.random.Generator, batch_size: int, device: torch.device
+                    ) -> tuple[torch.Tensor, ...]:
+        return tuple(t.to(device) for t in self.train_pairs.crops(rng, batch_size, self.segment))
+
+    def valid_batches(self, device: torch.device) -> list[Any]:
+        if self.valid_pairs is None or len(self.valid_pairs) == 0:
+            return []
+        rng = np.random.default_rng(1234)  # the same validation crops in every run
+        count = min(len(self.valid_pairs), 4 * self.valid_batch)
+        inputs, targets, audiograms = self.valid_pairs.crops(rng, count, self.segment)
+        return [tuple(t[first : first + self.valid_batch].to(device) for t in (inputs, targets, audiograms))
+                for first in range(0, count, self.valid_batch)]
+
+    def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
+        inputs, targets, audiograms = batch
+        assert isinstance(model, NeuroAmpNet)
+        magnitude, _ = model.spectra(inputs, audiograms)
+        target_magnitude, _, _ = model.stft.analyse(targets)
+        loss = F.mse_loss(magnitude, target_magnitude)
+        return loss, {"spectral_mse": float(loss.detach())}
+
+    def describe(self) -> dict[str, Any]:
+        return {**(self.data_description or {}), "parameters": parameter_count(self.build_model()),
+                "segment_seconds": self.segment_seconds,
+                "loss": "MSE of |X|^0.3 spectra (output vs nalr-wdrc target)"}
+
+
+def make_task(sources: list[Source], config: NeuroAmpConfig, cache_dir: Path, *,
+              model_kind: str = "neuroamp", max_seconds: float = 3.0, seed: int = 0,
+              segment_seconds: float = 2.0, valid_items: int | None = 40,
+              progress: Progress | None = None) -> NeuroAmpTask:
+    """Pairs (cached, one set per source so corpora are reused across cores) and the task."""
+    if model_kind not in MODEL_KINDS:
+        raise ValueError(f"model kind {model_kind!r} is not one of {MODEL_KINDS}")
+
+    def factory() -> Any:
+        return registry.create("amplify", TARGET_BACKEND)
+
+    def pairs_of(split: str, limit: Any) -> tuple[PairSet, list[Path]]:
+        sets, paths = [], []
+        for source in sources:
+            settings = PairSettings(manifests=(str(Path(source.manifest).resolve()),),
+                                    target_backend=TARGET_BACKEND, model_rate=config.sample_rate,
+                                    max_seconds=max_seconds, seed=seed, splits=(split,),
+                                    input_column=source.input_column,
+                                    target_column=source.target_column,
+                                    max_items=limit(source))
+            pairs, path = cached_pairs(settings, cache_dir, factory, progress)
+            sets.append(pairs)
+            paths.append(path)
+        return concatenate(sets), paths
+
+    train_pairs, train_paths = pairs_of("train", lambda source: source.max_items)
+    try:
+        valid_pairs: PairSet | None = pairs_of(
+            "valid", lambda source: valid_items if source.max_items is None
+            else min(valid_items or source.max_items, max(2, source.max_items // 4)))[0]
+    except ValueError:  # no validation rows
+        valid_pairs = None
+    description = {
+        "sources": [asdict(s) for s in sources], "target_backend": TARGET_BACKEND,
+        "train_examples": len(train_pairs), "valid_examples": len(valid_pairs or []),
+        "train_seconds": round(float(train_pairs.lengths.sum()) / config.sample_rate, 1),
+        "max_seconds": max_seconds, "pairs_cache": [str(p) for p in train_paths], "seed": seed,
+        "audiograms": "jittered Bisgaard (+-10 dB) 60%, Clarity-like sloping 40%, per ear",
+    }
+    return NeuroAmpTask(config, train_pairs, valid_pairs, segment_seconds,
+                        data_description=description, model_kind=model_kind)

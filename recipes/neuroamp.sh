@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# NeuroAMP and Denoising NeuroAMP: the exact commands that made the shipped checkpoints
+# (hltk/checkpoints/neuroamp_*.pt) and the figures in their model cards.
+#
+#   recipes/neuroamp.sh STAGE      (stages in order: data train-<arch> train-denoise ship
+#                                   heldout amplify evaluate denoise-table tables gain speed cards)
+#
+# Corpora (hltk synth, made for Neuro-MSBG: `make data`-style commands, 16 kHz):
+#   $NM/speech  hltk synth speech -o $NM/speech --n 1200 --sample-rate 16000
+#   $NM/noisy   hltk synth noisy  -o $NM/noisy  --n 1200 --sample-rate 16000   (SNR -5..15 dB)
+# Everything else goes under $WORK. CPU only: one torch thread per job, nice 5 (shared machine).
+set -euo pipefail
+NM=${NM:-/work/data/nm}
+WORK=${WORK:-/work/data/namp}
+HLTK=${HLTK:-.venv/bin/hltk}
+PY=${PY:-.venv/bin/python}
+RUN="nice -n 5 env OMP_NUM_THREADS=1"
+CACHE=$WORK/cache
+CKPT=$WORK/ckpt
+SEED=0
+# every core trains on the same cached pairs: clean, noisy and denoised speech, and music
+DATA="--data $NM/speech/manifest.csv --data $NM/noisy/manifest.csv --data $WORK/denoised/manifest.csv --data $WORK/music/manifest.csv"
+COMMON="--max-items 400 --max-seconds 3 --segment-seconds 1 --batch-size 16 --lr 1e-3 --threads 1 --seed $SEED --cache-dir $CACHE -q --format csv"
+HELD=$WORK/heldout
+EVAL=$WORK/eval
+OUTFMT="--audio-format wav32f --format csv"
+# held-out items scored per condition (HASPI+HASQI cost ~2.8 CPU s per second of audio, and
+# the machine was shared): the reference systems and the denoising table 20 speech items
+# (12 songs), the NeuroAMP cores fewer (the --against join keeps the ids both scored)
+NSPEECH=${NSPEECH:-20}
+NMUSIC=${NMUSIC:-12}
+NCLEAN=${NCLEAN:-$NSPEECH}
+NNOISY=${NNOISY:-$NSPEECH}
+NDENOISED=${NDENOISED:-$NSPEECH}
+declare -A STEPS=([cnn]=1500 [lstm]=3000 [crnn]=2000 [transformer]=1200)
+
+# the NeuroAMP core evaluations were run as:
+#   ARCHS=<core> NCLEAN=12 NMUSIC=8 NNOISY=10 NDENOISED=8 recipes/neuroamp.sh evaluate
+stage=${1:?stage}
+case $stage in
+  data)
+    $RUN $HLTK -q synth music -o $WORK/music --n 200 --seconds 6 --sample-rate 16000 --seed 11 \
+      --jobs 1 --listeners $NM/speech/listeners.json
+    # the first 651 noisy items through RNNoise (the two-stage baseline's first stage)
+    $RUN $HLTK -q train neuroamp-denoised-corpus $NM/noisy/manifest.csv -o $WORK/denoised --limit 651
+    ;;
+  train-cnn|train-lstm|train-crnn|train-transformer)
+    arch=${stage#train-}
+    $RUN $HLTK train neuroamp $DATA -o $CKPT/neuroamp_$arch.pt --arch $arch --size basic \
+      --steps ${STEPS[$arch]} $COMMON
+    ;;
+  train-denoise)
+    $RUN $HLTK train neuroamp-denoise --data $NM/noisy/manifest.csv -o $CKPT/neuroamp_denoise.pt \
+      --arch lstm --size basic --steps 1500 $COMMON
+    ;;
+  ship)
+    for name in cnn lstm crnn transformer denoise; do
+      cp $CKPT/neuroamp_$name.pt hltk/checkpoints/neuroamp_$name.pt
+    done
+    ;;
+  heldout)
+    # test rows (voices / songs unseen in training; listeners from the corpora's listeners.json,
+    # never drawn in training); music: test and valid songs (valid only monitored the loss)
+    for corpus in clean:$NM/speech noisy:$NM/noisy denoised:$WORK/denoised; do
+      $PY bench/neuroamp_heldout.py ${corpus#*:}/manifest.csv $HELD/${corpus%%:*} --n 40 --max-seconds 4.5
+    done
+    $PY bench/neuroamp_heldout.py $WORK/music/manifest.csv $HELD/music --n 40 --split test,valid
+    ;;
+  amplify)
+    # every system on every held-out condition (float WAV, so no clipping by the writer)
+    for cond in clean noisy denoised music; do
+      $RUN $HLTK -q amplify $HELD/$cond/manifest.csv -o $EVAL/$cond/nalr-wdrc --backend nalr-wdrc $OUTFMT
+      for arch in cnn lstm crnn transformer; do
+        $RUN $HLTK -q amplify $HELD/$cond/manifest.csv -o $EVAL/$cond/neuroamp-$arch --backend neuroamp --arch $arch $OUTFMT
+      done
+    done
+    $RUN $HLTK -q denoise-amplify $HELD/noisy/manifest.csv -o $EVAL/noisy/two-stage --backend two-stage $OUTFMT
+    $RUN $HLTK -q denoise-amplify $HELD/noisy/manifest.csv -o $EVAL/noisy/neuroamp-denoise --backend neuroamp-denoise $OUTFMT
+    ;;
+  evaluate)
+    # scores against the clean speech (HASPI, HASQI; clarity engine) or the unprocessed music
+    # (HAAQI); each NeuroAMP core --against nalr-wdrc's scores (LCC, SRCC, MSE with 95% CIs)
+    for cond in clean music noisy denoised; do
+      case $cond in
+        clean) metric="--metrics haspi,hasqi --reference-column input --limit $NCLEAN" ;;
+        music) metric="--metrics haaqi --reference-column input --limit $NMUSIC" ;;
+        noisy) metric="--metrics haspi,hasqi --reference-column reference --limit $NNOISY" ;;
+        denoised) metric="--metrics haspi,hasqi --reference-column reference --limit $NDENOISED" ;;
+      esac
+      $RUN $HLTK -q evaluate $EVAL/$cond/nalr-wdrc/manifest.csv -o $EVAL/$cond/nalr-wdrc/scores $metric --format csv
+      for arch in ${ARCHS-cnn lstm crnn transformer}; do
+        $RUN $HLTK -q evaluate $EVAL/$cond/neuroamp-$arch/manifest.csv -o $EVAL/$cond/neuroamp-$arch/scores $metric \
+          --against $EVAL/$cond/nalr-wdrc/scores/scores.csv --no-plots --format csv
+      done
+    done
+    ;;
+  denoise-table)
+    # nalr-wdrc on the noisy input at $NSPEECH items (a core evaluation with a smaller --limit
+    # rewrites its scores.csv; the ledger makes this a re-read), then the two other systems
+    for system in nalr-wdrc two-stage neuroamp-denoise; do
+      $RUN $HLTK -q evaluate $EVAL/noisy/$system/manifest.csv -o $EVAL/noisy/$system/scores \
+        --metrics haspi,hasqi --reference-column reference --limit $NSPEECH --format csv
+    done
+    ;;
+  tables)
+    $PY bench/neuroamp_tables.py $EVAL
+    ;;
+  cards)
+    $PY bench/neuroamp_cards.py $EVAL
+    cp $EVAL/gain/gain.png recipes/neuroamp_gain.png
+    ;;
+  gain)
+    $RUN $PY bench/neuroamp_gain.py $HELD/clean/manifest.csv --listeners $HELD/clean/listeners.json \
+      --listener L0003 --listener L0010 -o $EVAL/gain --seconds 30
+    ;;
+  speed)
+    $RUN $PY bench/neuroamp_speed.py --items 4 --seconds 4 --repeats 2
+    ;;
+  *)
+    echo "unknown stage $stage" >&2; exit 2 ;;
+esac

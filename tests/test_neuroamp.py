@@ -1,0 +1,175 @@
+"""NeuroAMP and Denoising NeuroAMP: shapes, parameter counts, alignment, batching, a quick
+training run whose loss falls, and the backends through ``hltk amplify`` /
+``hltk denoise-amplify`` on a tiny manifest."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from typer.testing import CliRunner
+
+from hltk import registry
+from hltk.amplify.neuroamp import (
+    ARCHS,
+    NeuroAmpNet,
+    NeuroAmpRunner,
+    default_checkpoint,
+    parameter_count,
+    preset,
+)
+from hltk.io.listeners import ListenerBatch, standard_listener
+from hltk.train.checkpoint import load_checkpoint, save_checkpoint
+from hltk.train.loop import TrainSettings
+from hltk.train.neuroamp import Source, quick_model
+from tests.conftest import demo_speech
+
+RATE = 16000
+
+
+def speech_batch(lengths: list[int]) -> torch.Tensor:
+    """``[len(lengths), 2, max]`` demo speech at 16 kHz, zero past each item's length."""
+    audio = torch.zeros(len(lengths), 2, max(lengths))
+    for index, length in enumerate(lengths):
+        samples, _ = demo_speech(f"s0{index + 1}", length / RATE + 0.01, RATE)
+        item = torch.from_numpy(samples[:length].astype(np.float32))
+        audio[index, 0, :length] = item
+        audio[index, 1, :length] = 0.7 * item
+    return audio
+
+
+def listeners_of(*names: str) -> ListenerBatch:
+    return ListenerBatch(tuple(standard_listener(name) for name in names))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_basic_cores_are_near_half_a_million_parameters(arch: str) -> None:
+    """The shipped ``basic`` sizes keep each published shape at about 0.5 M parameters (CNN:
+    the published widths, 0.33 M); ``published`` LSTM and Transformer are 1.2 M and 3.3 M."""
+    basic = parameter_count(NeuroAmpNet(preset(arch, "basic")))
+    assert 3.0e5 <= basic <= 6.5e5, basic
+    published = parameter_count(NeuroAmpNet(preset(arch, "published")))
+    assert published >= basic
+    model = NeuroAmpNet(preset(arch, "basic"))
+    assert model.output.out_features == 257  # the published 257-unit output layer
+    waveform = torch.randn(3, 8000) * 0.05
+    assert model(waveform, torch.full((3, 8), 40.0)).shape == (3, 8000)
+
+
+def test_zero_gain_returns_the_input_time_aligned() -> None:
+    """A gain of 0 dB everywhere reconstructs the input (input phase, centred frames): the
+    output is time-aligned, with no delay to compensate."""
+    model = NeuroAmpNet(quick_model("lstm"))
+    torch.nn.init.zeros_(model.output.weight)
+    waveform = speech_batch([12000])[:, 0]
+    with torch.no_grad():
+        output = model(waveform, torch.full((1, 8), 50.0))
+    assert torch.allclose(output, waveform, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_batched_equals_item_by_item(arch: str) -> None:
+    """Items of different lengths in one batch give what each gives alone (tolerance: float32
+    reductions of different batch sizes)."""
+    torch.manual_seed(0)
+    model = NeuroAmpNet(quick_model(arch)).eval()
+    with torch.no_grad():
+        model.output.weight.normal_(0, 0.05)
+    runner = NeuroAmpRunner(model)
+    lengths = [9000, 6000, 9000]
+    audio = speech_batch(lengths)
+    listeners = listeners_of("N3", "S2", "N1")
+    levels = torch.tensor([100.0, 94.0, 100.0])
+    with torch.no_grad():
+        batched = runner(audio, listeners, lengths=torch.tensor(lengths), level_db_spl=levels)
+        for index, length in enumerate(lengths):
+            alone = runner(audio[index : index + 1, :, :length],
+                           ListenerBatch((listeners.listeners[index],)),
+                           lengths=torch.tensor([length]), level_db_spl=levels[index : index + 1])
+            assert torch.allclose(batched[index, :, :length], alone[0], atol=1e-5)
+            assert not batched[index, :, length:].any()
+
+
+def write_corpus(folder: Path, noisy: bool = False, count: int = 6) -> Path:
+    """A tiny ``hltk synth``-shaped corpus (``split`` column; ``reference`` when noisy)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    generator = np.random.default_rng(0)
+    rows = []
+    for index in range(count):
+        samples, rate = demo_speech(f"s0{index % 6 + 1}", 1.2, RATE)
+        row = {"id": f"u{index}", "audio": f"u{index}.wav", "listener": "N3",
+               "split": "valid" if index == count - 1 else "train"}
+        if noisy:
+            sf.write(folder / f"clean{index}.wav", samples, rate, subtype="FLOAT")
+            samples = samples + generator.standard_normal(len(samples)) * 0.3 * samples.std()
+            row["reference"] = f"clean{index}.wav"
+        sf.write(folder / f"u{index}.wav", samples, rate, subtype="FLOAT")
+        rows.append(row)
+    path = folder / "manifest.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.mark.parametrize("kind,arch", [("neuroamp", "crnn"), ("neuroamp-denoise", "lstm")])
+def test_quick_training_loss_falls(tmp_path: Path, kind: str, arch: str) -> None:
+    from hltk.pipelines.train_neuroamp import train_neuroamp
+
+    noisy = kind == "neuroamp-denoise"
+    manifest = write_corpus(tmp_path / "corpus", noisy=noisy)
+    source = Source(str(manifest), "audio", "reference" if noisy else "audio")
+    result = train_neuroamp([source], tmp_path / "model.pt", model_kind=kind, arch=arch,
+                            settings=TrainSettings(threads=1), quick=True)
+    first, last = result.history[0], result.history[-1]
+    assert last["train_loss"] < first["train_loss"]
+    content = load_checkpoint(result.checkpoint, expect_model=kind)
+    assert content["config"]["arch"] == arch
+    assert content["training"]["data"]["target_backend"] == "nalr-wdrc"
+
+
+def invoke(*args: str) -> object:
+    from hltk_cli.app import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def test_backends_run_through_the_cli(tmp_path: Path) -> None:
+    """``amplify --backend neuroamp`` and ``denoise-amplify --backend neuroamp-denoise`` with a
+    given checkpoint write aligned outputs of the input's length."""
+    manifest = write_corpus(tmp_path / "corpus", noisy=True, count=2)
+    model = NeuroAmpNet(quick_model("cnn"))
+    for kind in ("neuroamp", "neuroamp-denoise"):
+        save_checkpoint(tmp_path / f"{kind}.pt", kind, asdict(model.config), model.state_dict(), {})
+    for command, backend in (("amplify", "neuroamp"), ("denoise-amplify", "neuroamp-denoise")):
+        out = tmp_path / backend
+        result = invoke(command, str(manifest), "-o", str(out), "--backend", backend,
+                        "--checkpoint", str(tmp_path / f"{backend}.pt"), "-q")
+        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+        for index in range(2):
+            written, rate = sf.read(out / "audio" / f"u{index}.wav")
+            source, _ = sf.read(tmp_path / "corpus" / f"u{index}.wav")
+            assert rate == RATE and written.shape == (len(source), 2)
+    refused = invoke("amplify", str(manifest), "-o", str(tmp_path / "bad"), "--backend",
+                     "neuroamp", "--arch", "gru", "-q")
+    assert refused.exit_code == 2  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_shipped_checkpoints_load(arch: str) -> None:
+    path = default_checkpoint(arch)
+    if not path.is_file():
+        pytest.skip(f"{path.name} not shipped")
+    processor = registry.create("amplify", "neuroamp", arch=arch)
+    audio = speech_batch([8000])
+    output = processor(audio, listeners_of("N3"), lengths=torch.tensor([8000]),
+                       level_db_spl=torch.tensor([100.0]))
+    assert output.shape == audio.shape and torch.isfinite(output).all()
+    # amplified for a moderate loss: louder than the input
+    assert output.square().mean() > audio.square().mean()
