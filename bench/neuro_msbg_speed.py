@@ -2,12 +2,16 @@
 per joblib task), side by side in one run on the same items (issue #10's figure).
 
     .venv/bin/python bench/neuro_msbg_speed.py [--items 32] [--seconds 4] [--jobs 2]
-        [--threads 2] [--checkpoint hltk/checkpoints/neuro_msbg_cnn.pt] [--device cpu|cuda]
+        [--threads 2] [--rate 44100|16000] [--repeats 3]
+        [--checkpoint hltk/checkpoints/neuro_msbg_cnn.pt] [--device cpu|cuda]
 
-Items are speech-like signals at 44.1 kHz (the shipped demo sentences), two ears, mixed
-audiograms. Neuro-MSBG is timed twice: the network alone on 16 kHz audio, and as the runner
-runs it (resampled 44.1 -> 16 -> 44.1 kHz with soxr). msbg pays each audiogram's delay
-measurement once per worker before the timed run (as a corpus run does).
+Items are speech-like signals at ``--rate`` (the corpus rate), two ears, mixed audiograms.
+Each backend is timed as the runner runs it, from and back to the corpus rate: Neuro-MSBG works
+at 16 kHz and MSBG at 44.1 kHz, so at ``--rate 44100`` Neuro-MSBG pays soxr resampling in and
+out, and at ``--rate 16000`` (the synthetic corpora) MSBG does. The network alone (16 kHz in,
+no resampling) is timed as well. Each timing is the median of ``--repeats`` runs. msbg pays
+each audiogram's delay measurement once per worker before the timed runs (as a corpus run
+does).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -26,23 +31,34 @@ from hltk.io.listeners import Audiogram, Listener, ListenerBatch, standard_liste
 from hltk.simulate import msbg
 from hltk.simulate.neuro_msbg import NeuroMsbg, default_checkpoint
 
-RATE = 44100
+MSBG_RATE = 44100
 PROFILES = ["NH", "N1", "N2", "N3", "N4", "N5", "S1", "S2", "S3"]
 
 
-def msbg_item(audio: np.ndarray, audiograms: list[Audiogram]) -> np.ndarray:
+def msbg_item(audio: np.ndarray, audiograms: list[Audiogram], rate: int) -> np.ndarray:
     import logging
 
     from threadpoolctl import threadpool_limits
 
     logging.disable(logging.WARNING)
     with threadpool_limits(limits=1, user_api="blas"):
-        return np.stack([msbg.simulate_ear(signal, audiogram)
-                         for signal, audiogram in zip(audio, audiograms, strict=True)])
+        wide = resample(torch.from_numpy(audio), rate, MSBG_RATE).double().numpy()
+        output = np.stack([msbg.simulate_ear(signal, audiogram)
+                           for signal, audiogram in zip(wide, audiograms, strict=True)])
+        return resample(torch.from_numpy(output), MSBG_RATE, rate).numpy()
 
 
 def msbg_warm(audiogram: Audiogram) -> int:
     return msbg.ear_delay(audiogram, 100.0, 20.0, "ff")
+
+
+def median_seconds(run: Callable[[], object], repeats: int) -> float:
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        timings.append(time.perf_counter() - start)
+    return float(np.median(timings))
 
 
 def main() -> None:
@@ -51,14 +67,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rate", type=int, default=MSBG_RATE, help="corpus sample rate")
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--checkpoint", default=str(default_checkpoint("cnn")))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-msbg", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    length = int(args.seconds * RATE)
+    length = int(args.seconds * args.rate)
     audio = torch.stack([
-        torch.stack([torch.as_tensor(speech_like(args.seconds, RATE, seed=2 * i + ear)[:length],
+        torch.stack([torch.as_tensor(speech_like(args.seconds, args.rate, seed=2 * i + ear)[:length],
                                      dtype=torch.float32) for ear in range(2)])
         for i in range(args.items)
     ])
@@ -67,45 +85,47 @@ def main() -> None:
                  standard_listener(PROFILES[(i * 4 + 3) % len(PROFILES)]).left)
         for i in range(args.items)))
     ear_seconds = args.items * 2 * args.seconds
-    print(f"{args.items} items x 2 ears x {args.seconds:g} s, torch threads {args.threads}, "
-          f"device {args.device}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"{args.items} items x 2 ears x {args.seconds:g} s at {args.rate} Hz, torch threads "
+          f"{args.threads}, device {args.device}, median of {args.repeats}, load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
     backend = NeuroMsbg(args.checkpoint, device=args.device)
     device = torch.device(args.device)
-    narrow = resample(audio, RATE, backend.sample_rate).to(device)
+    narrow = resample(audio, args.rate, backend.sample_rate).to(device)
     backend(narrow[:2, :, :16000], listeners.select([0, 1]))  # warm-up
 
     def synchronise() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    synchronise()
-    start = time.perf_counter()
-    backend(narrow, listeners)
-    synchronise()
-    model_s = time.perf_counter() - start
-    start = time.perf_counter()
-    output = backend(resample(audio, RATE, backend.sample_rate).to(device), listeners)
-    resample(output.cpu(), backend.sample_rate, RATE)
-    synchronise()
-    runner_s = time.perf_counter() - start
+    def network() -> None:
+        backend(narrow, listeners)
+        synchronise()
+
+    def as_runner() -> None:
+        output = backend(resample(audio, args.rate, backend.sample_rate).to(device), listeners)
+        resample(output.cpu(), backend.sample_rate, args.rate)
+        synchronise()
+
+    model_s = median_seconds(network, args.repeats)
+    runner_s = median_seconds(as_runner, args.repeats)
     print(f"neuro-msbg network: {model_s:.3f} s ({model_s / ear_seconds * 1000:.2f} ms per "
           f"ear-second, RTF {model_s / ear_seconds:.4f})")
-    print(f"neuro-msbg with resampling in and out: {runner_s:.3f} s")
+    print(f"neuro-msbg as the runner runs it (from and to {args.rate} Hz): {runner_s:.3f} s")
     if args.skip_msbg:
         return
     audiograms = [[listeners.audiogram(i, e) for e in range(2)] for i in range(args.items)]
     unique = sorted({a for pair in audiograms for a in pair}, key=lambda a: a.levels)
-    numpy_audio = audio.double().numpy()
+    numpy_audio = audio.numpy()
     with Parallel(n_jobs=args.jobs) as pool:
         pool(delayed(msbg_warm)(a) for a in unique * args.jobs)
-        start = time.perf_counter()
-        pool(delayed(msbg_item)(numpy_audio[i], audiograms[i]) for i in range(args.items))
-        msbg_s = time.perf_counter() - start
-    print(f"msbg, joblib n_jobs={args.jobs}: {msbg_s:.2f} s ({msbg_s / ear_seconds * 1000:.1f} ms "
-          f"per ear-second)")
-    print(f"speed ratio msbg / neuro-msbg: network {msbg_s / model_s:.1f}x, with resampling "
-          f"{msbg_s / runner_s:.1f}x")
+        msbg_s = median_seconds(lambda: pool(
+            delayed(msbg_item)(numpy_audio[i], audiograms[i], args.rate)
+            for i in range(args.items)), args.repeats)
+    print(f"msbg, joblib n_jobs={args.jobs} (from and to {args.rate} Hz): {msbg_s:.2f} s "
+          f"({msbg_s / ear_seconds * 1000:.1f} ms per ear-second)")
+    print(f"speed ratio msbg / neuro-msbg: network {msbg_s / model_s:.1f}x, as the runner runs "
+          f"it {msbg_s / runner_s:.1f}x")
 
 
 if __name__ == "__main__":

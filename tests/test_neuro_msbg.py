@@ -220,3 +220,46 @@ def test_cnn_block_grid_path_equals_the_sequence_path() -> None:
         slow = block.frequency(along_time.reshape(batch * frames, bins, channels))
         slow = slow.reshape(batch, frames, bins, channels).permute(0, 3, 1, 2)
     torch.testing.assert_close(fast, slow, atol=2e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("inputs", "outputs", "stride"), [(12, 1, 8), (12, 2, 8), (5, 3, 4), (4, 2, 1)])
+def test_polyphase_widen_equals_the_transposed_convolution(inputs: int, outputs: int, stride: int) -> None:
+    """The decoders widen the bins with a polyphase convolution (speed); it must equal the
+    ConvTranspose2d whose weights it uses, values and gradients."""
+    from hltk.nn.heads import _frequency_conv, widen
+
+    torch.manual_seed(stride)
+    conv = _frequency_conv(inputs, outputs, stride, transposed=True)
+    assert isinstance(conv, torch.nn.ConvTranspose2d)
+    features = torch.randn(2, inputs, 7, 33, requires_grad=True)
+    expected = conv(features)
+    fast = widen(conv, features)
+    assert fast.shape == expected.shape
+    torch.testing.assert_close(fast, expected, atol=2e-6, rtol=1e-5)
+    (grad_fast,) = torch.autograd.grad(fast.square().sum(), features)
+    (grad_expected,) = torch.autograd.grad(expected.square().sum(), features)
+    torch.testing.assert_close(grad_fast, grad_expected, atol=1e-5, rtol=1e-5)
+
+
+def test_backend_cpu_passes_are_cut_by_frames_and_equal_one_pass(tmp_path: Path) -> None:
+    """On a CPU the backend runs a batch in passes of about ``cpu_frames`` frames (speed);
+    the output must not depend on how the batch is cut."""
+    from dataclasses import asdict
+
+    from hltk.train.checkpoint import save_checkpoint
+
+    checkpoint = tmp_path / "passes.pt"
+    torch.manual_seed(3)
+    model = NeuroMsbgNet(NeuroMsbgConfig(block="cnn", **TINY))
+    save_checkpoint(checkpoint, "neuro-msbg", asdict(model.config), model.state_dict(), {})
+    listeners = ListenerBatch(tuple(standard_listener(name) for name in ("NH", "N3", "S2")))
+    audio = _speech(3)[:, None, :].expand(-1, 2, -1).contiguous()
+    whole = NeuroMsbg(checkpoint, cpu_frames=10**6)
+    cut = NeuroMsbg(checkpoint, cpu_frames=1)
+    frames = audio.shape[-1] // whole.model.config.hop + 1
+    assert whole.pass_size(torch.device("cpu"), audio.shape[-1]) == whole.max_batch
+    assert cut.pass_size(torch.device("cpu"), audio.shape[-1]) == 1
+    assert NeuroMsbg(checkpoint, cpu_frames=2 * frames).pass_size(torch.device("cpu"), audio.shape[-1]) == 2
+    assert cut.pass_size(torch.device("cuda"), audio.shape[-1]) == cut.max_batch
+    with torch.no_grad():
+        torch.testing.assert_close(cut(audio, listeners), whole(audio, listeners), atol=1e-5, rtol=0)

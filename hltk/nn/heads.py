@@ -6,7 +6,10 @@ two parallel outputs). Tensors are ``[N, C, frames, bins]``.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
+import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 
@@ -41,6 +44,31 @@ def _frequency_conv(inputs: int, outputs: int, stride: int, transposed: bool) ->
     if transposed:
         return nn.ConvTranspose2d(inputs, outputs, kernel, stride=(1, stride), padding=padding)
     return nn.Conv2d(inputs, outputs, kernel, stride=(1, stride), padding=padding)
+
+
+def widen(conv: nn.ConvTranspose2d, features: torch.Tensor) -> torch.Tensor:
+    """``conv(features)`` for a transposed convolution along frequency (kernel ``(1, K)``,
+    stride ``(1, s)``), computed in polyphase form: an ordinary convolution with ``ceil(K / s)``
+    taps and ``s`` output phases per channel, interleaved. Same weights and result (to
+    rounding), but it runs on oneDNN's convolution instead of PyTorch's generic transposed
+    one: about 5x faster on a CPU, where the two widening layers were a sixth of Neuro-MSBG's
+    time."""
+    stride, kernel, padding = conv.stride[1], conv.kernel_size[1], int(conv.padding[1])
+    taps = -(-kernel // stride)
+    weight = conv.weight[:, :, 0, :]  # [in, out, K]
+    inputs, outputs = weight.shape[:2]
+    phases = F.pad(weight, (0, taps * stride - kernel)).reshape(inputs, outputs, taps, stride)
+    # output bin s*q + r takes input bin q - j through tap k = s*j + r
+    polyphase = phases.flip(2).permute(1, 3, 0, 2).reshape(outputs * stride, inputs, 1, taps)
+    phased = F.conv2d(features, polyphase, padding=(0, taps - 1))
+    batch, _, frames, positions = phased.shape
+    interleaved = phased.reshape(batch, outputs, stride, frames, positions).permute(0, 1, 3, 4, 2)
+    interleaved = interleaved.reshape(batch, outputs, frames, positions * stride)
+    length = (features.shape[-1] - 1) * stride - 2 * padding + kernel + conv.output_padding[1]
+    output = interleaved[..., padding:padding + length]
+    if conv.bias is not None:
+        output = output + conv.bias[None, :, None, None]
+    return output
 
 
 def reduced_bins(bins: int, stride: int) -> int:
@@ -83,11 +111,11 @@ class MaskDecoder(nn.Module):
     def __init__(self, channels: int, depth: int, stride: int, bins: int, beta: float = 2.0) -> None:
         super().__init__()
         self.dense = DenseBlock(channels, depth)
-        self.widen = _frequency_conv(channels, 1, stride, transposed=True)
+        self.widen = cast(nn.ConvTranspose2d, _frequency_conv(channels, 1, stride, transposed=True))
         self.sigmoid = LearnableSigmoid(bins, beta)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.sigmoid(self.widen(self.dense(features))[:, 0])
+        return self.sigmoid(widen(self.widen, self.dense(features))[:, 0])
 
 
 class PhaseDecoder(nn.Module):
@@ -97,9 +125,9 @@ class PhaseDecoder(nn.Module):
     def __init__(self, channels: int, depth: int, stride: int) -> None:
         super().__init__()
         self.dense = DenseBlock(channels, depth)
-        self.widen = _frequency_conv(channels, 2, stride, transposed=True)
+        self.widen = cast(nn.ConvTranspose2d, _frequency_conv(channels, 2, stride, transposed=True))
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns ``(real, imaginary)`` ``[N, M, F]``; the phase is their ``atan2``."""
-        widened = self.widen(self.dense(features))
+        widened = widen(self.widen, self.dense(features))
         return widened[:, 0], widened[:, 1]
