@@ -66,7 +66,8 @@ def card(name: str, evaluation: Path | None) -> str:
         f"{data['segment_seconds']} s, peak lr {settings['learning_rate']} (warm-up "
         f"{settings['warmup_steps']}, cosine to {settings['final_lr_fraction']}), "
         f"seed {settings['seed']}; loss: {data['loss']}",
-        f"- cost: {training['wall_seconds']:.0f} s wall on a shared 2-core CPU, 1 torch thread "
+        f"- cost: {training['wall_seconds']:.0f} s wall on a shared 2-core CPU, "
+        f"{settings['threads']} torch thread{'s' if settings['threads'] != 1 else ''} "
         f"(torch {training['torch']}, hltk {training['hltk']})",
         f"- loss: first {history[0]['train_loss']:.4f} (train, step {history[0]['step']}) -> "
         f"final train {history[-1]['train_loss']:.4f}, valid {valid:.4f}",
