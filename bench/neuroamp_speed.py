@@ -25,10 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from amplify_speed import PROFILES, measure, speech_batch  # noqa: E402
 
 from hltk import registry  # noqa: E402
-from hltk.amplify.neuroamp import ARCHS, default_checkpoint, parameter_count  # noqa: E402
+from hltk.amplify.neuroamp import ARCHS, default_checkpoint  # noqa: E402
 from hltk.amplify.wdrc import NalrWdrcProcessor  # noqa: E402
 from hltk.denoise.neuroamp_denoise import DEFAULT_CHECKPOINT as DENOISE_CHECKPOINT  # noqa: E402
 from hltk.io.listeners import ListenerBatch, standard_listener  # noqa: E402
+from hltk.train.checkpoint import parameter_count  # noqa: E402
 
 RATE = 44100  # the rate of amplify_speed.speech_batch
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -9,7 +11,7 @@ import typer
 
 from hltk.pipelines.train import train_neuro_msbg
 from hltk.train.checkpoint import CheckpointError
-from hltk.train.loop import TrainSettings
+from hltk.train.loop import TrainResult, TrainSettings
 from hltk_cli import common as c
 from hltk_cli.output import error, info, print_rows, progress_bar
 
@@ -31,6 +33,37 @@ QuickOpt = Annotated[bool, typer.Option("--quick", help="A tiny model on a few i
                                         "minute on a CPU (smoke test).")]
 CacheOpt = Annotated[Path | None, typer.Option(
     "--cache-dir", help="Where (input, target) pairs are cached. Default: OUT's folder/cache.")]
+
+
+@contextmanager
+def training(settings: TrainSettings, quiet: bool
+             ) -> Iterator[tuple[Callable[[int, int], None], Callable[[int, int, dict[str, float]], None]]]:
+    """Progress bars for making the pairs and for training, a log line per validation, and
+    exit code 2 for a bad checkpoint or a missing file. Yields ``(data_progress, progress)``
+    for the training pipelines."""
+    with c.exit_codes():
+        try:
+            with progress_bar("pairs", quiet) as data_update, progress_bar("train", quiet) as update:
+                def report(step: int, total: int, losses: dict[str, float]) -> None:
+                    update(step, total)
+                    if "valid" in losses and step % settings.valid_every == 0:
+                        info(f"step {step}: train {losses['loss']:.4f} valid {losses['valid']:.4f}",
+                             quiet)
+
+                yield data_update, report
+        except (CheckpointError, FileNotFoundError) as problem:
+            error(str(problem))
+            raise typer.Exit(2) from None
+
+
+def print_result(result: TrainResult, output_format: str, title: str) -> None:
+    """One row: the checkpoint, steps, wall time and losses of a training run."""
+    first = result.history[0] if result.history else {}
+    row = {"checkpoint": str(result.checkpoint), "steps": result.steps,
+           "resumed_from": result.resumed_from, "wall_s": round(result.wall_seconds, 1),
+           "first_train_loss": first.get("train_loss"), "final_train_loss": result.final_train_loss,
+           "final_valid_loss": result.final_valid_loss}
+    print_rows([row], list(row), output_format, title=title)
 
 
 @train_app.command("neuro-msbg")
@@ -72,27 +105,11 @@ def neuro_msbg(
                              threads=threads, device=device)
     model = {"block": block, "phase": phase, "channels": channels, "hidden": hidden,
              "blocks": blocks}
-    with c.exit_codes():
-        try:
-            with progress_bar("pairs", quiet) as data_update, progress_bar("train", quiet) as update:
-                def report(step: int, total: int, losses: dict[str, float]) -> None:
-                    update(step, total)
-                    if "valid" in losses and step % settings.valid_every == 0:
-                        info(f"step {step}: train {losses['loss']:.4f} valid {losses['valid']:.4f}",
-                             quiet)
-
-                result = train_neuro_msbg(
-                    data, out, model=model, settings=settings, epochs=epochs, quick=quick,
-                    cache_dir=cache_dir, target_backend=target_backend,
-                    segment_seconds=segment_seconds, log_magnitude_weight=log_magnitude,
-                    init=init, data_progress=data_update, progress=report,
-                )
-        except (CheckpointError, FileNotFoundError) as problem:
-            error(str(problem))
-            raise typer.Exit(2) from None
-    first = result.history[0] if result.history else {}
-    row = {"checkpoint": str(result.checkpoint), "steps": result.steps,
-           "resumed_from": result.resumed_from, "wall_s": round(result.wall_seconds, 1),
-           "first_train_loss": first.get("train_loss"), "final_train_loss": result.final_train_loss,
-           "final_valid_loss": result.final_valid_loss}
-    print_rows([row], list(row), output_format, title="hltk train neuro-msbg")
+    with training(settings, quiet) as (data_update, report):
+        result = train_neuro_msbg(
+            data, out, model=model, settings=settings, epochs=epochs, quick=quick,
+            cache_dir=cache_dir, target_backend=target_backend,
+            segment_seconds=segment_seconds, log_magnitude_weight=log_magnitude,
+            init=init, data_progress=data_update, progress=report,
+        )
+    print_result(result, output_format, "hltk train neuro-msbg")

@@ -9,11 +9,10 @@ from typing import Annotated, Literal
 import typer
 
 from hltk.pipelines.train_neuroamp import make_denoised_corpus, train_neuroamp
-from hltk.train.checkpoint import CheckpointError
 from hltk.train.loop import TrainResult, TrainSettings
 from hltk.train.neuroamp import Source
 from hltk_cli import common as c
-from hltk_cli.output import error, info, print_rows, progress_bar
+from hltk_cli.output import print_rows, progress_bar
 from hltk_cli.train import (
     BatchOpt,
     CacheOpt,
@@ -24,7 +23,9 @@ from hltk_cli.train import (
     QuickOpt,
     StepsOpt,
     ThreadsOpt,
+    print_result,
     train_app,
+    training,
 )
 
 MaxItemsOpt = Annotated[int | None, typer.Option(
@@ -43,31 +44,12 @@ SizeOpt = Annotated[Literal["basic", "published"], typer.Option(
 def _run(sources: list[Source], out: Path, *, model_kind: str, arch: str, size: str,
          settings: TrainSettings, epochs: float | None, quick: bool, cache_dir: Path | None,
          max_seconds: float, segment_seconds: float, quiet: bool) -> TrainResult:
-    with c.exit_codes():
-        try:
-            with progress_bar("pairs", quiet) as data_update, progress_bar("train", quiet) as update:
-                def report(step: int, total: int, losses: dict[str, float]) -> None:
-                    update(step, total)
-                    if "valid" in losses and step % settings.valid_every == 0:
-                        info(f"step {step}: train {losses['loss']:.4f} valid {losses['valid']:.4f}",
-                             quiet)
-
-                return train_neuroamp(
-                    sources, out, model_kind=model_kind, arch=arch, size=size, settings=settings,
-                    epochs=epochs, quick=quick, cache_dir=cache_dir, max_seconds=max_seconds,
-                    segment_seconds=segment_seconds, data_progress=data_update, progress=report)
-        except (CheckpointError, FileNotFoundError) as problem:
-            error(str(problem))
-            raise typer.Exit(2) from None
-
-
-def _print(result: TrainResult, output_format: str, title: str) -> None:
-    first = result.history[0] if result.history else {}
-    row = {"checkpoint": str(result.checkpoint), "steps": result.steps,
-           "resumed_from": result.resumed_from, "wall_s": round(result.wall_seconds, 1),
-           "first_train_loss": first.get("train_loss"), "final_train_loss": result.final_train_loss,
-           "final_valid_loss": result.final_valid_loss}
-    print_rows([row], list(row), output_format, title=title)
+    with training(settings, quiet) as (data_update, report):
+        return train_neuroamp(
+            sources, out, model_kind=model_kind, arch=arch, size=size, settings=settings,
+            epochs=epochs, quick=quick, cache_dir=cache_dir, max_seconds=max_seconds,
+            segment_seconds=segment_seconds, data_progress=data_update, progress=report)
+    raise AssertionError("unreachable")  # pragma: no cover  (training() re-raises)
 
 
 @train_app.command("neuroamp")
@@ -100,7 +82,7 @@ def neuroamp(
     result = _run(sources, out, model_kind="neuroamp", arch=arch, size=size, settings=settings,
                   epochs=epochs, quick=quick, cache_dir=cache_dir, max_seconds=max_seconds,
                   segment_seconds=segment_seconds, quiet=quiet)
-    _print(result, output_format, "hltk train neuroamp")
+    print_result(result, output_format, "hltk train neuroamp")
 
 
 @train_app.command("neuroamp-denoise")
@@ -135,7 +117,7 @@ def neuroamp_denoise(
     result = _run(sources, out, model_kind="neuroamp-denoise", arch=arch, size=size,
                   settings=settings, epochs=epochs, quick=quick, cache_dir=cache_dir,
                   max_seconds=max_seconds, segment_seconds=segment_seconds, quiet=quiet)
-    _print(result, output_format, "hltk train neuroamp-denoise")
+    print_result(result, output_format, "hltk train neuroamp-denoise")
 
 
 @train_app.command("neuroamp-denoised-corpus")

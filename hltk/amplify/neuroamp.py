@@ -43,7 +43,6 @@ network and the output back after it.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -57,6 +56,7 @@ from hltk.dsp.stft import Stft
 from hltk.io.listeners import ListenerBatch
 from hltk.nn.audiogram import AudiogramDense
 from hltk.registry import register
+from hltk.train.checkpoint import file_sha256, parameter_count
 
 SAMPLE_RATE = 16000
 N_FFT = 512  # 32 ms at 16 kHz
@@ -244,18 +244,6 @@ class NeuroAmpNet(nn.Module):
         return torch.istft(amplified.transpose(1, 2), self.config.n_fft, self.config.hop,
                            window=self.stft.window.to(waveform.dtype), center=True,
                            length=waveform.shape[-1])
-
-
-def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def default_checkpoint(arch: str = DEFAULT_ARCH) -> Path:

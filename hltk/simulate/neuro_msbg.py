@@ -24,7 +24,6 @@ and the training record; ``hltk train neuro-msbg`` makes them.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from hltk.nn.audiogram import AudiogramToBins
 from hltk.nn.heads import DenseEncoder, MaskDecoder, PhaseDecoder, reduced_bins
 from hltk.nn.sequence import BLOCKS, DualPathBlock
 from hltk.registry import register
+from hltk.train.checkpoint import file_sha256
 
 SAMPLE_RATE = 16000
 HOP = 256
@@ -120,20 +120,8 @@ class NeuroMsbgNet(nn.Module):
         return self.stft.synthesise(magnitude, phase, waveform.shape[-1])
 
 
-def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 def default_checkpoint(block: str = DEFAULT_BLOCK) -> Path:
     return CHECKPOINT_DIR / f"neuro_msbg_{block}.pt"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> NeuroMsbgNet:

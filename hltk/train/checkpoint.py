@@ -8,13 +8,28 @@ file ``<checkpoint>.resume`` so the shipped file stays small.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 FORMAT = "hltk-checkpoint/1"
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file (recorded in run.json for the checkpoint a backend used)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class CheckpointError(ValueError):

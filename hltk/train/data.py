@@ -85,6 +85,49 @@ class PairSet:
             targets[row, : stop - start] = self.targets[example, start:stop]
         return inputs, targets, self.audiograms[torch.as_tensor(chosen)]
 
+    def train_batch(self, rng: np.random.Generator, count: int, segment: int, device: torch.device
+                    ) -> tuple[torch.Tensor, ...]:
+        """:meth:`crops` moved to ``device``: one training batch."""
+        return tuple(t.to(device) for t in self.crops(rng, count, segment))
+
+    def valid_batches(self, batch: int, segment: int, device: torch.device, batches: int = 4
+                      ) -> list[tuple[torch.Tensor, ...]]:
+        """Up to ``batches`` validation batches of ``batch`` crops, the same crops in every run
+        (a fixed seed), on ``device``."""
+        if len(self) == 0:
+            return []
+        rng = np.random.default_rng(1234)
+        count = min(len(self), batches * batch)
+        inputs, targets, audiograms = self.crops(rng, count, segment)
+        return [tuple(t[first : first + batch].to(device) for t in (inputs, targets, audiograms))
+                for first in range(0, count, batch)]
+
+
+@dataclass
+class PairTask:
+    """What the pair-trained models' :class:`hltk.train.loop.TrainTask` s share: random crops
+    of the training pairs as batches, fixed crops of the validation pairs. A subclass adds the
+    model (``config``, ``build_model``, ``model_config``), ``loss`` and ``describe``."""
+
+    train_pairs: PairSet
+    valid_pairs: PairSet | None
+    segment_seconds: float = 2.0
+    valid_batch: int = 16
+    data_description: dict[str, Any] | None = None
+
+    @property
+    def segment(self) -> int:
+        return int(self.segment_seconds * self.train_pairs.sample_rate)
+
+    def train_batch(self, rng: np.random.Generator, batch_size: int, device: torch.device
+                    ) -> tuple[torch.Tensor, ...]:
+        return self.train_pairs.train_batch(rng, batch_size, self.segment, device)
+
+    def valid_batches(self, device: torch.device) -> list[Any]:
+        if self.valid_pairs is None:
+            return []
+        return list(self.valid_pairs.valid_batches(self.valid_batch, self.segment, device))
+
 
 def concatenate(sets: Sequence[PairSet]) -> PairSet:
     """One pair set of all examples of ``sets`` (same sample rate), padded to the longest."""

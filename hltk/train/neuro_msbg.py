@@ -14,18 +14,18 @@ Loss (weights as MP-SENet, which Neuro-MSBG builds on; spectra compressed ``|X| 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from hltk import registry
-from hltk.simulate.neuro_msbg import NeuroMsbgConfig, NeuroMsbgNet, parameter_count
-from hltk.train.data import PairSet, PairSettings, Progress, cached_pairs, concatenate
+from hltk.simulate.neuro_msbg import NeuroMsbgConfig, NeuroMsbgNet
+from hltk.train.checkpoint import parameter_count
+from hltk.train.data import PairSet, PairSettings, PairTask, Progress, cached_pairs, concatenate
 from hltk.train.loop import TrainSettings
 from hltk.train.losses import complex_mse, phase_losses
 
@@ -45,15 +45,10 @@ SHIPPED_MODEL = NeuroMsbgConfig()
 
 
 @dataclass
-class NeuroMsbgTask:
+class NeuroMsbgTask(PairTask):
     """The :class:`hltk.train.loop.TrainTask` of Neuro-MSBG."""
 
-    config: NeuroMsbgConfig
-    train_pairs: PairSet
-    valid_pairs: PairSet | None
-    segment_seconds: float = 2.0
-    valid_batch: int = 16
-    data_description: dict[str, Any] | None = None
+    config: NeuroMsbgConfig = field(kw_only=True)
     log_magnitude_weight: float = 0.0
     model_kind: str = "neuro-msbg"
 
@@ -62,23 +57,6 @@ class NeuroMsbgTask:
 
     def model_config(self) -> dict[str, Any]:
         return asdict(self.config)
-
-    @property
-    def segment(self) -> int:
-        return int(self.segment_seconds * self.config.sample_rate)
-
-    def train_batch(self, rng: np.random.Generator, batch_size: int, device: torch.device
-                    ) -> tuple[torch.Tensor, ...]:
-        return tuple(t.to(device) for t in self.train_pairs.crops(rng, batch_size, self.segment))
-
-    def valid_batches(self, device: torch.device) -> list[Any]:
-        if self.valid_pairs is None or len(self.valid_pairs) == 0:
-            return []
-        rng = np.random.default_rng(1234)  # the same validation crops in every run
-        count = min(len(self.valid_pairs), 4 * self.valid_batch)
-        inputs, targets, audiograms = self.valid_pairs.crops(rng, count, self.segment)
-        return [tuple(t[first : first + self.valid_batch].to(device) for t in (inputs, targets, audiograms))
-                for first in range(0, count, self.valid_batch)]
 
     def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
         inputs, targets, audiograms = batch
@@ -142,5 +120,5 @@ def make_task(manifests: list[Path], config: NeuroMsbgConfig, cache_dir: Path, *
         "max_seconds": max_seconds, "pairs_cache": [str(p) for p in train_paths], "seed": seed,
         "audiograms": "jittered Bisgaard (+-10 dB) 60%, Clarity-like sloping 40%, per ear",
     }
-    return NeuroMsbgTask(config, train_pairs, valid_pairs, segment_seconds,
+    return NeuroMsbgTask(train_pairs, valid_pairs, segment_seconds, config=config,
                          data_description=description, log_magnitude_weight=log_magnitude_weight)

@@ -19,18 +19,18 @@ high-frequency bins count.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from hltk import registry
-from hltk.amplify.neuroamp import NeuroAmpConfig, NeuroAmpNet, parameter_count, preset
-from hltk.train.data import PairSet, PairSettings, Progress, cached_pairs, concatenate
+from hltk.amplify.neuroamp import NeuroAmpConfig, NeuroAmpNet, preset
+from hltk.train.checkpoint import parameter_count
+from hltk.train.data import PairSet, PairSettings, PairTask, Progress, cached_pairs, concatenate
 from hltk.train.loop import TrainSettings
 
 TARGET_BACKEND = "nalr-wdrc"
@@ -61,15 +61,10 @@ class Source:
 
 
 @dataclass
-class NeuroAmpTask:
+class NeuroAmpTask(PairTask):
     """The :class:`hltk.train.loop.TrainTask` of NeuroAMP (both kinds)."""
 
-    config: NeuroAmpConfig
-    train_pairs: PairSet
-    valid_pairs: PairSet | None
-    segment_seconds: float = 2.0
-    valid_batch: int = 16
-    data_description: dict[str, Any] | None = None
+    config: NeuroAmpConfig = field(kw_only=True)
     model_kind: str = "neuroamp"
 
     def build_model(self) -> nn.Module:
@@ -77,23 +72,6 @@ class NeuroAmpTask:
 
     def model_config(self) -> dict[str, Any]:
         return asdict(self.config)
-
-    @property
-    def segment(self) -> int:
-        return int(self.segment_seconds * self.config.sample_rate)
-
-    def train_batch(self, rng: np.random.Generator, batch_size: int, device: torch.device
-                    ) -> tuple[torch.Tensor, ...]:
-        return tuple(t.to(device) for t in self.train_pairs.crops(rng, batch_size, self.segment))
-
-    def valid_batches(self, device: torch.device) -> list[Any]:
-        if self.valid_pairs is None or len(self.valid_pairs) == 0:
-            return []
-        rng = np.random.default_rng(1234)  # the same validation crops in every run
-        count = min(len(self.valid_pairs), 4 * self.valid_batch)
-        inputs, targets, audiograms = self.valid_pairs.crops(rng, count, self.segment)
-        return [tuple(t[first : first + self.valid_batch].to(device) for t in (inputs, targets, audiograms))
-                for first in range(0, count, self.valid_batch)]
 
     def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
         inputs, targets, audiograms = batch
@@ -148,5 +126,5 @@ def make_task(sources: list[Source], config: NeuroAmpConfig, cache_dir: Path, *,
         "max_seconds": max_seconds, "pairs_cache": [str(p) for p in train_paths], "seed": seed,
         "audiograms": "jittered Bisgaard (+-10 dB) 60%, Clarity-like sloping 40%, per ear",
     }
-    return NeuroAmpTask(config, train_pairs, valid_pairs, segment_seconds,
+    return NeuroAmpTask(train_pairs, valid_pairs, segment_seconds, config=config,
                         data_description=description, model_kind=model_kind)
