@@ -26,6 +26,7 @@ import contextlib
 import csv
 import hashlib
 import json
+import logging
 import os
 import platform
 import shutil
@@ -542,8 +543,6 @@ def torch_threads(count: int | None) -> Iterator[None]:
 
 def _map_dask(function: Callable[..., Any], shared: Any, payloads: Sequence[Any], jobs: int,
               scheduler: str | None) -> Iterator[Any]:
-    import logging
-
     from dask.distributed import Client, LocalCluster, as_completed
 
     logging.getLogger("distributed").setLevel(logging.ERROR)
@@ -566,9 +565,14 @@ def _map_dask(function: Callable[..., Any], shared: Any, payloads: Sequence[Any]
             cluster.close()
 
 
-def _process_unit(shared: tuple[Processor, RunSettings, str], unit: Sequence[WorkItem],
+def _process_unit(shared: tuple[Processor, RunSettings, str, int], unit: Sequence[WorkItem],
                   worker: bool) -> list[ItemResult]:
-    processor, settings, device = shared
+    processor, settings, device, root_level = shared
+    if worker:
+        # the workers log as the command does: pyclarity warns on the root logger (e.g. MSBG's
+        # "Impairment too severe" for every audiogram above 80 dB HL), which the CLI keeps at
+        # ERROR unless -v; a fresh worker process would print them all
+        logging.getLogger().setLevel(root_level)
     return run_unit(processor, unit, settings, device if not worker else "cpu", worker)
 
 
@@ -665,7 +669,8 @@ def run_processor(
     try:
         with ledger_path.open("a", encoding="utf-8") as ledger_handle:
             stream = map_work(
-                _process_unit, (processor, settings, str(device)), units, jobs=settings.jobs,
+                _process_unit, (processor, settings, str(device), logging.getLogger().level),
+                units, jobs=settings.jobs,
                 executor=settings.executor, scheduler=settings.scheduler,
                 in_process=processor.batched, single_thread=not processor.batched,
             )

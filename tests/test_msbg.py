@@ -114,3 +114,24 @@ def test_level_changes_recruitment(level: float) -> None:
     default = msbg.simulate_ear(speech, audiogram, equiv_0db_spl=100.0)
     other = msbg.simulate_ear(speech, audiogram, equiv_0db_spl=level)
     assert not np.allclose(default, other)
+
+
+def test_pool_workers_log_as_the_command(tmp_path: Path) -> None:
+    """pyclarity warns on the root logger for every audiogram above 80 dB HL; the CLI keeps
+    those quiet unless -v, and its --jobs workers (separate processes) must do the same."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "short.wav"
+    sf.write(path, demo_speech("s01", 0.5)[0], 44100)
+    (tmp_path / "m.csv").write_text("id,audio,listener\na,short.wav,S3\nb,short.wav,N6\n")
+
+    def warnings_printed(*flags: str) -> int:
+        out = tmp_path / f"out{len(flags)}"
+        done = subprocess.run([sys.executable, "-m", "hltk_cli", *flags, "simulate", str(tmp_path / "m.csv"),
+                               "-o", str(out), "-j", "2", "--format", "csv"],
+                              capture_output=True, text=True, timeout=300, check=True)
+        return done.stderr.count("Impairment too severe")
+
+    assert warnings_printed() == 0
+    assert warnings_printed("-v") == 2
