@@ -57,7 +57,7 @@ case $stage in
     ;;
   train-denoise)
     $RUN $HLTK train neuroamp-denoise --data $NM/noisy/manifest.csv -o $CKPT/neuroamp_denoise.pt \
-      --arch lstm --size published --steps 6000 --threads 1 $COMMON
+      --arch lstm --size published --steps 12000 --threads 2 $COMMON
     ;;
   ship)
     for name in cnn lstm crnn transformer denoise; do
@@ -101,6 +101,7 @@ case $stage in
     done
     ;;
   denoise-table)
+    # the shipped figures: NSPEECH=40 recipes/neuroamp.sh denoise-table
     # nalr-wdrc on the noisy input at $NSPEECH items (a core evaluation with a smaller --limit
     # rewrites its scores.csv; the ledger makes this a re-read), then the two other systems
     for system in nalr-wdrc two-stage neuroamp-denoise; do
