@@ -32,11 +32,11 @@ NMUSIC=${NMUSIC:-12}
 NCLEAN=${NCLEAN:-$NSPEECH}
 NNOISY=${NNOISY:-$NSPEECH}
 NDENOISED=${NDENOISED:-$NSPEECH}
-declare -A STEPS=([cnn]=1500 [lstm]=6000 [crnn]=2000 [transformer]=1200)
+declare -A STEPS=([cnn]=1500 [lstm]=15000 [crnn]=2000 [transformer]=1200)
 # the shipped LSTM (the default core) and the denoiser were retrained at the published width
 # (2 x LSTM 256) on a quieter machine; the other cores are the "basic" size
 declare -A SIZE=([cnn]=basic [lstm]=published [crnn]=basic [transformer]=basic)
-declare -A THREADS=([cnn]=1 [lstm]=2 [crnn]=1 [transformer]=1)
+declare -A THREADS=([cnn]=1 [lstm]=1 [crnn]=1 [transformer]=1)
 
 # the NeuroAMP core evaluations were run as:
 #   ARCHS=<core> NCLEAN=12 NMUSIC=8 NNOISY=10 NDENOISED=8 recipes/neuroamp.sh evaluate
