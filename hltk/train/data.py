@@ -129,6 +129,15 @@ class PairTask:
         return list(self.valid_pairs.valid_batches(self.valid_batch, self.segment, device))
 
 
+def joined_pairs(settings: Sequence[PairSettings], cache_dir: Path,
+                 factory: Callable[[], Processor], progress: Progress | None = None
+                 ) -> tuple[PairSet, list[Path]]:
+    """One cached pair set per ``settings`` (each corpus cached on its own, so it is reused by
+    other runs and models), joined by :func:`concatenate`; also the cache files."""
+    made = [cached_pairs(one, cache_dir, factory, progress) for one in settings]
+    return concatenate([pairs for pairs, _ in made]), [path for _, path in made]
+
+
 def concatenate(sets: Sequence[PairSet]) -> PairSet:
     """One pair set of all examples of ``sets`` (same sample rate), padded to the longest."""
     if not sets:

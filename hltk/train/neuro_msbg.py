@@ -25,7 +25,7 @@ from torch import nn
 from hltk import registry
 from hltk.simulate.neuro_msbg import NeuroMsbgConfig, NeuroMsbgNet
 from hltk.train.checkpoint import parameter_count
-from hltk.train.data import PairSet, PairSettings, PairTask, Progress, cached_pairs, concatenate
+from hltk.train.data import PairSet, PairSettings, PairTask, Progress, joined_pairs
 from hltk.train.loop import TrainSettings
 from hltk.train.losses import complex_mse, phase_losses
 
@@ -96,17 +96,11 @@ def make_task(manifests: list[Path], config: NeuroMsbgConfig, cache_dir: Path, *
         return registry.create("simulate", target_backend)
 
     def pairs_of(split: str, max_items: int | None) -> tuple[PairSet, list[Path]]:
-        """One cached pair set per manifest (so corpora are reused across runs), joined."""
-        sets, paths = [], []
-        for manifest in manifests:
-            settings = PairSettings(manifests=(str(Path(manifest).resolve()),),
-                                    target_backend=target_backend, model_rate=config.sample_rate,
-                                    max_seconds=max_seconds, seed=seed, splits=(split,),
-                                    max_items=max_items)
-            pairs, path = cached_pairs(settings, cache_dir, factory, progress)
-            sets.append(pairs)
-            paths.append(path)
-        return concatenate(sets), paths
+        return joined_pairs([
+            PairSettings(manifests=(str(Path(manifest).resolve()),),
+                         target_backend=target_backend, model_rate=config.sample_rate,
+                         max_seconds=max_seconds, seed=seed, splits=(split,), max_items=max_items)
+            for manifest in manifests], cache_dir, factory, progress)
 
     train_pairs, train_paths = pairs_of("train", limit)
     try:

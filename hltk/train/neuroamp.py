@@ -30,7 +30,7 @@ from torch import nn
 from hltk import registry
 from hltk.amplify.neuroamp import NeuroAmpConfig, NeuroAmpNet, preset
 from hltk.train.checkpoint import parameter_count
-from hltk.train.data import PairSet, PairSettings, PairTask, Progress, cached_pairs, concatenate
+from hltk.train.data import PairSet, PairSettings, PairTask, Progress, joined_pairs
 from hltk.train.loop import TrainSettings
 
 TARGET_BACKEND = "nalr-wdrc"
@@ -99,18 +99,13 @@ def make_task(sources: list[Source], config: NeuroAmpConfig, cache_dir: Path, *,
         return registry.create("amplify", TARGET_BACKEND)
 
     def pairs_of(split: str, limit: Any) -> tuple[PairSet, list[Path]]:
-        sets, paths = [], []
-        for source in sources:
-            settings = PairSettings(manifests=(str(Path(source.manifest).resolve()),),
-                                    target_backend=TARGET_BACKEND, model_rate=config.sample_rate,
-                                    max_seconds=max_seconds, seed=seed, splits=(split,),
-                                    input_column=source.input_column,
-                                    target_column=source.target_column,
-                                    max_items=limit(source))
-            pairs, path = cached_pairs(settings, cache_dir, factory, progress)
-            sets.append(pairs)
-            paths.append(path)
-        return concatenate(sets), paths
+        return joined_pairs([
+            PairSettings(manifests=(str(Path(source.manifest).resolve()),),
+                         target_backend=TARGET_BACKEND, model_rate=config.sample_rate,
+                         max_seconds=max_seconds, seed=seed, splits=(split,),
+                         input_column=source.input_column, target_column=source.target_column,
+                         max_items=limit(source))
+            for source in sources], cache_dir, factory, progress)
 
     train_pairs, train_paths = pairs_of("train", lambda source: source.max_items)
     try:
