@@ -241,13 +241,73 @@ def test_cochlea_stages_match_pyclarity(severity: str) -> None:
     np.testing.assert_allclose(out.numpy(), expected_out, atol=1e-9 * scale)
 
 
+@pytest.mark.parametrize("severity", ["MILD", "SEVERE"])
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-11), (torch.float32, 1e-6)])
+def test_compiled_recursions_match_pyclarity(
+    severity: str, dtype: torch.dtype, tolerance: float
+) -> None:
+    """The compiled kernels (time-major, two signals as lanes) against ``cochlea``'s
+    gammatone bank (delay advance, high-pass from rest) and ``compute_envelope``."""
+    from clarity.evaluator.msbg import cochlea as clarity_cochlea
+
+    from hltk.dsp.recursion import envelope_cpu, gammatone_filterbank_cpu
+
+    params = torch_msbg.load_filterbank_parameters(torch_msbg.FILTERBANK_FILES[severity])
+    signal = speech("she sells sea shells", 0.4) * 20
+    expected_bands = clarity_cochlea.gammatone_filterbank(
+        signal, params["NGAMMA"],
+        clarity_cochlea.FilterBank(np.asarray(params["GTn_nums"]),
+                                   np.asarray(params["GTn_denoms"])),
+        np.asarray(params["GTnDelays"]), params["Start2PoleHP"],
+        clarity_cochlea.FilterBank(np.asarray(params["HP_nums"]), np.asarray(params["HP_denoms"])),
+    )
+    expected_envelope = clarity_cochlea.compute_envelope(
+        expected_bands, params["ERBn_CentFrq"], SAMPLE_RATE
+    )
+    bank = torch_msbg.build_filterbank(torch_msbg.FILTERBANK_FILES[severity])
+    lanes = torch.from_numpy(np.stack([signal, -0.5 * signal], axis=1)).to(dtype)  # [T, 2]
+    bands = gammatone_filterbank_cpu(lanes, bank.biquads, bank.order, np.asarray(bank.delays),
+                                     bank.highpass_biquads)  # [C, T, 2]
+    envelope = envelope_cpu(bands, bank.envelope_biquads, torch_msbg.ENVELOPE_PADLEN)
+    assert bands.dtype == envelope.dtype == dtype
+    scale = np.abs(expected_bands).max()
+    np.testing.assert_allclose(bands[..., 0].double().numpy(), expected_bands,
+                               atol=tolerance * scale)
+    np.testing.assert_allclose(bands[..., 1].double().numpy(), -0.5 * expected_bands,
+                               atol=tolerance * scale)
+    np.testing.assert_allclose(envelope[..., 0].double().numpy(), expected_envelope,
+                               atol=tolerance * scale)
+    np.testing.assert_allclose(envelope[..., 1].double().numpy(), 0.5 * expected_envelope,
+                               atol=tolerance * scale)
+
+
+def test_recursion_choice() -> None:
+    """``auto`` runs the compiled kernels only when no gradient is recorded for the input;
+    ``compiled`` refuses autograd; the two paths agree (> 90 dB)."""
+    signal = torch.from_numpy(speech("hello there", 0.3)).float().reshape(1, 1, -1)
+    listeners = batch_of(["N2"])
+    compiled = TorchMsbg(recursion="compiled")
+    assert compiled._compiled(signal[0]) and not TorchMsbg(recursion="torch")._compiled(signal[0])
+    leaf = signal.clone().requires_grad_(True)
+    assert not TorchMsbg()._compiled(leaf[0])
+    with pytest.raises(ValueError, match="autograd"):
+        compiled(leaf, listeners)
+    with pytest.raises(ValueError, match="recursion"):
+        TorchMsbg(recursion="fast")
+    fast = compiled(signal, listeners)
+    reference = TorchMsbg(recursion="torch")(signal, listeners)
+    assert snr_db(reference.double().numpy(), fast.double().numpy()) > 90.0
+    assert TorchMsbg()(leaf, listeners).requires_grad
+
+
 # -- end to end ------------------------------------------------------------------------------
-def test_fidelity_short_speech() -> None:
+@pytest.mark.parametrize("recursion", ["compiled", "torch"])
+def test_fidelity_short_speech(recursion: str) -> None:
     """0.6 s of speech, mild and severe (every class runs in the slow test), float32:
     >= 40 dB SNR per item."""
     signal = speech("The birch canoe slid on the smooth planks.", 0.6)
     names = ["N1", "N4"]
-    processor = TorchMsbg()
+    processor = TorchMsbg(recursion=recursion)
     batch = torch.from_numpy(signal).float()[None, None].repeat(len(names), 1, 1)
     output = processor(batch, batch_of(names))
     for i, name in enumerate(names):
@@ -258,7 +318,8 @@ def test_fidelity_short_speech() -> None:
         assert snr_db(expected, output[i, 0].double().numpy()) >= 40.0, name
 
 
-def test_batched_equals_item_by_item() -> None:
+@pytest.mark.parametrize("recursion", ["compiled", "torch"])
+def test_batched_equals_item_by_item(recursion: str) -> None:
     """Mixed severities, lengths and ears in one batch == one item at a time (1e-5)."""
     signals = [speech("one two", 0.35), music(0.25, seed=1), speech("four five six", 0.45)]
     length = max(len(s) for s in signals)
@@ -273,7 +334,7 @@ def test_batched_equals_item_by_item() -> None:
         Listener("b", *audiograms),
         Listener("c", standard_listener("N2").left, standard_listener("S2").left),
     )
-    processor = TorchMsbg()
+    processor = TorchMsbg(recursion=recursion)
     batched = processor(audio, ListenerBatch(listeners), lengths=lengths)
     for i in range(3):
         alone = processor(
@@ -334,7 +395,8 @@ def test_cuda_matches_cpu() -> None:
 # -- long fidelity run -----------------------------------------------------------------------
 @pytest.mark.slow
 def test_fidelity_speech_and_music_snr_and_stoi() -> None:
-    """4 s speech and music x NH / mild / moderate / severe (+ S2, N6), float32 and float64:
+    """4 s speech and music x NH / mild / moderate / severe (+ S2, N6), float32 and float64,
+    compiled and torch recursions:
     SNR >= 40 dB per item, and |STOI(clean, torch-msbg) - STOI(clean, msbg)| <= 0.005.
     Run with ``-s`` to print the per-item figures."""
     from pystoi import stoi
@@ -346,7 +408,8 @@ def test_fidelity_speech_and_music_snr_and_stoi() -> None:
         "music": music(4.0, seed=3),
     }
     names = list(SEVERITIES) + ["S2", "N6"]
-    processors = {dtype: TorchMsbg(dtype=dtype) for dtype in ("float32", "float64")}
+    processors = {f"{dtype}/{recursion}": TorchMsbg(dtype=dtype, recursion=recursion)
+                  for dtype in ("float32", "float64") for recursion in ("compiled", "torch")}
     print("\nsignal audiogram severity dtype snr_db stoi_msbg stoi_delta")
     for kind, signal in signals.items():
         audio = torch.from_numpy(signal).float()[None, None].repeat(len(names), 1, 1)

@@ -82,6 +82,7 @@ from hltk.dsp.filter_design import fir2
 from hltk.dsp.gammatone import channel_envelope, gammatone_highpass_filterbank, recruitment
 from hltk.dsp.iir import BlockStateSpace, block_state_space
 from hltk.dsp.level import msbg_calibration_gain
+from hltk.dsp.recursion import envelope_cpu, gammatone_filterbank_cpu, normalised_biquads
 from hltk.dsp.smearing import smearing_matrix, spectral_smear
 from hltk.io.listeners import Audiogram, ListenerBatch
 from hltk.registry import register
@@ -172,6 +173,12 @@ class Filterbank:
     envelope: BlockStateSpace
     envelope_edge: BlockStateSpace
     recombination_gain: float
+    #: ``b0 b1 b2 a1 a2`` rows (float64) for :mod:`hltk.dsp.recursion`: the gammatone
+    #: biquad, the high-pass (zeros below ``first_highpass``) and the envelope low-pass
+    biquads: np.ndarray
+    highpass_biquads: np.ndarray
+    envelope_biquads: np.ndarray
+    order: int
 
     def to(self, device: torch.device, dtype: torch.dtype) -> Filterbank:
         return Filterbank(
@@ -180,7 +187,8 @@ class Filterbank:
             self.delays,
             self.highpass.to(device, dtype), self.first_highpass,
             self.envelope.to(device, dtype), self.envelope_edge.to(device, dtype),
-            self.recombination_gain,
+            self.recombination_gain, self.biquads, self.highpass_biquads,
+            self.envelope_biquads, self.order,
         )
 
 
@@ -210,6 +218,9 @@ def build_filterbank(name: str, block: int = 64) -> Filterbank:
         cutoff = (30 / 40) * min(100.0, erb)
         b, a = sps.ellip(2, 0.25, 35, cutoff / (SAMPLE_RATE / 2))
         envelope_sos.append(np.concatenate([b, a])[None])
+    highpass_biquads = np.zeros((len(nums), 5))
+    highpass_biquads[first_highpass:] = normalised_biquads(params["HP_nums"], params["HP_denoms"])
+    envelope_rows = np.concatenate(envelope_sos)
     return Filterbank(
         name=name,
         centre_frequencies=np.asarray(params["GTn_CentFrq"], dtype=np.float64),
@@ -222,6 +233,10 @@ def build_filterbank(name: str, block: int = 64) -> Filterbank:
         envelope=block_state_space(np.stack(envelope_sos), block),
         envelope_edge=block_state_space(np.stack(envelope_sos), ENVELOPE_PADLEN),
         recombination_gain=float(10 ** (-0.05 * params["Recombination_dB"])),
+        biquads=normalised_biquads(nums, denoms),
+        highpass_biquads=highpass_biquads,
+        envelope_biquads=normalised_biquads(envelope_rows[:, :3], envelope_rows[:, 3:]),
+        order=order,
     )
 
 
@@ -238,6 +253,12 @@ class TorchMsbg:
         device: ``None`` to follow the input audio's device.
         block: block length of the exact IIR recursion (speed only).
         max_elements: most cochleagram samples (signals x channels x time) per chunk.
+        recursion: how the gammatone bank and the envelope filters run. ``"torch"``: block
+            matrix products (:mod:`hltk.dsp.iir`; differentiable, any device).
+            ``"compiled"``: sample-by-sample kernels vectorised across signals
+            (:mod:`hltk.dsp.recursion`; CPU, no autograd, ~3x faster end to end).
+            ``"auto"`` (default): compiled on CPU when no gradient is being recorded for the
+            input, torch otherwise.
     """
 
     name = "torch-msbg"
@@ -252,7 +273,11 @@ class TorchMsbg:
         max_elements: int = 1 << 26,
         equiv_0db_spl: float = EQUIV_0DB_SPL,
         ahr: float = AHR,
+        recursion: str = "auto",
     ) -> None:
+        if recursion not in ("auto", "torch", "compiled"):
+            raise ValueError(f"recursion must be auto, torch or compiled, got {recursion!r}")
+        self.recursion = recursion
         keep_freed_memory()  # reuse pages across chunks: see hltk.runtime
         self.dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
         if self.dtype not in (torch.float32, torch.float64):
@@ -300,6 +325,17 @@ class TorchMsbg:
             self._firs[key] = torch.as_tensor(taps, dtype=dtype, device=device)
         return self._firs[key]
 
+    def _compiled(self, signal: torch.Tensor) -> bool:
+        """Whether the recursions run as :mod:`hltk.dsp.recursion` kernels for ``signal``."""
+        if self.recursion == "torch":
+            return False
+        usable = signal.device.type == "cpu" and not (
+            torch.is_grad_enabled() and signal.requires_grad)
+        if self.recursion == "compiled" and not usable:
+            raise ValueError("recursion='compiled' needs CPU tensors and no autograd "
+                             "(use 'auto' to fall back to the torch recursion)")
+        return usable
+
     # -- the chain -----------------------------------------------------------------------
     def _chain(
         self,
@@ -325,25 +361,39 @@ class TorchMsbg:
         matrix = self._smearing_matrix(severity_class, device, dtype)
         if matrix is not None:
             cochlea_in = spectral_smear(cochlea_in, matrix)
-        groups = gammatone_highpass_filterbank(
-            cochlea_in, bank.gammatone_low, bank.gammatone_high, bank.delays
-        )
+        compiled = self._compiled(cochlea_in)
+        if compiled:  # one time-major [C, T, N] cochleagram, seen as [C, N, T]
+            groups = [gammatone_filterbank_cpu(
+                cochlea_in.T, bank.biquads, bank.order, np.asarray(bank.delays),
+                bank.highpass_biquads,
+            ).transpose(1, 2)]
+        else:
+            groups = gammatone_highpass_filterbank(
+                cochlea_in, bank.gammatone_low, bank.gammatone_high, bank.delays
+            )
         cochlea_out = None
         first = 0
         for bands in groups:
             last = first + bands.shape[0]
             group_ratios = ratios[:, first:last].T  # [C_g, N]
             if bool((group_ratios != 1).any()):
-                envelope = channel_envelope(
-                    bands, bank.envelope.select(first, last),
-                    bank.envelope_edge.select(first, last), ENVELOPE_PADLEN,
-                )
+                if compiled:
+                    envelope = envelope_cpu(bands.transpose(1, 2),
+                                            bank.envelope_biquads[first:last], ENVELOPE_PADLEN
+                                            ).transpose(1, 2)
+                else:
+                    envelope = channel_envelope(
+                        bands, bank.envelope.select(first, last),
+                        bank.envelope_edge.select(first, last), ENVELOPE_PADLEN,
+                    )
                 bands = recruitment(
                     bands, envelope, spl_equiv, group_ratios, CATCH_UP_DB,
                     in_place=not (torch.is_grad_enabled() and bands.requires_grad),
                 )
             # else: every gain is exactly (env / max) ** 0 = 1 (normal hearing)
-            summed = bands.sum(0)
+            # (summed in the storage's order: a strided reduction over the time-major
+            # cochleagram's [C, N, T] view is ~10x slower)
+            summed = bands.transpose(1, 2).sum(0).T if compiled else bands.sum(0)
             cochlea_out = summed if cochlea_out is None else cochlea_out + summed
             first = last
         assert cochlea_out is not None
