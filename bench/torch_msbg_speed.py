@@ -6,6 +6,8 @@ The pyclarity side is the ``msbg`` backend itself (``hltk.simulate.msbg.simulate
 ear, one item per joblib task); torch-msbg does the same work per ear in one batch. Each ear's
 delay (one impulse through the chain per audiogram) is measured before the timed runs on both
 sides and reported separately, since a corpus run pays it once per listener (per worker).
+The headline batch uses ``--recursion`` (default ``auto``: the compiled recursions on CPU);
+the all-torch recursion (the path autograd and CUDA use) is timed on the same batch too.
 """
 
 from __future__ import annotations
@@ -54,12 +56,12 @@ def pyclarity_item(audio: np.ndarray, audiograms: list[Audiogram]) -> tuple[np.n
 
 
 def torch_chunk(
-    audio: torch.Tensor, listeners: ListenerBatch, dtype: str
+    audio: torch.Tensor, listeners: ListenerBatch, dtype: str, recursion: str = "auto"
 ) -> tuple[torch.Tensor, float, float]:
     """torch-msbg on a sub-batch in a worker process with one torch thread: output, seconds
     spent measuring delays (first use of these audiograms), seconds processing."""
     torch.set_num_threads(1)
-    processor = TorchMsbg(dtype=dtype)
+    processor = TorchMsbg(dtype=dtype, recursion=recursion)
     items, ears = audio.shape[:2]
     start = time.perf_counter()
     processor.delays([listeners.audiogram(i, e) for i in range(items) for e in range(ears)],
@@ -95,6 +97,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--recursion", default="auto", choices=["auto", "compiled", "torch"],
+                        help="torch-msbg's recursion for the headline batch (auto: compiled "
+                             "on CPU); the torch recursion is also timed on the same batch")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     parser.add_argument("--torch-workers", type=int, default=2,
                         help="also run torch-msbg as this many 1-thread worker processes, each "
@@ -116,7 +121,7 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
     # torch-msbg: delays (once per audiogram), then the timed batch.
-    processor = TorchMsbg(dtype=args.dtype)
+    processor = TorchMsbg(dtype=args.dtype, recursion=args.recursion)
     start = time.perf_counter()
     processor.delays([a for pair in audiograms for a in pair], [100.0] * (2 * args.items))
     torch_delay_s = time.perf_counter() - start
@@ -126,13 +131,23 @@ def main() -> None:
         processed = processor(audio, listeners)
     torch_s = time.perf_counter() - start
     torch_cpu_s = time.process_time() - cpu_start
+    block_s = float("nan")
+    if args.recursion != "torch":  # the all-torch path (autograd, CUDA) on the same batch
+        block = TorchMsbg(dtype=args.dtype, recursion="torch")
+        block(audio[:1, :, :4410], listeners.select([0]))
+        start = time.perf_counter()
+        with torch.no_grad():
+            block_output = block(audio, listeners)
+        block_s = time.perf_counter() - start
+        assert torch.allclose(block_output, processed, atol=1e-4 * float(processed.abs().max()))
 
     workers_s = workers_delay_s = float("nan")
     if args.torch_workers > 0:
         shares = np.array_split(np.arange(args.items), args.torch_workers)
         start = time.perf_counter()
         parts = Parallel(n_jobs=args.torch_workers)(
-            delayed(torch_chunk)(audio[share], listeners.select(share.tolist()), args.dtype)
+            delayed(torch_chunk)(audio[share], listeners.select(share.tolist()), args.dtype,
+                                 args.recursion)
             for share in shares
         )
         workers_wall_s = time.perf_counter() - start
@@ -161,11 +176,15 @@ def main() -> None:
     ]
     print(f"delay measurement: torch-msbg {torch_delay_s:.2f} s, pyclarity {clarity_delay_s:.2f} s "
           f"({len(unique)} audiograms)")
-    print(f"torch-msbg batch ({args.dtype}): {torch_s:.2f} s "
+    print(f"torch-msbg batch ({args.dtype}, recursion {args.recursion}): {torch_s:.2f} s "
           f"({torch_s / audio_seconds * 1000:.1f} ms per ear-second)")
     print(f"pyclarity MSBG, joblib n_jobs={args.jobs}: {clarity_s:.2f} s "
           f"({clarity_s / audio_seconds * 1000:.1f} ms per ear-second)")
     print(f"speed ratio (pyclarity / torch-msbg): {clarity_s / torch_s:.2f}x")
+    if block_s == block_s:
+        print(f"torch-msbg with the torch (block matrix) recursion: {block_s:.2f} s; speed "
+              f"ratio {clarity_s / block_s:.2f}x (compiled recursion {block_s / torch_s:.2f}x "
+              f"faster)")
     if args.torch_workers > 0:
         print(f"torch-msbg as {args.torch_workers} one-thread workers: processing "
               f"{workers_s:.2f} s (slowest worker; {workers_wall_s:.2f} s wall with process "

@@ -252,7 +252,10 @@ class TorchMsbg:
             (calibration gains are always measured in float64).
         device: ``None`` to follow the input audio's device.
         block: block length of the exact IIR recursion (speed only).
-        max_elements: most cochleagram samples (signals x channels x time) per chunk.
+        max_elements: most cochleagram samples (signals x channels x time) per chunk;
+            ``None``: 2^27 (~3 GB peak) with the compiled recursions, whose signals are SIMD
+            lanes (13 -> 27 lanes for 4 s at 44.1 kHz measured ~1.3x faster), 2^26 with
+            the torch recursion.
         recursion: how the gammatone bank and the envelope filters run. ``"torch"``: block
             matrix products (:mod:`hltk.dsp.iir`; differentiable, any device).
             ``"compiled"``: sample-by-sample kernels vectorised across signals
@@ -270,7 +273,7 @@ class TorchMsbg:
         dtype: str | torch.dtype = "float32",
         device: str | torch.device | None = None,
         block: int = 32,
-        max_elements: int = 1 << 26,
+        max_elements: int | None = None,
         equiv_0db_spl: float = EQUIV_0DB_SPL,
         ahr: float = AHR,
         recursion: str = "auto",
@@ -419,7 +422,9 @@ class TorchMsbg:
             members = [i for i, c in enumerate(classes) if c == severity_class]
             bank = self._filterbank(severity_class, signal.device, dtype)
             channels = len(bank.delays)
-            chunk = max(1, self.max_elements // (channels * signal.shape[-1]))
+            limit = self.max_elements or (
+                1 << 27 if self._compiled(signal) else 1 << 26)
+            chunk = max(1, limit // (channels * signal.shape[-1]))
             for first in range(0, len(members), chunk):
                 indices = members[first : first + chunk]
                 ratios = torch.as_tensor(
