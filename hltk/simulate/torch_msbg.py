@@ -54,11 +54,19 @@ float64, STOI deltas below 3e-6. The FIR stages stay in float64 in both modes: i
 FFT rounding (lifted by the backward filter's ~34 dB of gain) made batched and item-by-item
 outputs differ by 1.3e-4 of the peak, above the 1e-5 the tests hold them to.
 
-Speed (``bench/torch_msbg_speed.py``, 32 items x 4 s x 2 ears, 9 audiograms, 2-core CPU shared
-with other jobs): about 20 ms of CPU per ear-second against ~150 ms for pyclarity, 7-8x the
-``msbg`` backend with ``--jobs 2`` in wall time (one 2-thread process). Most of the rest is the
-Toeplitz and scan products of the recursions (~35%), the recruitment's log/exp (~15%) and the
-smearing's FFTs and matrix product (~15%). Two process-wide settings matter as much as the DSP
+Two ways to run the recursions (``recursion=``): the block matrix products above (the torch
+path: differentiable, any device) and, on CPU when no gradient is recorded for the input,
+compiled sample-by-sample kernels (:mod:`hltk.dsp.recursion`, numba) with the signals as SIMD
+lanes, which follow pyclarity's order exactly (advance with a zero-filled end, then the
+high-pass from rest) and keep their state in float64: the two paths agree to > 100 dB.
+
+Speed (``bench/torch_msbg_speed.py``, 32 items x 4 s x 2 ears, 9 audiograms, one 2-thread
+process against the ``msbg`` backend with ``--jobs 2``, 2-core CPU at load 1-2): 5.7-7.4x in
+wall time and 6.1-8.0x in CPU seconds with the compiled recursions, which are 1.1-1.25x faster
+than the torch path on the same batch. What remains is mostly the gammatone kernel (~4 ns per
+channel-sample on one thread, 2.5x faster than the torch block products), the
+recruitment's log/exp (~20%), the FIR and smearing FFTs and the smearing product (~20%) and
+the envelope kernel. Two process-wide settings matter as much as the DSP
 (:mod:`hltk.runtime`, applied by this class and on import of :mod:`hltk`): freed memory is kept
 for reuse (fresh large tensors are page-faulted at ~1 GB/s on the VM) and OpenMP threads wait
 passively (spinning threads cost 4-8x on a loaded machine).
