@@ -63,13 +63,12 @@ high-pass from rest) and keep their state in float64: the two paths agree to > 1
 Speed (``bench/torch_msbg_speed.py``, 32 items x 4 s x 2 ears, 9 audiograms, one 2-thread
 process against the ``msbg`` backend with ``--jobs 2``, 2-core CPU at load 1-2): 5.7-7.4x in
 wall time and 6.1-8.0x in CPU seconds with the compiled recursions, which are 1.1-1.25x faster
-than the torch path on the same batch. What remains is mostly the gammatone kernel (~4 ns per
-channel-sample on one thread, 2.5x faster than the torch block products), the
-recruitment's log/exp (~20%), the FIR and smearing FFTs and the smearing product (~20%) and
-the envelope kernel. Two process-wide settings matter as much as the DSP
-(:mod:`hltk.runtime`, applied by this class and on import of :mod:`hltk`): freed memory is kept
-for reuse (fresh large tensors are page-faulted at ~1 GB/s on the VM) and OpenMP threads wait
-passively (spinning threads cost 4-8x on a loaded machine).
+than the torch path on the same batch. In a profile of the compiled path, the gammatone
+kernel is the largest item, then the recruitment's log/exp, the FIR and smearing FFTs with
+the smearing product, and the envelope kernel. Two process-wide settings matter as much as
+the DSP (:mod:`hltk.runtime`, applied by this class and on import of :mod:`hltk`): freed
+memory is kept for reuse (fresh large tensors are page-faulted at ~1 GB/s on the VM) and
+OpenMP threads wait passively (spinning threads cost 4-8x on a loaded machine).
 """
 
 from __future__ import annotations
