@@ -62,8 +62,10 @@ high-pass from rest) and keep their state in float64: the two paths agree to > 1
 
 Speed (``bench/torch_msbg_speed.py``, 32 items x 4 s x 2 ears, 9 audiograms, one 2-thread
 process against the ``msbg`` backend with ``--jobs 2``, 2-core CPU at load 1-2): 5.7-7.4x in
-wall time and 6.1-8.0x in CPU seconds with the compiled recursions, which are 1.1-1.25x faster
-than the torch path on the same batch. In a profile of the compiled path, the gammatone
+wall time and 6.1-8.0x in CPU seconds with the compiled recursions. Alternating in one
+process (``bench/torch_msbg_recursion.py``, medians), the compiled recursions are 1.3-1.4x
+faster than the torch path on 2 threads (they run the channels in parallel, where the torch
+path's block products scale poorly) and 1.1x on one. In a profile of the compiled path, the gammatone
 kernel is the largest item, then the recruitment's log/exp, the FIR and smearing FFTs with
 the smearing product, and the envelope kernel. Two process-wide settings matter as much as
 the DSP (:mod:`hltk.runtime`, applied by this class and on import of :mod:`hltk`): freed
@@ -259,14 +261,14 @@ class TorchMsbg:
             (calibration gains are always measured in float64).
         device: ``None`` to follow the input audio's device.
         block: block length of the exact IIR recursion (speed only).
-        max_elements: most cochleagram samples (signals x channels x time) per chunk;
-            ``None``: 2^27 (~3 GB peak) with the compiled recursions, whose signals are SIMD
-            lanes (13 -> 27 lanes for 4 s at 44.1 kHz measured ~1.3x faster), 2^26 with
-            the torch recursion.
+        max_elements: most cochleagram samples (signals x channels x time) per chunk
+            (2^27 instead of 2^26 was not faster with either recursion:
+            ``bench/torch_msbg_recursion.py``).
         recursion: how the gammatone bank and the envelope filters run. ``"torch"``: block
             matrix products (:mod:`hltk.dsp.iir`; differentiable, any device).
             ``"compiled"``: sample-by-sample kernels vectorised across signals
-            (:mod:`hltk.dsp.recursion`; CPU, no autograd, ~3x faster end to end).
+            (:mod:`hltk.dsp.recursion`; CPU, no autograd; exact pyclarity order, and 1.1-1.4x
+            faster end to end).
             ``"auto"`` (default): compiled on CPU when no gradient is being recorded for the
             input, torch otherwise.
     """
@@ -280,7 +282,7 @@ class TorchMsbg:
         dtype: str | torch.dtype = "float32",
         device: str | torch.device | None = None,
         block: int = 32,
-        max_elements: int | None = None,
+        max_elements: int = 1 << 26,
         equiv_0db_spl: float = EQUIV_0DB_SPL,
         ahr: float = AHR,
         recursion: str = "auto",
@@ -429,9 +431,7 @@ class TorchMsbg:
             members = [i for i, c in enumerate(classes) if c == severity_class]
             bank = self._filterbank(severity_class, signal.device, dtype)
             channels = len(bank.delays)
-            limit = self.max_elements or (
-                1 << 27 if self._compiled(signal) else 1 << 26)
-            chunk = max(1, limit // (channels * signal.shape[-1]))
+            chunk = max(1, self.max_elements // (channels * signal.shape[-1]))
             for first in range(0, len(members), chunk):
                 indices = members[first : first + chunk]
                 ratios = torch.as_tensor(
