@@ -33,6 +33,8 @@ QuickOpt = Annotated[bool, typer.Option("--quick", help="A tiny model on a few i
                                         "minute on a CPU (smoke test).")]
 CacheOpt = Annotated[Path | None, typer.Option(
     "--cache-dir", help="Where (input, target) pairs are cached. Default: OUT's folder/cache.")]
+InitOpt = Annotated[Path | None, typer.Option(
+    "--init", help="Start from this checkpoint (same config): fine-tuning.")]
 
 
 @contextmanager
@@ -90,8 +92,7 @@ def neuro_msbg(
     log_magnitude: Annotated[float, typer.Option(
         "--log-magnitude", min=0.0, help="Weight of an L1 loss on log compressed magnitudes "
         "(0: the paper's losses only).")] = 0.0,
-    init: Annotated[Path | None, typer.Option(
-        "--init", help="Start from this checkpoint (same config): fine-tuning.")] = None,
+    init: InitOpt = None,
     seed: c.SeedOpt = 0,
     threads: ThreadsOpt = None,
     device: Annotated[str, typer.Option("--device", help="cpu or cuda[:N].")] = "cpu",

@@ -19,6 +19,7 @@ from hltk_cli.train import (
     CheckpointOut,
     DataOpt,
     EpochsOpt,
+    InitOpt,
     LrOpt,
     QuickOpt,
     StepsOpt,
@@ -43,12 +44,14 @@ SizeOpt = Annotated[Literal["basic", "published"], typer.Option(
 
 def _run(sources: list[Source], out: Path, *, model_kind: str, arch: str, size: str,
          settings: TrainSettings, epochs: float | None, quick: bool, cache_dir: Path | None,
-         max_seconds: float, segment_seconds: float, quiet: bool) -> TrainResult:
+         max_seconds: float, segment_seconds: float, quiet: bool,
+         init: Path | None = None) -> TrainResult:
     with training(settings, quiet) as (data_update, report):
         result = train_neuroamp(
             sources, out, model_kind=model_kind, arch=arch, size=size, settings=settings,
             epochs=epochs, quick=quick, cache_dir=cache_dir, max_seconds=max_seconds,
-            segment_seconds=segment_seconds, data_progress=data_update, progress=report)
+            segment_seconds=segment_seconds, init=init, data_progress=data_update,
+            progress=report)
     return result
 
 
@@ -66,6 +69,7 @@ def neuroamp(
     max_seconds: MaxSecondsOpt = 3.0,
     segment_seconds: SegmentOpt = 2.0,
     cache_dir: CacheOpt = None,
+    init: InitOpt = None,
     seed: c.SeedOpt = 0,
     threads: ThreadsOpt = None,
     device: DeviceOpt = "cpu",
@@ -81,7 +85,7 @@ def neuroamp(
     sources = [Source(str(m), max_items=max_items) for m in data]
     result = _run(sources, out, model_kind="neuroamp", arch=arch, size=size, settings=settings,
                   epochs=epochs, quick=quick, cache_dir=cache_dir, max_seconds=max_seconds,
-                  segment_seconds=segment_seconds, quiet=quiet)
+                  segment_seconds=segment_seconds, quiet=quiet, init=init)
     print_result(result, output_format, "hltk train neuroamp")
 
 
@@ -101,6 +105,7 @@ def neuroamp_denoise(
     max_seconds: MaxSecondsOpt = 3.0,
     segment_seconds: SegmentOpt = 2.0,
     cache_dir: CacheOpt = None,
+    init: InitOpt = None,
     seed: c.SeedOpt = 0,
     threads: ThreadsOpt = None,
     device: DeviceOpt = "cpu",
@@ -116,7 +121,8 @@ def neuroamp_denoise(
     sources = [Source(str(m), "audio", reference_column, max_items) for m in data]
     result = _run(sources, out, model_kind="neuroamp-denoise", arch=arch, size=size,
                   settings=settings, epochs=epochs, quick=quick, cache_dir=cache_dir,
-                  max_seconds=max_seconds, segment_seconds=segment_seconds, quiet=quiet)
+                  max_seconds=max_seconds, segment_seconds=segment_seconds, quiet=quiet,
+                  init=init)
     print_result(result, output_format, "hltk train neuroamp-denoise")
 
 

@@ -134,6 +134,26 @@ def test_quick_training_loss_falls(tmp_path: Path, kind: str, arch: str) -> None
     assert content["training"]["data"]["target_backend"] == "nalr-wdrc"
 
 
+def test_fine_tuning_with_init_through_the_cli(tmp_path: Path) -> None:
+    """``hltk train neuroamp --init``: starts from the given weights (its first loss is the
+    first run's last, not a fresh model's) and records where it started."""
+    manifest = write_corpus(tmp_path / "corpus")
+    common = ["train", "neuroamp", "--data", str(manifest), "--arch", "cnn", "--quick",
+              "--threads", "1", "--cache-dir", str(tmp_path / "cache"), "-q"]
+    first = invoke(*common, "-o", str(tmp_path / "first.pt"))
+    assert first.exit_code == 0, first.output  # type: ignore[attr-defined]
+    tuned = invoke(*common, "-o", str(tmp_path / "tuned.pt"), "--init", str(tmp_path / "first.pt"))
+    assert tuned.exit_code == 0, tuned.output  # type: ignore[attr-defined]
+    before = load_checkpoint(tmp_path / "first.pt", expect_model="neuroamp")["training"]
+    after = load_checkpoint(tmp_path / "tuned.pt", expect_model="neuroamp")["training"]
+    assert after["init"]["checkpoint"] == str(tmp_path / "first.pt")
+    assert after["history"][0]["train_loss"] < before["history"][0]["train_loss"]
+    mismatch = invoke("train", "neuroamp", "--data", str(manifest), "--arch", "crnn", "--quick",
+                      "--cache-dir", str(tmp_path / "cache"), "-q", "-o",
+                      str(tmp_path / "other.pt"), "--init", str(tmp_path / "first.pt"))
+    assert mismatch.exit_code != 0
+
+
 def invoke(*args: str) -> object:
     from hltk_cli.app import app
 

@@ -38,12 +38,14 @@ def train_neuroamp(
     cache_dir: Path | None = None,
     max_seconds: float = 3.0,
     segment_seconds: float = 2.0,
+    init: Path | None = None,
     data_progress: Callable[[int, int], None] | None = None,
     progress: StepProgress | None = None,
 ) -> TrainResult:
     """Train a NeuroAMP core (or the denoiser, ``model_kind="neuroamp-denoise"``) against
     ``nalr-wdrc`` targets into ``checkpoint``. ``--quick``: a tiny model of the core's shape,
-    :data:`QUICK_SETTINGS`, 1 s crops of 4 training items per source."""
+    :data:`QUICK_SETTINGS`, 1 s crops of 4 training items per source. ``init``: start from
+    that checkpoint's weights (same config; fine-tuning)."""
     config = quick_model(arch) if quick else preset(arch, size)
     if quick:
         settings = replace(QUICK_SETTINGS, seed=settings.seed, threads=settings.threads,
@@ -57,7 +59,7 @@ def train_neuroamp(
     if epochs is not None:
         settings = replace(settings, steps=steps_for_epochs(
             epochs * max_seconds / segment_seconds, len(task.train_pairs), settings.batch_size))
-    return train(task, settings, checkpoint, progress=progress)
+    return train(task, settings, checkpoint, progress=progress, init=init)
 
 
 def make_denoised_corpus(noisy_manifest: Path, out: Path, *, splits: tuple[str, ...] = (),
