@@ -300,6 +300,31 @@ def test_recursion_choice() -> None:
     assert TorchMsbg()(leaf, listeners).requires_grad
 
 
+def test_audiograms_at_the_catch_up_level_warn() -> None:
+    """Both MSBG backends warn (naming the level and frequency) for an audiogram at MSBG's
+    105 dB HL catch-up level (Bisgaard N7), and stay quiet at 100 dB HL (N6)."""
+    import warnings
+
+    from hltk.simulate.msbg import MsbgProcessor, RecruitmentWarning
+
+    audio = torch.from_numpy(speech("hi", 0.1)).float().reshape(1, 1, -1)
+    lengths = torch.tensor([audio.shape[-1]])
+    levels = torch.tensor([100.0])
+    outputs = []
+    for processor in (TorchMsbg(), MsbgProcessor()):
+        with pytest.warns(RecruitmentWarning, match="105 dB HL at 4000 Hz"):
+            output = processor(audio, batch_of(["N7"]), lengths=lengths, level_db_spl=levels,
+                               seeds=[0])
+        assert torch.isfinite(output).all()
+        outputs.append(output[0, 0].double().numpy())
+    # infinite expansion (105 / 0) handled as numpy's power: the two backends agree
+    assert snr_db(outputs[1], outputs[0]) > 60.0
+    for processor in (TorchMsbg(), MsbgProcessor()):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RecruitmentWarning)
+            processor(audio, batch_of(["N6"]), lengths=lengths, level_db_spl=levels, seeds=[0])
+
+
 # -- end to end ------------------------------------------------------------------------------
 @pytest.mark.parametrize("recursion", ["compiled", "torch"])
 def test_fidelity_short_speech(recursion: str) -> None:

@@ -142,8 +142,16 @@ def recruitment(
     dtype = envelope.dtype
     log_max = (0.05 * math.log(10)) * (catch_up_db - spl_equiv_0db.to(dtype))  # [N]
     exponent = expansion_ratios.to(dtype)[..., None] - 1  # [C, N, 1]
-    offset = -exponent * log_max[None, :, None]
     upper = torch.exp(log_max)[None, :, None]
+    infinite = ~torch.isfinite(exponent)  # hearing level at the catch-up level: ratio inf
+    if bool(infinite.any()):
+        # numpy's (env / max) ** inf: 0 below the maximum, 1 at it (where env is clipped)
+        at_max = (envelope >= upper) & infinite
+        exponent = torch.where(infinite, torch.zeros_like(exponent), exponent)
+        gained = recruitment(cochleagram, envelope, spl_equiv_0db, exponent[..., 0] + 1,
+                             catch_up_db, in_place=in_place)
+        return torch.where(infinite, gained * at_max.to(dtype), gained)
+    offset = -exponent * log_max[None, :, None]
     if in_place:
         if torch.is_grad_enabled() and (cochleagram.requires_grad or envelope.requires_grad):
             raise ValueError("in_place recruitment is only for tensors outside autograd")

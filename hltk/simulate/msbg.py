@@ -20,6 +20,7 @@ directly, both so that the output is the input's length and time-aligned with it
 from __future__ import annotations
 
 import math
+import warnings
 from functools import lru_cache
 from typing import Any
 
@@ -37,6 +38,32 @@ IMPULSE_POSITION, IMPULSE_LENGTH = 4096, 16384
 #: smearing frames stay in the discarded tail. The padded length is a whole number of
 #: 64-sample smearing hops. torch-msbg pads the same way.
 END_PAD = 4410
+
+
+#: MSBG's loudness-recruitment catch-up level: each channel's expansion ratio is
+#: ``105 / (105 - HL)``, infinite at 105 dB HL and negative above.
+CATCH_UP_DB_HL = 105.0
+
+
+class RecruitmentWarning(UserWarning):
+    """An audiogram reaches MSBG's catch-up level, where its recruitment is undefined."""
+
+
+def warn_beyond_catch_up(audiogram: Audiogram) -> None:
+    """Warn (the runner records it, with item counts, in ``run.json``) when ``audiogram`` has
+    levels at or above :data:`CATCH_UP_DB_HL`. They are simulated as pyclarity does: the
+    channels there go silent at 105 dB HL (infinite expansion) and are expanded with a negative
+    ratio above, so their output is not a meaningful simulation."""
+    over = [(frequency, level)
+            for frequency, level in zip(audiogram.frequencies, audiogram.levels, strict=True)
+            if level >= CATCH_UP_DB_HL]
+    if over:
+        listing = ", ".join(f"{level:g} dB HL at {frequency:g} Hz" for frequency, level in over)
+        warnings.warn(
+            f"hearing levels at or above MSBG's {CATCH_UP_DB_HL:g} dB HL catch-up level "
+            f"({listing}): its recruitment is undefined there (pyclarity silences those "
+            f"channels at {CATCH_UP_DB_HL:g} and expands with a negative ratio above); "
+            f"simulated as pyclarity does", RecruitmentWarning, stacklevel=3)
 
 
 def padded_length(length: int) -> int:
@@ -201,6 +228,7 @@ class MsbgProcessor:
         for item in range(audio.shape[0]):
             length = int(lengths[item])
             for channel in range(audio.shape[1]):
+                warn_beyond_catch_up(listeners.audiogram(item, channel))
                 signal = audio[item, channel, :length].detach().cpu().to(torch.float64).numpy()
                 simulated = simulate_ear(
                     signal, listeners.audiogram(item, channel),

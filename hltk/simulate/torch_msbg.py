@@ -96,13 +96,20 @@ from hltk.dsp.smearing import smearing_matrix, spectral_smear
 from hltk.io.listeners import Audiogram, ListenerBatch
 from hltk.registry import register
 from hltk.runtime import keep_freed_memory
-from hltk.simulate.msbg import END_PAD, IMPULSE_LENGTH, IMPULSE_POSITION, delay_from_response
+from hltk.simulate.msbg import (
+    CATCH_UP_DB_HL,
+    END_PAD,
+    IMPULSE_LENGTH,
+    IMPULSE_POSITION,
+    delay_from_response,
+    warn_beyond_catch_up,
+)
 
 SAMPLE_RATE = 44100
 #: Clarity recipe defaults: dB SPL of a digital RMS of 1, and MSBG's added headroom.
 EQUIV_0DB_SPL = 100.0
 AHR = 20.0
-CATCH_UP_DB = 105.0
+CATCH_UP_DB = CATCH_UP_DB_HL
 UPPER_CUTOFF_HZ = 18000.0
 #: scipy filtfilt's default ``padlen`` for a biquad, as ``compute_envelope`` passes it.
 ENVELOPE_PADLEN = 8
@@ -164,7 +171,8 @@ def expansion_ratios(centre_frequencies: np.ndarray, audiogram: Audiogram,
     hearing level interpolated linearly in frequency, flat beyond the audiogram's ends
     (``compute_recruitment_parameters``)."""
     levels = np.interp(centre_frequencies, audiogram.frequencies, audiogram.levels)
-    return catch_up_db / (catch_up_db - levels)
+    with np.errstate(divide="ignore"):  # inf at the catch-up level, as pyclarity
+        return catch_up_db / (catch_up_db - levels)
 
 
 @dataclass(frozen=True)
@@ -510,6 +518,8 @@ class TorchMsbg:
         signal = audio.to(device=device).reshape(batch * channels, length)
         signal_lengths = lengths.repeat_interleave(channels)
         audiograms = [listeners.audiogram(b, c) for b in range(batch) for c in range(channels)]
+        for audiogram in audiograms:
+            warn_beyond_catch_up(audiogram)
         ear_levels = [levels[b] for b in range(batch) for _ in range(channels)]
 
         gain = msbg_calibration_gain(signal, signal_lengths)
