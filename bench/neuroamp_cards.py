@@ -30,7 +30,9 @@ def card(name: str, evaluation: Path | None) -> str:
     history = training["history"]
     settings = training["settings"]
     denoiser = content["model"] == "neuroamp-denoise"
-    stage = "train-denoise" if denoiser else f"train-{config.arch}"
+    init = training.get("init")
+    stage = ("train-denoise" if denoiser else
+             f"train-{config.arch}` then `finetune-{config.arch}" if init else f"train-{config.arch}")
     use = ("hltk denoise-amplify NOISY.csv -o OUT --backend neuroamp-denoise" if denoiser
            else f"hltk amplify MANIFEST.csv -o OUT --backend neuroamp --arch {config.arch}")
     sources = ", ".join(f"{Path(s['manifest']).parent.name} ({s['input_column']} -> "
@@ -72,6 +74,15 @@ def card(name: str, evaluation: Path | None) -> str:
         f"- loss: first {history[0]['train_loss']:.4f} (train, step {history[0]['step']}) -> "
         f"final train {history[-1]['train_loss']:.4f}, valid {valid:.4f}",
     ]
+    if init:
+        before = init.get("training", {})
+        before_settings = before.get("settings", {})
+        lines.append(
+            f"- fine-tuned: these steps started from `{Path(init['checkpoint']).name}`, itself "
+            f"{before.get('steps')} steps at peak lr {before_settings.get('learning_rate')}, "
+            f"seed {before_settings.get('seed')} ({before.get('wall_seconds', 0):.0f} s wall); "
+            f"the validation pairs depend on the seed, so the two valid losses are not "
+            f"comparable")
     if evaluation is not None:
         lines += ["", "## Held-out evaluation (`recipes/neuroamp.sh evaluate`, `tables`)", ""]
         if denoiser:
@@ -82,9 +93,10 @@ def card(name: str, evaluation: Path | None) -> str:
     lines += ["", "## Limits", "",
               "Trained on synthetic speech (espeak-ng) and synthetic music (fluidsynth) only, "
               "16 kHz (no gain above 8 kHz), calibration 100 dB SPL per digital RMS of 1 "
-              "(other levels: the input is scaled to it and back). A CPU-budget model: the "
-              "\"basic\" size, minutes of training; see the evaluation for how closely it "
-              "follows nalr-wdrc.", ""]
+              "(other levels: the input is scaled to it and back). A CPU-budget model ("
+              f"{'the published width' if config.size == 'published' else 'the basic size'}, "
+              f"minutes of training); see the evaluation for how closely it follows nalr-wdrc.",
+              ""]
     return "\n".join(lines)
 
 

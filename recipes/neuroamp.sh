@@ -2,7 +2,7 @@
 # NeuroAMP and Denoising NeuroAMP: the exact commands that made the shipped checkpoints
 # (hltk/checkpoints/neuroamp_*.pt) and the figures in their model cards.
 #
-#   recipes/neuroamp.sh STAGE      (stages in order: data train-<arch> train-denoise ship
+#   recipes/neuroamp.sh STAGE      (stages in order: data train-<arch> finetune-lstm train-denoise ship
 #                                   heldout amplify evaluate denoise-table tables gain speed cards)
 #
 # Corpora (hltk synth, made for Neuro-MSBG: `make data`-style commands, 16 kHz):
@@ -54,14 +54,21 @@ case $stage in
     $RUN $HLTK train neuroamp $DATA -o $CKPT/neuroamp_$arch.pt --arch $arch --size ${SIZE[$arch]} \
       --steps ${STEPS[$arch]} --threads ${THREADS[$arch]} $COMMON
     ;;
+  finetune-lstm)
+    # the shipped LSTM: train-lstm's 15000 steps, then 6000 more from them at lr 3e-4, seed 1
+    $RUN $HLTK train neuroamp $DATA -o $CKPT/neuroamp_lstm_ft.pt --arch lstm --size published \
+      --init $CKPT/neuroamp_lstm.pt --steps 6000 --threads 2 \
+      ${COMMON/--lr 1e-3 --seed $SEED/--lr 3e-4 --seed 1}
+    ;;
   train-denoise)
     $RUN $HLTK train neuroamp-denoise --data $NM/noisy/manifest.csv -o $CKPT/neuroamp_denoise.pt \
       --arch lstm --size published --steps 12000 --threads 2 $COMMON
     ;;
   ship)
-    for name in cnn lstm crnn transformer denoise; do
+    for name in cnn crnn transformer denoise; do
       cp $CKPT/neuroamp_$name.pt hltk/checkpoints/neuroamp_$name.pt
     done
+    cp $CKPT/neuroamp_lstm_ft.pt hltk/checkpoints/neuroamp_lstm.pt
     ;;
   heldout)
     # test rows (voices / songs unseen in training; listeners from the corpora's listeners.json,
