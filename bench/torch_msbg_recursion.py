@@ -22,9 +22,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from torch_msbg_speed import PROFILES, test_signals  # noqa: E402
+from torch_msbg_speed import test_listeners, test_signals  # noqa: E402
 
-from hltk.io.listeners import Listener, ListenerBatch, standard_listener  # noqa: E402
 from hltk.simulate.torch_msbg import TorchMsbg  # noqa: E402
 
 CONFIGS = (("compiled", 27), ("compiled", 26), ("torch", 26))
@@ -39,11 +38,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     audio = test_signals(args.items, args.seconds)
-    listeners = ListenerBatch(tuple(
-        Listener(f"L{i}", standard_listener(PROFILES[i % len(PROFILES)]).left,
-                 standard_listener(PROFILES[(i * 4 + 3) % len(PROFILES)]).left)
-        for i in range(args.items)
-    ))
+    listeners = test_listeners(args.items)
     print(f"{args.items} items x 2 ears x {args.seconds:g} s, torch threads {args.threads}, "
           f"load average {os.getloadavg()[0]:.1f}")
     times: dict[tuple[str, int], list[float]] = {config: [] for config in CONFIGS}

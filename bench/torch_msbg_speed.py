@@ -91,6 +91,15 @@ def test_signals(items: int, seconds: float, seed: int = 0) -> torch.Tensor:
     return torch.from_numpy(audio).float()
 
 
+def test_listeners(items: int) -> ListenerBatch:
+    """Mixed audiograms (NH to severe, different per ear) for ``items`` items."""
+    return ListenerBatch(tuple(
+        Listener(f"L{i}", standard_listener(PROFILES[i % len(PROFILES)]).left,
+                 standard_listener(PROFILES[(i * 4 + 3) % len(PROFILES)]).left)
+        for i in range(items)
+    ))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=32)
@@ -108,11 +117,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     audio = test_signals(args.items, args.seconds)
-    listeners = ListenerBatch(tuple(
-        Listener(f"L{i}", standard_listener(PROFILES[i % len(PROFILES)]).left,
-                 standard_listener(PROFILES[(i * 4 + 3) % len(PROFILES)]).left)
-        for i in range(args.items)
-    ))
+    listeners = test_listeners(args.items)
     audiograms = [[listeners.audiogram(i, e) for e in range(2)] for i in range(args.items)]
     unique = sorted({a for pair in audiograms for a in pair}, key=lambda a: (a.levels, a.frequencies))
     audio_seconds = args.items * 2 * args.seconds
