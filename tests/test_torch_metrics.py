@@ -124,9 +124,11 @@ def test_feature_helpers_match_pyclarity() -> None:
     bm_x = rng.standard_normal((32, 5000))
     bm_y = bm_x + 0.5 * rng.standard_normal((32, 5000))
     cov_ref, ms_ref, _ = eb.bm_covary(bm_x, bm_y, 16, FS)
-    cov, ms = te._bm_covary(torch.tensor(bm_x), torch.tensor(bm_y), 5000, 16)
-    np.testing.assert_allclose(cov.numpy(), cov_ref, atol=1e-12)
-    np.testing.assert_allclose(ms.numpy(), ms_ref, rtol=1e-12)
+    for grad in (False, True):  # compiled direct sums; FFTs of the segments (autograd)
+        processed = torch.tensor(bm_y, requires_grad=grad)
+        cov, ms = te._bm_covary(torch.tensor(bm_x), processed, 5000, 16)
+        np.testing.assert_allclose(cov.detach().numpy(), cov_ref, atol=1e-12)
+        np.testing.assert_allclose(ms.detach().numpy(), ms_ref, rtol=1e-12)
     levels = te.audiograms_to_levels([([10, 20, 40, 60], [250, 1000, 3000, 8000])])
     expected = Audiogram(levels=np.array([10, 20, 40, 60.0]),
                          frequencies=np.array([250, 1000, 3000, 8000])).resample(FREQS).levels

@@ -28,7 +28,11 @@ __all__ = [
     "first_order_rows",
     "shift_rows",
     "ihc_rows",
+    "offset_rows",
+    "ohc_exponent_rows",
     "group_delay_rows",
+    "decimating_fir_rows",
+    "segment_covariance_rows",
 ]
 
 _SMALL = 1e-30
@@ -36,7 +40,7 @@ _SMALL = 1e-30
 
 @nb.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 def _gammatone_kernel(signal, lengths, coefficients, gains, cosine, sine, envelope, bm,
-                      squares):  # type: ignore[no-untyped-def]
+                      squares, floor):  # type: ignore[no-untyped-def]
     rows, steps = signal.shape
     want_bm = bm.shape[0] == rows
     for r in range(rows):
@@ -68,12 +72,12 @@ def _gammatone_kernel(signal, lengths, coefficients, gains, cosine, sine, envelo
             im2 = im3 - yi * a3
             im3 = 0.0 - yi * a4
             value = gain * math.sqrt(yr * yr + yi * yi)
-            env_row[t] = value
+            env_row[t] = max(value, floor)
             total += value * value
             if want_bm:
                 bm[r, t] = gain * (yr * c - yi * s)
         for t in range(valid, steps):
-            env_row[t] = 0.0
+            env_row[t] = floor
             if want_bm:
                 bm[r, t] = 0.0
         squares[r] = total
@@ -87,6 +91,7 @@ def gammatone_rows(
     carrier: tuple[np.ndarray, np.ndarray],
     envelope: np.ndarray,
     bm: np.ndarray | None = None,
+    floor: float = 0.0,
 ) -> np.ndarray:
     """One gammatone channel (``eb.gammatone_basilar_membrane``) on each row, in place.
 
@@ -101,6 +106,8 @@ def gammatone_rows(
         carrier: ``(cos(w n), sin(w n))``, each ``[T]``.
         envelope: ``[R, T]`` output.
         bm: ``[R, T]`` output, or None.
+        floor: the envelope is stored as ``max(envelope, floor)`` (the OHC path's clamp
+            before its ``log10``); the sums are of the unclamped values.
 
     Returns:
         ``[R]`` sums of squares of the envelope rows.
@@ -111,8 +118,30 @@ def gammatone_rows(
     squares = np.empty(signal.shape[0])
     _gammatone_kernel(signal, np.asarray(lengths, np.int64), coefficients,
                       np.asarray(gains, np.float64), carrier[0], carrier[1], envelope,
-                      bm if bm is not None else np.empty((0, 0)), squares)
+                      bm if bm is not None else np.empty((0, 0)), squares, float(floor))
     return squares
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def _ohc_exponent_kernel(values, level, knee, slope, attenuation):  # type: ignore[no-untyped-def]
+    rows, steps = values.shape
+    for r in range(rows):
+        row = values[r]
+        lvl, kn, sl, att = level[r], knee[r], slope[r], attenuation[r]
+        for t in range(steps):
+            v = lvl + 20.0 * row[t]
+            v = min(v, 100.0)
+            v = max(v, kn)
+            row[t] = (-att - (v - kn) * sl) / 20.0
+
+
+def ohc_exponent_rows(log_control: np.ndarray, level: np.ndarray, knee: np.ndarray,
+                      slope: np.ndarray, attenuation: np.ndarray) -> None:
+    """In place, ``log10(control) -> gain_dB / 20`` of the OHC compression
+    (``eb.env_compress_basilar_membrane``): the level ``level + 20 log10(control)`` clipped to
+    ``[knee, 100]`` dB SPL, gain ``-attenuation - (level - knee) * slope`` dB; all ``[R]``."""
+    _ohc_exponent_kernel(log_control, *(np.ascontiguousarray(v, np.float64)
+                                        for v in (level, knee, slope, attenuation)))
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
@@ -167,8 +196,22 @@ def shift_rows(rows: np.ndarray, delays: np.ndarray, lengths: np.ndarray) -> Non
     _shift_kernel(rows, np.asarray(delays, np.int64), np.asarray(lengths, np.int64))
 
 
+@nb.njit(cache=True, nogil=True, boundscheck=False)
+def _offset_kernel(source, offset, out):  # type: ignore[no-untyped-def]
+    rows, steps = source.shape
+    for r in range(rows):
+        for t in range(steps):
+            out[r, t] = source[r, t] + offset
+
+
+def offset_rows(source: np.ndarray, offset: float, out: np.ndarray) -> None:
+    """``out = source + offset`` (one compiled pass; numpy's would allocate or need a copy)."""
+    _offset_kernel(source, float(offset), out)
+
+
 @nb.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
-def _ihc_kernel(env_db, compressed, lengths, b, a, out_env, bm, out_bm):  # type: ignore[no-untyped-def]
+def _ihc_kernel(env_db, offsets, compressed, lengths, b, a, out_env, bm,
+                out_bm):  # type: ignore[no-untyped-def]
     rows, steps = env_db.shape
     want_bm = bm.shape[0] == rows
     b0, b1, b2 = b[0], b[1], b[2]
@@ -178,8 +221,11 @@ def _ihc_kernel(env_db, compressed, lengths, b, a, out_env, bm, out_bm):  # type
         z1 = 0.0
         started = False
         valid = lengths[r]
+        offset = offsets[r]
         for t in range(steps):
-            x = env_db[r, t]
+            x = offset + 20.0 * env_db[r, t]  # dB above threshold, from log10(compressed)
+            x = max(x, 0.0)
+            env_db[r, t] = x
             y = z0 + b0 * x
             z0 = z1 + x * b1 - y * a1
             z1 = x * b2 - y * a2
@@ -201,21 +247,23 @@ def _ihc_kernel(env_db, compressed, lengths, b, a, out_env, bm, out_bm):  # type
                 target[t] = value * (adapted_row[t] + _SMALL) / (x + _SMALL)
 
 
-def ihc_rows(env_db: np.ndarray, compressed: np.ndarray, lengths: np.ndarray, b: np.ndarray,
-             a: np.ndarray, out_env: np.ndarray, bm: np.ndarray | None = None,
-             out_bm: np.ndarray | None = None) -> None:
-    """IHC adaptation (``eb.inner_hair_cell_adaptation``) of the dB envelopes, row by row.
+def ihc_rows(log_envelope: np.ndarray, offsets: np.ndarray, compressed: np.ndarray,
+             lengths: np.ndarray, b: np.ndarray, a: np.ndarray, out_env: np.ndarray,
+             bm: np.ndarray | None = None, out_bm: np.ndarray | None = None) -> None:
+    """dB above threshold, then IHC adaptation (``eb.inner_hair_cell_adaptation``), by row.
 
-    ``out_env = max(lfilter(b, a, env_db), 0)`` (zero before the first non-zero input and at
-    or past the row's length), and the BM signal rescaled by the two dB-to-linear steps as
-    pyclarity: ``bm * (env_db + small) / (compressed + small) * (out_env + small) /
-    (env_db + small)``. ``b, a``: the second-order filter of
-    :func:`hltk.metrics.ear_model.inner_hair_cell_filter`.
+    ``env_db = max(offsets + 20 log_envelope, 0)`` (``log_envelope = log10(compressed +
+    small)``; it is overwritten with ``env_db``), ``out_env = max(lfilter(b, a, env_db), 0)``
+    (zero before the first non-zero input and at or past the row's length), and the BM signal
+    rescaled by the two dB-to-linear steps as pyclarity: ``bm * (env_db + small) /
+    (compressed + small) * (out_env + small) / (env_db + small)``. ``b, a``: the second-order
+    filter of :func:`hltk.metrics.ear_model.inner_hair_cell_filter`.
     """
     if a[0] != 1.0:
         raise ValueError("a[0] must be 1")
     empty = np.empty((0, 0))
-    _ihc_kernel(env_db, compressed, np.asarray(lengths, np.int64),
+    _ihc_kernel(log_envelope, np.ascontiguousarray(offsets, np.float64), compressed,
+                np.asarray(lengths, np.int64),
                 np.asarray(b, np.float64), np.asarray(a, np.float64), out_env,
                 bm if bm is not None else empty, out_bm if out_bm is not None else empty)
 
@@ -241,3 +289,111 @@ def group_delay_rows(signals: np.ndarray, delays: np.ndarray, lengths: np.ndarra
     """Delay ``signals [B, S, C, T]`` in place by ``delays [B, C] >= 0`` samples inside each
     item's valid length (``eb.group_delay_compensate``: zero fill at the start)."""
     _group_delay_kernel(signals, np.asarray(delays, np.int64), np.asarray(lengths, np.int64))
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy",
+         fastmath={"reassoc", "contract"})  # the tap sum vectorises (rounding ~1e-16 rel.)
+def _decimating_fir_kernel(signal, taps, left, step, out):  # type: ignore[no-untyped-def]
+    rows, steps = signal.shape
+    count = taps.shape[0]
+    outputs = out.shape[1]
+    for r in range(rows):
+        row = signal[r]
+        for k in range(outputs):
+            start = k * step - left
+            total = 0.0
+            if start >= 0 and start + count <= steps:  # interior: fixed trip count, SIMD
+                window = row[start : start + count]
+                for j in range(count):
+                    total += taps[j] * window[j]
+            else:
+                for j in range(max(0, -start), min(count, steps - start)):
+                    total += taps[j] * row[start + j]
+            out[r, k] = total
+
+
+def decimating_fir_rows(signal: np.ndarray, taps: np.ndarray, left: int, step: int,
+                        outputs: int) -> np.ndarray:
+    """``out[r, k] = sum_j taps[j] * signal[r, k * step + j - left]`` (zero outside the row):
+    a correlation computed only at the kept samples, as ``conv1d(pad(x, left), taps,
+    stride=step)``, without autograd. ``signal [R, N] -> [R, outputs]``."""
+    out = np.empty((signal.shape[0], outputs))
+    _decimating_fir_kernel(np.ascontiguousarray(signal, np.float64),
+                           np.ascontiguousarray(taps, np.float64), int(left), int(step), out)
+    return out
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy",
+         fastmath={"reassoc", "contract"})  # the sums vectorise (rounding ~1e-16 rel.)
+def _segment_covariance_kernel(x, y, window, hop, first, maxlag, inv_corr, inv_sum2,
+                               cov, ms_x, ms_y):  # type: ignore[no-untyped-def]
+    channels, count = cov.shape
+    length = window.shape[0]
+    lags = 2 * maxlag + 1
+    padded = np.zeros(length + 2 * maxlag)  # xs with maxlag zeros on each side
+    xs = padded[maxlag : maxlag + length]
+    ys = np.empty(length)
+    acc = np.empty(lags)
+    for c in range(channels):
+        x_row = x[c]
+        y_row = y[c]
+        for k in range(count):
+            start = (first + k) * hop
+            mean_x = 0.0
+            mean_y = 0.0
+            for t in range(length):
+                xs[t] = x_row[start + t] * window[t]
+                ys[t] = y_row[start + t] * window[t]
+                mean_x += xs[t]
+                mean_y += ys[t]
+            mean_x /= length
+            mean_y /= length
+            sum_x = 0.0
+            sum_y = 0.0
+            for t in range(length):
+                xs[t] -= mean_x
+                ys[t] -= mean_y
+                sum_x += xs[t] * xs[t]
+                sum_y += ys[t] * ys[t]
+            sum_x *= inv_sum2
+            sum_y *= inv_sum2
+            # acc[j] = sum_t xs[t + j - maxlag] ys[t]: all lags at once, a SIMD inner loop
+            acc[:] = 0.0
+            for t in range(length):
+                value = ys[t]
+                ahead = padded[t : t + lags]
+                for j in range(lags):
+                    acc[j] += ahead[j] * value
+            peak = 0.0
+            for j in range(lags):
+                peak = max(peak, abs(acc[j] * inv_corr[j]))
+            ms_x[c, k] = sum_x
+            ms_y[c, k] = sum_y
+            if sum_x > _SMALL and sum_y > _SMALL:
+                cov[c, k] = peak / math.sqrt(sum_x * sum_y)
+            else:
+                cov[c, k] = 0.0
+
+
+def segment_covariance_rows(
+    x: np.ndarray, y: np.ndarray, window: np.ndarray, hop: int, first: int, count: int,
+    maxlag: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Windowed, mean-removed segments ``first .. first + count - 1`` (start ``k * hop``,
+    ``len(window)`` samples) of each row of ``x, y [C, N]``: the peak of the normalised
+    cross-covariance within ``+/-maxlag`` (``eb.bm_covary``'s inner loop, by direct sums
+    instead of FFTs), and the two mean squares (not yet doubled).
+
+    Returns:
+        ``(covariance, ms_x, ms_y)``, each ``[C, count]``.
+    """
+    w = np.ascontiguousarray(window, np.float64)
+    length = len(w)
+    inv_corr = 1.0 / np.correlate(w, w, "full")[length - 1 - maxlag : maxlag + length]
+    shape = (x.shape[0], count)
+    cov, ms_x, ms_y = np.empty(shape), np.empty(shape), np.empty(shape)
+    if (first + count - 1) * hop + length > min(x.shape[1], y.shape[1]):
+        raise ValueError("segments run past the rows")
+    _segment_covariance_kernel(x, y, w, int(hop), int(first), int(maxlag), inv_corr,
+                               1.0 / float(np.sum(w**2)), cov, ms_x, ms_y)
+    return cov, ms_x, ms_y

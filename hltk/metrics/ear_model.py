@@ -59,6 +59,8 @@ from hltk.metrics.ear_compiled import (
     gammatone_rows,
     group_delay_rows,
     ihc_rows,
+    offset_rows,
+    ohc_exponent_rows,
     shift_rows,
 )
 from hltk.metrics.legacy_rng import add_standard_normal, skip_standard_normal
@@ -728,8 +730,9 @@ def _channels_compiled(
     envelope = np.empty((rows, total))
     scratch = np.empty((rows, total))
     bm = np.empty((rows, total)) if compute_bm else None
-    env_out = np.zeros((batch, 2, nchan, total))
-    bm_out = np.zeros((batch, 2, nchan, total)) if compute_bm else None
+    # every sample of the outputs is written by ihc_rows
+    env_out = np.empty((batch, 2, nchan, total))
+    bm_out = np.empty((batch, 2, nchan, total)) if compute_bm else None
     env_rows = env_out.reshape(rows, nchan, total)
     bm_rows = bm_out.reshape(rows, nchan, total) if bm_out is not None else None
 
@@ -751,7 +754,7 @@ def _channels_compiled(
         pole_c = math.exp(-tpt * erb * 1.019 * float(bandwidth_1[n]))
         gain_c = 2.0 * (1 - pole_c) ** 4 / (1 + 4 * pole_c + 4 * pole_c**2)
         squares = gammatone_rows(mid, row_lengths, np.full(rows, pole_c), np.full(rows, gain_c),
-                                 carrier, control)
+                                 carrier, control, floor=SMALL)
         control_rms = np.sqrt(squares / counts)
         control_average[:, n] = control_rms
         control_db = 20 * np.log10(control_rms) + row_level
@@ -766,16 +769,8 @@ def _channels_compiled(
         squares = gammatone_rows(mid, row_lengths, pole, gain, carrier, envelope, bm)
         average[:, n] = np.sqrt(squares / counts)
         # OHC compression gain from the control envelope, smoothed, applied to env and BM
-        np.maximum(control, SMALL, out=scratch)
-        np.log10(scratch, out=scratch)
-        scratch *= 20
-        scratch += row_level[:, None]
-        np.minimum(scratch, 100.0, out=scratch)
-        np.maximum(scratch, low_knee[:, n : n + 1], out=scratch)
-        scratch -= low_knee[:, n : n + 1]
-        scratch *= slope[:, n : n + 1]
-        np.subtract(-attn_ohc[:, n : n + 1], scratch, out=scratch)
-        scratch /= 20
+        np.log10(control, out=scratch)  # control >= SMALL: stored clamped
+        ohc_exponent_rows(scratch, row_level, low_knee[:, n], slope[:, n], attn_ohc[:, n])
         np.power(10.0, scratch, out=scratch)
         first_order_rows(scratch, b_ohc, a_ohc, envelope, bm)
         # align the processed envelope (and BM) to the reference
@@ -783,13 +778,10 @@ def _channels_compiled(
         if bm is not None:
             shift_rows(bm[1::2], _lag_delay_numpy(bm, lengths, max_lag, n_fft), lengths)
         # dB above threshold, then IHC adaptation (and the BM rescaled by both steps)
-        np.add(envelope, SMALL, out=scratch)
+        offset_rows(envelope, SMALL, scratch)
         np.log10(scratch, out=scratch)
-        scratch *= 20
-        scratch += (row_level - attn_ihc[:, n])[:, None]
-        np.maximum(scratch, 0.0, out=scratch)
-        ihc_rows(scratch, envelope, row_lengths, b_ihc, a_ihc, env_rows[:, n], bm,
-                 bm_rows[:, n] if bm_rows is not None else None)
+        ihc_rows(scratch, row_level - attn_ihc[:, n], envelope, row_lengths, b_ihc, a_ihc,
+                 env_rows[:, n], bm, bm_rows[:, n] if bm_rows is not None else None)
 
     # IHC threshold noise (reference then processed, as pyclarity draws them), in place
     noise_gain = 10 ** ((-10 - level1) / 20)
