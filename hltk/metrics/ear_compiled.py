@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 _SMALL = 1e-30
+_LN10_20 = math.log(10.0) / 20.0
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
@@ -132,14 +133,16 @@ def _ohc_exponent_kernel(values, level, knee, slope, attenuation):  # type: igno
             v = lvl + 20.0 * row[t]
             v = min(v, 100.0)
             v = max(v, kn)
-            row[t] = (-att - (v - kn) * sl) / 20.0
+            row[t] = (-att - (v - kn) * sl) * _LN10_20
 
 
 def ohc_exponent_rows(log_control: np.ndarray, level: np.ndarray, knee: np.ndarray,
                       slope: np.ndarray, attenuation: np.ndarray) -> None:
-    """In place, ``log10(control) -> gain_dB / 20`` of the OHC compression
+    """In place, ``log10(control) -> gain_dB * ln(10) / 20`` of the OHC compression
     (``eb.env_compress_basilar_membrane``): the level ``level + 20 log10(control)`` clipped to
-    ``[knee, 100]`` dB SPL, gain ``-attenuation - (level - knee) * slope`` dB; all ``[R]``."""
+    ``[knee, 100]`` dB SPL, gain ``-attenuation - (level - knee) * slope`` dB; all ``[R]``.
+    ``exp`` of the result is the linear gain (numpy's ``exp`` is vectorised here, its
+    ``power`` is not: 1.1 against 4.5 ns per value; the two differ by ~1e-15 relative)."""
     _ohc_exponent_kernel(log_control, *(np.ascontiguousarray(v, np.float64)
                                         for v in (level, knee, slope, attenuation)))
 
