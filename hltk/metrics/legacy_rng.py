@@ -161,7 +161,16 @@ def _spread_pairs(x1s, x2s, r2s, pairs, target, start, length,
 
 
 #: accepted pairs per round of the kept stream (three float64 buffers of this size)
-_ROUND = 8192
+_ROUND = 65536
+
+
+def _legacy_state(rng: np.random.RandomState) -> tuple[np.ndarray, int, int, float]:
+    """``(key, pos, has_gauss, gauss)`` of a legacy generator; ``key`` is a private copy."""
+    state = rng.get_state(legacy=True)
+    if not isinstance(state, tuple) or state[0] != "MT19937":
+        raise ValueError("a legacy MT19937 RandomState is needed")
+    _, key, pos, has_gauss, gauss = state
+    return np.array(key, dtype=np.uint32), int(pos), int(has_gauss), float(gauss)
 
 
 def _add(rng: np.random.RandomState, target: np.ndarray, rows: int, length: int,
@@ -170,11 +179,7 @@ def _add(rng: np.random.RandomState, target: np.ndarray, rows: int, length: int,
     the acceptance), then turned into values and spread into ``target`` by another. The
     logarithm stays the C library's scalar ``log``, as numpy's: numpy's vectorised ``log``
     would save ~3 ns per value but differs by an ulp on ~0.1 % of them."""
-    name, key, pos, has_gauss, gauss = rng.get_state(legacy=True)
-    if name != "MT19937":
-        raise ValueError(f"a legacy MT19937 RandomState is needed, not {name}")
-    key = np.array(key, dtype=np.uint32)
-    pos = int(pos)
+    key, pos, has_gauss, gauss = _legacy_state(rng)
     count = rows * length
     flat = 0
     if has_gauss and count > 0:
@@ -195,10 +200,7 @@ def _add(rng: np.random.RandomState, target: np.ndarray, rows: int, length: int,
 
 
 def _skip(rng: np.random.RandomState, count: int) -> None:
-    name, key, pos, has_gauss, gauss = rng.get_state(legacy=True)
-    if name != "MT19937":
-        raise ValueError(f"a legacy MT19937 RandomState is needed, not {name}")
-    key = np.array(key, dtype=np.uint32)
+    key, pos, has_gauss, gauss = _legacy_state(rng)
     if has_gauss:
         count -= 1
         has_gauss, gauss = 0, 0.0
