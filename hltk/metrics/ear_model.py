@@ -771,7 +771,7 @@ def _channels_compiled(
         pole_c = math.exp(-tpt * erb * 1.019 * float(bandwidth_1[n]))
         gain_c = 2.0 * (1 - pole_c) ** 4 / (1 + 4 * pole_c + 4 * pole_c**2)
         squares = gammatone_rows(mid, row_lengths, np.full(rows, pole_c), np.full(rows, gain_c),
-                                 carrier, control, floor=SMALL)
+                                 carrier, control, floor=SMALL**2, power=True)
         control_rms = np.sqrt(squares / counts)
         control_average[:, n] = control_rms
         control_db = 20 * np.log10(control_rms) + row_level
@@ -786,7 +786,7 @@ def _channels_compiled(
         squares = gammatone_rows(mid, row_lengths, pole, gain, carrier, envelope, bm)
         average[:, n] = np.sqrt(squares / counts)
         # OHC compression gain from the control envelope, smoothed, applied to env and BM
-        np.log10(control, out=scratch)  # control >= SMALL: stored clamped
+        np.log10(control, out=scratch)  # control^2 >= SMALL^2: stored squared and clamped
         ohc_exponent_rows(scratch, row_level, low_knee[:, n], slope[:, n], attn_ohc[:, n])
         np.exp(scratch, out=scratch)
         first_order_rows(scratch, b_ohc, a_ohc, envelope, bm)
