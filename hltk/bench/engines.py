@@ -110,8 +110,10 @@ def torch_engine_available() -> bool:
 
 def torch_score(metric: str, pairs: Sequence[MetricPair], scoring: ScoringSettings,
                 device: torch.device, jobs: int) -> np.ndarray:
-    """The batched torch engine: every ear of every pair in one call on ``device``."""
-    del jobs
+    """The batched torch engine: every ear of every pair in one call on ``device``; on CPU,
+    ``jobs`` item chunks at a time in threads of one intra-op thread each (its compiled
+    kernels run single-threaded, so this is how it uses the cores ``jobs`` gives the
+    reference engine)."""
     torch_engine: Any = importlib.import_module("hltk.metrics.torch_engine")
     references, processed, audiograms, levels, seeds = [], [], [], [], []
     for pair in pairs:
@@ -124,14 +126,21 @@ def torch_score(metric: str, pairs: Sequence[MetricPair], scoring: ScoringSettin
     options: dict[str, Any] = {"reference": references, "processed": processed,
                                "sample_rate": pairs[0].rate, "audiograms": audiograms,
                                "level1": torch.tensor(levels, dtype=torch.float64), "seeds": seeds}
-    if metric == "haspi":
-        scores = torch_engine.haspi_v2(**options)
-    elif metric == "hasqi":
-        scores = torch_engine.hasqi_v2(equalisation=scoring.equalisation, **options)
-    elif metric == "haaqi":
-        scores = torch_engine.haaqi(equalisation=scoring.equalisation, **options)
-    else:
-        raise ValueError(f"the torch engine has no metric {metric!r}")
+    threads = torch.get_num_threads()
+    if device.type == "cpu":
+        options["workers"] = max(1, jobs)
+        torch.set_num_threads(1)
+    try:
+        if metric == "haspi":
+            scores = torch_engine.haspi_v2(**options)
+        elif metric == "hasqi":
+            scores = torch_engine.hasqi_v2(equalisation=scoring.equalisation, **options)
+        elif metric == "haaqi":
+            scores = torch_engine.haaqi(equalisation=scoring.equalisation, **options)
+        else:
+            raise ValueError(f"the torch engine has no metric {metric!r}")
+    finally:
+        torch.set_num_threads(threads)
     per_ear = scores.detach().cpu().numpy().astype(float).reshape(len(pairs), 2)
     return np.array([combine(metric, list(row)) for row in per_ear])
 

@@ -12,15 +12,19 @@ the filtering runs on a padded ``[B, 2, T]`` batch (signal 0 = reference, 1 = pr
 per-item valid lengths, one auditory channel at a time so that memory stays ``O(B T)``.
 
 Precision: everything after the input conversion runs in float64 (the gammatone poles lie within
-0.9 % of the unit circle; float32 loses the low channels). Recursive filters (middle ear,
-gammatone, OHC gain smoothing, IHC adaptation, resampler level-check filters) run in one of two
-equivalent ways:
+0.9 % of the unit circle; float32 loses the low channels). The per-channel loop runs in one of
+three equivalent ways (``engine``):
 
-- on CPU without autograd, as the recursion itself (``scipy.signal.lfilter``, the same direct
-  form as pyclarity, so the same rounding) — the fast CPU path;
-- on other devices or when the processed signal requires grad, as FFT products with the
-  analytic frequency response (see :mod:`hltk.dsp.ear_filters`), exact up to a truncation bound
-  of 1e-17 of the impulse-response mass plus float64 rounding; differentiable.
+- ``compiled`` (the default on CPU without autograd): numba row kernels
+  (:mod:`hltk.metrics.ear_compiled`) that take each row from the demodulation to the IHC output
+  in a few passes, the recursions as pyclarity's direct form; the threshold noise replayed by
+  :mod:`hltk.metrics.legacy_rng` straight into the BM outputs. 4-5x faster than ``torch`` on
+  the CPU;
+- ``torch`` on CPU without autograd: the same recursions through ``scipy.signal.lfilter`` (the
+  same direct form as pyclarity, so the same rounding) and torch passes;
+- on other devices or when the processed signal requires grad, FFT products with the analytic
+  frequency response (see :mod:`hltk.dsp.ear_filters`), exact up to a truncation bound of
+  1e-17 of the impulse-response mass plus float64 rounding; differentiable.
 
 The two agree to ~1e-7 dB (pyclarity's direct-form gammatone recursion itself loses ~3e-8
 relative precision in the 80 Hz channel). Integer choices (alignment delays, group delays,
@@ -30,7 +34,8 @@ the processed signal almost everywhere.
 Random draws: pyclarity draws the IHC threshold noise from numpy's global generator
 (``np.random.standard_normal((32, n))`` for the reference, then for the processed signal). Here
 each item owns a ``numpy.random.RandomState(seed)``, which gives the same stream as
-``np.random.seed(seed)``; the draws are moved to torch.
+``np.random.seed(seed)``; the draws are moved to torch (``torch`` engine) or replayed bit for
+bit by a compiled kernel (``compiled``), and the generator is left where pyclarity's is.
 """
 
 from __future__ import annotations

@@ -399,10 +399,14 @@ def engine_suite(pairs_by_metric: dict[str, list[MetricPair]], settings: Benchma
             progress(f"metrics: {engine.name} {metric} ({len(pairs)} pairs)")
             engine_device = device if engine.batched else torch.device("cpu")
             jobs = max(1, min(settings.jobs, len(pairs)))
+            # a batched engine on CPU scores `jobs` chunks at a time in threads of one
+            # intra-op thread each (hltk.bench.engines.torch_score); on a GPU, one stream
+            on_cpu = engine_device.type == "cpu"
             layout = {"device": str(engine_device), "batched": engine.batched,
-                      "jobs": 1 if engine.batched else jobs,
+                      "jobs": jobs if (on_cpu or not engine.batched) else 1,
                       "batch": len(pairs) if engine.batched else 1,
-                      "threads": torch.get_num_threads() if engine.batched else 1,
+                      "threads": (1 if on_cpu else torch.get_num_threads())
+                      if engine.batched else 1,
                       "items": len(pairs), "audio_s": audio_s}
             try:
                 result = _run_engine(engine, metric, pairs, scoring, engine_device, jobs, settings,
