@@ -398,7 +398,6 @@ def _segment_covariance_kernel(x, y, window, hop, first, maxlag, inv_corr, inv_s
     padded = np.zeros(length + 2 * maxlag)  # xs with maxlag zeros on each side
     xs = padded[maxlag : maxlag + length]
     ys = np.empty(length)
-    acc = np.empty(lags)
     for c in range(channels):
         x_row = x[c]
         y_row = y[c]
@@ -422,16 +421,14 @@ def _segment_covariance_kernel(x, y, window, hop, first, maxlag, inv_corr, inv_s
                 sum_y += ys[t] * ys[t]
             sum_x *= inv_sum2
             sum_y *= inv_sum2
-            # acc[j] = sum_t xs[t + j - maxlag] ys[t]: all lags at once, a SIMD inner loop
-            acc[:] = 0.0
-            for t in range(length):
-                value = ys[t]
-                ahead = padded[t : t + lags]
-                for j in range(lags):
-                    acc[j] += ahead[j] * value
+            # sum_t xs[t + j - maxlag] ys[t] for each lag j: a dot product of fixed length
+            # over the zero-padded segment, which vectorises
             peak = 0.0
             for j in range(lags):
-                peak = max(peak, abs(acc[j] * inv_corr[j]))
+                total = 0.0
+                for t in range(length):
+                    total += padded[t + j] * ys[t]
+                peak = max(peak, abs(total * inv_corr[j]))
             ms_x[c, k] = sum_x
             ms_y[c, k] = sum_y
             if sum_x > _SMALL and sum_y > _SMALL:
