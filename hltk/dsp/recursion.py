@@ -32,7 +32,7 @@ from scipy import signal as sps
 _BLOCK = 64
 
 
-@nb.njit(cache=True, boundscheck=False, error_model="numpy")
+@nb.njit(cache=True, boundscheck=False, error_model="numpy", fastmath={"contract"})
 def _section(buffer, z1, z2, b0, b1, b2, a1, a2):  # type: ignore[no-untyped-def]
     """One biquad (transposed direct form II, ``a0 = 1``) over ``buffer [T, N]`` in place;
     ``z1, z2 [N]`` are the lanes' states, updated. (Row views and unsigned indices: numba
@@ -48,7 +48,8 @@ def _section(buffer, z1, z2, b0, b1, b2, a1, a2):  # type: ignore[no-untyped-def
             row[lane] = y
 
 
-@nb.njit(parallel=True, cache=True, boundscheck=False, error_model="numpy")
+@nb.njit(parallel=True, cache=True, boundscheck=False, error_model="numpy",
+         fastmath={"contract"})
 def _gammatone_kernel(signal, coefficients, order, delays, highpass,
                       out):  # type: ignore[no-untyped-def]
     """``signal [T, N]`` -> ``out [C, T, N]``, channels in parallel, the signals as lanes;
@@ -97,7 +98,8 @@ def _gammatone_kernel(signal, coefficients, order, delays, highpass,
                 target[steps - delay + t, lane] = tail[t, lane]
 
 
-@nb.njit(parallel=True, cache=True, boundscheck=False, error_model="numpy")
+@nb.njit(parallel=True, cache=True, boundscheck=False, error_model="numpy",
+         fastmath={"contract"})
 def _envelope_kernel(bands, coefficients, initial, padlen, out):  # type: ignore[no-untyped-def]
     """``filtfilt`` of ``|bands[c]|`` along time (``bands, out [C, T, N]``), channels in
     parallel, one biquad per channel, ``initial [C, 2]`` = ``lfilter_zi``."""

@@ -20,20 +20,19 @@ Precision: float64 throughout (see :mod:`hltk.metrics.ear_model`). Scores are di
 with respect to ``processed`` where the metric is continuous (silence selection, alignment
 delays and ``max``/``clip`` branches are piecewise constant).
 
-Performance: on CPU the ear model costs about as much as pyclarity's own (both are dominated by
-the float64 recursive filters, full-length elementwise passes and the 2 x 32 x N threshold-noise
-draws, which HASPI must also make to keep the generator in step); the gain comes from the
-feature stages pyclarity runs in Python loops or as direct 2-D convolutions. Measured with
-``bench/torch_metrics_speed.py`` (32 pairs x 4 s; torch ``set_num_threads(1)`` with ``workers=2``
-vs a 2-process joblib pool) on a shared 2-core machine whose load swung between 3 and 12 during
-the runs, three runs: HASPI 1.9x / 5.6x / 2.2x, HASQI 1.5x / 1.1x / 1.6x, HAAQI 1.1x / 1.6x /
-0.6x. After keeping freed memory (:mod:`hltk.runtime`) and a cheaper envelope magnitude, two
-runs at load 8-14: HASPI 1.56x / 1.95x, HASQI 2.56x / 2.51x, HAAQI 2.90x / 1.65x. The CPU floor
-per 4 s pair is about 0.1 s for the IHC threshold-noise draws (legacy ``RandomState``, no
-skip-ahead) and 0.17 s for the float64 gammatone recursions, against ~2.8 s for pyclarity, so
-10x needs a different design of the ear model, not tuning. Use one intra-op thread per worker
-on CPU (2 threads x 1 worker ran at 0.5-0.7x). On a GPU
-the frequency-domain path filters all items of a chunk at once (not yet measured).
+Performance: on CPU without autograd the ear model runs its compiled channel loop
+(:mod:`hltk.metrics.ear_compiled`: numba row kernels, the threshold noise replayed by
+:mod:`hltk.metrics.legacy_rng`), and the feature stages their compiled or scipy versions
+(HASPI's envelope smoothing, ``bm_covary``'s segment covariances, the FFTs); chunks are then
+:data:`COMPILED_CHUNK` items. Measured with ``bench/torch_metrics_speed.py --configs 1x2``
+(32 pairs x 4 s at 24 kHz; torch ``set_num_threads(1)`` with ``workers=2`` against a 2-process
+joblib pool, same seeds) on the shared 2-core VM: see the README's Performance section for
+the figures. Per 4 s pair, one thread, what is left: the gammatone recursions (~50 ms), the
+alignment FFTs (~50 ms HASPI, ~100 ms HASQI/HAAQI, which also align the BM), replaying
+numpy's legacy normal stream (~25 ms skipped, ~60 ms kept), the segment covariances
+(~40 ms), three vectorised transcendental passes per channel (~20 ms). Use one intra-op
+thread per worker on CPU. On a GPU (or with autograd) the frequency-domain torch path filters
+all items of a chunk at once (not yet measured on a GPU).
 """
 
 from __future__ import annotations
