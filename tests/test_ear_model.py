@@ -197,3 +197,40 @@ def test_frequency_domain_path_matches_recursion() -> None:
                  "reference_sl", "processed_sl"):
         np.testing.assert_allclose(getattr(spectral, name).detach().numpy(),
                                    getattr(recursion, name).numpy(), atol=1e-5, err_msg=name)
+
+
+def test_float32_alignment_with_exact_refinement_picks_the_float64_delay() -> None:
+    """The compiled path's envelope/BM alignment (float32 FFTs, candidates re-scored exactly)
+    must choose the same delay as the float64 cross-correlation, including for unrelated
+    and noise-like rows whose correlation has no clear peak."""
+    import scipy.fft
+
+    rng = np.random.default_rng(3)
+    total, max_lag = 6000, 600
+    n_fft = fast_fft_size(total + max_lag + 1)
+    for trial in range(40):
+        lengths = rng.integers(total // 2, total + 1, 2)
+        rows = np.zeros((4, total))
+        for i, n in enumerate(lengths.tolist()):
+            base = np.abs(np.convolve(rng.standard_normal(n), np.hanning(rng.integers(5, 200)),
+                                      "same"))
+            kind = trial % 4
+            if kind == 0:
+                proc = np.roll(base, rng.integers(-300, 300)) * rng.uniform(0.1, 3)
+            elif kind == 1:
+                proc = base + rng.uniform(0, 5) * np.abs(rng.standard_normal(n))
+            elif kind == 2:
+                proc = np.abs(rng.standard_normal(n))
+            else:
+                base = rng.standard_normal(n)
+                proc = np.roll(base, 7) + 0.5 * rng.standard_normal(n)
+            rows[2 * i, :n], rows[2 * i + 1, :n] = base, proc
+        spectra = scipy.fft.rfft(rows, n=n_fft)
+        corr = scipy.fft.irfft(spectra[0::2] * np.conj(spectra[1::2]), n=n_fft)
+        expected = []
+        for i, n in enumerate(lengths.tolist()):
+            lags = min(n, max_lag)
+            window = np.take(corr[i], np.arange(-lags + 1, lags + 1), mode="wrap")
+            expected.append(lags - int(np.argmax(window)) - 1)
+        np.testing.assert_array_equal(em._lag_delay_numpy(rows, lengths, max_lag, n_fft),
+                                      expected)

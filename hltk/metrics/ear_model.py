@@ -691,18 +691,49 @@ def _carrier(omega: float, total: int) -> tuple[np.ndarray, np.ndarray]:
     return cached[0][:total], cached[1][:total]
 
 
+#: relative bound on the float32 FFT correlation's error, in units of |x| |y| (conversion
+#: ~1e-7 plus transform rounding ~eps32 log2(n) ~1e-6: 10x margin)
+_CORRELATION_TOLERANCE = 2e-5
+#: more candidates than this and the row is redone with float64 FFTs
+_MAX_CANDIDATES = 16
+
+
 def _lag_delay_numpy(rows: np.ndarray, lengths: np.ndarray, max_lag: int,
                      n_fft: int) -> np.ndarray:
     """:func:`_lag_delay` of the processed rows ``rows[1::2]`` against the reference rows
-    ``rows[0::2]`` (``[2B, T]``) with ``scipy.fft`` (1.5-3x faster than torch's here)."""
-    spectra = scipy.fft.rfft(rows, n=n_fft, axis=-1)
+    ``rows[0::2]`` (``[2B, T]``), exact, at half the cost of float64 FFTs.
+
+    The cross-correlation over the window is taken by float32 FFTs (``scipy.fft``, about twice
+    as fast as float64 here); every lag within :data:`_CORRELATION_TOLERANCE` ``|x| |y|`` of
+    the float32 peak is then a candidate, scored by an exact float64 dot product, and the
+    best candidate (the first on a tie, as ``argmax``) is the delay. The float32 error is far
+    inside that bound, so the true float64 peak is always among the candidates; a row with
+    more than :data:`_MAX_CANDIDATES` (a flat correlation) is redone with float64 FFTs.
+    """
+    total = rows.shape[-1]
+    spectra = scipy.fft.rfft(rows.astype(np.float32), n=n_fft, axis=-1)
     corr = scipy.fft.irfft(spectra[0::2] * np.conj(spectra[1::2]), n=n_fft, axis=-1)
     delays = np.empty(len(lengths), np.int64)
     for i, length in enumerate(lengths.tolist()):
+        reference, processed = rows[2 * i], rows[2 * i + 1]
         lags = min(int(length), max_lag)
-        # window index k in [0, 2 lags) <-> shift d = k - lags + 1
+        # window index k in [0, 2 lags) <-> shift d = k - lags + 1; corr[d] = sum x[t+d] y[t]
         window = np.take(corr[i], np.arange(-lags + 1, lags + 1), mode="wrap")
-        delays[i] = lags - int(np.argmax(window)) - 1
+        scale = float(np.linalg.norm(reference) * np.linalg.norm(processed))
+        candidates = np.flatnonzero(window >= window.max() - _CORRELATION_TOLERANCE * scale)
+        if len(candidates) > _MAX_CANDIDATES:
+            exact = scipy.fft.irfft(
+                scipy.fft.rfft(reference, n=n_fft) * np.conj(scipy.fft.rfft(processed, n=n_fft)),
+                n=n_fft)
+            exact_window = np.take(exact, np.arange(-lags + 1, lags + 1), mode="wrap")
+            delays[i] = lags - int(np.argmax(exact_window)) - 1
+            continue
+        values = []
+        for k in candidates.tolist():
+            d = k - lags + 1
+            values.append(float(np.dot(reference[d:], processed[: total - d])) if d >= 0
+                          else float(np.dot(reference[: total + d], processed[-d:])))
+        delays[i] = lags - int(candidates[int(np.argmax(values))]) - 1
     return delays
 
 
