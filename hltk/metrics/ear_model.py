@@ -60,6 +60,7 @@ from hltk.dsp.ear_filters import (
     shift_signal,
 )
 from hltk.metrics.ear_compiled import (
+    correlation_at,
     first_order_rows,
     gammatone_rows,
     group_delay_rows,
@@ -696,6 +697,7 @@ def _carrier(omega: float, total: int) -> tuple[np.ndarray, np.ndarray]:
 _CORRELATION_TOLERANCE = 2e-5
 #: more candidates than this and the row is redone with float64 FFTs
 _MAX_CANDIDATES = 16
+_ZERO = np.zeros(1, np.int64)
 
 
 def _lag_delay_numpy(rows: np.ndarray, lengths: np.ndarray, max_lag: int,
@@ -710,7 +712,6 @@ def _lag_delay_numpy(rows: np.ndarray, lengths: np.ndarray, max_lag: int,
     inside that bound, so the true float64 peak is always among the candidates; a row with
     more than :data:`_MAX_CANDIDATES` (a flat correlation) is redone with float64 FFTs.
     """
-    total = rows.shape[-1]
     spectra = scipy.fft.rfft(rows.astype(np.float32), n=n_fft, axis=-1)
     corr = scipy.fft.irfft(spectra[0::2] * np.conj(spectra[1::2]), n=n_fft, axis=-1)
     delays = np.empty(len(lengths), np.int64)
@@ -719,7 +720,8 @@ def _lag_delay_numpy(rows: np.ndarray, lengths: np.ndarray, max_lag: int,
         lags = min(int(length), max_lag)
         # window index k in [0, 2 lags) <-> shift d = k - lags + 1; corr[d] = sum x[t+d] y[t]
         window = np.take(corr[i], np.arange(-lags + 1, lags + 1), mode="wrap")
-        scale = float(np.linalg.norm(reference) * np.linalg.norm(processed))
+        scale = math.sqrt(float(correlation_at(reference, reference, _ZERO)[0])
+                          * float(correlation_at(processed, processed, _ZERO)[0]))
         candidates = np.flatnonzero(window >= window.max() - _CORRELATION_TOLERANCE * scale)
         if len(candidates) > _MAX_CANDIDATES:
             exact = scipy.fft.irfft(
@@ -728,11 +730,7 @@ def _lag_delay_numpy(rows: np.ndarray, lengths: np.ndarray, max_lag: int,
             exact_window = np.take(exact, np.arange(-lags + 1, lags + 1), mode="wrap")
             delays[i] = lags - int(np.argmax(exact_window)) - 1
             continue
-        values = []
-        for k in candidates.tolist():
-            d = k - lags + 1
-            values.append(float(np.dot(reference[d:], processed[: total - d])) if d >= 0
-                          else float(np.dot(reference[: total + d], processed[-d:])))
+        values = correlation_at(reference, processed, candidates - lags + 1)
         delays[i] = lags - int(candidates[int(np.argmax(values))]) - 1
     return delays
 
