@@ -22,6 +22,7 @@ from hltk.dsp.ear_filters import (  # noqa: E402
     iir_tail_length,
     shift_signal,
 )
+from hltk.metrics import ear_compiled  # noqa: E402
 from hltk.metrics import ear_model as em  # noqa: E402
 
 FS = 24000
@@ -89,6 +90,76 @@ def test_gammatone_matches_pyclarity(channel: int) -> None:
     scale = np.max(env)
     np.testing.assert_allclose(gain * torch.abs(band).numpy(), env, atol=1e-7 * scale)
     np.testing.assert_allclose(gain * band.real.numpy(), bm, atol=1e-7 * scale)
+    # the compiled row kernel (envelope, BM, sum of squares; and the squared-envelope mode)
+    steps = np.arange(x.size)
+    carrier = (np.cos(tpt * cf * steps), np.sin(tpt * cf * steps))
+    rows = np.stack((x, x))
+    env_rows, bm_rows = np.empty_like(rows), np.empty_like(rows)
+    lengths = np.array([x.size, x.size - 100])
+    squares = ear_compiled.gammatone_rows(rows, lengths, np.full(2, pole), np.full(2, gain),
+                                          carrier, env_rows, bm_rows)
+    np.testing.assert_allclose(env_rows[0], env, atol=1e-7 * scale)
+    np.testing.assert_allclose(bm_rows[0], bm, atol=1e-7 * scale)
+    np.testing.assert_allclose(env_rows[1, :-100], env[:-100], atol=1e-7 * scale)
+    assert not env_rows[1, -100:].any() and not bm_rows[1, -100:].any()
+    np.testing.assert_allclose(squares, [np.sum(env**2), np.sum(env[:-100] ** 2)], rtol=1e-7)
+    power = np.empty_like(rows)
+    ear_compiled.gammatone_rows(rows, lengths, np.full(2, pole), np.full(2, gain), carrier,
+                                power, floor=1e-60, power=True)
+    np.testing.assert_allclose(power[0], np.maximum(env**2, 1e-60), atol=1e-7 * scale**2)
+    assert np.all(power[1, -100:] == 1e-60)
+
+
+def test_compiled_row_kernels_match_their_definitions() -> None:
+    """The other row kernels against direct numpy / scipy statements of the same steps."""
+    import scipy.signal
+
+    rng = np.random.default_rng(9)
+    rows = rng.standard_normal((5, 300))
+    lengths = np.array([300, 250, 120, 300, 10])
+    delays = np.array([7, -9, 0, 400, -3])
+    shifted = rows.copy()
+    ear_compiled.shift_rows(shifted, delays, lengths)
+    expected = shift_signal(torch.tensor(rows), torch.tensor(delays), torch.tensor(lengths))
+    np.testing.assert_array_equal(shifted, expected.numpy())
+    # OHC: lfilter of the gain, applied to envelope and BM
+    b, a = scipy.signal.butter(1, 800 / (0.5 * FS))
+    gain = rng.uniform(0.1, 1.0, (5, 300))
+    envelope, bm = rng.uniform(0, 1, (5, 300)), rng.standard_normal((5, 300))
+    smoothed = scipy.signal.lfilter(b, a, gain, axis=-1)
+    env_out, bm_out = envelope.copy(), bm.copy()
+    ear_compiled.first_order_rows(gain, b, a, env_out, bm_out)
+    np.testing.assert_allclose(env_out, smoothed * envelope, rtol=1e-14)
+    np.testing.assert_allclose(bm_out, smoothed * bm, rtol=1e-14)
+    # IHC: dB above threshold, adaptation, BM rescaled
+    compressed = rng.uniform(0, 1e-2, (5, 300))
+    compressed[:, :20] = 0.0
+    offsets = np.full(5, 65.0)
+    b_ihc, a_ihc = em.inner_hair_cell_filter(2.0)
+    log_env = np.log10(compressed + 1e-30)
+    env_db = np.maximum(offsets[:, None] + 20 * log_env, 0.0)
+    adapted = np.maximum(scipy.signal.lfilter(b_ihc, a_ihc, env_db, axis=-1), 0.0)
+    started = np.cumsum(env_db != 0, axis=-1) > 0
+    adapted = np.where(started & (np.arange(300) < lengths[:, None]), adapted, 0.0)
+    rescaled = bm * (env_db + 1e-30) / (compressed + 1e-30) * (adapted + 1e-30) / (env_db + 1e-30)
+    out_env, out_bm = np.empty((5, 300)), np.empty((5, 300))
+    ear_compiled.ihc_rows(log_env, offsets, compressed, lengths, b_ihc, a_ihc, out_env, bm,
+                          out_bm)
+    np.testing.assert_allclose(log_env, env_db, rtol=1e-15)  # overwritten with the dB values
+    np.testing.assert_allclose(out_env, adapted, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out_bm, rescaled, rtol=1e-12, atol=1e-300)
+    # group delay: a delay inside each item's length, zero fill at the start
+    signals = rng.standard_normal((2, 2, 3, 50))
+    item_lengths = np.array([50, 30])
+    signals[1, :, :, 30:] = 0.0
+    corrections = np.array([[0, 3, 7], [2, 0, 40]])
+    delayed = signals.copy()
+    ear_compiled.group_delay_rows(delayed, corrections, item_lengths)
+    for i in range(2):
+        expected = shift_signal(torch.tensor(signals[i]),
+                                -torch.tensor(corrections[i]).view(1, 3),
+                                torch.tensor(int(item_lengths[i])))
+        np.testing.assert_array_equal(delayed[i], expected.numpy())
 
 
 @pytest.mark.parametrize("rate", [16000, 44100])
