@@ -119,8 +119,10 @@ def test_haspi_gradient_is_finite_and_nonzero() -> None:
 def test_feature_helpers_match_pyclarity() -> None:
     rng = np.random.default_rng(5)
     env = np.abs(rng.standard_normal((32, 5000))) * 20
-    np.testing.assert_allclose(te._env_smooth(torch.tensor(env), 5000, 16).numpy(),
-                               eb.env_smooth(env, 16, FS), rtol=1e-12)
+    for grad in (False, True):  # compiled decimating FIR; torch unfold (autograd)
+        smoothed = te._env_smooth(torch.tensor(env, requires_grad=grad), 5000, 16)
+        np.testing.assert_allclose(smoothed.detach().numpy(), eb.env_smooth(env, 16, FS),
+                                   rtol=1e-12)
     bm_x = rng.standard_normal((32, 5000))
     bm_y = bm_x + 0.5 * rng.standard_normal((32, 5000))
     cov_ref, ms_ref, _ = eb.bm_covary(bm_x, bm_y, 16, FS)

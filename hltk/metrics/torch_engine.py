@@ -138,8 +138,14 @@ def _env_smooth(envelope: torch.Tensor, length: int, segment_ms: float) -> torch
     half = window[nhalf:]
     nseg = int(1 + np.floor(length / nwin) + np.floor((length - nwin / 2) / nwin))
     first = (envelope[:, :nhalf] * half).sum(-1) / half.sum()
-    middle = envelope[:, : length].unfold(-1, nwin, nhalf)[:, 1 : nseg - 1]
-    middle = (middle * window).sum(-1) / window.sum()
+    if envelope.device.type == "cpu" and not (envelope.requires_grad and torch.is_grad_enabled()):
+        # compiled: segment k of the middle starts at k * nhalf (k = 1 .. nseg - 2)
+        taps = np.hanning(nwin) / np.sum(np.hanning(nwin))
+        middle = torch.from_numpy(decimating_fir_rows(
+            envelope[:, :length].numpy(), taps, 0, nhalf, max(nseg - 1, 1))[:, 1:])
+    else:
+        middle = envelope[:, : length].unfold(-1, nwin, nhalf)[:, 1 : nseg - 1]
+        middle = (middle * window).sum(-1) / window.sum()
     start = (nseg - 1) * nhalf
     last = (envelope[:, start : start + nhalf] * window[:nhalf]).sum(-1) / half.sum()
     return torch.cat((first.unsqueeze(-1), middle, last.unsqueeze(-1)), dim=-1)
