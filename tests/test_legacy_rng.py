@@ -40,3 +40,19 @@ def test_rejects_bad_targets() -> None:
         add_standard_normal(rng, np.zeros((2, 3), np.float32), 3)
     with pytest.raises(ValueError, match="length"):
         add_standard_normal(rng, np.zeros((2, 3)), 4)
+
+
+def test_skip_lands_where_numpy_does_for_many_counts_and_offsets() -> None:
+    """Every way the last skipped try can fall: inside a block, on its last try, across a
+    block boundary (an MT19937 block is 624 words, 4 per try), with or without a cached
+    value before."""
+    for before in range(4):
+        for count in list(range(1, 40)) + list(range(300, 3000, 97)):
+            expected = np.random.RandomState(before)
+            expected.standard_normal(before)
+            expected.standard_normal(count)
+            rng = np.random.RandomState(before)
+            rng.standard_normal(before)
+            skip_standard_normal(rng, 1, count)
+            np.testing.assert_array_equal(rng.standard_normal(3), expected.standard_normal(3),
+                                          err_msg=f"before={before} count={count}")

@@ -15,9 +15,10 @@ full-size intermediate), or only skipped (HASPI needs the stream position, not t
 The values equal numpy's bit for bit (same operations, same C library ``log`` and ``sqrt``).
 
 What makes it faster: the 624 output words of each MT19937 block are tempered in one
-vectorised pass, and the 21 % of rejected tries are counted without a branch. On the 2-core
-VM (``bench/legacy_rng_speed.py``, one ear model's 32 x 96 000 draws): about 4 ns per
-skipped and 10 ns per kept value, against 15-35 ns for ``RandomState.standard_normal``.
+vectorised pass, and the 21 % of rejected tries are counted without a branch (when skipping,
+in a vectorised count over each block). On the 2-core
+VM (``bench/legacy_rng_speed.py``, one ear model's 32 x 96 000 draws): 2.2-4.4 ns per
+skipped and 8-12 ns per kept value, against 16-22 ns for ``RandomState.standard_normal``.
 """
 
 from __future__ import annotations
@@ -82,35 +83,62 @@ def _next_double(key, words, pos):  # type: ignore[no-untyped-def]
     return (a * 67108864.0 + b) / 9007199254740992.0, pos + 1
 
 
+@nb.njit(cache=True, nogil=True, boundscheck=False, inline="always")
+def _try_at(words, base):  # type: ignore[no-untyped-def]
+    """The polar-method try made of ``words[base : base + 4]``: ``(x1, x2, r2)``."""
+    u1 = (np.int64(words[base] >> np.uint32(5)) * 67108864.0
+          + np.int64(words[base + 1] >> np.uint32(6))) / 9007199254740992.0
+    u2 = (np.int64(words[base + 2] >> np.uint32(5)) * 67108864.0
+          + np.int64(words[base + 3] >> np.uint32(6))) / 9007199254740992.0
+    x1 = 2.0 * u1 - 1.0
+    x2 = 2.0 * u2 - 1.0
+    return x1, x2, x1 * x1 + x2 * x2
+
+
 @nb.njit(cache=True, nogil=True, boundscheck=False)
 def _skip_pairs(key, pos, pairs):  # type: ignore[no-untyped-def]
     """Advance past ``pairs`` accepted polar-method tries; returns ``(pos, x1, r2)`` of the
-    last accepted one. Branch-free counting (a rejected try is unpredictable: 21 %).
+    last accepted one.
 
-    The try is written out here and in :func:`_collect_pairs` on purpose: as a shared numba
-    function (inlined or not) both kernels ran 2-4x slower (``bench/legacy_rng_speed.py``)."""
+    The tries that lie whole inside the current 624-word block are only counted, in a loop
+    with no branch on the acceptance (a rejected try is unpredictable: 21 %), which
+    vectorises; the block holding the last accepted try is walked try by try, and a try that
+    straddles two blocks is drawn through :func:`_next_double`. (Written out here rather than
+    shared with :func:`_collect_pairs`: as one numba function called by both, both kernels
+    ran 2-4x slower, ``bench/legacy_rng_speed.py``.)"""
     words = np.empty(_N, np.uint32)
     _temper(key, words)
     accepted = 0
     last_x1 = 0.0
     last_r2 = 0.5
     while accepted < pairs:
-        if pos <= _N - 4:
-            u1 = (np.int64(words[pos] >> np.uint32(5)) * 67108864.0
-                  + np.int64(words[pos + 1] >> np.uint32(6))) / 9007199254740992.0
-            u2 = (np.int64(words[pos + 2] >> np.uint32(5)) * 67108864.0
-                  + np.int64(words[pos + 3] >> np.uint32(6))) / 9007199254740992.0
-            pos += 4
-        else:
+        if pos > _N - 4:  # a try across the block boundary
             u1, pos = _next_double(key, words, pos)
             u2, pos = _next_double(key, words, pos)
-        x1 = 2.0 * u1 - 1.0
-        x2 = 2.0 * u2 - 1.0
-        r2 = x1 * x1 + x2 * x2
-        ok = (r2 < 1.0) & (r2 != 0.0)
-        accepted += ok
-        last_x1 = x1 if ok else last_x1
-        last_r2 = r2 if ok else last_r2
+            x1 = 2.0 * u1 - 1.0
+            x2 = 2.0 * u2 - 1.0
+            r2 = x1 * x1 + x2 * x2
+            if r2 < 1.0 and r2 != 0.0:
+                accepted += 1
+                last_x1, last_r2 = x1, r2
+            continue
+        count = (_N - pos) // 4
+        found = 0
+        for j in range(count):  # count only
+            x1, x2, r2 = _try_at(words, pos + 4 * j)
+            found += (r2 < 1.0) & (r2 != 0.0)
+        if accepted + found < pairs:
+            accepted += found
+            pos += 4 * count
+            continue
+        for j in range(count):  # the last accepted try is in here
+            x1, x2, r2 = _try_at(words, pos + 4 * j)
+            if r2 < 1.0 and r2 != 0.0:
+                accepted += 1
+                if accepted == pairs:
+                    last_x1, last_r2 = x1, r2
+                    pos += 4 * j + 4
+                    break
     return pos, last_x1, last_r2
 
 
