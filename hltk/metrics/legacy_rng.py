@@ -96,6 +96,17 @@ def _try_at(words, base):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
+def _try_across(key, words, pos):  # type: ignore[no-untyped-def]
+    """A try whose words run past the current block (the block is regenerated on the way):
+    ``(x1, x2, r2, pos)``."""
+    u1, pos = _next_double(key, words, pos)
+    u2, pos = _next_double(key, words, pos)
+    x1 = 2.0 * u1 - 1.0
+    x2 = 2.0 * u2 - 1.0
+    return x1, x2, x1 * x1 + x2 * x2, pos
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False)
 def _skip_pairs(key, pos, pairs):  # type: ignore[no-untyped-def]
     """Advance past ``pairs`` accepted polar-method tries; returns ``(pos, x1, r2)`` of the
     last accepted one.
@@ -103,21 +114,19 @@ def _skip_pairs(key, pos, pairs):  # type: ignore[no-untyped-def]
     The tries that lie whole inside the current 624-word block are only counted, in a loop
     with no branch on the acceptance (a rejected try is unpredictable: 21 %), which
     vectorises; the block holding the last accepted try is walked try by try, and a try that
-    straddles two blocks is drawn through :func:`_next_double`. (Written out here rather than
-    shared with :func:`_collect_pairs`: as one numba function called by both, both kernels
-    ran 2-4x slower, ``bench/legacy_rng_speed.py``.)"""
+    straddles two blocks is drawn through :func:`_next_double`.
+
+    (A single try function that also handled the block boundary, shared with
+    :func:`_collect_pairs`, made both kernels 2-4x slower (``bench/legacy_rng_speed.py``), so
+    the common case, :func:`_try_at`, is separate from :func:`_try_across`.)"""
     words = np.empty(_N, np.uint32)
     _temper(key, words)
     accepted = 0
     last_x1 = 0.0
     last_r2 = 0.5
     while accepted < pairs:
-        if pos > _N - 4:  # a try across the block boundary
-            u1, pos = _next_double(key, words, pos)
-            u2, pos = _next_double(key, words, pos)
-            x1 = 2.0 * u1 - 1.0
-            x2 = 2.0 * u2 - 1.0
-            r2 = x1 * x1 + x2 * x2
+        if pos > _N - 4:
+            x1, x2, r2, pos = _try_across(key, words, pos)
             if r2 < 1.0 and r2 != 0.0:
                 accepted += 1
                 last_x1, last_r2 = x1, r2
@@ -149,17 +158,10 @@ def _collect_pairs(key, words, pos, x1s, x2s, r2s, pairs):  # type: ignore[no-un
     accepted = 0
     while accepted < pairs:
         if pos <= _N - 4:
-            u1 = (np.int64(words[pos] >> np.uint32(5)) * 67108864.0
-                  + np.int64(words[pos + 1] >> np.uint32(6))) / 9007199254740992.0
-            u2 = (np.int64(words[pos + 2] >> np.uint32(5)) * 67108864.0
-                  + np.int64(words[pos + 3] >> np.uint32(6))) / 9007199254740992.0
+            x1, x2, r2 = _try_at(words, pos)
             pos += 4
         else:
-            u1, pos = _next_double(key, words, pos)
-            u2, pos = _next_double(key, words, pos)
-        x1 = 2.0 * u1 - 1.0
-        x2 = 2.0 * u2 - 1.0
-        r2 = x1 * x1 + x2 * x2
+            x1, x2, r2, pos = _try_across(key, words, pos)
         x1s[accepted] = x1
         x2s[accepted] = x2
         r2s[accepted] = r2
