@@ -653,25 +653,10 @@ def ear_model(
         bm_all = shift_signal(bm_all, shift, item_lengths)
 
     # average sensation levels (eb.convert_rms_to_sl)
-    average_t = torch.stack(average, dim=-1)  # [B, 2, C]
-    control_t = torch.stack(control_average, dim=-1)
-    control_spl = lvl.unsqueeze(-1) + 20 * torch.log10(torch.clamp(control_t, min=SMALL))
-    control_spl = torch.maximum(torch.clamp(control_spl, max=100.0), low_knee)
-    sl_gain = -attn_ohc - (control_spl - low_knee) * (1 - 1 / comp_ratio)
-    level_spl = torch.clamp(lvl.unsqueeze(-1) + 20 * torch.log10(torch.clamp(average_t, min=SMALL)),
-                            min=0.0)
-    sensation = torch.clamp(level_spl + sl_gain - attn_ihc, min=0.0)
-
-    return EarModelOutput(
-        reference_db=env_db_all[:, 0],
-        reference_bm=bm_all[:, 0] if bm_all is not None else None,
-        processed_db=env_db_all[:, 1],
-        processed_bm=bm_all[:, 1] if bm_all is not None else None,
-        reference_sl=sensation[:, 0],
-        processed_sl=sensation[:, 1],
-        lengths=lengths,
-        rngs=rngs,
-    )
+    sensation = _sensation_levels(torch.stack(average, dim=-1),
+                                  torch.stack(control_average, dim=-1), level1, attn_ohc,
+                                  low_knee, comp_ratio, attn_ihc)
+    return _output(env_db_all, bm_all, sensation, lengths, rngs)
 
 
 _CARRIERS: dict[float, tuple[np.ndarray, np.ndarray]] = {}
@@ -735,16 +720,31 @@ def _lag_delay_numpy(rows: np.ndarray, lengths: np.ndarray, max_lag: int,
     return delays
 
 
-def _sensation_levels(average: np.ndarray, control: np.ndarray, level1: np.ndarray,
-                      attn_ohc: np.ndarray, low_knee: np.ndarray, comp_ratio: np.ndarray,
-                      attn_ihc: np.ndarray) -> np.ndarray:
+def _sensation_levels(average: torch.Tensor, control: torch.Tensor, level1: torch.Tensor,
+                      attn_ohc: torch.Tensor, low_knee: torch.Tensor, comp_ratio: torch.Tensor,
+                      attn_ihc: torch.Tensor) -> torch.Tensor:
     """``eb.convert_rms_to_sl`` on ``[B, 2, C]`` band RMS values (``level1 [B]``)."""
     lvl = level1.reshape(-1, 1, 1)
-    control_spl = lvl + 20 * np.log10(np.maximum(control, SMALL))
-    control_spl = np.maximum(np.minimum(control_spl, 100.0), low_knee)
-    gain = -attn_ohc - (control_spl - low_knee) * (1 - 1 / comp_ratio)
-    level_spl = np.maximum(lvl + 20 * np.log10(np.maximum(average, SMALL)), 0.0)
-    return np.maximum(level_spl + gain - attn_ihc, 0.0)
+    control_spl = lvl + 20 * torch.log10(torch.clamp(control, min=SMALL))
+    control_spl = torch.maximum(torch.clamp(control_spl, max=100.0), low_knee)
+    sl_gain = -attn_ohc - (control_spl - low_knee) * (1 - 1 / comp_ratio)
+    level_spl = torch.clamp(lvl + 20 * torch.log10(torch.clamp(average, min=SMALL)), min=0.0)
+    return torch.clamp(level_spl + sl_gain - attn_ihc, min=0.0)
+
+
+def _output(env_db: torch.Tensor, bm: torch.Tensor | None, sensation: torch.Tensor,
+            lengths: torch.Tensor, rngs: list[np.random.RandomState]) -> EarModelOutput:
+    """:class:`EarModelOutput` from ``[B, 2, C, T]`` outputs and ``[B, 2, C]`` levels."""
+    return EarModelOutput(
+        reference_db=env_db[:, 0],
+        reference_bm=bm[:, 0] if bm is not None else None,
+        processed_db=env_db[:, 1],
+        processed_bm=bm[:, 1] if bm is not None else None,
+        reference_sl=sensation[:, 0],
+        processed_sl=sensation[:, 1],
+        lengths=lengths,
+        rngs=rngs,
+    )
 
 
 def _channels_compiled(
@@ -849,20 +849,12 @@ def _channels_compiled(
     if bm_out is not None:
         group_delay_rows(bm_out, corrections, lengths)
 
-    sensation = _sensation_levels(
-        average.reshape(batch, 2, nchan), control_average.reshape(batch, 2, nchan), level1,
-        attn_ohc.reshape(batch, 2, nchan), low_knee.reshape(batch, 2, nchan),
-        comp_ratio.reshape(batch, 2, nchan), attn_ihc.reshape(batch, 2, nchan))
-    env_t = torch.from_numpy(env_out)
-    bm_t = torch.from_numpy(bm_out) if bm_out is not None else None
-    sensation_t = torch.from_numpy(sensation)
-    return EarModelOutput(
-        reference_db=env_t[:, 0],
-        reference_bm=bm_t[:, 0] if bm_t is not None else None,
-        processed_db=env_t[:, 1],
-        processed_bm=bm_t[:, 1] if bm_t is not None else None,
-        reference_sl=sensation_t[:, 0],
-        processed_sl=sensation_t[:, 1],
-        lengths=torch.from_numpy(lengths.astype(np.int64)),
-        rngs=rngs,
-    )
+    def per_ear(values: np.ndarray) -> torch.Tensor:  # [2B, C] -> [B, 2, C]
+        return torch.from_numpy(values.reshape(batch, 2, nchan))
+
+    sensation = _sensation_levels(per_ear(average), per_ear(control_average),
+                                  torch.from_numpy(level1), per_ear(attn_ohc),
+                                  per_ear(low_knee), per_ear(comp_ratio), per_ear(attn_ihc))
+    return _output(torch.from_numpy(env_out),
+                   torch.from_numpy(bm_out) if bm_out is not None else None, sensation,
+                   torch.from_numpy(lengths.astype(np.int64)), rngs)
