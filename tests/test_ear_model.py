@@ -122,6 +122,11 @@ def test_compiled_row_kernels_match_their_definitions() -> None:
     ear_compiled.shift_rows(shifted, delays, lengths)
     expected = shift_signal(torch.tensor(rows), torch.tensor(delays), torch.tensor(lengths))
     np.testing.assert_array_equal(shifted, expected.numpy())
+    interleaved = np.zeros((10, 300))  # rows 1, 3, ... (a strided view) shifted alike
+    interleaved[1::2] = rows
+    ear_compiled.shift_rows(interleaved[1::2], delays, lengths)
+    np.testing.assert_array_equal(interleaved[1::2], expected.numpy())
+    assert not interleaved[0::2].any()
     # OHC: lfilter of the gain, applied to envelope and BM
     b, a = scipy.signal.butter(1, 800 / (0.5 * FS))
     gain = rng.uniform(0.1, 1.0, (5, 300))
@@ -148,6 +153,13 @@ def test_compiled_row_kernels_match_their_definitions() -> None:
     np.testing.assert_allclose(log_env, env_db, rtol=1e-15)  # overwritten with the dB values
     np.testing.assert_allclose(out_env, adapted, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(out_bm, rescaled, rtol=1e-12, atol=1e-300)
+    # the same into channel 1 of [R, C, T] outputs (rows contiguous, not adjacent)
+    env3, bm3 = np.zeros((5, 3, 300)), np.zeros((5, 3, 300))
+    ear_compiled.ihc_rows(np.log10(compressed + 1e-30), offsets, compressed, lengths, b_ihc,
+                          a_ihc, env3[:, 1], bm, bm3[:, 1])
+    np.testing.assert_array_equal(env3[:, 1], out_env)
+    np.testing.assert_array_equal(bm3[:, 1], out_bm)
+    assert not env3[:, 0::2].any() and not bm3[:, 0::2].any()
     # group delay: a delay inside each item's length, zero fill at the start
     signals = rng.standard_normal((2, 2, 3, 50))
     item_lengths = np.array([50, 30])

@@ -131,6 +131,22 @@ def test_feature_helpers_match_pyclarity() -> None:
         cov, ms = te._bm_covary(torch.tensor(bm_x), processed, 5000, 16)
         np.testing.assert_allclose(cov.detach().numpy(), cov_ref, atol=1e-12)
         np.testing.assert_allclose(ms.detach().numpy(), ms_ref, rtol=1e-12)
+    # levels across the 2.5 dB threshold, by band and in time: only the weighed tiles are
+    # computed, and the averages do not change
+    amplitude = np.linspace(0.5, 6.0, 32)[:, None] * (1.2 + np.sin(np.arange(5000) / 300.0))
+    bm_x, bm_y = bm_x * amplitude, bm_y * amplitude
+    cov_ref, ms_ref, _ = eb.bm_covary(bm_x, bm_y, 16, FS)
+    _, sync_ref = eb.ave_covary2(cov_ref, ms_ref, 2.5)
+    weighed = te._tiles_weighed(ms_ref, 2.5)
+    assert 0.1 < weighed.mean() < 0.9
+    for grad in (False, True):
+        processed = torch.tensor(bm_y, requires_grad=grad)
+        cov, ms = te._bm_covary(torch.tensor(bm_x), processed, 5000, 16, threshold_db=2.5)
+        cov_np = cov.detach().numpy()
+        np.testing.assert_allclose(cov_np[weighed], cov_ref[weighed], atol=1e-12)
+        assert (cov_np[~weighed] == 0).all()
+        np.testing.assert_allclose(te._ave_covary2(cov, ms, 2.5).detach().numpy(), sync_ref,
+                                   atol=1e-12)
     levels = te.audiograms_to_levels([([10, 20, 40, 60], [250, 1000, 3000, 8000])])
     expected = Audiogram(levels=np.array([10, 20, 40, 60.0]),
                          frequencies=np.array([250, 1000, 3000, 8000])).resample(FREQS).levels

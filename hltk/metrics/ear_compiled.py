@@ -40,6 +40,23 @@ _SMALL = 1e-30
 _LN10_20 = math.log(10.0) / 20.0
 
 
+def _flat_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A 2-D float64 array whose rows are contiguous but not adjacent (``a[1::2]``,
+    ``a[:, n]`` of a 3-D array) as ``(buffer, offsets)``: a 1-D view spanning them and each
+    row's start in it. Kernels that slice ``buffer[offset : offset + T]`` see contiguous
+    rows; given the 2-D view itself, numba compiles strided (gather) loads, 3-8x slower."""
+    if rows.size == 0:
+        return np.empty(0), np.zeros(rows.shape[0] if rows.ndim else 0, np.int64)
+    if rows.ndim != 2 or rows.dtype != np.float64 or rows.strides[1] != 8 or (
+            rows.shape[0] > 1 and (rows.strides[0] <= 0 or rows.strides[0] % 8)):
+        raise ValueError("rows must be a 2-D float64 array with contiguous rows")
+    count, steps = rows.shape
+    stride = rows.strides[0] // 8 if count > 1 else steps
+    span = (count - 1) * stride + steps if count else 0
+    buffer = np.lib.stride_tricks.as_strided(rows, shape=(span,), strides=(8,))
+    return buffer, np.arange(count, dtype=np.int64) * stride
+
+
 @nb.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy",
          fastmath={"contract"})  # fused multiply-adds shorten the recursion's critical path
 def _gammatone_kernel(signal, lengths, coefficients, gains, cosine, sine, envelope, bm,
@@ -212,10 +229,9 @@ def first_order_rows(gain: np.ndarray, b: np.ndarray, a: np.ndarray, envelope: n
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
-def _shift_kernel(rows_array, delays, lengths):  # type: ignore[no-untyped-def]
-    count, steps = rows_array.shape
-    for r in range(count):
-        row = rows_array[r]
+def _shift_kernel(buffer, offsets, steps, delays, lengths):  # type: ignore[no-untyped-def]
+    for r in range(offsets.shape[0]):
+        row = buffer[offsets[r] : offsets[r] + steps]
         d = delays[r]
         length = min(lengths[r], steps)
         if d >= 0:
@@ -234,8 +250,11 @@ def _shift_kernel(rows_array, delays, lengths):  # type: ignore[no-untyped-def]
 
 def shift_rows(rows: np.ndarray, delays: np.ndarray, lengths: np.ndarray) -> None:
     """In place, as :func:`hltk.dsp.ear_filters.shift_signal`: ``delays > 0`` advance,
-    ``< 0`` delay, zero fill, and zero at or past each row's length. ``rows [R, T]``."""
-    _shift_kernel(rows, np.asarray(delays, np.int64), np.asarray(lengths, np.int64))
+    ``< 0`` delay, zero fill, and zero at or past each row's length. ``rows [R, T]`` (rows
+    contiguous, e.g. every other row of an array)."""
+    buffer, offsets = _flat_rows(rows)
+    _shift_kernel(buffer, offsets, rows.shape[1], np.asarray(delays, np.int64),
+                  np.asarray(lengths, np.int64))
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
@@ -267,8 +286,8 @@ def _ihc_step(log_value, offset, z0, z1, started, late, b0, b1, b2, a1,
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
-def _ihc_kernel(env_db, offsets, compressed, lengths, b, a, out_env, bm,
-                out_bm):  # type: ignore[no-untyped-def]
+def _ihc_kernel(env_db, offsets, compressed, lengths, b, a, env_buffer, env_at, bm,
+                bm_buffer, bm_at):  # type: ignore[no-untyped-def]
     rows, steps = env_db.shape
     want_bm = bm.shape[0] == rows
     b0, b1, b2 = b[0], b[1], b[2]
@@ -281,7 +300,10 @@ def _ihc_kernel(env_db, offsets, compressed, lengths, b, a, out_env, bm,
         v0, v1, v2, v3 = lengths[r], lengths[r + 1], lengths[r + 2], lengths[r + 3]
         o0, o1, o2, o3 = offsets[r], offsets[r + 1], offsets[r + 2], offsets[r + 3]
         x0, x1, x2, x3 = env_db[r], env_db[r + 1], env_db[r + 2], env_db[r + 3]
-        w0, w1, w2, w3 = out_env[r], out_env[r + 1], out_env[r + 2], out_env[r + 3]
+        w0 = env_buffer[env_at[r] : env_at[r] + steps]
+        w1 = env_buffer[env_at[r + 1] : env_at[r + 1] + steps]
+        w2 = env_buffer[env_at[r + 2] : env_at[r + 2] + steps]
+        w3 = env_buffer[env_at[r + 3] : env_at[r + 3] + steps]
         for t in range(steps):
             x0[t], w0[t], p0, q0, s0 = _ihc_step(x0[t], o0, p0, q0, s0, t >= v0,
                                                  b0, b1, b2, a1, a2)
@@ -297,15 +319,16 @@ def _ihc_kernel(env_db, offsets, compressed, lengths, b, a, out_env, bm,
         started = False
         valid = lengths[k]
         offset = offsets[k]
+        w = env_buffer[env_at[k] : env_at[k] + steps]
         for t in range(steps):
-            env_db[k, t], out_env[k, t], p, q, started = _ihc_step(
+            env_db[k, t], w[t], p, q, started = _ihc_step(
                 env_db[k, t], offset, p, q, started, t >= valid, b0, b1, b2, a1, a2)
     if want_bm:  # a separate pass: no recursion, so the division vectorises
         for k in range(rows):
             comp_row = compressed[k]
-            adapted_row = out_env[k]
+            adapted_row = env_buffer[env_at[k] : env_at[k] + steps]
             bm_row = bm[k]
-            target = out_bm[k]
+            target = bm_buffer[bm_at[k] : bm_at[k] + steps]
             for t in range(steps):
                 # pyclarity's two rescalings, bm (x + s) / (c + s) then (a + s) / (x + s),
                 # with the common factor cancelled (one division, a few ulp apart)
@@ -323,15 +346,17 @@ def ihc_rows(log_envelope: np.ndarray, offsets: np.ndarray, compressed: np.ndarr
     rescaled by the two dB-to-linear steps as pyclarity, ``bm * (env_db + small) /
     (compressed + small) * (out_env + small) / (env_db + small)``, computed with ``env_db +
     small`` cancelled. ``b, a``: the second-order
-    filter of :func:`hltk.metrics.ear_model.inner_hair_cell_filter`.
+    filter of :func:`hltk.metrics.ear_model.inner_hair_cell_filter`. ``out_env`` and
+    ``out_bm`` need contiguous rows only (``a[:, n]`` of a ``[R, C, T]`` array).
     """
     if a[0] != 1.0:
         raise ValueError("a[0] must be 1")
-    empty = np.empty((0, 0))
+    env_buffer, env_at = _flat_rows(out_env)
+    bm_buffer, bm_at = _flat_rows(out_bm if out_bm is not None else np.empty((0, 0)))
     _ihc_kernel(log_envelope, np.ascontiguousarray(offsets, np.float64), compressed,
                 np.asarray(lengths, np.int64),
-                np.asarray(b, np.float64), np.asarray(a, np.float64), out_env,
-                bm if bm is not None else empty, out_bm if out_bm is not None else empty)
+                np.asarray(b, np.float64), np.asarray(a, np.float64), env_buffer, env_at,
+                bm if bm is not None else np.empty((0, 0)), bm_buffer, bm_at)
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
@@ -391,7 +416,7 @@ def decimating_fir_rows(signal: np.ndarray, taps: np.ndarray, left: int, step: i
 
 @nb.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy",
          fastmath={"reassoc", "contract"})  # the sums vectorise (rounding ~1e-16 rel.)
-def _segment_covariance_kernel(x, y, window, hop, first, maxlag, inv_corr, inv_sum2,
+def _segment_covariance_kernel(x, y, window, hop, first, maxlag, inv_corr, inv_sum2, needed,
                                cov, ms_x, ms_y):  # type: ignore[no-untyped-def]
     channels, count = cov.shape
     length = window.shape[0]
@@ -404,34 +429,43 @@ def _segment_covariance_kernel(x, y, window, hop, first, maxlag, inv_corr, inv_s
         y_row = y[c]
         for k in range(count):
             start = (first + k) * hop
+            x_seg = x_row[start : start + length]
+            y_seg = y_row[start : start + length]
+            # the mean squares by reductions that only read (they vectorise), the segments
+            # stored only for a tile that is needed
             mean_x = 0.0
             mean_y = 0.0
             for t in range(length):
-                xs[t] = x_row[start + t] * window[t]
-                ys[t] = y_row[start + t] * window[t]
-                mean_x += xs[t]
-                mean_y += ys[t]
+                mean_x += x_seg[t] * window[t]
+                mean_y += y_seg[t] * window[t]
             mean_x /= length
             mean_y /= length
             sum_x = 0.0
             sum_y = 0.0
             for t in range(length):
-                xs[t] -= mean_x
-                ys[t] -= mean_y
-                sum_x += xs[t] * xs[t]
-                sum_y += ys[t] * ys[t]
+                dx = x_seg[t] * window[t] - mean_x
+                dy = y_seg[t] * window[t] - mean_y
+                sum_x += dx * dx
+                sum_y += dy * dy
             sum_x *= inv_sum2
             sum_y *= inv_sum2
+            ms_x[c, k] = sum_x
+            ms_y[c, k] = sum_y
+            if not needed[c, k]:
+                cov[c, k] = 0.0
+                continue
+            for t in range(length):
+                xs[t] = x_seg[t] * window[t] - mean_x
+                ys[t] = y_seg[t] * window[t] - mean_y
             # sum_t xs[t + j - maxlag] ys[t] for each lag j: a dot product of fixed length
             # over the zero-padded segment, which vectorises
             peak = 0.0
             for j in range(lags):
+                shifted = padded[j : j + length]
                 total = 0.0
                 for t in range(length):
-                    total += padded[t + j] * ys[t]
+                    total += shifted[t] * ys[t]
                 peak = max(peak, abs(total * inv_corr[j]))
-            ms_x[c, k] = sum_x
-            ms_y[c, k] = sum_y
             if sum_x > _SMALL and sum_y > _SMALL:
                 cov[c, k] = peak / math.sqrt(sum_x * sum_y)
             else:
@@ -440,12 +474,15 @@ def _segment_covariance_kernel(x, y, window, hop, first, maxlag, inv_corr, inv_s
 
 def segment_covariance_rows(
     x: np.ndarray, y: np.ndarray, window: np.ndarray, hop: int, first: int, count: int,
-    maxlag: int,
+    maxlag: int, needed: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Windowed, mean-removed segments ``first .. first + count - 1`` (start ``k * hop``,
     ``len(window)`` samples) of each row of ``x, y [C, N]``: the peak of the normalised
     cross-covariance within ``+/-maxlag`` (``eb.bm_covary``'s inner loop, by direct sums
     instead of FFTs), and the two mean squares (not yet doubled).
+
+    ``needed [C, count]`` (bool, default all): the covariance of a tile that is not needed
+    is left 0 (its mean squares are still computed); all False gives the mean squares alone.
 
     Returns:
         ``(covariance, ms_x, ms_y)``, each ``[C, count]``.
@@ -457,8 +494,13 @@ def segment_covariance_rows(
     cov, ms_x, ms_y = np.empty(shape), np.empty(shape), np.empty(shape)
     if (first + count - 1) * hop + length > min(x.shape[1], y.shape[1]):
         raise ValueError("segments run past the rows")
+    if needed is None:
+        needed = np.ones(shape, np.bool_)
+    elif needed.shape != shape:
+        raise ValueError(f"needed must be {shape}, got {needed.shape}")
     _segment_covariance_kernel(x, y, w, int(hop), int(first), int(maxlag), inv_corr,
-                               1.0 / float(np.sum(w**2)), cov, ms_x, ms_y)
+                               1.0 / float(np.sum(w**2)), np.ascontiguousarray(needed, np.bool_),
+                               cov, ms_x, ms_y)
     return cov, ms_x, ms_y
 
 

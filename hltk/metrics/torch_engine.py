@@ -191,10 +191,28 @@ def _segment_covariance(
     return covariance, ms_x, ms_y
 
 
+def _tiles_weighed(reference_ms: np.ndarray, threshold_db: float) -> np.ndarray:
+    """``[C, nseg]`` tiles whose covariance :func:`_ave_covary2` can weigh: the band's RMS
+    (``sqrt(reference_ms)``, dB SL) and the segment's band-averaged level above
+    ``threshold_db``, each with a 1e-6 dB margin against rounding (an extra tile costs time,
+    never a value)."""
+    rms = np.sqrt(reference_ms)
+    level = 20 * np.log10(np.sum(10 ** (rms / 20), axis=0) / rms.shape[0])
+    margin = 1e-6
+    return (rms > threshold_db - margin) & (level > threshold_db - margin)[None, :]
+
+
 def _bm_covary(
-    reference: torch.Tensor, processed: torch.Tensor, length: int, segment_ms: float = 16
+    reference: torch.Tensor, processed: torch.Tensor, length: int, segment_ms: float = 16,
+    threshold_db: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``eb.bm_covary``: ``[C, T]`` BM signals -> ``(covariance [C, nseg], ref_ms [C, nseg])``."""
+    """``eb.bm_covary``: ``[C, T]`` BM signals -> ``(covariance [C, nseg], ref_ms [C, nseg])``.
+
+    With ``threshold_db`` (the one :func:`_ave_covary2` will use), the covariance of a tile
+    that average gives no weight is left 0 instead of computed: the averages are unchanged,
+    and on the compiled CPU path those tiles (half to four fifths of them in quiet or
+    high-loss bands) cost only their mean squares.
+    """
     maxlag = int(np.around(1.0 * (0.001 * FS)))
     nwin = int(np.around(segment_ms * (0.001 * FS)))
     nwin += nwin % 2 == 1
@@ -202,25 +220,43 @@ def _bm_covary(
     nhalf = nwin // 2
     half = window[nhalf:]
     nseg = int(1 + np.floor(length / nwin) + np.floor((length - nwin / 2) / nwin))
+    start = (nseg - 1) * nhalf
     cov_first, ms_first, _ = _segment_covariance(reference[:, :nhalf], processed[:, :nhalf],
                                                  half, maxlag)
+    cov_last, ms_last, _ = _segment_covariance(reference[:, start : start + nhalf],
+                                               processed[:, start : start + nhalf],
+                                               window[:nhalf].contiguous(), maxlag)
+
+    def weighed(ms_mid: torch.Tensor) -> np.ndarray | None:
+        if threshold_db is None:
+            return None
+        ms = torch.cat((ms_first.unsqueeze(-1), ms_mid, ms_last.unsqueeze(-1)), dim=-1)
+        return _tiles_weighed(2.0 * ms.detach().cpu().numpy(), threshold_db)
+
     if reference.device.type == "cpu" and not (
             torch.is_grad_enabled() and (reference.requires_grad or processed.requires_grad)):
         # compiled direct sums over 49 lags: ~5x faster than batched FFTs of the segments
-        cov_np, ms_np, _ = segment_covariance_rows(
-            reference[:, :length].numpy(), processed[:, :length].numpy(), window.numpy(),
-            nhalf, 1, max(nseg - 2, 0), maxlag)
+        # whole rows (the segments end inside ``length``): a ``[:, :length]`` view is not
+        # C-contiguous, and numba's loops over it do not vectorise
+        args = (np.ascontiguousarray(reference.numpy()), np.ascontiguousarray(processed.numpy()),
+                window.numpy(), nhalf, 1, max(nseg - 2, 0), maxlag)
+        needed = None
+        if threshold_db is not None:  # the mean squares first, then only the weighed tiles
+            _, ms_np, _ = segment_covariance_rows(
+                *args, needed=np.zeros((reference.shape[0], max(nseg - 2, 0)), np.bool_))
+            needed = weighed(torch.from_numpy(ms_np))[:, 1:-1]
+        cov_np, ms_np, _ = segment_covariance_rows(*args, needed=needed)
         cov_mid, ms_mid = torch.from_numpy(cov_np), torch.from_numpy(ms_np)
     else:
         ref_mid = reference[:, :length].unfold(-1, nwin, nhalf)[:, 1 : nseg - 1]
         proc_mid = processed[:, :length].unfold(-1, nwin, nhalf)[:, 1 : nseg - 1]
         cov_mid, ms_mid, _ = _segment_covariance(ref_mid, proc_mid, window, maxlag)
-    start = (nseg - 1) * nhalf
-    cov_last, ms_last, _ = _segment_covariance(reference[:, start : start + nhalf],
-                                               processed[:, start : start + nhalf],
-                                               window[:nhalf].contiguous(), maxlag)
     covariance = torch.cat((cov_first.unsqueeze(-1), cov_mid, cov_last.unsqueeze(-1)), dim=-1)
     ref_ms = torch.cat((ms_first.unsqueeze(-1), ms_mid, ms_last.unsqueeze(-1)), dim=-1)
+    mask = weighed(ms_mid)
+    if mask is not None:  # the same tiles 0 on every path
+        covariance = torch.where(torch.as_tensor(mask, device=covariance.device), covariance,
+                                 torch.zeros_like(covariance))
     return torch.clamp(covariance, 0.0, 1.0), 2.0 * ref_ms
 
 
@@ -538,7 +574,8 @@ def hasqi_v2(
         proc_smooth = _env_smooth(ear.processed_db[j], n, segment_covariance)
         cep = _mel_cepstrum_correlation(ref_smooth, proc_smooth, silence_threshold)
         dloud, _, dslope = _spectrum_diff(ear.reference_sl[j], ear.processed_sl[j])
-        cov, ref_ms = _bm_covary(ear.reference_bm[j], ear.processed_bm[j], n, segment_covariance)
+        cov, ref_ms = _bm_covary(ear.reference_bm[j], ear.processed_bm[j], n, segment_covariance,
+                                 threshold_db=2.5)
         sync = _ave_covary2(cov, ref_ms, 2.5)[4]
         d_loud = torch.clamp(1.0 - dloud[1] / 2.5, 0.0, 1.0)
         d_slope = torch.clamp(1.0 - dslope[1], 0.0, 1.0)
@@ -638,7 +675,8 @@ def haaqi(
         proc_smooth = _env_smooth(ear.processed_db[j], n, 8)
         high = _melcor9_high(ref_smooth, proc_smooth, silence_threshold, 8)
         dloud, dnorm, _ = _spectrum_diff(ear.reference_sl[j], ear.processed_sl[j])
-        cov, ref_ms = _bm_covary(ear.reference_bm[j], ear.processed_bm[j], n, segment_covariance)
+        cov, ref_ms = _bm_covary(ear.reference_bm[j], ear.processed_bm[j], n, segment_covariance,
+                                 threshold_db=silence_threshold)
         sync = _ave_covary2(cov, ref_ms, silence_threshold)[4]
         d_loud = torch.clamp(1.0 - dloud[1] / 2.5, 0.0, 1.0)
         d_norm = torch.clamp(1.0 - dnorm[1] / 25, 0.0, 1.0)
