@@ -244,7 +244,8 @@ def _bm_covary(
         if threshold_db is not None:  # the mean squares first, then only the weighed tiles
             _, ms_np, _ = segment_covariance_rows(
                 *args, needed=np.zeros((reference.shape[0], max(nseg - 2, 0)), np.bool_))
-            needed = weighed(torch.from_numpy(ms_np))[:, 1:-1]
+            mask = weighed(torch.from_numpy(ms_np))
+            needed = mask[:, 1:-1] if mask is not None else None
         cov_np, ms_np, _ = segment_covariance_rows(*args, needed=needed)
         cov_mid, ms_mid = torch.from_numpy(cov_np), torch.from_numpy(ms_np)
     else:
