@@ -15,10 +15,12 @@ full-size intermediate), or only skipped (HASPI needs the stream position, not t
 The values equal numpy's bit for bit (same operations, same C library ``log`` and ``sqrt``).
 
 What makes it faster: the 624 output words of each MT19937 block are tempered in one
-vectorised pass, and the 21 % of rejected tries are counted without a branch (when skipping,
-in a vectorised count over each block). On the 2-core
-VM (``bench/legacy_rng_speed.py``, one ear model's 32 x 96 000 draws): 2.2-4.4 ns per
-skipped and 8-12 ns per kept value, against 16-22 ns for ``RandomState.standard_normal``.
+vectorised pass, and a block's tries are computed in one vectorised loop (indexed from a
+slice of the block, or numba compiles scalar loads); the 21 % of rejected tries are
+counted without a branch, and the kept ones compacted without one. The kept stream runs
+in rounds small enough for the L2 cache. On the 2-core VM (``bench/legacy_rng_speed.py``,
+one ear model's 32 x 96 000 draws): 1.2-1.6 ns per skipped and 6.4-10 ns per kept value,
+against 16.5-22.6 ns for ``RandomState.standard_normal`` (several runs).
 """
 
 from __future__ import annotations
@@ -132,9 +134,10 @@ def _skip_pairs(key, pos, pairs):  # type: ignore[no-untyped-def]
                 last_x1, last_r2 = x1, r2
             continue
         count = (_N - pos) // 4
+        block = words[pos : pos + 4 * count]  # see _block_tries
         found = 0
         for j in range(count):  # count only
-            x1, x2, r2 = _try_at(words, pos + 4 * j)
+            x1, x2, r2 = _try_at(block, 4 * j)
             found += (r2 < 1.0) & (r2 != 0.0)
         if accepted + found < pairs:
             accepted += found
@@ -152,49 +155,105 @@ def _skip_pairs(key, pos, pairs):  # type: ignore[no-untyped-def]
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
+def _block_tries(words, pos, x1s, x2s, r2s):  # type: ignore[no-untyped-def]
+    """All the whole tries left in the block from ``pos`` (one loop with no branch, which
+    vectorises); returns their count."""
+    count = (_N - pos) // 4
+    block = words[pos : pos + 4 * count]  # indexed from a slice's start, the loads vectorise
+    for j in range(count):
+        x1s[j], x2s[j], r2s[j] = _try_at(block, 4 * j)
+    return count
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False)
 def _collect_pairs(key, words, pos, x1s, x2s, r2s, pairs):  # type: ignore[no-untyped-def]
-    """The next ``pairs`` accepted tries into ``x1s, x2s, r2s`` (branch-free compaction);
-    ``words`` holds the tempered words of ``key``'s current block. Returns ``pos``."""
+    """The next ``pairs`` accepted tries into ``x1s, x2s, r2s``; ``words`` holds the
+    tempered words of ``key``'s current block. Returns ``pos``.
+
+    The tries of a block are computed together (:func:`_block_tries`), then the accepted
+    ones are compacted with no branch on the acceptance (21 % rejected, unpredictable);
+    a try that straddles two blocks is drawn through :func:`_try_across`."""
+    t1 = np.empty(_N // 4)
+    t2 = np.empty(_N // 4)
+    tr = np.empty(_N // 4)
     accepted = 0
     while accepted < pairs:
-        if pos <= _N - 4:
-            x1, x2, r2 = _try_at(words, pos)
-            pos += 4
-        else:
+        if pos > _N - 4:
             x1, x2, r2, pos = _try_across(key, words, pos)
-        x1s[accepted] = x1
-        x2s[accepted] = x2
-        r2s[accepted] = r2
-        accepted += (r2 < 1.0) & (r2 != 0.0)
+            x1s[accepted] = x1
+            x2s[accepted] = x2
+            r2s[accepted] = r2
+            accepted += (r2 < 1.0) & (r2 != 0.0)
+            continue
+        count = _block_tries(words, pos, t1, t2, tr)
+        used = count
+        for j in range(count):
+            r2 = tr[j]
+            x1s[accepted] = t1[j]
+            x2s[accepted] = t2[j]
+            r2s[accepted] = r2
+            accepted += (r2 < 1.0) & (r2 != 0.0)
+            if accepted == pairs:
+                used = j + 1
+                break
+        pos += 4 * used
     return pos
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False)
-def _spread_pairs(x1s, x2s, r2s, pairs, target, start, length,
-                  scale):  # type: ignore[no-untyped-def]
-    """Values ``f x2, f x1`` of each pair (``f = sqrt(-2 log r2 / r2)``) added, scaled, to
-    ``target`` in C order from flat position ``start`` (rows of ``length``); a last value
-    past the end is returned as the cached one."""
-    rows = target.shape[0]
-    r = start // length
-    col = start - r * length
-    leftover = 0.0
+def _pair_values(x1s, x2s, r2s, pairs, values):  # type: ignore[no-untyped-def]
+    """``values[2j], values[2j + 1] = f x2, f x1`` with ``f = sqrt(-2 log r2 / r2)``: numpy's
+    order within a pair. A straight loop of scalar ``log`` calls, pipelined (splitting off
+    the division and square root into a vectorised loop measured slower)."""
     for j in range(pairs):
         factor = math.sqrt(-2.0 * math.log(r2s[j]) / r2s[j])
-        for value in (factor * x2s[j], factor * x1s[j]):
-            if r < rows:
-                target[r, col] += scale * value
-                col += 1
-                if col == length:
-                    col = 0
-                    r += 1
-            else:
-                leftover = value
-    return leftover
+        values[2 * j] = factor * x2s[j]
+        values[2 * j + 1] = factor * x1s[j]
 
 
-#: accepted pairs per round of the kept stream (three float64 buffers of this size)
-_ROUND = 65536
+@nb.njit(cache=True, nogil=True, boundscheck=False)
+def _add_values(values, count, target, start, length, scale):  # type: ignore[no-untyped-def]
+    """``target`` (rows of ``length``, C order from flat position ``start``) ``+= scale *
+    values[:count]``, a row segment at a time (vectorised)."""
+    r = start // length
+    col = start - r * length
+    k = 0
+    while k < count:
+        run = min(length - col, count - k)
+        row = target[r]
+        for t in range(run):
+            row[col + t] += scale * values[k + t]
+        k += run
+        col = 0
+        r += 1
+
+
+#: accepted pairs per round of the kept stream: its buffers (5 x 8 bytes per pair) stay in
+#: the L2 cache (rounds of 65 536 pairs spilled it: 8-9 against 6-7 ns per value)
+_ROUND = 2048
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False)
+def _add_rounds(key, pos, target, flat, count, length, scale):  # type: ignore[no-untyped-def]
+    """Values ``flat .. count - 1`` of the stream added, scaled, to ``target`` (C order, rows
+    of ``length``), in rounds of :data:`_ROUND` pairs. Returns ``(pos, last)``: ``last`` is
+    the final pair's second value (numpy's cached one when ``count - flat`` is odd)."""
+    words = np.empty(_N, np.uint32)
+    _temper(key, words)
+    size = min(_ROUND, (count - flat + 1) // 2 + 1)
+    x1s = np.empty(size)
+    x2s = np.empty(size)
+    r2s = np.empty(size)
+    values = np.empty(2 * size)
+    last = 0.0
+    while flat < count:
+        pairs = min(size, (count - flat + 1) // 2)
+        pos = _collect_pairs(key, words, pos, x1s, x2s, r2s, pairs)
+        _pair_values(x1s, x2s, r2s, pairs, values)
+        _add_values(values, min(2 * pairs, count - flat), target, flat, length, scale)
+        last = values[2 * pairs - 1]
+        flat += 2 * pairs
+    return pos, last
 
 
 def _legacy_state(rng: np.random.RandomState) -> tuple[np.ndarray, int, int, float]:
@@ -208,27 +267,20 @@ def _legacy_state(rng: np.random.RandomState) -> tuple[np.ndarray, int, int, flo
 
 def _add(rng: np.random.RandomState, target: np.ndarray, rows: int, length: int,
          scale: float) -> None:
-    """Kept values: the accepted tries are drawn and compacted in one kernel (no branch on
-    the acceptance), then turned into values and spread into ``target`` by another. The
-    logarithm stays the C library's scalar ``log``, as numpy's: numpy's vectorised ``log``
-    would save ~3 ns per value but differs by an ulp on ~0.1 % of them."""
+    """Kept values, in rounds: the accepted tries drawn and compacted, turned into values
+    (the C library's scalar ``log``, as numpy: numpy's vectorised ``log`` would save ~3 ns
+    per value but differs by an ulp on ~0.1 % of them), and added to ``target`` row segment
+    by row segment."""
     key, pos, has_gauss, gauss = _legacy_state(rng)
     count = rows * length
     flat = 0
     if has_gauss and count > 0:
         target[0, 0] += scale * gauss
         has_gauss, gauss, flat = 0, 0.0, 1
-    words = np.empty(_N, np.uint32)
-    _temper(key, words)
-    buffers = np.empty((3, min(_ROUND, (count - flat + 1) // 2 + 1)))
-    while flat < count:
-        pairs = min(buffers.shape[1], (count - flat + 1) // 2)
-        x1s, x2s, r2s = buffers[0], buffers[1], buffers[2]
-        pos = _collect_pairs(key, words, pos, x1s, x2s, r2s, pairs)
-        leftover = _spread_pairs(x1s, x2s, r2s, pairs, target, flat, length, scale)
-        flat += 2 * pairs
-        if flat > count:  # an odd count: the last pair's first value stays cached
-            has_gauss, gauss = 1, leftover
+    if flat < count:
+        pos, last = _add_rounds(key, int(pos), target, flat, count, length, float(scale))
+        if (count - flat) % 2:  # an odd count: the last pair's second value stays cached
+            has_gauss, gauss = 1, float(last)
     rng.set_state(("MT19937", key, pos, int(has_gauss), float(gauss)))
 
 
