@@ -9,5 +9,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from hltk.runtime import default_omp_wait_policy as _default_omp_wait_policy
+from hltk.runtime import keep_freed_memory as _keep_freed_memory
 
 _default_omp_wait_policy()  # before torch loads OpenMP: see hltk.runtime
+_keep_freed_memory()  # before worker threads take heaps of their own: see hltk.runtime
