@@ -697,8 +697,17 @@ def _lag_delay_numpy(rows: np.ndarray, lengths: np.ndarray, max_lag: int,
     inside that bound, so the true float64 peak is always among the candidates; a row with
     more than :data:`_MAX_CANDIDATES` (a flat correlation) is redone with float64 FFTs.
     """
-    spectra = scipy.fft.rfft(rows.astype(np.float32), n=n_fft, axis=-1)
-    corr = scipy.fft.irfft(spectra[0::2] * np.conj(spectra[1::2]), n=n_fft, axis=-1)
+    pairs, steps = len(lengths), rows.shape[1]
+    # zero-padded float32 rows, references first: scipy's own padding (``n=``) made the
+    # forward transforms 1.5x slower
+    padded = np.zeros((2 * pairs, n_fft), np.float32)
+    padded[:pairs, :steps] = rows[0::2]
+    padded[pairs:, :steps] = rows[1::2]
+    spectra = scipy.fft.rfft(padded, axis=-1, overwrite_x=True)
+    products, processed_spectra = spectra[:pairs], spectra[pairs:]
+    np.conjugate(processed_spectra, out=processed_spectra)
+    products *= processed_spectra
+    corr = scipy.fft.irfft(products, n=n_fft, axis=-1, overwrite_x=True)
     delays = np.empty(len(lengths), np.int64)
     for i, length in enumerate(lengths.tolist()):
         reference, processed = rows[2 * i], rows[2 * i + 1]
