@@ -317,3 +317,20 @@ def test_float32_alignment_with_exact_refinement_picks_the_float64_delay() -> No
             expected.append(lags - int(np.argmax(window)) - 1)
         np.testing.assert_array_equal(em._lag_delay_numpy(rows, lengths, max_lag, n_fft),
                                       expected)
+    # rows shorter than the lag range, and a silent processed row (a flat correlation: every
+    # lag a candidate, redone in float64; the first lag wins)
+    rows = np.zeros((6, total))
+    lengths = np.array([250, 4000, 599])
+    for i, n in enumerate(lengths.tolist()):
+        rows[2 * i, :n] = np.abs(rng.standard_normal(n))
+        rows[2 * i + 1, :n] = np.roll(rows[2 * i, :n], 3 * i + 1)
+    rows[3] = 0.0
+    spectra = scipy.fft.rfft(rows, n=n_fft)
+    corr = scipy.fft.irfft(spectra[0::2] * np.conj(spectra[1::2]), n=n_fft)
+    expected = []
+    for i, n in enumerate(lengths.tolist()):
+        lags = min(n, max_lag)
+        window = np.take(corr[i], np.arange(-lags + 1, lags + 1), mode="wrap")
+        expected.append(lags - int(np.argmax(window)) - 1)
+    assert expected[1] == max_lag - 1
+    np.testing.assert_array_equal(em._lag_delay_numpy(rows, lengths, max_lag, n_fft), expected)
