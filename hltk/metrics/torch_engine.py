@@ -27,10 +27,12 @@ Performance: on CPU without autograd the ear model runs its compiled channel loo
 :data:`COMPILED_CHUNK` items. Measured with ``bench/torch_metrics_speed.py --configs 1x2``
 (32 pairs x 4 s at 24 kHz; torch ``set_num_threads(1)`` with ``workers=2`` against a 2-process
 joblib pool, same seeds) on the shared 2-core VM: see the README's Performance section for
-the figures. Per 4 s pair, one thread, what is left: the gammatone recursions (~50 ms), the
-alignment FFTs (~50 ms HASPI, ~100 ms HASQI/HAAQI, which also align the BM), replaying
-numpy's legacy normal stream (~25 ms skipped, ~60 ms kept), the segment covariances
-(~40 ms), three vectorised transcendental passes per channel (~20 ms). Use one intra-op
+the figures. Per 4 s pair, one thread (``bench/torch_metrics_profile.py``), what is left:
+HASPI ~0.21 s (gammatone recursions ~37 ms, envelope alignment ~36 ms, IHC adaptation
+20-30 ms, features ~45 ms, three vectorised transcendental passes per channel ~20 ms,
+skipping the threshold noise ~8 ms); HASQI/HAAQI 0.24-0.27 s (envelope and BM alignment
+~65 ms, threshold noise kept ~45 ms, gammatone ~37 ms, IHC ~19 ms, segment covariances of
+the weighed tiles ~15 ms). Use one intra-op
 thread per worker on CPU. On a GPU (or with autograd) the frequency-domain torch path filters
 all items of a chunk at once (not yet measured on a GPU).
 """
@@ -420,9 +422,10 @@ def _haspi_network(features: torch.Tensor) -> torch.Tensor:
     return output.mean(-1) / normalization
 
 
-#: items per ear-model chunk on the compiled CPU path: its kernels run row by row, so larger
-#: chunks gain nothing and their outputs ([B, 2, 32, T] float64, 0.4 GB per 8 items of 4 s)
-#: cost page faults (3 us per 4 KiB page here) before the memory is reused
+#: items per ear-model chunk on the compiled CPU path: its kernels run row by row and its
+#: alignment transforms batch channels instead (see ``ear_model._channel_group``), so larger
+#: chunks gain little and cost memory ([B, 2, 32, T] float64 outputs, 0.4 GB per 8 items of
+#: 4 s, for each chunk in flight)
 COMPILED_CHUNK = 2
 
 
