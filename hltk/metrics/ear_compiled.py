@@ -340,8 +340,8 @@ def _ihc_step(log_value, offset, z0, z1, started, late, b0, b1, b2, a1,
     y = z0 + b0 * x
     z0 = z1 + x * b1 - y * a1
     z1 = x * b2 - y * a2
-    started = started or x != 0.0
-    out = y if (y > 0.0 and started and not late) else 0.0
+    started = started | (x != 0.0)  # bitwise: no short-circuit branches (unpredictable)
+    out = y if (y > 0.0) & started & (not late) else 0.0
     return x, out, z0, z1, started
 
 
