@@ -789,7 +789,10 @@ def _channels_compiled(
     compute_bm: bool,
 ) -> EarModelOutput:
     """The channel loop of :func:`ear_model` with the row kernels of
-    :mod:`hltk.metrics.ear_compiled` (same steps, same order; see there).
+    :mod:`hltk.metrics.ear_compiled` (same steps, same order for each channel; see there).
+    Channels run in groups (:func:`_channel_group`): gammatone and OHC stages for each
+    channel of the group, then the group's alignments in shared transform calls, then each
+    channel's IHC stage.
 
     Args:
         mid: ``[2B, T]`` middle-ear output, rows ``2i`` (reference) and ``2i + 1`` (processed).

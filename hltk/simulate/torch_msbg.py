@@ -61,15 +61,18 @@ lanes, which follow pyclarity's order exactly (advance with a zero-filled end, t
 high-pass from rest) and keep their state in float64: the two paths agree to > 100 dB.
 
 Speed (``bench/torch_msbg_speed.py``, 32 items x 4 s x 2 ears, 9 audiograms, one 2-thread
-process against the ``msbg`` backend with ``--jobs 2``, 2-core CPU at load 1-2): 5.7-7.4x in
-wall time and 6.1-8.0x in CPU seconds with the compiled recursions. Alternating in one
+process against the ``msbg`` backend with ``--jobs 2``, 2-core CPU at load 1-2): 8.1x in
+wall time and 8.6x in CPU seconds with the compiled recursions on a steady-state pass (7.0x
+on the batch's first pass, which also grows the heap); 5.7-7.4x wall in earlier one-pass
+runs. Alternating in one
 process (``bench/torch_msbg_recursion.py``, medians), the compiled recursions are 1.3-1.4x
 faster than the torch path on 2 threads (they run the channels in parallel, where the torch
 path's block products scale poorly) and 1.1x on one. In a profile of the compiled path, the gammatone
 kernel is the largest item, then the recruitment's log/exp, the FIR and smearing FFTs with
 the smearing product, and the envelope kernel. Two process-wide settings matter as much as
 the DSP (:mod:`hltk.runtime`, applied by this class and on import of :mod:`hltk`): freed
-memory is kept for reuse (fresh large tensors are page-faulted at ~1 GB/s on the VM) and
+memory is kept for reuse, on one heap for all threads (fresh large tensors are page-faulted at
+~1 GB/s on the VM) and
 OpenMP threads wait passively (spinning threads cost 4-8x on a loaded machine).
 """
 
