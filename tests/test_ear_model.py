@@ -282,12 +282,26 @@ def test_frequency_domain_path_matches_recursion() -> None:
                                    getattr(recursion, name).numpy(), atol=1e-5, err_msg=name)
 
 
+def _float64_delays(rows: np.ndarray, lengths: np.ndarray, max_lag: int,
+                    n_fft: int) -> list[int]:
+    """``eb.envelope_align``'s delay of each processed row (``rows[1::2]``) against its
+    reference (``rows[0::2]``) from a float64 cross-correlation."""
+    import scipy.fft
+
+    spectra = scipy.fft.rfft(rows, n=n_fft)
+    corr = scipy.fft.irfft(spectra[0::2] * np.conj(spectra[1::2]), n=n_fft)
+    delays = []
+    for i, n in enumerate(lengths.tolist()):
+        lags = min(n, max_lag)
+        window = np.take(corr[i], np.arange(-lags + 1, lags + 1), mode="wrap")
+        delays.append(lags - int(np.argmax(window)) - 1)
+    return delays
+
+
 def test_float32_alignment_with_exact_refinement_picks_the_float64_delay() -> None:
     """The compiled path's envelope/BM alignment (float32 FFTs, candidates re-scored exactly)
     must choose the same delay as the float64 cross-correlation, including for unrelated
     and noise-like rows whose correlation has no clear peak."""
-    import scipy.fft
-
     rng = np.random.default_rng(3)
     total, max_lag = 6000, 600
     n_fft = fast_fft_size(total + max_lag + 1)
@@ -308,15 +322,8 @@ def test_float32_alignment_with_exact_refinement_picks_the_float64_delay() -> No
                 base = rng.standard_normal(n)
                 proc = np.roll(base, 7) + 0.5 * rng.standard_normal(n)
             rows[2 * i, :n], rows[2 * i + 1, :n] = base, proc
-        spectra = scipy.fft.rfft(rows, n=n_fft)
-        corr = scipy.fft.irfft(spectra[0::2] * np.conj(spectra[1::2]), n=n_fft)
-        expected = []
-        for i, n in enumerate(lengths.tolist()):
-            lags = min(n, max_lag)
-            window = np.take(corr[i], np.arange(-lags + 1, lags + 1), mode="wrap")
-            expected.append(lags - int(np.argmax(window)) - 1)
         np.testing.assert_array_equal(em._lag_delay_numpy(rows, lengths, max_lag, n_fft),
-                                      expected)
+                                      _float64_delays(rows, lengths, max_lag, n_fft))
     # rows shorter than the lag range, and a silent processed row (a flat correlation: every
     # lag a candidate, redone in float64; the first lag wins)
     rows = np.zeros((6, total))
@@ -325,12 +332,6 @@ def test_float32_alignment_with_exact_refinement_picks_the_float64_delay() -> No
         rows[2 * i, :n] = np.abs(rng.standard_normal(n))
         rows[2 * i + 1, :n] = np.roll(rows[2 * i, :n], 3 * i + 1)
     rows[3] = 0.0
-    spectra = scipy.fft.rfft(rows, n=n_fft)
-    corr = scipy.fft.irfft(spectra[0::2] * np.conj(spectra[1::2]), n=n_fft)
-    expected = []
-    for i, n in enumerate(lengths.tolist()):
-        lags = min(n, max_lag)
-        window = np.take(corr[i], np.arange(-lags + 1, lags + 1), mode="wrap")
-        expected.append(lags - int(np.argmax(window)) - 1)
+    expected = _float64_delays(rows, lengths, max_lag, n_fft)
     assert expected[1] == max_lag - 1
     np.testing.assert_array_equal(em._lag_delay_numpy(rows, lengths, max_lag, n_fft), expected)
