@@ -682,7 +682,6 @@ def _carrier(omega: float, total: int) -> tuple[np.ndarray, np.ndarray]:
 _CORRELATION_TOLERANCE = 2e-5
 #: more candidates than this and the row is redone with float64 FFTs
 _MAX_CANDIDATES = 16
-_ZERO = np.zeros(1, np.int64)
 
 
 def _lag_delay_numpy(rows: np.ndarray, lengths: np.ndarray, max_lag: int,
