@@ -108,6 +108,14 @@ def test_gammatone_matches_pyclarity(channel: int) -> None:
                                 power, floor=1e-60, power=True)
     np.testing.assert_allclose(power[0], np.maximum(env**2, 1e-60), atol=1e-7 * scale**2)
     assert np.all(power[1, -100:] == 1e-60)
+    # an odd last row runs alone, and a pair's shorter row may come first: the same values
+    odd_rows = np.stack((x, x, x))
+    odd_env, odd_bm = np.empty_like(odd_rows), np.empty_like(odd_rows)
+    ear_compiled.gammatone_rows(odd_rows, np.array([x.size - 100, x.size, x.size]),
+                                np.full(3, pole), np.full(3, gain), carrier, odd_env, odd_bm)
+    np.testing.assert_array_equal(odd_env[2], env_rows[0])
+    np.testing.assert_array_equal(odd_bm[1], bm_rows[0])
+    np.testing.assert_array_equal(odd_env[0], env_rows[1])
 
 
 def test_compiled_row_kernels_match_their_definitions() -> None:

@@ -80,6 +80,23 @@ def _gammatone_step(x, c, s, state, coefficients):  # type: ignore[no-untyped-de
 
 
 @nb.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy",
+         fastmath={"contract"}, inline="always")
+def _gammatone_single(signal, row, start, stop, state, coefficients, gain, cosine, sine,
+                      power_out, bm, want_bm):  # type: ignore[no-untyped-def]
+    """Samples ``start .. stop - 1`` of one row from ``state`` (a pair's longer row, or an
+    odd last row)."""
+    x_row = signal[row]
+    p_row = power_out[row]
+    for t in range(start, stop):
+        c = cosine[t]
+        s = sine[t]
+        yr, yi, state = _gammatone_step(x_row[t], c, s, state, coefficients)
+        p_row[t] = yr * yr + yi * yi
+        if want_bm:
+            bm[row, t] = gain * (yr * c - yi * s)
+
+
+@nb.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy",
          fastmath={"contract"})  # fused multiply-adds shorten the recursion's critical path
 def _gammatone_kernel(signal, lengths, coefficients, gains, cosine, sine, power_out,
                       bm):  # type: ignore[no-untyped-def]
@@ -114,21 +131,11 @@ def _gammatone_kernel(signal, lengths, coefficients, gains, cosine, sine, power_
             if want_bm:
                 bm[r, t] = gr * (yr * c - yi * s)
                 bm[q, t] = gq * (zr * c - zi * s)
-        for t in range(both, lengths[r]):  # the longer row of a pair, or an odd last row
-            c = cosine[t]
-            s = sine[t]
-            yr, yi, state_r = _gammatone_step(xr_row[t], c, s, state_r, cr)
-            pr_row[t] = yr * yr + yi * yi
-            if want_bm:
-                bm[r, t] = gr * (yr * c - yi * s)
+        _gammatone_single(signal, r, both, lengths[r], state_r, cr, gr, cosine, sine,
+                          power_out, bm, want_bm)
         if paired:
-            for t in range(both, lengths[q]):
-                c = cosine[t]
-                s = sine[t]
-                zr, zi, state_q = _gammatone_step(xq_row[t], c, s, state_q, cq)
-                pq_row[t] = zr * zr + zi * zi
-                if want_bm:
-                    bm[q, t] = gq * (zr * c - zi * s)
+            _gammatone_single(signal, q, both, lengths[q], state_q, cq, gq, cosine, sine,
+                              power_out, bm, want_bm)
         r += 2
 
 
