@@ -281,6 +281,75 @@ def test_compiled_recursions_match_pyclarity(
                                atol=tolerance * scale)
 
 
+@pytest.mark.parametrize("order", [2, 4, 5])
+def test_compiled_gammatone_any_order_and_lane_count(order: int) -> None:
+    """The lane-group gammatone kernel (channels x signals as lanes) for cascades other
+    than MSBG's four biquads, against scipy: each channel ``order`` biquads, advanced by its
+    delay with a zero-filled end, then its high-pass from rest; 3 signals, 7 channels (the
+    groups split channels unevenly)."""
+    from hltk.dsp.recursion import gammatone_filterbank_cpu
+
+    rng = np.random.default_rng(order)
+    signal = rng.standard_normal((900, 3))
+    channels = 7
+    biquads, highpass = [], []
+    for c in range(channels):
+        sos = sps.butter(1, [0.05 + 0.04 * c, 0.08 + 0.04 * c], "bandpass", output="sos")[0]
+        biquads.append(np.concatenate([sos[:3], sos[4:]]))
+        hp = sps.butter(2, 0.02, "highpass", output="sos")[0]
+        highpass.append(np.concatenate([hp[:3], hp[4:]]) if c >= 3 else np.zeros(5))
+    biquads_np, highpass_np = np.array(biquads), np.array(highpass)
+    delays = np.array([0, 3, 11, 1, 40, 7, 2])
+    got = gammatone_filterbank_cpu(torch.from_numpy(signal), biquads_np, order, delays,
+                                   highpass_np).numpy()
+    for c in range(channels):
+        sos = np.tile(np.concatenate([biquads_np[c, :3], [1.0], biquads_np[c, 3:]]), (order, 1))
+        band = sps.sosfilt(sos, signal, axis=0)
+        advanced = np.concatenate([band[delays[c]:], np.zeros((delays[c], 3))])
+        if c >= 3:
+            hp = np.concatenate([highpass_np[c, :3], [1.0], highpass_np[c, 3:]])[None]
+            advanced = sps.sosfilt(hp, advanced, axis=0)
+        np.testing.assert_allclose(got[c], advanced, atol=1e-12 * np.abs(advanced).max())
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-13), (torch.float32, 3e-7)])
+@pytest.mark.parametrize("signals", [1, 3, 13])
+def test_recruited_sum_matches_envelope_and_recruitment(
+    dtype: torch.dtype, tolerance: float, signals: int
+) -> None:
+    """``recruited_sum_cpu`` (envelope, recruitment and channel sum in one kernel, its own
+    vectorised log/exp) == ``envelope_cpu`` + ``recruitment`` + sum, in float64; float32
+    signals (shorter series) within float32's own rounding. Levels that cross the catch-up
+    and the 1e-9 floor, a channel without recruitment (power 0), and a length that is not
+    a whole number of gain blocks."""
+    from hltk.dsp.gammatone import recruitment
+    from hltk.dsp.recursion import envelope_cpu, gammatone_filterbank_cpu, recruited_sum_cpu
+
+    bank = torch_msbg.build_filterbank(torch_msbg.FILTERBANK_FILES["MODERATE"])
+    rng = np.random.default_rng(signals)
+    steps = 3 * 256 + 77
+    signal = rng.standard_normal((steps, signals)) * np.geomspace(1e-7, 3.0, steps)[:, None]
+    bands = gammatone_filterbank_cpu(torch.from_numpy(signal).to(dtype), bank.biquads,
+                                     bank.order, np.asarray(bank.delays),
+                                     bank.highpass_biquads)  # [C, T, N]
+    channels = bands.shape[0]
+    ratios = torch.from_numpy(rng.uniform(1.0, 4.0, (channels, signals)))
+    ratios[5] = 1.0
+    spl = torch.from_numpy(rng.uniform(95.0, 125.0, signals))
+    log_max = (0.05 * np.log(10)) * (torch_msbg.CATCH_UP_DB - spl)
+    got = recruited_sum_cpu(bands, bank.envelope_biquads, torch_msbg.ENVELOPE_PADLEN,
+                            ratios - 1, log_max)
+    envelope = envelope_cpu(bands.double(), bank.envelope_biquads, torch_msbg.ENVELOPE_PADLEN)
+    expected = recruitment(bands.double().transpose(1, 2), envelope.transpose(1, 2), spl,
+                           ratios, torch_msbg.CATCH_UP_DB).sum(0).T
+    assert got.dtype == torch.float64 and got.shape == (steps, signals)
+    peak = expected.abs().max()
+    assert (got - expected).abs().max() <= tolerance * peak
+    with pytest.raises(ValueError, match="finite"):
+        recruited_sum_cpu(bands, bank.envelope_biquads, torch_msbg.ENVELOPE_PADLEN,
+                          (ratios - 1) * float("inf"), log_max)
+
+
 def test_recursion_choice() -> None:
     """``auto`` runs the compiled kernels only when no gradient is recorded for the input;
     ``compiled`` refuses autograd; the two paths agree (> 90 dB)."""

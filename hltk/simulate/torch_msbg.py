@@ -94,7 +94,12 @@ from hltk.dsp.filter_design import fir2
 from hltk.dsp.gammatone import channel_envelope, gammatone_highpass_filterbank, recruitment
 from hltk.dsp.iir import BlockStateSpace, block_state_space
 from hltk.dsp.level import msbg_calibration_gain
-from hltk.dsp.recursion import envelope_cpu, gammatone_filterbank_cpu, normalised_biquads
+from hltk.dsp.recursion import (
+    envelope_cpu,
+    gammatone_filterbank_cpu,
+    normalised_biquads,
+    recruited_sum_cpu,
+)
 from hltk.dsp.smearing import smearing_matrix, spectral_smear
 from hltk.io.listeners import Audiogram, ListenerBatch
 from hltk.registry import register
@@ -399,6 +404,16 @@ class TorchMsbg:
         for bands in groups:
             last = first + bands.shape[0]
             group_ratios = ratios[:, first:last].T  # [C_g, N]
+            if compiled and bool((group_ratios != 1).any()) and bool(
+                    torch.isfinite(group_ratios).all()):
+                # envelope, recruitment and the channel sum in one compiled pass
+                log_max = (0.05 * math.log(10)) * (CATCH_UP_DB - spl_equiv.double())
+                summed = recruited_sum_cpu(bands.transpose(1, 2),
+                                           bank.envelope_biquads[first:last], ENVELOPE_PADLEN,
+                                           group_ratios.double() - 1, log_max).T
+                cochlea_out = summed if cochlea_out is None else cochlea_out + summed
+                first = last
+                continue
             if bool((group_ratios != 1).any()):
                 if compiled:
                     envelope = envelope_cpu(bands.transpose(1, 2),
