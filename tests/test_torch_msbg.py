@@ -119,11 +119,14 @@ def test_outer_middle_ear_fir_matches_pyclarity() -> None:
         assert np.all(expected[1015:] == 0)
 
 
-def test_fft_fir_filter_matches_lfilter() -> None:
+@pytest.mark.parametrize("length, count", [(5000, 1015), (40_001, 200)])
+def test_fft_fir_filter_matches_lfilter(length: int, count: int) -> None:
+    """One FFT (short signals) and overlap-save (signals over 4 blocks: 40 001 samples in
+    4096-point blocks, the last one partial) against ``lfilter``."""
     from hltk.dsp.fftconv import fir_filter
 
     rng = np.random.default_rng(0)
-    signal, taps = rng.standard_normal((3, 5000)), rng.standard_normal(1015)
+    signal, taps = rng.standard_normal((3, length)), rng.standard_normal(count)
     expected = sps.lfilter(taps, 1, signal, axis=-1)
     got = fir_filter(torch.from_numpy(signal), torch.from_numpy(taps)).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-10 * np.abs(expected).max())
