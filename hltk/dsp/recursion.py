@@ -315,9 +315,9 @@ def _recruitment_gain(envelope, power, log_max, upper, mantissa, scale, count, a
 @nb.njit(parallel=True, cache=True, boundscheck=False, error_model="numpy",
          fastmath={"contract"})
 def _recruited_sum_kernel(bands, coefficients, initial, padlen, power, log_max, groups,
-                          precise, forward, partial):  # type: ignore[no-untyped-def]
+                          precise, partial):  # type: ignore[no-untyped-def]
     """``sum_c bands[c] * gain_c`` with the recruitment gain of the ``filtfilt`` envelope
-    (``bands, forward [C, T, N]``, ``forward`` is scratch; ``power [C, N]``,
+    (``bands [C, T, N]``; ``power [C, N]``,
     ``log_max [N]``): channels in ``groups`` parallel groups, each summing into
     ``partial[g] [T, N]`` (float64). The backward pass runs in blocks of
     :data:`_GAIN_BLOCK` steps whose gains are then computed in flat vectorised loops."""
@@ -327,6 +327,7 @@ def _recruited_sum_kernel(bands, coefficients, initial, padlen, power, log_max, 
     for g in nb.prange(groups):
         z1 = np.empty((_INTERLEAVED, lanes))
         z2 = np.empty((_INTERLEAVED, lanes))
+        forward = np.empty_like(bands[:_INTERLEAVED])  # the forward passes of a channel set
         envelope = np.empty((_INTERLEAVED, size))
         mantissa = np.empty(size)
         scale = np.empty(size)
@@ -345,7 +346,7 @@ def _recruited_sum_kernel(bands, coefficients, initial, padlen, power, log_max, 
             for j in range(k):
                 for i in range(size):
                     tiled_power[j, i] = power[start + j, i % lanes]
-            source, target = bands[start:stop], forward[start:stop]
+            source, target = bands[start:stop], forward[:k]
             _envelope_forward(source, target, coefficients[start:stop], initial[start:stop],
                               padlen, z1[:k], z2[:k])
             block_env = envelope[:k].reshape(k, _GAIN_BLOCK, lanes)
@@ -461,7 +462,6 @@ def recruited_sum_cpu(
     if power_np.shape != (bands.shape[0], bands.shape[2]) or not np.isfinite(power_np).all():
         raise ValueError("power must be finite, [channels, signals]")
     bands = bands.contiguous()
-    forward = torch.empty_like(bands)
     with _ThreadsAsTorch():
         groups = min(bands.shape[0], nb.get_num_threads())
         partial = torch.empty((groups, *bands.shape[1:]), dtype=torch.float64)
@@ -469,6 +469,6 @@ def recruited_sum_cpu(
             bands.numpy(), np.ascontiguousarray(coefficients, np.float64),
             _initial_states(coefficients), int(padlen), power_np,
             np.ascontiguousarray(log_max.detach().cpu().numpy(), np.float64), groups,
-            bands.dtype == torch.float64, forward.numpy(), partial.numpy(),
+            bands.dtype == torch.float64, partial.numpy(),
         )
     return partial.sum(0)
