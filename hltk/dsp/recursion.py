@@ -253,99 +253,130 @@ def _envelope_kernel(bands, coefficients, initial, padlen, out):  # type: ignore
                            out[first:last])
 
 
-#: ln 2 in two parts (the high part exact in few bits) for the exponential's range reduction
-_LN2_HI = 6.93147180369123816490e-01
-_LN2_LO = 1.90821492927058770002e-10
-_LN2 = 0.6931471805599453
-_SQRT2 = 1.4142135623730951
 #: time steps per block of the fused recruitment (its gain is computed on whole blocks)
 _GAIN_BLOCK = 256
 
 
-#: Horner coefficients (highest first) of ``atanh(f) / f`` in ``f**2`` and of ``exp(r)``:
-#: to double precision (``log`` within 1e-16 for ``|f| <= 0.172``, ``exp`` within 2e-16 for
-#: ``|r| <= ln 2 / 2``), and to single precision (2e-11 and 2e-10, for float32 signals)
-_ATANH_DOUBLE = tuple(1.0 / k for k in range(21, 0, -2))
-_ATANH_SINGLE = tuple(1.0 / k for k in range(11, 0, -2))
-_EXP_DOUBLE = tuple(1.0 / math.factorial(k) for k in range(12, -1, -1))
-_EXP_SINGLE = tuple(1.0 / math.factorial(k) for k in range(8, -1, -1))
+@nb.njit(cache=True)
+def _to_float64(value):  # type: ignore[no-untyped-def]
+    return np.float64(value)
+
+
+@nb.njit(cache=True)
+def _to_float32(value):  # type: ignore[no-untyped-def]
+    return np.float32(value)
+
+
+@nb.njit(cache=True)
+def _to_int64(value):  # type: ignore[no-untyped-def]
+    return np.int64(value)
+
+
+@nb.njit(cache=True)
+def _to_int32(value):  # type: ignore[no-untyped-def]
+    return np.int32(value)
+
+
+class _GainFormat:
+    """The constants of :func:`_recruitment_gain` in one float format: IEEE layout, ``ln 2``
+    split for the range reduction, and Horner coefficients (highest first) of
+    ``atanh(f) / f`` in ``f**2`` (``|f| <= 0.172``) and of ``exp(r)`` (``|r| <= ln 2 / 2``).
+    float64: truncation 1e-16 and 2e-16 (to double precision); float32: 2e-9 and 5e-9 (below
+    its 6e-8 rounding), with 16 lanes per AVX-512 vector instead of 8."""
+
+    def __init__(self, dtype: type[np.floating]) -> None:
+        double = dtype is np.float64
+        integer = np.int64 if double else np.int32
+        mantissa_bits, bias = (52, 1023) if double else (23, 127)
+        ln2_hi = 6.93147180369123816490e-01 if double else 0.693145751953125
+        self.dtype = dtype
+        self.integer = integer
+        # floor, 1/2, 1, 2, sqrt 2, ln 2 (whole, high, low), 1 / ln 2, lowest exponent
+        self.floats = tuple(dtype(v) for v in (
+            1e-9, 0.5, 1.0, 2.0, math.sqrt(2.0), math.log(2.0), ln2_hi,
+            math.log(2.0) - ln2_hi, 1.0 / math.log(2.0), -700.0 if double else -87.0))
+        self.layout = tuple(integer(v) for v in (
+            (1 << mantissa_bits) - 1, bias << mantissa_bits, mantissa_bits, bias))
+        self.atanh = tuple(dtype(1.0 / k) for k in range(21 if double else 9, 0, -2))
+        self.exp = tuple(dtype(1.0 / math.factorial(k)) for k in range(12 if double else 7,
+                                                                       -1, -1))
+        self.to_float = _to_float64 if double else _to_float32
+        self.to_int = _to_int64 if double else _to_int32
+
+
+_FORMATS = {np.float64: _GainFormat(np.float64), np.float32: _GainFormat(np.float32)}
 
 
 @nb.njit(cache=True, boundscheck=False, error_model="numpy", fastmath={"contract"})
-def _recruitment_gain(envelope, power, log_max, upper, mantissa, scale, count, atanh_series,
-                      exp_series):  # type: ignore[no-untyped-def]
-    """``envelope[:count]`` -> ``(min(max(env, 1e-9), upper) / upper) ** power`` in place,
-    elementwise (flat float64 arrays). ``log`` and ``exp`` are written out (exponent and
-    mantissa split through integer views, then the series ``atanh_series``,
-    ``exp_series``) so that the loops vectorise; numba's calls to the C library's would
-    not. ``mantissa, scale``: float64 scratch of the same length."""
-    bits = envelope.view(np.int64)
-    mantissa_bits = mantissa.view(np.int64)
-    scale_bits = scale.view(np.int64)
+def _recruitment_gain(envelope, power, log_max, upper, gain, gain_bits, mantissa,
+                      mantissa_bits, scale, scale_bits, count, floats, layout, atanh_series,
+                      exp_series, to_float, to_int):  # type: ignore[no-untyped-def]
+    """``gain[:count] = (min(max(envelope, floor), upper) / upper) ** power`` elementwise
+    (flat arrays; ``envelope`` float64, the rest in one float format with ``*_bits`` its
+    integer views, ``log_max = log(upper)``; constants from :class:`_GainFormat`). ``log``
+    and ``exp`` are written out (exponent and mantissa split through the integer views,
+    then series) so that the loops vectorise; numba's calls to the C library's would not.
+    ``mantissa, scale``: scratch."""
+    floor, half, one, two, sqrt2, ln2, ln2_hi, ln2_lo, inv_ln2, lowest = floats
+    mantissa_mask, one_bits, shift, bias = layout
     for i in range(np.uintp(count)):
-        envelope[i] = min(max(envelope[i], 1e-9), upper[i])
+        gain[i] = min(max(envelope[i], floor), upper[i])
     for i in range(np.uintp(count)):  # x = 2**e * m, m in [1, 2)
-        b = bits[i]
-        mantissa_bits[i] = (b & 0xFFFFFFFFFFFFF) | 0x3FF0000000000000
-        scale_bits[i] = (b >> 52) - 1023
+        b = gain_bits[i]
+        mantissa_bits[i] = (b & mantissa_mask) | one_bits
+        scale_bits[i] = (b >> shift) - bias
     for i in range(np.uintp(count)):
         m = mantissa[i]
-        e = np.float64(scale_bits[i])
-        big = m > _SQRT2  # m in [sqrt(1/2), sqrt(2)): |f| <= 0.172
-        m = m * 0.5 if big else m
-        e = e + 1.0 if big else e
-        f = (m - 1.0) / (m + 1.0)
+        e = to_float(scale_bits[i])
+        big = m > sqrt2  # m in [sqrt(1/2), sqrt(2)): |f| <= 0.172
+        m = m * half if big else m
+        e = e + one if big else e
+        f = (m - one) / (m + one)
         f2 = f * f
-        series = 0.0
+        series = f2 - f2  # zero in the format
         for term in atanh_series:  # log m = 2 atanh f
             series = series * f2 + term
-        logarithm = e * _LN2 + 2.0 * f * series
-        a = max(power[i] * (logarithm - log_max[i]), -700.0)  # exp(-700) ~ 1e-304
-        k = np.floor(a * (1.0 / _LN2) + 0.5)
-        r = (a - k * _LN2_HI) - k * _LN2_LO  # |r| <= ln2 / 2
-        series = 0.0
+        logarithm = e * ln2 + two * f * series
+        a = max(power[i] * (logarithm - log_max[i]), lowest)  # exp(lowest) is normal
+        k = np.floor(a * inv_ln2 + half)
+        r = (a - k * ln2_hi) - k * ln2_lo  # |r| <= ln2 / 2
+        series = r - r
         for term in exp_series:
             series = series * r + term
-        envelope[i] = series
-        scale_bits[i] = (np.int64(k) + 1023) << 52
+        gain[i] = series
+        scale_bits[i] = (to_int(k) + bias) << shift
     for i in range(np.uintp(count)):
-        envelope[i] = envelope[i] * scale[i]
+        gain[i] = gain[i] * scale[i]
 
 
 @nb.njit(parallel=True, cache=True, boundscheck=False, error_model="numpy",
          fastmath={"contract"})
-def _recruited_sum_kernel(bands, coefficients, initial, padlen, power, log_max, groups,
-                          precise, partial):  # type: ignore[no-untyped-def]
+def _recruited_sum_kernel(bands, coefficients, initial, padlen, power, log_max, upper,
+                          scratch, scratch_bits, floats, layout, atanh_series, exp_series,
+                          to_float, to_int, interleaved, partial):  # type: ignore[no-untyped-def]
     """``sum_c bands[c] * gain_c`` with the recruitment gain of the ``filtfilt`` envelope
-    (``bands [C, T, N]``; ``power [C, N]``,
-    ``log_max [N]``): channels in ``groups`` parallel groups, each summing into
-    ``partial[g] [T, N]`` (float64). The backward pass runs in blocks of
-    :data:`_GAIN_BLOCK` steps whose gains are then computed in flat vectorised loops."""
+    (``bands [C, T, N]``; ``power [C, B N]``, ``log_max, upper [B N]``: tiled over a block of
+    ``B =`` :data:`_GAIN_BLOCK` steps, in the gain's float format, like ``scratch
+    [G, K + 2, B N]`` and its integer view ``scratch_bits``): channels in ``G`` parallel
+    groups, each summing into ``partial[g] [T, N]`` (float64). Each group runs
+    ``K = interleaved`` channels at a time; their backward passes run in blocks of ``B``
+    steps whose gains are then computed in flat vectorised loops."""
     channels, steps, lanes = bands.shape
+    groups = partial.shape[0]
     per_group = (channels + groups - 1) // groups
     size = _GAIN_BLOCK * lanes
     for g in nb.prange(groups):
-        z1 = np.empty((_INTERLEAVED, lanes))
-        z2 = np.empty((_INTERLEAVED, lanes))
-        forward = np.empty_like(bands[:_INTERLEAVED])  # the forward passes of a channel set
-        envelope = np.empty((_INTERLEAVED, size))
-        mantissa = np.empty(size)
-        scale = np.empty(size)
-        tiled_power = np.empty((_INTERLEAVED, size))
-        tiled_log_max = np.empty(size)
-        tiled_upper = np.empty(size)
-        for i in range(size):
-            tiled_log_max[i] = log_max[i % lanes]
-            tiled_upper[i] = np.exp(log_max[i % lanes])
+        z1 = np.empty((interleaved, lanes))
+        z2 = np.empty((interleaved, lanes))
+        forward = np.empty_like(bands[:interleaved])  # the forward passes of a channel set
+        envelope = np.empty((interleaved, size))
+        work, bits = scratch[g], scratch_bits[g]
         total = partial[g]
         total[:] = 0.0
         end = min(channels, (g + 1) * per_group)
-        for start in range(g * per_group, end, _INTERLEAVED):
-            stop = min(end, start + _INTERLEAVED)
+        for start in range(g * per_group, end, interleaved):
+            stop = min(end, start + interleaved)
             k = stop - start
-            for j in range(k):
-                for i in range(size):
-                    tiled_power[j, i] = power[start + j, i % lanes]
             source, target = bands[start:stop], forward[:k]
             _envelope_forward(source, target, coefficients[start:stop], initial[start:stop],
                               padlen, z1[:k], z2[:k])
@@ -357,13 +388,11 @@ def _recruited_sum_kernel(bands, coefficients, initial, padlen, power, log_max, 
                 count = (last - first) * lanes
                 out = total[first:last].reshape(count)
                 for j in range(k):
-                    gain = envelope[j]
-                    if precise:
-                        _recruitment_gain(gain, tiled_power[j], tiled_log_max, tiled_upper,
-                                          mantissa, scale, count, _ATANH_DOUBLE, _EXP_DOUBLE)
-                    else:
-                        _recruitment_gain(gain, tiled_power[j], tiled_log_max, tiled_upper,
-                                          mantissa, scale, count, _ATANH_SINGLE, _EXP_SINGLE)
+                    gain = work[2]
+                    _recruitment_gain(envelope[j], power[start + j], log_max, upper, gain,
+                                      bits[2], work[0], bits[0], work[1], bits[1], count,
+                                      floats, layout, atanh_series, exp_series, to_float,
+                                      to_int)
                     band = source[j, first:last].reshape(count)
                     for i in range(np.uintp(count)):
                         out[i] += band[i] * gain[i]
@@ -453,7 +482,7 @@ def recruited_sum_cpu(
     ``bands [C, T, N]`` (time-major), with ``gain_c = (min(max(env_c, 1e-9), M) / M) **
     power[c]``, ``env_c`` = :func:`envelope_cpu` of the channel (``coefficients [C, 5]``)
     and ``M = exp(log_max)`` per signal. ``power [C, N]`` must be finite. Returns
-    ``[T, N]`` float64 (the gains are computed in float64 whatever ``bands.dtype``)."""
+    ``[T, N]`` float64 (the gains are computed in ``bands.dtype``, the sum in float64)."""
     if bands.device.type != "cpu" or bands.dim() != 3:
         raise ValueError("recruited_sum_cpu needs a [C, T, N] CPU tensor")
     if bands.shape[1] <= padlen:
@@ -462,13 +491,19 @@ def recruited_sum_cpu(
     if power_np.shape != (bands.shape[0], bands.shape[2]) or not np.isfinite(power_np).all():
         raise ValueError("power must be finite, [channels, signals]")
     bands = bands.contiguous()
+    form = _FORMATS[np.float64 if bands.dtype == torch.float64 else np.float32]
+    log_max_np = np.asarray(log_max.detach().cpu().numpy(), np.float64)
     with _ThreadsAsTorch():
         groups = min(bands.shape[0], nb.get_num_threads())
         partial = torch.empty((groups, *bands.shape[1:]), dtype=torch.float64)
+        scratch = np.empty((groups, 3, _GAIN_BLOCK * bands.shape[2]), form.dtype)
         _recruited_sum_kernel(
             bands.numpy(), np.ascontiguousarray(coefficients, np.float64),
-            _initial_states(coefficients), int(padlen), power_np,
-            np.ascontiguousarray(log_max.detach().cpu().numpy(), np.float64), groups,
-            bands.dtype == torch.float64, partial.numpy(),
+            _initial_states(coefficients), int(padlen),
+            np.tile(power_np, _GAIN_BLOCK).astype(form.dtype),
+            np.tile(log_max_np, _GAIN_BLOCK).astype(form.dtype),
+            np.tile(np.exp(log_max_np), _GAIN_BLOCK).astype(form.dtype),
+            scratch, scratch.view(form.integer), form.floats, form.layout, form.atanh,
+            form.exp, form.to_float, form.to_int, _INTERLEAVED, partial.numpy(),
         )
     return partial.sum(0)
