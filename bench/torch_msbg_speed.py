@@ -7,7 +7,9 @@ ear, one item per joblib task); torch-msbg does the same work per ear in one bat
 delay (one impulse through the chain per audiogram) is measured before the timed runs on both
 sides and reported separately, since a corpus run pays it once per listener (per worker).
 The headline batch uses ``--recursion`` (default ``auto``: the compiled recursions on CPU) and
-is timed ``--passes`` times (the last pass is the headline, the first is printed too);
+is timed ``--passes`` times: the headline is the median of the passes after the first
+(steady state; the machine's noise moves single passes by 10-30%), and the first is printed
+too;
 the all-torch recursion (the path autograd and CUDA use) is timed on the same batch too.
 """
 
@@ -111,10 +113,10 @@ def main() -> None:
                         help="torch-msbg's recursion for the headline batch (auto: compiled "
                              "on CPU); the torch recursion is also timed on the same batch")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
-    parser.add_argument("--passes", type=int, default=2,
-                        help="timed torch-msbg passes over the batch; the headline is the last "
-                             "(steady state: the process heap has grown to the batch's peak), "
-                             "the first is printed beside it")
+    parser.add_argument("--passes", type=int, default=4,
+                        help="timed torch-msbg passes over the batch; the headline is the "
+                             "median of all but the first (steady state: the process heap has "
+                             "grown to the batch's peak), the first is printed beside it")
     parser.add_argument("--torch-workers", type=int, default=2,
                         help="also run torch-msbg as this many 1-thread worker processes, each "
                              "on a contiguous share of the batch (0: skip)")
@@ -136,14 +138,15 @@ def main() -> None:
     processor.delays([a for pair in audiograms for a in pair], [100.0] * (2 * args.items))
     torch_delay_s = time.perf_counter() - start
     processor(audio[:1, :, :4410], listeners.select([0]))  # warm-up (allocator, caches)
-    passes = []
-    for _ in range(args.passes):  # the last is a corpus run's steady state (heap grown)
+    passes, cpu = [], []
+    for _ in range(args.passes):  # after the first: a corpus run's steady state (heap grown)
         start, cpu_start = time.perf_counter(), time.process_time()
         with torch.no_grad():
             processed = processor(audio, listeners)
         passes.append(time.perf_counter() - start)
-        torch_cpu_s = time.process_time() - cpu_start
-    torch_s = passes[-1]
+        cpu.append(time.process_time() - cpu_start)
+    torch_s = float(np.median(passes[1:] or passes))
+    torch_cpu_s = float(np.median(cpu[1:] or cpu))
     block_s = float("nan")
     if args.recursion != "torch":  # the all-torch path (autograd, CUDA) on the same batch
         block = TorchMsbg(dtype=args.dtype, recursion="torch")
@@ -190,7 +193,8 @@ def main() -> None:
     print(f"delay measurement: torch-msbg {torch_delay_s:.2f} s, pyclarity {clarity_delay_s:.2f} s "
           f"({len(unique)} audiograms)")
     print(f"torch-msbg batch ({args.dtype}, recursion {args.recursion}): {torch_s:.2f} s "
-          f"({torch_s / audio_seconds * 1000:.1f} ms per ear-second)")
+          f"({torch_s / audio_seconds * 1000:.1f} ms per ear-second; passes "
+          + " ".join(f"{p:.2f}" for p in passes) + " s)")
     print(f"pyclarity MSBG, joblib n_jobs={args.jobs}: {clarity_s:.2f} s "
           f"({clarity_s / audio_seconds * 1000:.1f} ms per ear-second)")
     print(f"speed ratio (pyclarity / torch-msbg): {clarity_s / torch_s:.2f}x"
