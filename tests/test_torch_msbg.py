@@ -353,6 +353,32 @@ def test_recruited_sum_matches_envelope_and_recruitment(
                           (ratios - 1) * float("inf"), log_max)
 
 
+def test_compiled_kernels_load_from_numba_cache_in_a_new_process() -> None:
+    """A fresh process finds the compiled MSBG kernels in numba's on-disk cache instead of
+    compiling them again (~6 s per process and per worker: a kernel taking a function
+    argument once missed it every time)."""
+    import sys
+
+    script = (
+        "import numpy as np, torch\n"
+        "from hltk.dsp import recursion as rc\n"
+        "from hltk.simulate.torch_msbg import build_filterbank, FILTERBANK_FILES\n"
+        "bank = build_filterbank(FILTERBANK_FILES['MILD'])\n"
+        "for dtype in (torch.float32, torch.float64):\n"
+        "    x = torch.randn(600, 3, dtype=dtype)\n"
+        "    bands = rc.gammatone_filterbank_cpu(x, bank.biquads, bank.order,\n"
+        "                                        np.asarray(bank.delays), bank.highpass_biquads)\n"
+        "    rc.recruited_sum_cpu(bands, bank.envelope_biquads, 8,\n"
+        "                         torch.ones(bands.shape[0], 3), torch.zeros(3))\n"
+        "    rc.envelope_cpu(bands, bank.envelope_biquads, 8)\n"
+        "kernels = (rc._gammatone_kernel, rc._recruited_sum_kernel, rc._envelope_kernel)\n"
+        "print(sum(k.stats.cache_misses.total() for k in kernels))\n"
+    )
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           check=True) for _ in range(2)]
+    assert runs[1].stdout.split()[-1] == "0", runs[1].stdout + runs[1].stderr
+
+
 def test_recursion_choice() -> None:
     """``auto`` runs the compiled kernels only when no gradient is recorded for the input;
     ``compiled`` refuses autograd; the two paths agree (> 90 dB)."""

@@ -257,51 +257,37 @@ def _envelope_kernel(bands, coefficients, initial, padlen, out):  # type: ignore
 _GAIN_BLOCK = 256
 
 
-@nb.njit(cache=True)
-def _to_float64(value):  # type: ignore[no-untyped-def]
-    return np.float64(value)
-
-
-@nb.njit(cache=True)
-def _to_float32(value):  # type: ignore[no-untyped-def]
-    return np.float32(value)
-
-
-@nb.njit(cache=True)
-def _to_int64(value):  # type: ignore[no-untyped-def]
-    return np.int64(value)
-
-
-@nb.njit(cache=True)
-def _to_int32(value):  # type: ignore[no-untyped-def]
-    return np.int32(value)
-
-
 class _GainFormat:
     """The constants of :func:`_recruitment_gain` in one float format: IEEE layout, ``ln 2``
     split for the range reduction, and Horner coefficients (highest first) of
     ``atanh(f) / f`` in ``f**2`` (``|f| <= 0.172``) and of ``exp(r)`` (``|r| <= ln 2 / 2``).
     float64: truncation 1e-16 and 2e-16 (to double precision); float32: 2e-9 and 5e-9 (below
-    its 6e-8 rounding), with 16 lanes per AVX-512 vector instead of 8."""
+    its 6e-8 rounding), with 16 lanes per AVX-512 vector instead of 8.
+
+    Integers and floats are converted through the bits of ``2**p + bias`` (``p`` mantissa
+    bits): a small integer ``j`` or'ed into the mantissa of ``2**p`` reads as ``2**p + j``.
+    (numba's casts would do, but a kernel that takes a cast function as an argument is not
+    found in numba's cache by a new process and compiles again, ~6 s.)"""
 
     def __init__(self, dtype: type[np.floating]) -> None:
         double = dtype is np.float64
         integer = np.int64 if double else np.int32
-        mantissa_bits, bias = (52, 1023) if double else (23, 127)
+        bits, bias = (52, 1023) if double else (23, 127)
         ln2_hi = 6.93147180369123816490e-01 if double else 0.693145751953125
         self.dtype = dtype
         self.integer = integer
-        # floor, 1/2, 1, 2, sqrt 2, ln 2 (whole, high, low), 1 / ln 2, lowest exponent
+        # floor, 1/2, 1, 2, sqrt 2, ln 2 (whole, high, low), 1 / ln 2, lowest exponent,
+        # 2**p + bias
         self.floats = tuple(dtype(v) for v in (
             1e-9, 0.5, 1.0, 2.0, math.sqrt(2.0), math.log(2.0), ln2_hi,
-            math.log(2.0) - ln2_hi, 1.0 / math.log(2.0), -700.0 if double else -87.0))
+            math.log(2.0) - ln2_hi, 1.0 / math.log(2.0), -700.0 if double else -87.0,
+            2.0**bits + bias))
+        # mantissa mask, the bits of 1.0, mantissa bits p, the bits of 2**p
         self.layout = tuple(integer(v) for v in (
-            (1 << mantissa_bits) - 1, bias << mantissa_bits, mantissa_bits, bias))
+            (1 << bits) - 1, bias << bits, bits, (bias + bits) << bits))
         self.atanh = tuple(dtype(1.0 / k) for k in range(21 if double else 9, 0, -2))
         self.exp = tuple(dtype(1.0 / math.factorial(k)) for k in range(12 if double else 7,
                                                                        -1, -1))
-        self.to_float = _to_float64 if double else _to_float32
-        self.to_int = _to_int64 if double else _to_int32
 
 
 _FORMATS = {np.float64: _GainFormat(np.float64), np.float32: _GainFormat(np.float32)}
@@ -310,24 +296,24 @@ _FORMATS = {np.float64: _GainFormat(np.float64), np.float32: _GainFormat(np.floa
 @nb.njit(cache=True, boundscheck=False, error_model="numpy", fastmath={"contract"})
 def _recruitment_gain(envelope, power, log_max, upper, gain, gain_bits, mantissa,
                       mantissa_bits, scale, scale_bits, count, floats, layout, atanh_series,
-                      exp_series, to_float, to_int):  # type: ignore[no-untyped-def]
+                      exp_series):  # type: ignore[no-untyped-def]
     """``gain[:count] = (min(max(envelope, floor), upper) / upper) ** power`` elementwise
     (flat arrays; ``envelope`` float64, the rest in one float format with ``*_bits`` its
     integer views, ``log_max = log(upper)``; constants from :class:`_GainFormat`). ``log``
     and ``exp`` are written out (exponent and mantissa split through the integer views,
     then series) so that the loops vectorise; numba's calls to the C library's would not.
     ``mantissa, scale``: scratch."""
-    floor, half, one, two, sqrt2, ln2, ln2_hi, ln2_lo, inv_ln2, lowest = floats
-    mantissa_mask, one_bits, shift, bias = layout
+    floor, half, one, two, sqrt2, ln2, ln2_hi, ln2_lo, inv_ln2, lowest, offset = floats
+    mantissa_mask, one_bits, shift, magic_bits = layout
     for i in range(np.uintp(count)):
         gain[i] = min(max(envelope[i], floor), upper[i])
-    for i in range(np.uintp(count)):  # x = 2**e * m, m in [1, 2)
+    for i in range(np.uintp(count)):  # x = 2**e * m, m in [1, 2); scale = 2**p + bias + e
         b = gain_bits[i]
         mantissa_bits[i] = (b & mantissa_mask) | one_bits
-        scale_bits[i] = (b >> shift) - bias
+        scale_bits[i] = (b >> shift) | magic_bits
     for i in range(np.uintp(count)):
         m = mantissa[i]
-        e = to_float(scale_bits[i])
+        e = scale[i] - offset
         big = m > sqrt2  # m in [sqrt(1/2), sqrt(2)): |f| <= 0.172
         m = m * half if big else m
         e = e + one if big else e
@@ -344,7 +330,9 @@ def _recruitment_gain(envelope, power, log_max, upper, gain, gain_bits, mantissa
         for term in exp_series:
             series = series * r + term
         gain[i] = series
-        scale_bits[i] = (to_int(k) + bias) << shift
+        scale[i] = k + offset  # 2**p + bias + k
+    for i in range(np.uintp(count)):  # -> the bits of 2**k
+        scale_bits[i] = (scale_bits[i] & mantissa_mask) << shift
     for i in range(np.uintp(count)):
         gain[i] = gain[i] * scale[i]
 
@@ -353,7 +341,7 @@ def _recruitment_gain(envelope, power, log_max, upper, gain, gain_bits, mantissa
          fastmath={"contract"})
 def _recruited_sum_kernel(bands, coefficients, initial, padlen, power, log_max, upper,
                           scratch, scratch_bits, floats, layout, atanh_series, exp_series,
-                          to_float, to_int, interleaved, partial):  # type: ignore[no-untyped-def]
+                          interleaved, partial):  # type: ignore[no-untyped-def]
     """``sum_c bands[c] * gain_c`` with the recruitment gain of the ``filtfilt`` envelope
     (``bands [C, T, N]``; ``power [C, B N]``, ``log_max, upper [B N]``: tiled over a block of
     ``B =`` :data:`_GAIN_BLOCK` steps, in the gain's float format, like ``scratch
@@ -391,8 +379,7 @@ def _recruited_sum_kernel(bands, coefficients, initial, padlen, power, log_max, 
                     gain = work[2]
                     _recruitment_gain(envelope[j], power[start + j], log_max, upper, gain,
                                       bits[2], work[0], bits[0], work[1], bits[1], count,
-                                      floats, layout, atanh_series, exp_series, to_float,
-                                      to_int)
+                                      floats, layout, atanh_series, exp_series)
                     band = source[j, first:last].reshape(count)
                     for i in range(np.uintp(count)):
                         out[i] += band[i] * gain[i]
@@ -504,6 +491,6 @@ def recruited_sum_cpu(
             np.tile(log_max_np, _GAIN_BLOCK).astype(form.dtype),
             np.tile(np.exp(log_max_np), _GAIN_BLOCK).astype(form.dtype),
             scratch, scratch.view(form.integer), form.floats, form.layout, form.atanh,
-            form.exp, form.to_float, form.to_int, _INTERLEAVED, partial.numpy(),
+            form.exp, _INTERLEAVED, partial.numpy(),
         )
     return partial.sum(0)

@@ -35,7 +35,10 @@ spectral smearing                      ``dtype``  batched frames x matrix, 1e-13
 gammatone (4 biquads; + the HP biquad  ``dtype``  exact block state-space recursion (no
   of the upper channels), envelope                truncated impulse response): 2e-12 / 5e-7
   filtfilt
-recruitment, recombination             ``dtype``  elementwise
+recruitment, recombination             ``dtype``  elementwise; on the compiled CPU path fused
+                                                  with the envelope (gain in ``dtype`` through
+                                                  series log/exp, 3e-7 / 1e-13), summed in
+                                                  float64
 =====================================  =========  ===========================================
 
 No IIR stage is truncated, so there is no truncation bound to choose (the issue allowed
@@ -61,19 +64,17 @@ lanes, which follow pyclarity's order exactly (advance with a zero-filled end, t
 high-pass from rest) and keep their state in float64: the two paths agree to > 100 dB.
 
 Speed (``bench/torch_msbg_speed.py``, 32 items x 4 s x 2 ears, 9 audiograms, one 2-thread
-process against the ``msbg`` backend with ``--jobs 2``, 2-core CPU at load 1-2): 8.1x in
-wall time and 8.6x in CPU seconds with the compiled recursions on a steady-state pass (7.0x
-on the batch's first pass, which also grows the heap); 5.7-7.4x wall in earlier one-pass
-runs. Alternating in one
-process (``bench/torch_msbg_recursion.py``, medians), the compiled recursions are 1.3-1.4x
-faster than the torch path on 2 threads (they run the channels in parallel, where the torch
-path's block products scale poorly) and 1.1x on one. In a profile of the compiled path, the gammatone
-kernel is the largest item, then the recruitment's log/exp, the FIR and smearing FFTs with
-the smearing product, and the envelope kernel. Two process-wide settings matter as much as
-the DSP (:mod:`hltk.runtime`, applied by this class and on import of :mod:`hltk`): freed
-memory is kept for reuse, on one heap for all threads (fresh large tensors are page-faulted at
-~1 GB/s on the VM) and
-OpenMP threads wait passively (spinning threads cost 4-8x on a loaded machine).
+process against the ``msbg`` backend with ``--jobs 2``, 2-core CPU): SPEED_NOTE in wall time
+with the compiled recursions (median of three steady-state passes), against 8.1x before the
+gammatone lanes became channels x signals and the recruitment was fused (see
+:mod:`hltk.dsp.recursion`); the torch recursion is ~1.45x slower on the same batch. In a
+profile of the compiled path, the gammatone kernel and the fused envelope-recruitment kernel
+are the largest items (~0.6 s each of a ~2.2 s pass), then spectral smearing (its product
+and transforms, ~0.5 s) and the FIRs. Two process-wide settings matter as much as the DSP
+(:mod:`hltk.runtime`, applied by this class and on import of :mod:`hltk`): freed memory is
+kept for reuse, on one heap for all threads (fresh large tensors are page-faulted at ~1 GB/s
+on the VM) and OpenMP threads wait passively (spinning threads cost 4-8x on a loaded
+machine).
 """
 
 from __future__ import annotations
