@@ -64,10 +64,11 @@ lanes, which follow pyclarity's order exactly (advance with a zero-filled end, t
 high-pass from rest) and keep their state in float64: the two paths agree to > 100 dB.
 
 Speed (``bench/torch_msbg_speed.py``, 32 items x 4 s x 2 ears, 9 audiograms, one 2-thread
-process against the ``msbg`` backend with ``--jobs 2``, 2-core CPU): SPEED_NOTE in wall time
-with the compiled recursions (median of three steady-state passes), against 8.1x before the
-gammatone lanes became channels x signals and the recruitment was fused (see
-:mod:`hltk.dsp.recursion`); the torch recursion is ~1.45x slower on the same batch. In a
+process against the ``msbg`` backend with ``--jobs 2``, 2-core CPU): 9.2-10.3x in wall time
+(median 9.8x over five runs; 9.8-10.7x in CPU seconds) with the compiled recursions, each
+run the median of three steady-state passes, against 8.1x before the gammatone lanes became
+channels x signals and the recruitment was fused (see :mod:`hltk.dsp.recursion`); the torch
+recursion is 1.4-1.7x slower on the same batch. In a
 profile of the compiled path, the gammatone kernel and the fused envelope-recruitment kernel
 are the largest items (~0.6 s each of a ~2.2 s pass), then spectral smearing (its product
 and transforms, ~0.5 s) and the FIRs. Two process-wide settings matter as much as the DSP
