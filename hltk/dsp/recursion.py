@@ -345,7 +345,7 @@ def _recruited_sum_kernel(bands, coefficients, initial, padlen, power, log_max, 
     """``sum_c bands[c] * gain_c`` with the recruitment gain of the ``filtfilt`` envelope
     (``bands [C, T, N]``; ``power [C, B N]``, ``log_max, upper [B N]``: tiled over a block of
     ``B =`` :data:`_GAIN_BLOCK` steps, in the gain's float format, like ``scratch
-    [G, K + 2, B N]`` and its integer view ``scratch_bits``): channels in ``G`` parallel
+    [G, 3, B N]`` (gain, mantissa, scale) and its integer view ``scratch_bits``): channels in ``G`` parallel
     groups, each summing into ``partial[g] [T, N]`` (float64). Each group runs
     ``K = interleaved`` channels at a time; their backward passes run in blocks of ``B``
     steps whose gains are then computed in flat vectorised loops."""
