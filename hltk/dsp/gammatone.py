@@ -115,6 +115,11 @@ def channel_envelope(
     return filtfilt(cochleagram.abs(), lowpass, edge, padlen)
 
 
+def recruitment_log_max(spl_equiv_0db: torch.Tensor, catch_up_db: float) -> torch.Tensor:
+    """``log env_max`` of :func:`recruitment`: ``env_max = 10 ** ((catch_up - spl) / 20)``."""
+    return (0.05 * math.log(10)) * (catch_up_db - spl_equiv_0db)
+
+
 def recruitment(
     cochleagram: torch.Tensor,
     envelope: torch.Tensor,
@@ -140,7 +145,7 @@ def recruitment(
         ``[C, N, T]``.
     """
     dtype = envelope.dtype
-    log_max = (0.05 * math.log(10)) * (catch_up_db - spl_equiv_0db.to(dtype))  # [N]
+    log_max = recruitment_log_max(spl_equiv_0db.to(dtype), catch_up_db)  # [N]
     exponent = expansion_ratios.to(dtype)[..., None] - 1  # [C, N, 1]
     upper = torch.exp(log_max)[None, :, None]
     infinite = ~torch.isfinite(exponent)  # hearing level at the catch-up level: ratio inf

@@ -93,7 +93,12 @@ from scipy import signal as sps
 
 from hltk.dsp.fftconv import fir_filter
 from hltk.dsp.filter_design import fir2
-from hltk.dsp.gammatone import channel_envelope, gammatone_highpass_filterbank, recruitment
+from hltk.dsp.gammatone import (
+    channel_envelope,
+    gammatone_highpass_filterbank,
+    recruitment,
+    recruitment_log_max,
+)
 from hltk.dsp.iir import BlockStateSpace, block_state_space
 from hltk.dsp.level import msbg_calibration_gain
 from hltk.dsp.recursion import (
@@ -406,34 +411,33 @@ class TorchMsbg:
         for bands in groups:
             last = first + bands.shape[0]
             group_ratios = ratios[:, first:last].T  # [C_g, N]
-            if compiled and bool((group_ratios != 1).any()) and bool(
-                    torch.isfinite(group_ratios).all()):
-                # envelope, recruitment and the channel sum in one compiled pass
-                log_max = (0.05 * math.log(10)) * (CATCH_UP_DB - spl_equiv.double())
-                summed = recruited_sum_cpu(bands.transpose(1, 2),
-                                           bank.envelope_biquads[first:last], ENVELOPE_PADLEN,
-                                           group_ratios.double() - 1, log_max).T
-                cochlea_out = summed if cochlea_out is None else cochlea_out + summed
-                first = last
-                continue
-            if bool((group_ratios != 1).any()):
-                if compiled:
-                    envelope = envelope_cpu(bands.transpose(1, 2),
-                                            bank.envelope_biquads[first:last], ENVELOPE_PADLEN
-                                            ).transpose(1, 2)
-                else:
-                    envelope = channel_envelope(
-                        bands, bank.envelope.select(first, last),
-                        bank.envelope_edge.select(first, last), ENVELOPE_PADLEN,
-                    )
-                bands = recruitment(
-                    bands, envelope, spl_equiv, group_ratios, CATCH_UP_DB,
-                    in_place=not (torch.is_grad_enabled() and bands.requires_grad),
-                )
+            recruited = bool((group_ratios != 1).any())
             # else: every gain is exactly (env / max) ** 0 = 1 (normal hearing)
-            # (summed in the storage's order: a strided reduction over the time-major
-            # cochleagram's [C, N, T] view is ~10x slower)
-            summed = bands.transpose(1, 2).sum(0).T if compiled else bands.sum(0)
+            if recruited and compiled and bool(torch.isfinite(group_ratios).all()):
+                # envelope, recruitment and the channel sum in one compiled pass
+                summed = recruited_sum_cpu(
+                    bands.transpose(1, 2), bank.envelope_biquads[first:last],
+                    ENVELOPE_PADLEN, group_ratios.double() - 1,
+                    recruitment_log_max(spl_equiv.double(), CATCH_UP_DB),
+                ).T
+            else:
+                if recruited:
+                    if compiled:
+                        envelope = envelope_cpu(bands.transpose(1, 2),
+                                                bank.envelope_biquads[first:last],
+                                                ENVELOPE_PADLEN).transpose(1, 2)
+                    else:
+                        envelope = channel_envelope(
+                            bands, bank.envelope.select(first, last),
+                            bank.envelope_edge.select(first, last), ENVELOPE_PADLEN,
+                        )
+                    bands = recruitment(
+                        bands, envelope, spl_equiv, group_ratios, CATCH_UP_DB,
+                        in_place=not (torch.is_grad_enabled() and bands.requires_grad),
+                    )
+                # (summed in the storage's order: a strided reduction over the time-major
+                # cochleagram's [C, N, T] view is ~10x slower)
+                summed = bands.transpose(1, 2).sum(0).T if compiled else bands.sum(0)
             cochlea_out = summed if cochlea_out is None else cochlea_out + summed
             first = last
         assert cochlea_out is not None
