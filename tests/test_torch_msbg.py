@@ -174,6 +174,39 @@ def test_smearing_matches_smear3() -> None:
             np.testing.assert_allclose(got.numpy(), expected, atol=1e-10 * np.abs(expected).max())
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_compiled_smearing_matches_torch_smearing(dtype: torch.dtype) -> None:
+    """The compiled CPU smearing against the torch one: whole and partial hops, fewer than 4
+    frames, negative smeared powers (bins turned by 1j), a per-signal matrix; refuses
+    autograd."""
+    from hltk.dsp.smearing import (
+        smearing_matrix,
+        smearing_window,
+        spectral_smear,
+        spectral_smear_cpu,
+    )
+
+    rng = np.random.default_rng(5)
+    matrices = torch.stack([torch.from_numpy(smearing_matrix(*b, float(SAMPLE_RATE)))
+                            for b in torch_msbg.SMEAR_BROADENING.values() if b is not None])
+    tolerance = 1e-14 if dtype == torch.float64 else 1e-6
+    for length in (256, 300, 1000, 3011, 20000):
+        noise = rng.standard_normal((2, length))
+        tone = np.sin(2 * np.pi * 5000 * np.arange(length) / SAMPLE_RATE)  # negative powers
+        signal = torch.from_numpy(np.vstack([noise, tone])).to(dtype)
+        for matrix in (matrices[0], matrices):
+            expected = spectral_smear(signal, matrix)
+            got = spectral_smear_cpu(signal, matrix)
+            assert got.shape == expected.shape and got.dtype == dtype
+            peak = expected.abs().max().item()
+            assert (got - expected).abs().max().item() <= tolerance * peak
+    frame = tone[:256] * smearing_window().numpy()
+    power = np.abs(np.fft.rfft(frame, 512)[:256]) ** 2
+    assert (power @ matrices[0].numpy().T < 0).any()  # the 1j turn is exercised
+    with pytest.raises(ValueError, match="autograd"):
+        spectral_smear_cpu(signal.requires_grad_(), matrices[0])
+
+
 def test_active_rms_and_calibration_match_measure_rms() -> None:
     from clarity.evaluator.msbg.msbg_utils import measure_rms
 

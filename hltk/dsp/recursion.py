@@ -395,7 +395,7 @@ def normalised_biquads(b: np.ndarray, a: np.ndarray) -> np.ndarray:
     return np.concatenate([b, a[:, 1:]], axis=1) / a[:, :1]
 
 
-class _ThreadsAsTorch:
+class ThreadsAsTorch:
     """numba's threads follow torch's intra-op count for one kernel call, and torch's count
     is put back afterwards (numba's OpenMP layer resets the process-wide OpenMP thread
     count, which torch reads, when it starts)."""
@@ -427,7 +427,7 @@ def gammatone_filterbank_cpu(
     if int(np.max(delays)) >= steps:
         raise ValueError(f"signal of {steps} samples is shorter than a channel delay")
     out = torch.empty((len(delays), *signal.shape), dtype=signal.dtype)
-    with _ThreadsAsTorch():
+    with ThreadsAsTorch():
         threads = nb.get_num_threads()
         groups = -(-len(delays) * signal.shape[1] // _GROUP_LANES)
         groups = min(len(delays), threads * -(-groups // threads))
@@ -448,7 +448,7 @@ def envelope_cpu(bands: torch.Tensor, coefficients: np.ndarray, padlen: int) -> 
         raise ValueError(f"filtfilt needs more than padlen={padlen} samples")
     bands = bands.contiguous()
     out = torch.empty_like(bands)
-    with _ThreadsAsTorch():
+    with ThreadsAsTorch():
         _envelope_kernel(bands.numpy(), np.ascontiguousarray(coefficients, np.float64),
                          _initial_states(coefficients), int(padlen), out.numpy())
     return out
@@ -484,7 +484,7 @@ def recruited_sum_cpu(
     bands = bands.contiguous()
     form = _FORMATS[np.float64 if bands.dtype == torch.float64 else np.float32]
     log_max_np = np.asarray(log_max.detach().cpu().numpy(), np.float64)
-    with _ThreadsAsTorch():
+    with ThreadsAsTorch():
         groups = min(bands.shape[0], nb.get_num_threads())
         partial = torch.empty((groups, *bands.shape[1:]), dtype=torch.float64)
         scratch = np.empty((groups, 3, _GAIN_BLOCK * bands.shape[2]), form.dtype)

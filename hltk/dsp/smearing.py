@@ -11,6 +11,11 @@ smearing matrix, original phase, overlap-add). Two quirks of that loop are repro
 
 A negative smeared power gives an imaginary magnitude (numpy's complex square root): bin values
 become ``1j * sqrt(-P) * phasor``; only the real part of the inverse FFT is kept.
+
+:func:`spectral_smear` is torch throughout (autograd, CUDA). Without autograd on a CPU,
+:func:`spectral_smear_cpu` runs the same arithmetic with the elementwise work around the
+FFTs and the matrix product (framing and window, power, rescaling, window and overlap-add)
+as four compiled passes instead of ~20 torch passes over frame-sized tensors.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import contextlib
 import math
 from collections.abc import Iterator
 
+import numba as nb
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -97,6 +103,17 @@ def smeared_length(length: int) -> int:
     return (-(-length // HOP) + 3) * HOP
 
 
+def _lagged(signal: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """``x' = concat(x[:256], x[64:])`` zero-padded to whole frames, and the frame count."""
+    length = signal.shape[1]
+    if length < FRAME_SIZE:
+        raise ValueError(f"spectral smearing needs at least {FRAME_SIZE} samples, got {length}")
+    frames_count = -(-length // HOP)
+    lagged = torch.cat([signal[:, :FRAME_SIZE], signal[:, HOP:]], dim=1)
+    needed = HOP * (frames_count - 1) + FRAME_SIZE
+    return F.pad(lagged, (0, needed - lagged.shape[1])), frames_count
+
+
 def spectral_smear(signal: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     """Smear the spectrum of ``signal`` as pyclarity's ``smear3``.
 
@@ -111,13 +128,8 @@ def spectral_smear(signal: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     scaled in their real/imaginary view, the quarter-turn for negative smeared powers is only
     applied when there is one, and the 4x overlap-add is four shifted adds of 64-sample hops.
     """
-    batch, length = signal.shape
-    if length < FRAME_SIZE:
-        raise ValueError(f"spectral smearing needs at least {FRAME_SIZE} samples, got {length}")
-    frames_count = -(-length // HOP)
-    lagged = torch.cat([signal[:, :FRAME_SIZE], signal[:, HOP:]], dim=1)
-    needed = HOP * (frames_count - 1) + FRAME_SIZE
-    lagged = F.pad(lagged, (0, needed - lagged.shape[1]))
+    batch = signal.shape[0]
+    lagged, frames_count = _lagged(signal)
     window = smearing_window(signal.dtype, signal.device)
     frames = lagged.new_zeros(batch, frames_count, FFT_SIZE)  # zero-padded to the FFT size
     frames[..., :FRAME_SIZE] = lagged.unfold(-1, FRAME_SIZE, HOP) * window  # [N, K, 512]
@@ -167,3 +179,113 @@ def spectral_smear(signal: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
         dim=1,
     )
     return torch.cat([overlap_added[:, : HOP * frames_count], flush], dim=1)
+
+
+_KERNEL = {"parallel": True, "cache": True, "boundscheck": False, "error_model": "numpy",
+           "fastmath": {"contract"}}
+
+
+@nb.njit(**_KERNEL)
+def _frames_kernel(lagged, window, frames):  # type: ignore[no-untyped-def]
+    """``frames[n, k] = [window * lagged[n, 64k : 64k + 256], 256 zeros]``."""
+    signals, count = frames.shape[0], frames.shape[1]
+    for index in nb.prange(signals * count):
+        n, k = index // count, index % count
+        source, target = lagged[n, HOP * k : HOP * k + FRAME_SIZE], frames[n, k]
+        for i in range(FRAME_SIZE):
+            target[i] = window[i] * source[i]
+        target[FRAME_SIZE:] = 0
+
+
+@nb.njit(**_KERNEL)
+def _power_kernel(spectrum, power):  # type: ignore[no-untyped-def]
+    """``power [N, K, 256] = |spectrum|^2`` of the bins below Nyquist (``spectrum [N, K,
+    257, 2]``, real and imaginary parts)."""
+    signals, count = power.shape[0], power.shape[1]
+    for index in nb.prange(signals * count):
+        n, k = index // count, index % count
+        bins, target = spectrum[n, k], power[n, k]
+        for i in range(FFT_SIZE // 2):
+            target[i] = bins[i, 0] * bins[i, 0] + bins[i, 1] * bins[i, 1]
+
+
+@nb.njit(**_KERNEL)
+def _rescale_kernel(spectrum, power, smeared, tiny):  # type: ignore[no-untyped-def]
+    """In place: bin ``i`` times ``sqrt(|smeared| / power)`` (power 0: divided by 1, as
+    :func:`spectral_smear`), turned by ``1j`` where the smeared power is negative; the Nyquist
+    bin zeroed (the torch path's ``irfft`` of 256 bins zero-fills it)."""
+    signals, count = power.shape[0], power.shape[1]
+    one = power.dtype.type(1)
+    half = FFT_SIZE // 2
+    for block in nb.prange((signals * count + 63) // 64):
+        scale = np.empty(half, power.dtype)
+        for index in range(64 * block, min(64 * (block + 1), signals * count)):
+            n, k = index // count, index % count
+            bins, energy, target = spectrum[n, k], power[n, k], smeared[n, k]
+            # (in two loops, each of which vectorises: the scales, then the bins)
+            for i in range(half):
+                p = energy[i]
+                scale[i] = np.sqrt(max(abs(target[i]), tiny) / (p if p > 0 else one))
+            for i in range(half):
+                re, im = bins[i, 0] * scale[i], bins[i, 1] * scale[i]
+                turned = target[i] < 0
+                bins[i, 0] = -im if turned else re
+                bins[i, 1] = re if turned else im
+            bins[half, 0] = 0
+            bins[half, 1] = 0
+
+
+@nb.njit(**_KERNEL)
+def _overlap_kernel(frames, window, out):  # type: ignore[no-untyped-def]
+    """Window and overlap-add ``frames [N, K, 512]`` (first 256 samples of each) into ``out
+    [N, 64 (K + 3)]``: hop ``h < K`` sums quarter ``q`` of frame ``h - q``; the three flush
+    hops are smear3's (frames ``K - 1``, ``K - 2`` and the stale ``K - 4``)."""
+    signals, count = frames.shape[0], frames.shape[1]
+    for n in nb.prange(signals):
+        target = out[n]
+        for h in range(count):
+            hop = target[HOP * h : HOP * (h + 1)]
+            hop[:] = 0
+            for q in range(min(4, h + 1)):
+                source = frames[n, h - q, HOP * q : HOP * (q + 1)]
+                weights = window[HOP * q : HOP * (q + 1)]
+                for i in range(HOP):
+                    hop[i] += source[i] * weights[i]
+        # flush hop f (0..2): quarter f of frame K - 4, f + 1 of K - 1, f + 2 of K - 2
+        for f in range(3):
+            hop = target[HOP * (count + f) : HOP * (count + f + 1)]
+            hop[:] = 0
+            for frame, q in ((count - 4, f), (count - 1, f + 1), (count - 2, f + 2)):
+                if frame >= 0 and q < 3:
+                    source = frames[n, frame, HOP * q : HOP * (q + 1)]
+                    weights = window[HOP * q : HOP * (q + 1)]
+                    for i in range(HOP):
+                        hop[i] += source[i] * weights[i]
+
+
+def spectral_smear_cpu(signal: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """:func:`spectral_smear` for CPU tensors without autograd (same arguments and result;
+    compiled elementwise passes, the FFTs and the matrix product by torch)."""
+    if signal.device.type != "cpu" or (torch.is_grad_enabled() and signal.requires_grad):
+        raise ValueError("spectral_smear_cpu needs a CPU tensor and no autograd")
+    from hltk.dsp.recursion import ThreadsAsTorch
+
+    batch = signal.shape[0]
+    lagged, frames_count = _lagged(signal.detach())
+    dtype = signal.dtype
+    window = smearing_window(dtype).numpy()
+    frames = torch.empty(batch, frames_count, FFT_SIZE, dtype=dtype)
+    out = torch.empty(batch, HOP * (frames_count + 3), dtype=dtype)
+    with ThreadsAsTorch():
+        _frames_kernel(lagged.contiguous().numpy(), window, frames.numpy())
+        spectrum = torch.view_as_real(torch.fft.rfft(frames))
+        power = torch.empty(batch, frames_count, FFT_SIZE // 2, dtype=dtype)
+        _power_kernel(spectrum.numpy(), power.numpy())
+        matrix = matrix.to(dtype)
+        smeared = (power @ matrix.T if matrix.dim() == 2
+                   else torch.einsum("nkj,nij->nki", power, matrix))
+        tiny = power.numpy().dtype.type(torch.finfo(dtype).tiny)
+        _rescale_kernel(spectrum.numpy(), power.numpy(), smeared.contiguous().numpy(), tiny)
+        out_frames = torch.fft.irfft(torch.view_as_complex(spectrum), n=FFT_SIZE)
+        _overlap_kernel(out_frames.numpy(), window, out.numpy())
+    return out

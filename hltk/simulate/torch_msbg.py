@@ -107,7 +107,7 @@ from hltk.dsp.recursion import (
     normalised_biquads,
     recruited_sum_cpu,
 )
-from hltk.dsp.smearing import smearing_matrix, spectral_smear
+from hltk.dsp.smearing import smearing_matrix, spectral_smear, spectral_smear_cpu
 from hltk.io.listeners import Audiogram, ListenerBatch
 from hltk.registry import register
 from hltk.runtime import keep_freed_memory
@@ -393,10 +393,11 @@ class TorchMsbg:
         wide = torch.float64
         bank = self._filterbank(severity_class, device, dtype)
         cochlea_in = fir_filter(signal.to(wide), self._fir("forward", device, wide)).to(dtype)
+        compiled = self._compiled(cochlea_in)
         matrix = self._smearing_matrix(severity_class, device, dtype)
         if matrix is not None:
-            cochlea_in = spectral_smear(cochlea_in, matrix)
-        compiled = self._compiled(cochlea_in)
+            smear = spectral_smear_cpu if compiled else spectral_smear
+            cochlea_in = smear(cochlea_in, matrix)
         if compiled:  # one time-major [C, T, N] cochleagram, seen as [C, N, T]
             groups = [gammatone_filterbank_cpu(
                 cochlea_in.T, bank.biquads, bank.order, np.asarray(bank.delays),
