@@ -181,11 +181,11 @@ def spectral_smear(signal: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     return torch.cat([overlap_added[:, : HOP * frames_count], flush], dim=1)
 
 
-_KERNEL = {"parallel": True, "cache": True, "boundscheck": False, "error_model": "numpy",
-           "fastmath": {"contract"}}
+_kernel = nb.njit(parallel=True, cache=True, boundscheck=False, error_model="numpy",
+                  fastmath={"contract"})
 
 
-@nb.njit(**_KERNEL)
+@_kernel
 def _frames_kernel(lagged, window, frames):  # type: ignore[no-untyped-def]
     """``frames[n, k] = [window * lagged[n, 64k : 64k + 256], 256 zeros]``."""
     signals, count = frames.shape[0], frames.shape[1]
@@ -197,7 +197,7 @@ def _frames_kernel(lagged, window, frames):  # type: ignore[no-untyped-def]
         target[FRAME_SIZE:] = 0
 
 
-@nb.njit(**_KERNEL)
+@_kernel
 def _power_kernel(spectrum, power):  # type: ignore[no-untyped-def]
     """``power [N, K, 256] = |spectrum|^2`` of the bins below Nyquist (``spectrum [N, K,
     257, 2]``, real and imaginary parts)."""
@@ -209,7 +209,7 @@ def _power_kernel(spectrum, power):  # type: ignore[no-untyped-def]
             target[i] = bins[i, 0] * bins[i, 0] + bins[i, 1] * bins[i, 1]
 
 
-@nb.njit(**_KERNEL)
+@_kernel
 def _rescale_kernel(spectrum, power, smeared, tiny):  # type: ignore[no-untyped-def]
     """In place: bin ``i`` times ``sqrt(|smeared| / power)`` (power 0: divided by 1, as
     :func:`spectral_smear`), turned by ``1j`` where the smeared power is negative; the Nyquist
@@ -235,7 +235,7 @@ def _rescale_kernel(spectrum, power, smeared, tiny):  # type: ignore[no-untyped-
             bins[half, 1] = 0
 
 
-@nb.njit(**_KERNEL)
+@_kernel
 def _overlap_kernel(frames, window, out):  # type: ignore[no-untyped-def]
     """Window and overlap-add ``frames [N, K, 512]`` (first 256 samples of each) into ``out
     [N, 64 (K + 3)]``: hop ``h < K`` sums quarter ``q`` of frame ``h - q``; the three flush
