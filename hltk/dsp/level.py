@@ -12,6 +12,15 @@ from __future__ import annotations
 import torch
 
 
+def _energy(signal: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``signal ** 2`` with the samples past ``lengths[n]`` zeroed, ``[N, T]``."""
+    energy = signal.square()
+    if bool((lengths < signal.shape[-1]).any()):
+        time = torch.arange(signal.shape[-1], device=signal.device)
+        energy = energy * (time[None, :] < lengths[:, None]).to(signal.dtype)
+    return energy
+
+
 def active_rms(
     signal: torch.Tensor,
     lengths: torch.Tensor,
@@ -28,25 +37,29 @@ def active_rms(
     Returns:
         ``[N]`` linear RMS (differentiable; the frame selection is held fixed).
     """
-    window = round(window_seconds * int(sample_rate))
-    batch, length = signal.shape
     lengths = lengths.to(signal.device)
-    time = torch.arange(length, device=signal.device)
-    valid = (time[None, :] < lengths[:, None]).to(signal.dtype)
-    energy = (signal * valid).square()
-    overall = torch.sqrt(energy.sum(-1) / lengths.to(signal.dtype))
+    energy = _energy(signal, lengths)
+    overall = torch.sqrt(energy.sum(-1) / lengths.to(energy.dtype))
+    return _active_rms(energy, overall, lengths, sample_rate, db_rel_rms, window_seconds)
+
+
+def _active_rms(energy: torch.Tensor, overall: torch.Tensor, lengths: torch.Tensor,
+                sample_rate: float, db_rel_rms: float, window_seconds: float) -> torch.Tensor:
+    """:func:`active_rms` from the masked ``energy`` (:func:`_energy`) and the RMS."""
+    window = round(window_seconds * int(sample_rate))
+    batch, length = energy.shape
     frames_count = length // window
     frame_energy = energy[:, : frames_count * window].reshape(batch, frames_count, window).sum(-1)
     with torch.no_grad():
         threshold_db = torch.clamp(20 * torch.log10(overall) + db_rel_rms, min=-80.0)
         floor = 10 ** ((threshold_db - 30) / 10)
         level_db = 10 * torch.log10(floor[:, None] + frame_energy / window)
-        whole = torch.arange(frames_count, device=signal.device)[None, :] < (
+        whole = torch.arange(frames_count, device=energy.device)[None, :] < (
             lengths[:, None] // window
         )
         active = (level_db >= threshold_db[:, None]) & whole
-    active_energy = (frame_energy * active.to(signal.dtype)).sum(-1)
-    count = active.sum(-1).to(signal.dtype) * window
+    active_energy = (frame_energy * active.to(energy.dtype)).sum(-1)
+    count = active.sum(-1).to(energy.dtype) * window
     return torch.sqrt(active_energy / count)
 
 
@@ -55,17 +68,19 @@ def msbg_calibration_gain(signal: torch.Tensor, lengths: torch.Tensor) -> torch.
 
     ``change_dB = 10 log10(mean(x^2)) - 20 log10(active_rms(x))``: the signal is rescaled so
     that its active level equals its full-signal RMS level (``equiv_0db_spl`` cancels).
-    Computed in float64; a silent signal gets gain 1.
+    Computed in float64; a silent signal gets gain 1. (One masked square of the signal serves
+    both levels: each full-size pass costs ~10 ms for a 64 x 4 s batch.)
     """
     samples = signal.to(torch.float64)
     lengths = lengths.to(samples.device)
-    time = torch.arange(samples.shape[-1], device=samples.device)
-    valid = (time[None, :] < lengths[:, None]).to(samples.dtype)
-    overall = torch.sqrt((samples * valid).square().sum(-1) / lengths.to(samples.dtype))
+    energy = _energy(samples, lengths)
+    overall = torch.sqrt(energy.sum(-1) / lengths.to(samples.dtype))
     silent = overall == 0
-    safe = torch.where(silent[:, None], torch.ones_like(samples), samples)
-    safe_overall = torch.where(silent, torch.ones_like(overall), overall)
-    gain = safe_overall / active_rms(safe, lengths)
+    if bool(silent.any()):  # a level of ones instead: no 0 / 0 in the gradient
+        safe = torch.where(silent[:, None], torch.ones_like(samples), samples)
+        energy = _energy(safe, lengths)
+        overall = torch.where(silent, torch.ones_like(overall), overall)
+    gain = overall / _active_rms(energy, overall, lengths, 44100.0, -12.0, 0.01)
     return torch.where(silent | ~torch.isfinite(gain), torch.ones_like(gain), gain)
 
 

@@ -551,10 +551,14 @@ class TorchMsbg:
         ear_levels = [levels[b] for b in range(batch) for _ in range(channels)]
 
         gain = msbg_calibration_gain(signal, signal_lengths)
-        valid = torch.arange(length, device=device)[None, :] < signal_lengths[:, None]
-        calibrated = signal.to(torch.float64) * gain[:, None] * valid
+        calibrated = signal * gain[:, None]  # (float64: the gain is)
+        if bool((signal_lengths < length).any()):
+            calibrated = calibrated * (
+                torch.arange(length, device=device)[None, :] < signal_lengths[:, None])
         # END_PAD zeros, rounded up to whole 64-sample hops (so that no stage pads again).
-        padded = torch.nn.functional.pad(calibrated, (0, END_PAD + (-(length + END_PAD)) % 64))
+        padded = calibrated.new_zeros(
+            batch * channels, length + END_PAD + (-(length + END_PAD)) % 64)
+        padded[:, :length] = calibrated
         spl = torch.tensor(ear_levels, dtype=self.dtype, device=device) + self.ahr
         starts = torch.tensor(self.delays(audiograms, ear_levels, device), dtype=torch.long)
         output = self._run_groups(padded, audiograms, spl, starts, length, self.dtype)
