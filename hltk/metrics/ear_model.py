@@ -68,6 +68,7 @@ from hltk.metrics.ear_compiled import (
     offset_rows,
     ohc_exponent_rows,
     shift_rows,
+    split_rows,
 )
 from hltk.metrics.legacy_rng import add_standard_normal, skip_standard_normal
 from hltk.runtime import keep_freed_memory
@@ -696,12 +697,10 @@ def _lag_delay_numpy(rows: np.ndarray, lengths: np.ndarray, max_lag: int,
     inside that bound, so the true float64 peak is always among the candidates; a row with
     more than :data:`_MAX_CANDIDATES` (a flat correlation) is redone with float64 FFTs.
     """
-    pairs, steps = len(lengths), rows.shape[1]
+    pairs = len(lengths)
     # zero-padded float32 rows, references first: scipy's own padding (``n=``) made the
     # forward transforms 1.5x slower
-    padded = np.zeros((2 * pairs, n_fft), np.float32)
-    padded[:pairs, :steps] = rows[0::2]
-    padded[pairs:, :steps] = rows[1::2]
+    padded, energy = split_rows(rows, n_fft)  # and |x|^2, |y|^2 in the same pass
     spectra = scipy.fft.rfft(padded, axis=-1, overwrite_x=True)
     products, processed_spectra = spectra[:pairs], spectra[pairs:]
     np.conjugate(processed_spectra, out=processed_spectra)
@@ -711,9 +710,8 @@ def _lag_delay_numpy(rows: np.ndarray, lengths: np.ndarray, max_lag: int,
     # searches d in [-length + 1, length]; corr[d] = sum x[t + d] y[t]
     lags = np.minimum(np.asarray(lengths, np.int64), max_lag)[:, None]
     shifts = np.arange(-max_lag + 1, max_lag + 1)
-    windows = corr[:, shifts % n_fft]
+    windows = np.concatenate((corr[:, n_fft - max_lag + 1 :], corr[:, : max_lag + 1]), axis=1)
     windows[(shifts < 1 - lags) | (shifts > lags)] = -np.inf
-    energy = np.einsum("ij,ij->i", rows, rows)  # |x|^2 and |y|^2 (numpy loop, no BLAS)
     scale = np.sqrt(energy[0::2] * energy[1::2])
     candidates = windows >= windows.max(axis=1, keepdims=True) - _CORRELATION_TOLERANCE * scale[
         :, None]
