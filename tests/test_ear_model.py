@@ -180,6 +180,15 @@ def test_compiled_row_kernels_match_their_definitions() -> None:
                                 -torch.tensor(corrections[i]).view(1, 3),
                                 torch.tensor(int(item_lengths[i])))
         np.testing.assert_array_equal(delayed[i], expected.numpy())
+    # alignment input: references first, float32, zero-padded; float64 energies
+    pairs_rows = rng.standard_normal((6, 70))
+    padded, energy = ear_compiled.split_rows(pairs_rows, 96)
+    expected_padded = np.zeros((6, 96), np.float32)
+    expected_padded[:3, :70], expected_padded[3:, :70] = pairs_rows[0::2], pairs_rows[1::2]
+    np.testing.assert_array_equal(padded, expected_padded)
+    np.testing.assert_allclose(energy, (pairs_rows**2).sum(1), rtol=1e-14)
+    with pytest.raises(ValueError):
+        ear_compiled.split_rows(pairs_rows[:5], 96)
 
 
 @pytest.mark.parametrize("rate", [16000, 44100])
