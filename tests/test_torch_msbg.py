@@ -348,6 +348,32 @@ def test_compiled_gammatone_any_order_and_lane_count(order: int) -> None:
         np.testing.assert_allclose(got[c], advanced, atol=1e-12 * np.abs(advanced).max())
 
 
+@pytest.mark.parametrize("wide, bound", [(0, 1e-3), (13, 5e-5), (36, 0.0)])
+def test_compiled_gammatone_split_precision(wide: int, bound: float) -> None:
+    """float32 signals: the first ``wide`` channels keep float64 recursions (their output
+    is the float64 bank's, rounded once), the others run in float32: within 1e-3 of each
+    channel's peak in the low channels, 5e-5 from 1 kHz up (MILD: channel 13); the group
+    bounds cover every channel once, the float64 channels in groups of their own."""
+    from hltk.dsp.recursion import _channel_groups, gammatone_filterbank_cpu
+
+    bank = torch_msbg.build_filterbank(torch_msbg.FILTERBANK_FILES["MILD"])
+    rng = np.random.default_rng(wide)
+    signal = torch.from_numpy(rng.standard_normal((4000, 5))).float().double()  # exact in float32
+    args = (bank.biquads, bank.order, np.asarray(bank.delays), bank.highpass_biquads)
+    exact = gammatone_filterbank_cpu(signal, *args, wide_channels=0)  # float64: all wide
+    split = gammatone_filterbank_cpu(signal.float(), *args, wide_channels=wide)
+    assert split.dtype == torch.float32 and exact.shape == split.shape == (36, 4000, 5)
+    peak = exact.abs().amax(dim=(1, 2))
+    error = ((split.double() - exact).abs().amax(dim=(1, 2)) / peak).numpy()
+    assert error[:wide].max(initial=0.0) <= 1e-7  # one rounding of the float64 result
+    if wide < 36:
+        assert 1e-7 < error[wide:].max() <= bound  # float32 states
+    for threads in (1, 2, 4):
+        bounds = _channel_groups(wide, 36, 5, threads)
+        assert bounds[0] == 0 and bounds[-1] == 36 and np.all(np.diff(bounds) >= 1)
+        assert wide in bounds or wide == 0
+
+
 @pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-13), (torch.float32, 3e-7)])
 @pytest.mark.parametrize("signals", [1, 3, 13])
 def test_recruited_sum_matches_envelope_and_recruitment(
@@ -400,7 +426,8 @@ def test_compiled_kernels_load_from_numba_cache_in_a_new_process() -> None:
         "for dtype in (torch.float32, torch.float64):\n"
         "    x = torch.randn(600, 3, dtype=dtype)\n"
         "    bands = rc.gammatone_filterbank_cpu(x, bank.biquads, bank.order,\n"
-        "                                        np.asarray(bank.delays), bank.highpass_biquads)\n"
+        "                                        np.asarray(bank.delays), bank.highpass_biquads,\n"
+        "                                        wide_channels=9)\n"
         "    rc.recruited_sum_cpu(bands, bank.envelope_biquads, 8,\n"
         "                         torch.ones(bands.shape[0], 3), torch.zeros(3))\n"
         "    rc.envelope_cpu(bands, bank.envelope_biquads, 8)\n"
