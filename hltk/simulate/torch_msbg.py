@@ -84,7 +84,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
@@ -198,18 +198,14 @@ def expansion_ratios(centre_frequencies: np.ndarray, audiogram: Audiogram,
 
 @dataclass(frozen=True)
 class Filterbank:
-    """Precomputed tensors of one MSBG gammatone filterbank file."""
+    """Precomputed tensors of one MSBG gammatone filterbank file: the biquad rows for the
+    compiled recursions, and the block state-space matrices of the torch recursion, built
+    on first use (~0.2 s per file, which the compiled CPU path never needs)."""
 
     name: str
     centre_frequencies: np.ndarray
-    gammatone: BlockStateSpace
-    gammatone_low: BlockStateSpace
-    gammatone_high: BlockStateSpace
     delays: tuple[int, ...]
-    highpass: BlockStateSpace
     first_highpass: int
-    envelope: BlockStateSpace
-    envelope_edge: BlockStateSpace
     recombination_gain: float
     #: ``b0 b1 b2 a1 a2`` rows (float64) for :mod:`hltk.dsp.recursion`: the gammatone
     #: biquad, the high-pass (zeros below ``first_highpass``) and the envelope low-pass
@@ -217,17 +213,85 @@ class Filterbank:
     highpass_biquads: np.ndarray
     envelope_biquads: np.ndarray
     order: int
+    block: int = 64
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    dtype: torch.dtype = torch.float64
 
     def to(self, device: torch.device, dtype: torch.dtype) -> Filterbank:
-        return Filterbank(
-            self.name, self.centre_frequencies, self.gammatone.to(device, dtype),
-            self.gammatone_low.to(device, dtype), self.gammatone_high.to(device, dtype),
-            self.delays,
-            self.highpass.to(device, dtype), self.first_highpass,
-            self.envelope.to(device, dtype), self.envelope_edge.to(device, dtype),
-            self.recombination_gain, self.biquads, self.highpass_biquads,
-            self.envelope_biquads, self.order,
-        )
+        return replace(self, device=torch.device(device), dtype=dtype)
+
+    @functools.cached_property
+    def _blocks(self) -> tuple[BlockStateSpace, ...]:
+        return tuple(b.to(self.device, self.dtype) for b in block_matrices(self.name, self.block))
+
+    @property
+    def gammatone(self) -> BlockStateSpace:
+        """Every channel's gammatone cascade."""
+        return self._blocks[0]
+
+    @property
+    def gammatone_low(self) -> BlockStateSpace:
+        """The cascades of the channels without a high-pass."""
+        return self._blocks[1]
+
+    @property
+    def gammatone_high(self) -> BlockStateSpace:
+        """The cascades of the channels from ``first_highpass``, each with its high-pass."""
+        return self._blocks[2]
+
+    @property
+    def highpass(self) -> BlockStateSpace:
+        """The high-pass biquads of the channels from ``first_highpass``."""
+        return self._blocks[3]
+
+    @property
+    def envelope(self) -> BlockStateSpace:
+        """The envelope low-passes."""
+        return self._blocks[4]
+
+    @property
+    def envelope_edge(self) -> BlockStateSpace:
+        """The envelope low-passes in blocks of :data:`ENVELOPE_PADLEN` (the padded edges)."""
+        return self._blocks[5]
+
+
+def _envelope_sos(params: dict[str, Any]) -> np.ndarray:
+    """``[C, 1, 6]``: each channel's envelope low-pass (2nd-order elliptic, 3/4 of its ERB
+    up to 100 Hz), as ``cochlea.compute_envelope`` designs it."""
+    rows = []
+    for erb in params["ERBn_CentFrq"]:
+        cutoff = (30 / 40) * min(100.0, erb)
+        b, a = sps.ellip(2, 0.25, 35, cutoff / (SAMPLE_RATE / 2))
+        rows.append(np.concatenate([b, a])[None])
+    return np.stack(rows)
+
+
+@functools.lru_cache(maxsize=16)
+def block_matrices(name: str, block: int = 64) -> tuple[BlockStateSpace, ...]:
+    """Block state-space matrices (float64, CPU) of the filterbank file ``name``, in the
+    order of :class:`Filterbank`'s properties: gammatone, gammatone_low, gammatone_high,
+    highpass, envelope, envelope_edge."""
+    params = load_filterbank_parameters(name)
+    order = int(params["NGAMMA"])
+    gammatone_sos = np.stack([
+        np.tile(np.concatenate([b, a]), (order, 1))
+        for b, a in zip(params["GTn_nums"], params["GTn_denoms"], strict=True)
+    ])
+    highpass_sos = np.concatenate(
+        [np.asarray(params["HP_nums"]), np.asarray(params["HP_denoms"])], axis=1
+    )[:, None, :]
+    first_highpass = int(params["Start2PoleHP"]) - 1
+    gammatone_highpass_sos = np.concatenate(
+        [gammatone_sos[first_highpass:], highpass_sos], axis=1)  # [C_hp, order + 1, 6]
+    envelope_sos = _envelope_sos(params)
+    return (
+        block_state_space(gammatone_sos, block),
+        block_state_space(gammatone_sos[:first_highpass], block),
+        block_state_space(gammatone_highpass_sos, block),
+        block_state_space(highpass_sos, block),
+        block_state_space(envelope_sos, block),
+        block_state_space(envelope_sos, ENVELOPE_PADLEN),
+    )
 
 
 @functools.lru_cache(maxsize=16)
@@ -238,43 +302,24 @@ def cached_smearing_matrix(broaden_lower: float, broaden_upper: float) -> np.nda
 
 @functools.lru_cache(maxsize=16)
 def build_filterbank(name: str, block: int = 64) -> Filterbank:
-    """Block state-space matrices (float64, CPU) for the filterbank file ``name``."""
+    """The filterbank file ``name`` (float64, CPU; block matrices of ``block`` steps)."""
     params = load_filterbank_parameters(name)
     nums, denoms = np.asarray(params["GTn_nums"]), np.asarray(params["GTn_denoms"])
-    order = int(params["NGAMMA"])
-    gammatone_sos = np.stack(
-        [np.tile(np.concatenate([b, a]), (order, 1)) for b, a in zip(nums, denoms, strict=True)]
-    )
-    highpass_sos = np.concatenate(
-        [np.asarray(params["HP_nums"]), np.asarray(params["HP_denoms"])], axis=1
-    )[:, None, :]
     first_highpass = int(params["Start2PoleHP"]) - 1
-    gammatone_highpass_sos = np.concatenate(
-        [gammatone_sos[first_highpass:], highpass_sos], axis=1)  # [C_hp, order + 1, 6]
-    envelope_sos = []
-    for erb in params["ERBn_CentFrq"]:
-        cutoff = (30 / 40) * min(100.0, erb)
-        b, a = sps.ellip(2, 0.25, 35, cutoff / (SAMPLE_RATE / 2))
-        envelope_sos.append(np.concatenate([b, a])[None])
     highpass_biquads = np.zeros((len(nums), 5))
     highpass_biquads[first_highpass:] = normalised_biquads(params["HP_nums"], params["HP_denoms"])
-    envelope_rows = np.concatenate(envelope_sos)
+    envelope_rows = _envelope_sos(params)[:, 0]
     return Filterbank(
         name=name,
         centre_frequencies=np.asarray(params["GTn_CentFrq"], dtype=np.float64),
-        gammatone=block_state_space(gammatone_sos, block),
-        gammatone_low=block_state_space(gammatone_sos[:first_highpass], block),
-        gammatone_high=block_state_space(gammatone_highpass_sos, block),
         delays=tuple(int(d) for d in params["GTnDelays"]),
-        highpass=block_state_space(highpass_sos, block),
         first_highpass=first_highpass,
-        envelope=block_state_space(np.stack(envelope_sos), block),
-        envelope_edge=block_state_space(np.stack(envelope_sos), ENVELOPE_PADLEN),
         recombination_gain=float(10 ** (-0.05 * params["Recombination_dB"])),
         biquads=normalised_biquads(nums, denoms),
         highpass_biquads=highpass_biquads,
         envelope_biquads=normalised_biquads(envelope_rows[:, :3], envelope_rows[:, 3:]),
-        order=order,
+        order=int(params["NGAMMA"]),
+        block=block,
     )
 
 
