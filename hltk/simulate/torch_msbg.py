@@ -65,14 +65,15 @@ high-pass from rest) and keep their state in float64 (but for the gammatone chan
 :data:`NARROW_BELOW_HZ` up, in ``dtype``): the two paths agree to > 100 dB.
 
 Speed (``bench/torch_msbg_speed.py``, 32 items x 4 s x 2 ears, 9 audiograms, one 2-thread
-process against the ``msbg`` backend with ``--jobs 2``, 2-core CPU): 9.2-10.3x in wall time
-(median 9.8x over five runs; 9.8-10.7x in CPU seconds) with the compiled recursions, each
-run the median of three steady-state passes, against 8.1x before the gammatone lanes became
-channels x signals and the recruitment was fused (see :mod:`hltk.dsp.recursion`); the torch
-recursion is 1.4-1.7x slower on the same batch. In a
-profile of the compiled path, the gammatone kernel and the fused envelope-recruitment kernel
-are the largest items (~0.6 s each of a ~2.2 s pass), then spectral smearing (its product
-and transforms, ~0.5 s) and the FIRs. Two process-wide settings matter as much as the DSP
+process against the ``msbg`` backend with ``--jobs 2``, 2-core CPU): 10.8-12.0x in wall time
+(four runs; 11.4-12.7x in CPU seconds; 8.9-11.0x on the first, cold-heap pass) with the
+compiled recursions, each run the median of three steady-state passes, against 9.2-10.3x
+before the compiled smearing, the one-pass calibration and the split-precision gammatone,
+and 8.1x before the gammatone lanes became channels x signals and the recruitment was fused
+(see :mod:`hltk.dsp.recursion`); the torch recursion is 1.9-2.4x slower on the same batch.
+In a profile of the compiled path, the gammatone kernel and the fused envelope-recruitment
+kernel are the largest items, then spectral smearing (its matrix product runs at ~80
+GFLOP/s, near this CPU's float32 peak) and the FIRs. Two process-wide settings matter as much as the DSP
 (:mod:`hltk.runtime`, applied by this class and on import of :mod:`hltk`): freed memory is
 kept for reuse, on one heap for all threads (fresh large tensors are page-faulted at ~1 GB/s
 on the VM) and OpenMP threads wait passively (spinning threads cost 4-8x on a loaded
