@@ -3,9 +3,11 @@
     PYTHONPATH=. python bench/torch_msbg_kernels.py [--threads 2] [--seconds 4] [--repeats 3]
 
 For each filterbank (MILD 36, MODERATE 28, SEVERE 19 channels) and each count of signals in
-a chunk, times :func:`hltk.dsp.recursion.gammatone_filterbank_cpu`, ``envelope_cpu`` and,
-where the checkout has it, ``recruited_sum_cpu`` on random float32 signals at 44.1 kHz (best
-of ``--repeats``), and prints wall time per channel-sample (the work is channels x signals x
+a chunk, times :func:`hltk.dsp.recursion.gammatone_filterbank_cpu` (with float64 states in
+every channel and, where the checkout has ``wide_channels``, in the channels below
+``NARROW_BELOW_HZ`` only, as torch-msbg runs it), ``envelope_cpu`` and, where the checkout
+has it, ``recruited_sum_cpu`` on random float32 signals at 44.1 kHz (best of
+``--repeats``), and prints wall time per channel-sample (the work is channels x signals x
 steps). Written against the functions' public signatures, so that it also runs on older
 checkouts: the signals-as-lanes kernels' cost at few signals is what it was made to show.
 """
@@ -18,6 +20,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP
 
 import argparse
 import functools
+import inspect
 import math
 import time
 from collections.abc import Callable
@@ -26,6 +29,7 @@ import numpy as np
 import torch
 
 from hltk.dsp import recursion
+from hltk.simulate import torch_msbg
 from hltk.simulate.torch_msbg import ENVELOPE_PADLEN, FILTERBANK_FILES, build_filterbank
 
 
@@ -48,9 +52,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     steps = int(args.seconds * 44100) + 2000
     fused = getattr(recursion, "recruited_sum_cpu", None)
+    split = "wide_channels" in inspect.signature(recursion.gammatone_filterbank_cpu).parameters
+    below_hz = float(getattr(torch_msbg, "NARROW_BELOW_HZ", 1000.0))
     print(f"{args.threads} threads, {steps} steps; ns per channel-sample (best of "
           f"{args.repeats})")
-    print("bank      channels signals  gammatone  envelope  recruited-sum")
+    print("bank      channels signals  gammatone  envelope  recruited-sum  gammatone-split")
     generator = torch.Generator().manual_seed(0)
     for severity in ("MILD", "MODERATE", "SEVERE"):
         bank = build_filterbank(FILTERBANK_FILES[severity])
@@ -74,6 +80,10 @@ def main() -> None:
                 row.append(best_of(args.repeats, functools.partial(
                     fused, bands, bank.envelope_biquads, ENVELOPE_PADLEN, power,
                     log_max)) / work)
+            if split:
+                wide = int(np.sum(np.asarray(bank.centre_frequencies) < below_hz))
+                row.append(best_of(args.repeats, functools.partial(
+                    gammatone, wide_channels=wide)) / work)
             print(f"{severity:9s} {channels:8d} {signals:7d}  "
                   + "  ".join(f"{v:9.2f}" for v in row), flush=True)
 
