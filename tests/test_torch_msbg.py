@@ -257,12 +257,12 @@ def test_cochlea_stages_match_pyclarity(severity: str) -> None:
     )
     bank = torch_msbg.build_filterbank(torch_msbg.FILTERBANK_FILES[severity])
     bands = torch.cat(gammatone_filterbank(
-        torch.from_numpy(signal)[None], bank.gammatone, bank.delays, bank.highpass,
+        torch.from_numpy(signal)[None], bank.blocks.gammatone, bank.delays, bank.blocks.highpass,
         bank.first_highpass,
     ))[:, 0]
     scale = np.abs(expected_bands).max()
     np.testing.assert_allclose(bands.numpy(), expected_bands, atol=1e-9 * scale)
-    envelope = channel_envelope(bands[:, None], bank.envelope, bank.envelope_edge)
+    envelope = channel_envelope(bands[:, None], bank.blocks.envelope, bank.blocks.envelope_edge)
     with torch.no_grad():  # the in-place path
         in_place = recruitment(
             bands[:, None].clone(), envelope.clone(), torch.tensor([120.0], dtype=torch.float64),

@@ -87,7 +87,7 @@ import json
 import math
 from dataclasses import dataclass, field, replace
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -197,6 +197,17 @@ def expansion_ratios(centre_frequencies: np.ndarray, audiogram: Audiogram,
         return catch_up_db / (catch_up_db - levels)
 
 
+class BlockMatrices(NamedTuple):
+    """Block state-space matrices of one filterbank file for the torch recursion."""
+
+    gammatone: BlockStateSpace  # every channel's gammatone cascade
+    gammatone_low: BlockStateSpace  # the channels without a high-pass
+    gammatone_high: BlockStateSpace  # the channels from first_highpass, with their high-pass
+    highpass: BlockStateSpace  # the high-pass biquads alone
+    envelope: BlockStateSpace  # the envelope low-passes
+    envelope_edge: BlockStateSpace  # the same in blocks of ENVELOPE_PADLEN (padded edges)
+
+
 @dataclass(frozen=True)
 class Filterbank:
     """Precomputed tensors of one MSBG gammatone filterbank file: the biquad rows for the
@@ -222,38 +233,10 @@ class Filterbank:
         return replace(self, device=torch.device(device), dtype=dtype)
 
     @functools.cached_property
-    def _blocks(self) -> tuple[BlockStateSpace, ...]:
-        return tuple(b.to(self.device, self.dtype) for b in block_matrices(self.name, self.block))
-
-    @property
-    def gammatone(self) -> BlockStateSpace:
-        """Every channel's gammatone cascade."""
-        return self._blocks[0]
-
-    @property
-    def gammatone_low(self) -> BlockStateSpace:
-        """The cascades of the channels without a high-pass."""
-        return self._blocks[1]
-
-    @property
-    def gammatone_high(self) -> BlockStateSpace:
-        """The cascades of the channels from ``first_highpass``, each with its high-pass."""
-        return self._blocks[2]
-
-    @property
-    def highpass(self) -> BlockStateSpace:
-        """The high-pass biquads of the channels from ``first_highpass``."""
-        return self._blocks[3]
-
-    @property
-    def envelope(self) -> BlockStateSpace:
-        """The envelope low-passes."""
-        return self._blocks[4]
-
-    @property
-    def envelope_edge(self) -> BlockStateSpace:
-        """The envelope low-passes in blocks of :data:`ENVELOPE_PADLEN` (the padded edges)."""
-        return self._blocks[5]
+    def blocks(self) -> BlockMatrices:
+        """The torch recursion's matrices on this bank's device and dtype."""
+        return BlockMatrices(*(b.to(self.device, self.dtype)
+                               for b in block_matrices(self.name, self.block)))
 
 
 def _envelope_sos(params: dict[str, Any]) -> np.ndarray:
@@ -268,10 +251,8 @@ def _envelope_sos(params: dict[str, Any]) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def block_matrices(name: str, block: int = 64) -> tuple[BlockStateSpace, ...]:
-    """Block state-space matrices (float64, CPU) of the filterbank file ``name``, in the
-    order of :class:`Filterbank`'s properties: gammatone, gammatone_low, gammatone_high,
-    highpass, envelope, envelope_edge."""
+def block_matrices(name: str, block: int = 64) -> BlockMatrices:
+    """Block state-space matrices (float64, CPU) of the filterbank file ``name``."""
     params = load_filterbank_parameters(name)
     order = int(params["NGAMMA"])
     gammatone_sos = np.stack([
@@ -285,7 +266,7 @@ def block_matrices(name: str, block: int = 64) -> tuple[BlockStateSpace, ...]:
     gammatone_highpass_sos = np.concatenate(
         [gammatone_sos[first_highpass:], highpass_sos], axis=1)  # [C_hp, order + 1, 6]
     envelope_sos = _envelope_sos(params)
-    return (
+    return BlockMatrices(
         block_state_space(gammatone_sos, block),
         block_state_space(gammatone_sos[:first_highpass], block),
         block_state_space(gammatone_highpass_sos, block),
@@ -458,7 +439,7 @@ class TorchMsbg:
             ).transpose(1, 2)]
         else:
             groups = gammatone_highpass_filterbank(
-                cochlea_in, bank.gammatone_low, bank.gammatone_high, bank.delays
+                cochlea_in, bank.blocks.gammatone_low, bank.blocks.gammatone_high, bank.delays
             )
         cochlea_out = None
         first = 0
@@ -482,8 +463,8 @@ class TorchMsbg:
                                                 ENVELOPE_PADLEN).transpose(1, 2)
                     else:
                         envelope = channel_envelope(
-                            bands, bank.envelope.select(first, last),
-                            bank.envelope_edge.select(first, last), ENVELOPE_PADLEN,
+                            bands, bank.blocks.envelope.select(first, last),
+                            bank.blocks.envelope_edge.select(first, last), ENVELOPE_PADLEN,
                         )
                     bands = recruitment(
                         bands, envelope, spl_equiv, group_ratios, CATCH_UP_DB,
