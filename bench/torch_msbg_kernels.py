@@ -29,7 +29,6 @@ import numpy as np
 import torch
 
 from hltk.dsp import recursion
-from hltk.simulate import torch_msbg
 from hltk.simulate.torch_msbg import ENVELOPE_PADLEN, FILTERBANK_FILES, build_filterbank
 
 
@@ -53,7 +52,6 @@ def main() -> None:
     steps = int(args.seconds * 44100) + 2000
     fused = getattr(recursion, "recruited_sum_cpu", None)
     split = "wide_channels" in inspect.signature(recursion.gammatone_filterbank_cpu).parameters
-    below_hz = float(getattr(torch_msbg, "NARROW_BELOW_HZ", 1000.0))
     print(f"{args.threads} threads, {steps} steps; ns per channel-sample (best of "
           f"{args.repeats})")
     print("bank      channels signals  gammatone  envelope  recruited-sum  gammatone-split")
@@ -81,9 +79,8 @@ def main() -> None:
                     fused, bands, bank.envelope_biquads, ENVELOPE_PADLEN, power,
                     log_max)) / work)
             if split:
-                wide = int(np.sum(np.asarray(bank.centre_frequencies) < below_hz))
                 row.append(best_of(args.repeats, functools.partial(
-                    gammatone, wide_channels=wide)) / work)
+                    gammatone, wide_channels=bank.wide_channels)) / work)
             print(f"{severity:9s} {channels:8d} {signals:7d}  "
                   + "  ".join(f"{v:9.2f}" for v in row), flush=True)
 

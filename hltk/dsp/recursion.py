@@ -34,9 +34,11 @@ in float64 whatever the arrays' dtype (in float32, transposed-direct-form states
 narrow low-frequency sections lose 2e-3 of the peak). The gammatone's run in float64 for the
 first ``wide_channels`` channels and in the arrays' dtype for the rest: float32 states cost
 the narrow channels below 1 kHz 3e-4 of their peak (68-80 dB SNR) but the channels from
-1 kHz up less than 5e-5 (98 dB or more), and float32 lanes, half the bytes, run 15-25%
-faster; :class:`~hltk.simulate.torch_msbg.TorchMsbg` keeps float64 below 1 kHz, which left
-its float32 output within 103 dB (min over 16 items) of its all-float64 recursions.
+1 kHz up less than 5e-5 (98 dB or more), and float32 lanes, half the bytes, make the bank
+10-40% faster from 13 signals a chunk up (even at 8, up to 15% slower at 2, where each
+precision's groups have few lanes: ``bench/torch_msbg_kernels.py``);
+:class:`~hltk.simulate.torch_msbg.TorchMsbg` keeps float64 below 1 kHz, which left its
+float32 output within 103 dB (min over 16 items) of its all-float64 recursions.
 """
 
 from __future__ import annotations
@@ -468,8 +470,8 @@ def gammatone_filterbank_cpu(
 
     The recursions run in float64 for the first ``wide_channels`` channels (``None``: all)
     and in ``signal.dtype`` for the rest: float32 states cost the low, narrow channels
-    68-80 dB of SNR, but the channels from 1 kHz up 98 dB or more, at about half the time
-    (module docstring)."""
+    68-80 dB of SNR, but the channels from 1 kHz up 98 dB or more (speed: module
+    docstring)."""
     if signal.device.type != "cpu" or signal.dim() != 2:
         raise ValueError("gammatone_filterbank_cpu needs a [T, N] CPU tensor")
     signal = signal.contiguous()

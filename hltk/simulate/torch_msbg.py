@@ -73,8 +73,8 @@ and 8.1x before the gammatone lanes became channels x signals and the recruitmen
 (see :mod:`hltk.dsp.recursion`); the torch recursion is 1.9-2.4x slower on the same batch.
 In a profile of the compiled path, the gammatone kernel and the fused envelope-recruitment
 kernel are the largest items, then spectral smearing (its matrix product runs at ~80
-GFLOP/s, near this CPU's float32 peak) and the FIRs. Two process-wide settings matter as much as the DSP
-(:mod:`hltk.runtime`, applied by this class and on import of :mod:`hltk`): freed memory is
+GFLOP/s, near this CPU's float32 peak) and the FIRs. Two process-wide settings matter as
+much as the DSP (:mod:`hltk.runtime`, applied by this class and on import of :mod:`hltk`): freed memory is
 kept for reuse, on one heap for all threads (fresh large tensors are page-faulted at ~1 GB/s
 on the VM) and OpenMP threads wait passively (spinning threads cost 4-8x on a loaded
 machine).
@@ -133,7 +133,8 @@ ENVELOPE_PADLEN = 8
 
 #: channels centred below this keep float64 recursions in the compiled gammatone bank when
 #: ``dtype`` is float32 (their float32 states cost 68-80 dB of SNR; the channels above lose
-#: nothing measurable end to end, and run in about half the time)
+#: 98 dB or more, and the bank runs 10-40% faster from 13 signals a chunk up:
+#: ``bench/torch_msbg_kernels.py``)
 NARROW_BELOW_HZ = 1000.0
 
 #: Filterbank file and smearing broadening (lower, upper) by severity (pyclarity HL_PARAMS).
@@ -231,6 +232,12 @@ class Filterbank:
 
     def to(self, device: torch.device, dtype: torch.dtype) -> Filterbank:
         return replace(self, device=torch.device(device), dtype=dtype)
+
+    @property
+    def wide_channels(self) -> int:
+        """Channels (from the first) whose compiled gammatone keeps float64 states in float32
+        mode: those centred below :data:`NARROW_BELOW_HZ`."""
+        return int(np.count_nonzero(self.centre_frequencies < NARROW_BELOW_HZ))
 
     @functools.cached_property
     def blocks(self) -> BlockMatrices:
@@ -432,10 +439,9 @@ class TorchMsbg:
             smear = spectral_smear_cpu if compiled else spectral_smear
             cochlea_in = smear(cochlea_in, matrix)
         if compiled:  # one time-major [C, T, N] cochleagram, seen as [C, N, T]
-            low = np.flatnonzero(np.asarray(bank.centre_frequencies) < NARROW_BELOW_HZ)
             groups = [gammatone_filterbank_cpu(
                 cochlea_in.T, bank.biquads, bank.order, np.asarray(bank.delays),
-                bank.highpass_biquads, wide_channels=int(low[-1]) + 1 if len(low) else 0,
+                bank.highpass_biquads, wide_channels=bank.wide_channels,
             ).transpose(1, 2)]
         else:
             groups = gammatone_highpass_filterbank(
