@@ -118,6 +118,37 @@ def test_gammatone_matches_pyclarity(channel: int) -> None:
     np.testing.assert_array_equal(odd_env[0], env_rows[1])
 
 
+@pytest.mark.parametrize("rows", [4, 5, 7, 8])
+def test_gammatone_lanes_equal_the_scalar_rows(rows: int) -> None:
+    """Rows four at a time in SIMD lanes (``ear_simd.gammatone_lanes``), each finished alone
+    past the shortest of its four, equal the rows run one by one (the scalar kernel) bit for
+    bit: envelope, BM, power mode and the sums of squares, with unequal lengths."""
+    rng = np.random.default_rng(rows)
+    total = 3000
+    signal = rng.standard_normal((rows, total))
+    lengths = rng.integers(total - 400, total + 1, rows)
+    lengths[rows // 2] = total  # at least one full row
+    cf = em.center_frequency(32)[rng.integers(0, 32, rows)]
+    poles = np.exp(-(2 * np.pi / FS) * (24.7 + cf / 9.26449) * 1.019 * rng.uniform(1, 3, rows))
+    gains = rng.uniform(0.5, 2.0, rows)
+    steps = np.arange(total)
+    omega = 2 * np.pi / FS * 1500.0
+    carrier = (np.cos(omega * steps), np.sin(omega * steps))
+    for with_bm, power in ((True, False), (False, False), (False, True)):
+        env, bm = np.empty((rows, total)), np.empty((rows, total))
+        squares = ear_compiled.gammatone_rows(signal, lengths, poles, gains, carrier, env,
+                                              bm if with_bm else None, power=power)
+        for r in range(rows):
+            env_r, bm_r = np.empty((1, total)), np.empty((1, total))
+            squares_r = ear_compiled.gammatone_rows(
+                signal[r : r + 1], lengths[r : r + 1], poles[r : r + 1], gains[r : r + 1],
+                carrier, env_r, bm_r if with_bm else None, power=power)
+            np.testing.assert_array_equal(env[r], env_r[0])
+            if with_bm:
+                np.testing.assert_array_equal(bm[r], bm_r[0])
+            assert squares[r] == squares_r[0]
+
+
 def test_compiled_row_kernels_match_their_definitions() -> None:
     """The other row kernels against direct numpy / scipy statements of the same steps."""
     import scipy.signal

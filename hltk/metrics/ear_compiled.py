@@ -23,6 +23,8 @@ import math
 import numba as nb
 import numpy as np
 
+from hltk.metrics.ear_simd import LANE_ROWS, gammatone_lanes
+
 __all__ = [
     "gammatone_rows",
     "first_order_rows",
@@ -101,13 +103,47 @@ def _gammatone_single(signal, row, start, stop, state, coefficients, gain, cosin
 def _gammatone_kernel(signal, lengths, coefficients, gains, cosine, sine, power_out,
                       bm):  # type: ignore[no-untyped-def]
     """``power_out[r] = |v_r|^2`` (no gain) and ``bm[r] = gain Re(v e^{jwn})`` for
-    ``t < lengths[r]``. Rows go two at a time: one recursion is bound by its latency (an
-    add and a multiply-add per sample), and two independent ones fill each other's gaps
-    (30 % faster). The square root of the envelope is left to a vectorised pass."""
+    ``t < lengths[r]``. Rows go four at a time in SIMD lanes (:mod:`hltk.metrics.ear_simd`,
+    2x faster) up to the shortest of the four lengths, each row then on its own from the
+    lanes' state; the rest two at a time: one recursion is bound by its latency (an add and a
+    multiply-add per sample), and two independent ones fill each other's gaps. The square
+    root of the envelope is left to a vectorised pass."""
     rows = signal.shape[0]
     want_bm = bm.shape[0] == rows
     zero = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    width = 2 * LANE_ROWS
+    lane_rows = np.empty(LANE_ROWS, np.int64)
+    lane_coefficients = np.empty(6 * width)
+    lane_gains = np.empty(LANE_ROWS)
+    lane_state = np.empty(4 * width)
     r = 0
+    while r + LANE_ROWS <= rows:
+        shortest = lengths[r]
+        for j in range(LANE_ROWS):
+            lane_rows[j] = r + j
+            lane_gains[j] = gains[r + j]
+            shortest = min(shortest, lengths[r + j])
+            for k in range(6):
+                lane_coefficients[k * width + j] = coefficients[r + j, k]
+                lane_coefficients[k * width + LANE_ROWS + j] = coefficients[r + j, k]
+        lane_state[:] = 0.0
+        if want_bm:
+            gammatone_lanes(signal, power_out, bm, lane_rows, cosine, sine, lane_coefficients,
+                            lane_gains, 0, shortest, lane_state, True)
+        else:
+            gammatone_lanes(signal, power_out, bm, lane_rows, cosine, sine, lane_coefficients,
+                            lane_gains, 0, shortest, lane_state, False)
+        for j in range(LANE_ROWS):
+            q = r + j
+            state = (lane_state[j], lane_state[width + j], lane_state[2 * width + j],
+                     lane_state[3 * width + j], lane_state[LANE_ROWS + j],
+                     lane_state[width + LANE_ROWS + j], lane_state[2 * width + LANE_ROWS + j],
+                     lane_state[3 * width + LANE_ROWS + j])
+            cq = (coefficients[q, 0], coefficients[q, 1], coefficients[q, 2], coefficients[q, 3],
+                  coefficients[q, 4], coefficients[q, 5])
+            _gammatone_single(signal, q, shortest, lengths[q], state, cq, gains[q], cosine,
+                              sine, power_out, bm, want_bm)
+        r += LANE_ROWS
     while r < rows:
         paired = r + 1 < rows
         q = r + 1 if paired else r
