@@ -119,10 +119,11 @@ def test_gammatone_matches_pyclarity(channel: int) -> None:
 
 
 @pytest.mark.parametrize("rows", [4, 5, 7, 8])
-def test_gammatone_lanes_equal_the_scalar_rows(rows: int) -> None:
-    """Rows four at a time in SIMD lanes (``ear_simd.gammatone_lanes``), each finished alone
-    past the shortest of its four, equal the rows run one by one (the scalar kernel) bit for
-    bit: envelope, BM, power mode and the sums of squares, with unequal lengths."""
+def test_simd_lanes_equal_the_scalar_rows(rows: int) -> None:
+    """Rows four at a time in SIMD lanes (``ear_simd``) equal the rows run one by one (the
+    scalar kernels) bit for bit, with unequal lengths. Gammatone (each row finished alone past
+    the shortest of its four): envelope, BM, power mode and the sums of squares. IHC: the dB
+    values, the adapted envelope (silent starts and tails) and the rescaled BM."""
     rng = np.random.default_rng(rows)
     total = 3000
     signal = rng.standard_normal((rows, total))
@@ -147,6 +148,30 @@ def test_gammatone_lanes_equal_the_scalar_rows(rows: int) -> None:
             if with_bm:
                 np.testing.assert_array_equal(bm[r], bm_r[0])
             assert squares[r] == squares_r[0]
+    b_ihc, a_ihc = em.inner_hair_cell_filter(2.0)
+    compressed = np.abs(signal) * 1e-3
+    compressed[:, :50] = 0.0  # a silent start: 0 dB, the adapted output held at zero
+    compressed[0, :700] = 0.0
+    offsets = rng.uniform(40.0, 90.0, rows)
+    bm_in = rng.standard_normal((rows, total))
+    for with_bm in (True, False):
+        log_env = np.log10(compressed + 1e-30)
+        out_env, out_bm = np.empty((rows, total)), np.empty((rows, total))
+        ear_compiled.ihc_rows(log_env, offsets, compressed, lengths, b_ihc, a_ihc, out_env,
+                              bm_in if with_bm else None, out_bm if with_bm else None)
+        assert out_env[:, :50].max() == 0.0 and out_env[0, :700].max() == 0.0
+        for r in range(rows):
+            log_r = np.log10(compressed[r : r + 1] + 1e-30)
+            env_r, bm_r = np.empty((1, total)), np.empty((1, total))
+            ear_compiled.ihc_rows(log_r, offsets[r : r + 1], compressed[r : r + 1],
+                                  lengths[r : r + 1], b_ihc, a_ihc, env_r,
+                                  bm_in[r : r + 1] if with_bm else None,
+                                  bm_r if with_bm else None)
+            np.testing.assert_array_equal(log_env[r], log_r[0])
+            np.testing.assert_array_equal(out_env[r], env_r[0])
+            assert not out_env[r, lengths[r] :].any()
+            if with_bm:
+                np.testing.assert_array_equal(out_bm[r], bm_r[0])
 
 
 def test_compiled_row_kernels_match_their_definitions() -> None:

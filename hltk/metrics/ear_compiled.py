@@ -23,7 +23,7 @@ import math
 import numba as nb
 import numpy as np
 
-from hltk.metrics.ear_simd import LANE_ROWS, gammatone_lanes
+from hltk.metrics.ear_simd import LANE_ROWS, gammatone_lanes, ihc_lanes
 
 __all__ = [
     "gammatone_rows",
@@ -391,33 +391,36 @@ def _ihc_step(log_value, offset, z0, z1, started, late, b0, b1, b2, a1,
 @nb.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 def _ihc_kernel(env_db, offsets, compressed, lengths, b, a, env_buffer, env_at, bm,
                 bm_buffer, bm_at):  # type: ignore[no-untyped-def]
+    """Rows four at a time in SIMD lanes (:func:`hltk.metrics.ear_simd.ihc_lanes`, the BM
+    rescaled in the same loop), the rest one by one, with a BM pass after."""
     rows, steps = env_db.shape
     want_bm = bm.shape[0] == rows
     b0, b1, b2 = b[0], b[1], b[2]
     a1, a2 = a[1], a[2]
+    coefficients = np.array([b0, b1, b2, a1, a2])
+    lane_rows = np.empty(LANE_ROWS, np.int64)
+    lane_env_at = np.empty(LANE_ROWS, np.int64)
+    lane_bm_at = np.zeros(LANE_ROWS, np.int64)
+    lane_offsets = np.empty(LANE_ROWS)
+    lane_lengths = np.empty(LANE_ROWS, np.int64)
     r = 0
-    while r + 4 <= rows:  # four rows interleaved, as in _first_order_kernel
-        p0 = p1 = p2 = p3 = 0.0
-        q0 = q1 = q2 = q3 = 0.0
-        s0 = s1 = s2 = s3 = False
-        v0, v1, v2, v3 = lengths[r], lengths[r + 1], lengths[r + 2], lengths[r + 3]
-        o0, o1, o2, o3 = offsets[r], offsets[r + 1], offsets[r + 2], offsets[r + 3]
-        x0, x1, x2, x3 = env_db[r], env_db[r + 1], env_db[r + 2], env_db[r + 3]
-        w0 = env_buffer[env_at[r] : env_at[r] + steps]
-        w1 = env_buffer[env_at[r + 1] : env_at[r + 1] + steps]
-        w2 = env_buffer[env_at[r + 2] : env_at[r + 2] + steps]
-        w3 = env_buffer[env_at[r + 3] : env_at[r + 3] + steps]
-        for t in range(steps):
-            x0[t], w0[t], p0, q0, s0 = _ihc_step(x0[t], o0, p0, q0, s0, t >= v0,
-                                                 b0, b1, b2, a1, a2)
-            x1[t], w1[t], p1, q1, s1 = _ihc_step(x1[t], o1, p1, q1, s1, t >= v1,
-                                                 b0, b1, b2, a1, a2)
-            x2[t], w2[t], p2, q2, s2 = _ihc_step(x2[t], o2, p2, q2, s2, t >= v2,
-                                                 b0, b1, b2, a1, a2)
-            x3[t], w3[t], p3, q3, s3 = _ihc_step(x3[t], o3, p3, q3, s3, t >= v3,
-                                                 b0, b1, b2, a1, a2)
-        r += 4
-    for k in range(r, rows):
+    while r + LANE_ROWS <= rows:
+        for j in range(LANE_ROWS):
+            lane_rows[j] = r + j
+            lane_env_at[j] = env_at[r + j]
+            lane_offsets[j] = offsets[r + j]
+            lane_lengths[j] = lengths[r + j]
+            if want_bm:
+                lane_bm_at[j] = bm_at[r + j]
+        if want_bm:
+            ihc_lanes(env_db, env_buffer, lane_env_at, compressed, bm, bm_buffer, lane_bm_at,
+                      lane_rows, lane_offsets, lane_lengths, coefficients, steps, True)
+        else:
+            ihc_lanes(env_db, env_buffer, lane_env_at, compressed, bm, bm_buffer, lane_bm_at,
+                      lane_rows, lane_offsets, lane_lengths, coefficients, steps, False)
+        r += LANE_ROWS
+    lanes_end = r
+    for k in range(lanes_end, rows):
         p = q = 0.0
         started = False
         valid = lengths[k]
@@ -427,7 +430,7 @@ def _ihc_kernel(env_db, offsets, compressed, lengths, b, a, env_buffer, env_at, 
             env_db[k, t], w[t], p, q, started = _ihc_step(
                 env_db[k, t], offset, p, q, started, t >= valid, b0, b1, b2, a1, a2)
     if want_bm:  # a separate pass: no recursion, so the division vectorises
-        for k in range(rows):
+        for k in range(lanes_end, rows):
             comp_row = compressed[k]
             adapted_row = env_buffer[env_at[k] : env_at[k] + steps]
             bm_row = bm[k]
