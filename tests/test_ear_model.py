@@ -236,15 +236,34 @@ def test_compiled_row_kernels_match_their_definitions() -> None:
                                 -torch.tensor(corrections[i]).view(1, 3),
                                 torch.tensor(int(item_lengths[i])))
         np.testing.assert_array_equal(delayed[i], expected.numpy())
-    # alignment input: references first, float32, zero-padded; float64 energies
+    # alignment input, one block: references first, float32, zero-padded; float64 energies
     pairs_rows = rng.standard_normal((6, 70))
-    padded, energy = ear_compiled.split_rows(pairs_rows, 96)
+    padded, energy = ear_compiled.alignment_blocks(pairs_rows, 1, 96, 20)
     expected_padded = np.zeros((6, 96), np.float32)
     expected_padded[:3, :70], expected_padded[3:, :70] = pairs_rows[0::2], pairs_rows[1::2]
     np.testing.assert_array_equal(padded, expected_padded)
     np.testing.assert_allclose(energy, (pairs_rows**2).sum(1), rtol=1e-14)
+    # three blocks of 24 (the last 22): the reference around each block, wrapped; the
+    # processed block alone; the blocks' circular correlations sum to the lags' sums
+    max_lag, size = 5, 40
+    padded, _ = ear_compiled.alignment_blocks(pairs_rows, 3, size, max_lag)
+    x, y = pairs_rows[2].astype(np.float32), pairs_rows[3].astype(np.float32)
+    reference_block, processed_block = padded[1 * 3 + 1], padded[(3 + 1) * 3 + 1]
+    np.testing.assert_array_equal(reference_block[: 24 + max_lag], x[24 : 48 + max_lag])
+    np.testing.assert_array_equal(reference_block[size - max_lag + 1 :], x[24 - max_lag + 1 : 24])
+    assert not reference_block[24 + max_lag : size - max_lag + 1].any()
+    np.testing.assert_array_equal(processed_block[:24], y[24:48])
+    assert not processed_block[24:].any()
+    spectra = np.fft.rfft(padded.astype(np.float64), axis=-1)
+    summed = (spectra[3:6] * np.conj(spectra[12:15])).sum(axis=0)
+    corr = np.fft.irfft(summed, n=size)
+    for d in range(-max_lag + 1, max_lag + 1):
+        lagged = sum(float(x[t + d]) * float(y[t]) for t in range(70) if 0 <= t + d < 70)
+        np.testing.assert_allclose(corr[d % size], lagged, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError):
-        ear_compiled.split_rows(pairs_rows[:5], 96)
+        ear_compiled.alignment_blocks(pairs_rows[:5], 1, 96, 20)
+    with pytest.raises(ValueError):  # a transform too short for the blocks and lags
+        ear_compiled.alignment_blocks(pairs_rows, 3, 32, max_lag)
 
 
 @pytest.mark.parametrize("rate", [16000, 44100])
@@ -378,6 +397,7 @@ def test_float32_alignment_with_exact_refinement_picks_the_float64_delay() -> No
     rng = np.random.default_rng(3)
     total, max_lag = 6000, 600
     n_fft = fast_fft_size(total + max_lag + 1)
+    assert em.alignment_plan(total, max_lag)[0] == 1
     for trial in range(40):
         lengths = rng.integers(total // 2, total + 1, 2)
         rows = np.zeros((4, total))
@@ -395,8 +415,10 @@ def test_float32_alignment_with_exact_refinement_picks_the_float64_delay() -> No
                 base = rng.standard_normal(n)
                 proc = np.roll(base, 7) + 0.5 * rng.standard_normal(n)
             rows[2 * i, :n], rows[2 * i + 1, :n] = base, proc
-        np.testing.assert_array_equal(em._lag_delay_numpy(rows, lengths, max_lag, n_fft),
-                                      _float64_delays(rows, lengths, max_lag, n_fft))
+        expected = _float64_delays(rows, lengths, max_lag, n_fft)
+        for blocks in (1, 2, 3, 4):  # whole rows, and in blocks (as for longer rows)
+            np.testing.assert_array_equal(em._lag_delay_numpy(rows, lengths, max_lag, blocks),
+                                          expected)
     # rows shorter than the lag range, and a silent processed row (a flat correlation: every
     # lag a candidate, redone in float64; the first lag wins)
     rows = np.zeros((6, total))
@@ -407,4 +429,6 @@ def test_float32_alignment_with_exact_refinement_picks_the_float64_delay() -> No
     rows[3] = 0.0
     expected = _float64_delays(rows, lengths, max_lag, n_fft)
     assert expected[1] == max_lag - 1
-    np.testing.assert_array_equal(em._lag_delay_numpy(rows, lengths, max_lag, n_fft), expected)
+    for blocks in (1, 3):
+        np.testing.assert_array_equal(em._lag_delay_numpy(rows, lengths, max_lag, blocks),
+                                      expected)

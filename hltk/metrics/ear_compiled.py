@@ -35,6 +35,7 @@ __all__ = [
     "group_delay_rows",
     "decimating_fir_rows",
     "segment_covariance_rows",
+    "alignment_blocks",
     "correlation_at",
 ]
 
@@ -612,30 +613,74 @@ def segment_covariance_rows(
 
 @nb.njit(cache=True, nogil=True, boundscheck=False, error_model="numpy",
          fastmath={"reassoc", "contract"})  # the sums vectorise (rounding ~1e-16 rel.)
-def _split_rows_kernel(rows, padded, energy):  # type: ignore[no-untyped-def]
+def _block_rows_kernel(rows, block, max_lag, padded, energy):  # type: ignore[no-untyped-def]
     pairs = rows.shape[0] // 2
     steps = rows.shape[1]
-    for r in range(rows.shape[0]):
-        source = rows[r]
-        target = padded[(r % 2) * pairs + r // 2]
-        total = 0.0
-        for t in range(steps):
-            value = source[t]
-            target[t] = value
-            total += value * value
-        target[steps:] = 0
-        energy[r] = total
+    size = padded.shape[1]
+    blocks = padded.shape[0] // rows.shape[0]
+    for p in range(pairs):
+        x = rows[2 * p]
+        y = rows[2 * p + 1]
+        total_x = 0.0
+        total_y = 0.0
+        for b in range(blocks):
+            first = b * block
+            own = max(min(block, steps - first), 0)
+            reach = max(min(block + max_lag, steps - first), own)
+            back = min(max_lag - 1, first)
+            segment = padded[p * blocks + b]
+            target = padded[(pairs + p) * blocks + b]
+            # the block's own samples (each row sample once: the sums of squares); loops
+            # over slices from 0, one source and one target each, or they do not vectorise
+            # (an index ``first + j`` keeps numba's negative-index wraparound: 3x slower)
+            source = x[first : first + reach]
+            for j in range(own):
+                value = source[j]
+                segment[j] = value
+                total_x += value * value
+            # x[first + j] up to j < block + max_lag (the lags d >= 0), zero after
+            for j in range(own, reach):
+                segment[j] = source[j]
+            segment[reach : size - back] = 0
+            # x[first - i] at size - i for 0 < i < max_lag (the lags d < 0, wrapped)
+            before = x[first - back : first]
+            wrapped = segment[size - back :]
+            for j in range(back):
+                wrapped[j] = before[j]
+            source = y[first : first + own]
+            for j in range(own):
+                value = source[j]
+                target[j] = value
+                total_y += value * value
+            target[own:] = 0
+        energy[2 * p] = total_x
+        energy[2 * p + 1] = total_y
 
 
-def split_rows(rows: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Interleaved rows ``[2P, T]`` (reference, processed, ...) -> ``[2P, size]`` float32,
-    zero-padded, references first, and each row's float64 ``sum x^2`` ``[2P]``, in one pass
-    (was a conversion into zeros and an ``einsum``)."""
-    if rows.shape[0] % 2 or size < rows.shape[1]:
-        raise ValueError("split_rows needs an even row count and size >= the row length")
-    padded = np.empty((rows.shape[0], size), np.float32)
+def alignment_blocks(rows: np.ndarray, blocks: int, size: int,
+                     max_lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """The float32 transform input of a block-wise cross-correlation over lags
+    ``(-max_lag, max_lag]``, and each row's float64 ``sum x^2``, in one pass.
+
+    Interleaved rows ``[2P, T]`` (reference ``x``, processed ``y``, ...) are cut into
+    ``blocks`` blocks of ``ceil(T / blocks)`` samples; row ``p * blocks + b`` of the output
+    holds the reference around block ``b`` (``x[bL + j]`` at ``j < L + max_lag``,
+    ``x[bL - i]`` at ``size - i`` for ``0 < i < max_lag``), row ``(P + p) * blocks + b`` the
+    processed block ``y[bL : bL + L]``, zero elsewhere. The circular correlations of the two
+    rows at ``size >= L + 2 max_lag - 1``, summed over the blocks, are ``sum_t x[t + d] y[t]``
+    at index ``d mod size``, ``-max_lag < d <= max_lag``. With one block (and ``size >= T +
+    max_lag + 1``) this is the whole rows zero-padded, references first.
+    """
+    if rows.shape[0] % 2 or blocks < 1:
+        raise ValueError("alignment_blocks needs an even row count and at least one block")
+    steps = rows.shape[1]
+    block = -(-steps // blocks)
+    least = steps + max_lag + 1 if blocks == 1 else block + 2 * max_lag - 1
+    if size < least:
+        raise ValueError(f"size {size} < {least}, the least for {blocks} block(s)")
+    padded = np.empty((rows.shape[0] * blocks, size), np.float32)
     energy = np.empty(rows.shape[0])
-    _split_rows_kernel(rows, padded, energy)
+    _block_rows_kernel(np.ascontiguousarray(rows), block, int(max_lag), padded, energy)
     return padded, energy
 
 
