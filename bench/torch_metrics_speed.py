@@ -5,12 +5,13 @@ noisy at 0-15 dB SNR, delayed and scaled), one audiogram per pair. pyclarity run
 pool of ``--jobs`` workers (numba compilation paid once per worker in a warm-up round that is
 not timed); torch runs the whole batch in-process (``--batch-size`` items per ear-model chunk)
 in each ``--configs`` setting ``TxW``: T intra-op threads, W item chunks scored concurrently in
-threads (each setting is timed ``--passes`` times: the ratio is the last pass's, a corpus
-run's steady state, and the first pass's, which also pays for growing the process heap, is
-printed beside it). Both use the same per-item seeds, so the scores are also compared.
+threads (each setting is timed ``--passes`` times: the ratio is the median of the passes after
+the first, a corpus run's steady state, and the first pass's, which also pays for growing the
+process heap, is printed beside it with every pass's time). Both use the same per-item seeds,
+so the scores are also compared.
 
 Usage: ``python bench/torch_metrics_speed.py [--pairs 32] [--seconds 4] [--jobs 2]
-[--configs 1x2 2x1] [--passes 2] [--device cpu|cuda] [--metrics haspi hasqi haaqi]``
+[--configs 1x2 2x1] [--passes 4] [--device cpu|cuda] [--metrics haspi hasqi haaqi]``
 """
 
 from __future__ import annotations
@@ -117,10 +118,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--metrics", nargs="+", default=["haspi", "hasqi", "haaqi"])
-    parser.add_argument("--passes", type=int, default=2,
-                        help="timed torch passes over the pairs; the ratio is the last one's "
-                             "(a corpus run's steady state: the process heap has grown to the "
-                             "workers' peak), the first pass's is shown beside it")
+    parser.add_argument("--passes", type=int, default=4,
+                        help="timed torch passes over the pairs; the ratio is the median of "
+                             "the passes after the first (a corpus run's steady state: the "
+                             "process heap has grown to the workers' peak), the first pass's "
+                             "is shown beside it, and every pass is listed")
     args = parser.parse_args()
 
     pairs = make_pairs(args.pairs, args.seconds)
@@ -144,9 +146,10 @@ def main() -> None:
                     if args.device.startswith("cuda"):
                         torch.cuda.synchronize()
                     passes.append(time.perf_counter() - start)
-                t_torch = passes[-1]
+                t_torch = float(np.median(passes[1:] if len(passes) > 1 else passes))
                 diff = np.abs(got - expected)
-                first = (f" (first pass {passes[0]:.2f} s: {t_ref / passes[0]:.2f}x)"
+                first = (f" (first pass {passes[0]:.2f} s: {t_ref / passes[0]:.2f}x; passes "
+                         + " ".join(f"{p:.2f}" for p in passes) + " s)"
                          if len(passes) > 1 else "")
                 print(f"{metric}: pyclarity {t_ref:7.2f} s | torch ({threads} thread(s) x "
                       f"{workers} worker(s)) {t_torch:7.2f} s | ratio "

@@ -28,11 +28,12 @@ Performance: on CPU without autograd the ear model runs its compiled channel loo
 (32 pairs x 4 s at 24 kHz; torch ``set_num_threads(1)`` with ``workers=2`` against a 2-process
 joblib pool, same seeds) on the shared 2-core VM: see the README's Performance section for
 the figures. Per 4 s pair, one thread (``bench/torch_metrics_profile.py``), what is left:
-HASPI ~0.21 s (gammatone recursions ~37 ms, envelope alignment ~36 ms, IHC adaptation
-20-30 ms, features ~45 ms, three vectorised transcendental passes per channel ~20 ms,
-skipping the threshold noise ~8 ms); HASQI/HAAQI 0.24-0.27 s (envelope and BM alignment
-~65 ms, threshold noise kept ~45 ms, gammatone ~37 ms, IHC ~19 ms, segment covariances of
-the weighed tiles ~15 ms). Use one intra-op
+HASPI ~0.21 s (features ~54 ms, envelope alignment ~40 ms, three vectorised transcendental
+passes per channel ~24 ms, gammatone recursions ~20 ms, IHC adaptation ~12 ms, skipping the
+threshold noise ~10 ms); HASQI/HAAQI ~0.19-0.2 s (envelope and BM alignment ~48 ms,
+threshold noise kept ~39 ms, transcendental passes ~18 ms, segment covariances of the
+weighed tiles ~15 ms, gammatone ~14 ms, IHC ~11 ms; the recursions four rows at a time in
+SIMD lanes, :mod:`hltk.metrics.ear_simd`). Use one intra-op
 thread per worker on CPU. On a GPU (or with autograd) the frequency-domain torch path filters
 all items of a chunk at once (not yet measured on a GPU).
 """
