@@ -36,6 +36,7 @@ __all__ = [
     "decimating_fir_rows",
     "segment_covariance_rows",
     "alignment_blocks",
+    "alignment_least_size",
     "correlation_at",
 ]
 
@@ -430,7 +431,7 @@ def _ihc_kernel(env_db, offsets, compressed, lengths, b, a, env_buffer, env_at, 
         for t in range(steps):
             env_db[k, t], w[t], p, q, started = _ihc_step(
                 env_db[k, t], offset, p, q, started, t >= valid, b0, b1, b2, a1, a2)
-    if want_bm:  # a separate pass: no recursion, so the division vectorises
+    if want_bm:  # the rows left out of the lanes: a separate pass, which vectorises
         for k in range(lanes_end, rows):
             comp_row = compressed[k]
             adapted_row = env_buffer[env_at[k] : env_at[k] + steps]
@@ -657,6 +658,14 @@ def _block_rows_kernel(rows, block, max_lag, padded, energy):  # type: ignore[no
         energy[2 * p + 1] = total_y
 
 
+def alignment_least_size(steps: int, blocks: int, max_lag: int) -> int:
+    """The shortest transform for :func:`alignment_blocks`: ``steps + max_lag + 1`` for
+    whole rows, ``ceil(steps / blocks) + 2 max_lag - 1`` for blocks."""
+    if blocks == 1:
+        return steps + max_lag + 1
+    return -(-steps // blocks) + 2 * max_lag - 1
+
+
 def alignment_blocks(rows: np.ndarray, blocks: int, size: int,
                      max_lag: int) -> tuple[np.ndarray, np.ndarray]:
     """The float32 transform input of a block-wise cross-correlation over lags
@@ -675,7 +684,7 @@ def alignment_blocks(rows: np.ndarray, blocks: int, size: int,
         raise ValueError("alignment_blocks needs an even row count and at least one block")
     steps = rows.shape[1]
     block = -(-steps // blocks)
-    least = steps + max_lag + 1 if blocks == 1 else block + 2 * max_lag - 1
+    least = alignment_least_size(steps, blocks, max_lag)
     if size < least:
         raise ValueError(f"size {size} < {least}, the least for {blocks} block(s)")
     padded = np.empty((rows.shape[0] * blocks, size), np.float32)

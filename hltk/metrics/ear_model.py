@@ -61,6 +61,7 @@ from hltk.dsp.ear_filters import (
 )
 from hltk.metrics.ear_compiled import (
     alignment_blocks,
+    alignment_least_size,
     correlation_at,
     first_order_rows,
     gammatone_rows,
@@ -700,7 +701,7 @@ def alignment_plan(total: int, max_lag: int) -> tuple[int, int]:
         block = -(-total // blocks)
         if blocks > 1 and block < 2 * max_lag:  # blocks shorter than the lag range: no gain
             break
-        size = fast_fft_size(total + max_lag + 1 if blocks == 1 else block + 2 * max_lag - 1)
+        size = fast_fft_size(alignment_least_size(total, blocks, max_lag))
         cost = (2 * blocks + 1) * size * math.log2(max(size, 2))
         if best is None or cost < best[0] * (1 - 1e-9):
             best = (cost, blocks, size)
@@ -728,8 +729,7 @@ def _lag_delay_numpy(rows: np.ndarray, lengths: np.ndarray, max_lag: int,
     if blocks is None:
         blocks, size = alignment_plan(total, max_lag)
     else:
-        size = fast_fft_size(total + max_lag + 1 if blocks == 1
-                             else -(-total // blocks) + 2 * max_lag - 1)
+        size = fast_fft_size(alignment_least_size(total, blocks, max_lag))
     # zero-padded float32 blocks, references first (scipy's own padding, ``n=``, made the
     # forward transforms 1.5x slower), and |x|^2, |y|^2 in the same pass
     padded, energy = alignment_blocks(rows, blocks, size, max_lag)

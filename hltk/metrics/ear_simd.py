@@ -1,22 +1,26 @@
-"""The ear model's gammatone recursion on four rows at once, in explicit SIMD lanes.
+"""The ear model's recursions (gammatone, IHC adaptation) on four rows at once, in explicit
+SIMD lanes.
 
 numba compiles the row kernels of :mod:`hltk.metrics.ear_compiled` as scalar code (it turns
 LLVM's SLP vectoriser off, and a lane loop over state arrays keeps the states in memory, which
 puts a store and a load on the recursion's critical path). One gammatone row is two
 recursions (the real and imaginary parts of the demodulated signal), so four rows are eight
-independent recursions with the same structure: one 8-wide vector of float64 per state.
-:func:`gammatone_lanes` is a numba intrinsic that writes that loop in LLVM IR with vector
-types, so the states stay in registers from one sample to the next; LLVM lowers the vectors to
-whatever the CPU has (one AVX-512 register, two AVX ones, four SSE2 ones).
+independent recursions with the same structure: one 8-wide vector of float64 per state; the
+IHC filter of four rows is a 4-wide one. :func:`gammatone_lanes` and :func:`ihc_lanes` are
+numba intrinsics that write those loops in LLVM IR with vector types, so the states stay in
+registers from one sample to the next; LLVM lowers the vectors to whatever the CPU has (one
+AVX-512 register, two AVX ones, four SSE2 ones).
 
-The arithmetic is the scalar kernel's operation for operation (scipy ``lfilter``'s
-transposed direct form II, with the fused multiply-adds LLVM forms from the scalar code under
-``fastmath={"contract"}``, written out here as ``llvm.fma``), so the outputs equal the scalar
-kernel's bit for bit (tested). Measured on the 2-core VM, four rows of 96 000 samples:
-1.3-1.5 against 2.7 ns per row-sample for the two-row scalar kernel.
+The arithmetic is the scalar kernels' operation for operation (the gammatone: scipy
+``lfilter``'s transposed direct form II with the fused multiply-adds LLVM forms from the
+scalar code under ``fastmath={"contract"}``, written out here as ``llvm.fma``; the IHC step
+without contraction, as its kernel is compiled), so the outputs equal the scalar kernels'
+bit for bit (tested). Measured on the 2-core VM, four rows of 96 000 samples, per
+row-sample: gammatone 1.3-1.5 against 2.7 ns; IHC 0.9 against 2.0 ns (1.7-2.1 against
+2.7-3.0 with the BM rescaling).
 
-numba caches a kernel that calls :func:`gammatone_lanes` keyed on the caller's source file
-only: after editing this module, clear ``hltk/metrics/__pycache__/ear_compiled.*.nb*``.
+numba caches a kernel that calls these intrinsics keyed on the caller's source file only:
+after editing this module, clear ``hltk/metrics/__pycache__/ear_compiled.*.nb*``.
 """
 
 from __future__ import annotations
@@ -108,6 +112,14 @@ class _Arrays:
             self.builder.store(self.builder.extract_element(vector, ir.Constant(_I32, j)),
                                self.builder.gep(pointer, [t]))
 
+    def fma(self, a: ir.Value, b: ir.Value, c: ir.Value) -> ir.Value:
+        """``a * b + c`` rounded once (``llvm.fma`` on the operands' float64 vector type)."""
+        kind = a.type
+        function = cgutils.get_or_insert_function(
+            self.builder.module, ir.FunctionType(kind, [kind, kind, kind]),
+            f"llvm.fma.v{kind.count}f64")
+        return self.builder.call(function, [a, b, c])
+
     def splat(self, value: ir.Value, count: int) -> ir.Value:
         """A scalar in every lane."""
         vector = ir.Constant(ir.VectorType(value.type, count), ir.Undefined)
@@ -174,14 +186,7 @@ def _gammatone_lanes(typingctx, signal, power, bm, rows, cosine, sine, coefficie
          state_v, _) = args
         start_v = context.cast(builder, start_v, kinds[8], types.int64)
         stop_v = context.cast(builder, stop_v, kinds[9], types.int64)
-        def fma(a: ir.Value, b: ir.Value, c: ir.Value) -> ir.Value:
-            """``a * b + c`` rounded once (``llvm.fma`` on the operands' vector type)."""
-            kind = a.type
-            function = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(kind, [kind, kind, kind]),
-                f"llvm.fma.v{kind.count}f64")
-            return builder.call(function, [a, b, c])
-
+        fma = arrays.fma
         row_index = arrays.indices(kinds[3], rows_v)
         x_rows = arrays.rows(kinds[0], signal_v, row_index)
         p_rows = arrays.rows(kinds[1], power_v, row_index)

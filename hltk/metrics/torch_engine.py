@@ -33,9 +33,9 @@ passes per channel ~24 ms, gammatone recursions ~20 ms, IHC adaptation ~12 ms, s
 threshold noise ~10 ms); HASQI/HAAQI ~0.19-0.2 s (envelope and BM alignment ~48 ms,
 threshold noise kept ~39 ms, transcendental passes ~18 ms, segment covariances of the
 weighed tiles ~15 ms, gammatone ~14 ms, IHC ~11 ms; the recursions four rows at a time in
-SIMD lanes, :mod:`hltk.metrics.ear_simd`). Use one intra-op
-thread per worker on CPU. On a GPU (or with autograd) the frequency-domain torch path filters
-all items of a chunk at once (not yet measured on a GPU).
+SIMD lanes, :mod:`hltk.metrics.ear_simd`). Use one intra-op thread per worker on CPU. On a
+GPU (or with autograd) the frequency-domain torch path filters all items of a chunk at once
+(not yet measured on a GPU).
 """
 
 from __future__ import annotations
