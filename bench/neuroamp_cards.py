@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from neuroamp_tables import denoising, fidelity  # noqa: E402
 
 from hltk.amplify.neuroamp import NeuroAmpConfig, NeuroAmpNet  # noqa: E402
-from hltk.train.checkpoint import file_sha256, load_checkpoint, parameter_count  # noqa: E402
+from hltk.nn.checkpoint import file_sha256, load_checkpoint, parameter_count  # noqa: E402
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "hltk" / "checkpoints"
 NAMES = ("cnn", "lstm", "crnn", "transformer", "denoise")

@@ -29,7 +29,7 @@ from hltk.amplify.neuroamp import ARCHS, default_checkpoint  # noqa: E402
 from hltk.amplify.wdrc import NalrWdrcProcessor  # noqa: E402
 from hltk.denoise.neuroamp_denoise import DEFAULT_CHECKPOINT as DENOISE_CHECKPOINT  # noqa: E402
 from hltk.io.listeners import ListenerBatch, standard_listener  # noqa: E402
-from hltk.train.checkpoint import parameter_count  # noqa: E402
+from hltk.nn.checkpoint import parameter_count  # noqa: E402
 
 RATE = 44100  # the rate of amplify_speed.speech_batch
 

@@ -13,11 +13,11 @@ import torch
 from typer.testing import CliRunner
 
 from hltk.io.listeners import ListenerBatch, standard_listener
+from hltk.nn.checkpoint import CheckpointError, load_checkpoint
 from hltk.nn.mamba import Mamba
 from hltk.pipelines.train import train_neuro_msbg
 from hltk.simulate.neuro_msbg import NeuroMsbg, NeuroMsbgConfig, NeuroMsbgNet, load_model
 from hltk.train.card import model_card
-from hltk.train.checkpoint import CheckpointError, load_checkpoint
 from hltk.train.loop import TrainSettings
 from hltk.train.neuro_msbg import QUICK_MODEL
 from hltk_cli.app import app
@@ -246,7 +246,7 @@ def test_backend_cpu_passes_are_cut_by_frames_and_equal_one_pass(tmp_path: Path)
     the output must not depend on how the batch is cut."""
     from dataclasses import asdict
 
-    from hltk.train.checkpoint import save_checkpoint
+    from hltk.nn.checkpoint import save_checkpoint
 
     checkpoint = tmp_path / "passes.pt"
     torch.manual_seed(3)

@@ -24,7 +24,7 @@ from hltk.amplify.neuroamp import (
     preset,
 )
 from hltk.io.listeners import ListenerBatch, standard_listener
-from hltk.train.checkpoint import load_checkpoint, save_checkpoint
+from hltk.nn.checkpoint import load_checkpoint, save_checkpoint
 from hltk.train.loop import TrainSettings
 from hltk.train.neuroamp import Source, quick_model
 from tests.conftest import demo_speech

@@ -55,8 +55,8 @@ from hltk.amplify.wdrc import WdrcSettings, peak_limit
 from hltk.dsp.stft import Stft
 from hltk.io.listeners import ListenerBatch
 from hltk.nn.audiogram import AudiogramDense
+from hltk.nn.checkpoint import file_sha256, parameter_count
 from hltk.registry import register
-from hltk.train.checkpoint import file_sha256, parameter_count
 
 SAMPLE_RATE = 16000
 N_FFT = 512  # 32 ms at 16 kHz
@@ -254,7 +254,7 @@ def load_model(checkpoint: str | Path, model_kind: str = "neuroamp",
                device: str | torch.device = "cpu") -> NeuroAmpNet:
     """A NeuroAMP network from an hltk checkpoint (``hltk train neuroamp``); float16-stored
     weights are read back as float32."""
-    from hltk.train.checkpoint import load_checkpoint
+    from hltk.nn.checkpoint import load_checkpoint
 
     content = load_checkpoint(checkpoint, expect_model=model_kind)
     model = NeuroAmpNet(NeuroAmpConfig(**content["config"]))

@@ -34,10 +34,10 @@ from torch import nn
 from hltk.dsp.stft import Stft
 from hltk.io.listeners import ListenerBatch
 from hltk.nn.audiogram import AudiogramToBins
+from hltk.nn.checkpoint import file_sha256
 from hltk.nn.heads import DenseEncoder, MaskDecoder, PhaseDecoder, reduced_bins
 from hltk.nn.sequence import BLOCKS, DualPathBlock
 from hltk.registry import register
-from hltk.train.checkpoint import file_sha256
 
 SAMPLE_RATE = 16000
 HOP = 256
@@ -126,7 +126,7 @@ def default_checkpoint(block: str = DEFAULT_BLOCK) -> Path:
 
 def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> NeuroMsbgNet:
     """A Neuro-MSBG network from an hltk checkpoint (``hltk train neuro-msbg``)."""
-    from hltk.train.checkpoint import load_checkpoint
+    from hltk.nn.checkpoint import load_checkpoint
 
     content = load_checkpoint(checkpoint, expect_model="neuro-msbg")
     model = NeuroMsbgNet(NeuroMsbgConfig(**content["config"]))
