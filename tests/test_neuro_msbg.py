@@ -263,3 +263,33 @@ def test_backend_cpu_passes_are_cut_by_frames_and_equal_one_pass(tmp_path: Path)
     assert cut.pass_size(torch.device("cuda"), audio.shape[-1]) == cut.max_batch
     with torch.no_grad():
         torch.testing.assert_close(cut(audio, listeners), whole(audio, listeners), atol=1e-5, rtol=0)
+
+
+def test_a_10_sample_input_is_padded_and_cut_back() -> None:
+    """A batch shorter than the STFT's reflect padding (256 samples here) runs as if zero-
+    padded to 257 samples, and the output is cut back to the input's 10 samples."""
+    backend = NeuroMsbg()  # the shipped checkpoint
+    audio = _speech(1, 0.1)[:, None, :].expand(-1, 2, -1).contiguous()
+    padded = audio[..., :257].clone()
+    padded[..., 10:] = 0
+    listeners = ListenerBatch((standard_listener("S2"),))
+    short = backend(audio[..., :10].contiguous(), listeners, lengths=torch.tensor([10]),
+                    level_db_spl=torch.tensor([100.0]))
+    assert short.shape == (1, 2, 10) and torch.isfinite(short).all()
+    assert short.abs().max() > 0
+    with torch.no_grad():
+        expected = backend(padded, listeners, lengths=torch.tensor([257]),
+                           level_db_spl=torch.tensor([100.0]))[..., :10]
+    torch.testing.assert_close(short, expected, rtol=0, atol=0)
+
+
+def test_a_10_sample_item_through_simulate(tmp_path: Path) -> None:
+    samples, _ = demo_speech("s01", 0.1, 16000)
+    sf.write(tmp_path / "tiny.wav", samples[:10], 16000, subtype="FLOAT")
+    manifest = write_manifest_csv(tmp_path / "manifest.csv",
+                                  [{"id": "tiny", "audio": "tiny.wav", "listener": "N3"}])
+    result = CliRunner().invoke(app, ["simulate", str(manifest), "-o", str(tmp_path / "out"),
+                                      "--backend", "neuro-msbg", "-q"])
+    assert result.exit_code == 0, result.output
+    written, rate = sf.read(tmp_path / "out" / "audio" / "tiny.wav")
+    assert rate == 16000 and written.shape == (10, 2)
