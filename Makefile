@@ -51,7 +51,7 @@ demo: install
 	$(BIN)/hltk simulate manifests/demo/speech.csv -o $(DEMO_OUT)
 
 lint: install
-	$(BIN)/ruff check hltk cli tests bench
+	$(BIN)/ruff check hltk cli tests bench recipes tools
 	$(BIN)/mypy hltk
 
 # Speed and fidelity of every registered backend and metric engine (defaults: 8 items x 2 s);
@@ -60,7 +60,7 @@ bench: install
 	$(BIN)/hltk benchmark -o $(BENCH_OUT)
 
 bench-readme:
-	$(BIN)/python bench/update_readme.py $(BENCH_OUT)
+	$(BIN)/python tools/update_readme.py $(BENCH_OUT)
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache
@@ -106,7 +106,7 @@ neuro-msbg-ablation: neuro-msbg-data
 	$(BIN)/hltk train neuro-msbg $(NM_TRAIN) --block cnn --steps 800 --lr 2e-3 --phase none \
 		-o $(NM_OUT)/ablation/magnitude_only.pt
 fidelity-neuro-msbg: neuro-msbg-data
-	$(BIN)/python bench/neuro_msbg_fidelity.py --speech $(NM_DATA)/speech/manifest.csv \
+	$(BIN)/python recipes/neuro_msbg/fidelity.py --speech $(NM_DATA)/speech/manifest.csv \
 		--noisy $(NM_DATA)/noisy/manifest.csv -o $(NM_OUT)/fidelity \
 		--checkpoint hltk/checkpoints/neuro_msbg_cnn.pt \
 		$(foreach c,$(wildcard $(NM_OUT)/ablation/*.pt),--checkpoint $(c))
