@@ -88,3 +88,20 @@ def copy_sources(tmp_path: Path) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(path.read_text())
     return tmp_path
+
+
+def test_test_modules_share_factories_through_tests_helpers_only() -> None:
+    """A test module imports shared factories from ``tests.helpers`` (or ``hltk.synth``),
+    never from ``conftest.py`` or from another test module."""
+    import ast
+
+    tests = Path(__file__).resolve().parent
+    found = []
+    for path in sorted(tests.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.name} imports {name}" for name in names
+                      if name == "tests.conftest" or name.startswith("tests.test_")
+                      or name.startswith("conftest") or name.startswith("test_")]
+    assert found == []

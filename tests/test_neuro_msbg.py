@@ -21,7 +21,7 @@ from hltk.train.card import model_card
 from hltk.train.loop import TrainSettings
 from hltk.train.neuro_msbg import QUICK_MODEL
 from hltk_cli.app import app
-from tests.conftest import demo_speech, write_manifest_csv
+from tests.helpers import demo_speech, write_manifest_csv
 
 TINY = dict(channels=4, hidden=8, blocks=1, dense_depth=1, stride=8, hop=256)
 

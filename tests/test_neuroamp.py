@@ -27,7 +27,7 @@ from hltk.io.listeners import ListenerBatch, standard_listener
 from hltk.nn.checkpoint import load_checkpoint, save_checkpoint
 from hltk.train.loop import TrainSettings
 from hltk.train.neuroamp import Source, quick_model
-from tests.conftest import demo_speech
+from tests.helpers import demo_speech
 
 RATE = 16000
 
