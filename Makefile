@@ -8,7 +8,9 @@ BENCH_OUT ?= out/bench
 
 .PHONY: install system-deps test test-all demo lint typecheck bench bench-readme clean
 
+# The venv, then the Debian packages the synthetic corpora and their tests use (see system-deps).
 install: $(BIN)/hltk
+	@$(MAKE) --no-print-directory system-deps SYSTEM_DEPS_OPTIONAL=1
 
 $(BIN)/hltk: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +20,26 @@ $(BIN)/hltk: pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]" "$(TORCH_PIN)"
 	@touch $(BIN)/hltk
 
-# Debian packages the synthetic corpora and tests use (run as root).
+# Debian packages the synthetic corpora and tests use. Idempotent: installs only the missing
+# ones (nothing to do, no apt-get, when all are there), as root or with passwordless sudo;
+# otherwise it prints the one command to run (`make install` goes on without them: the tests
+# that need them are skipped; `make system-deps` alone fails).
+DEB_PACKAGES ?= espeak-ng sox fluidsynth fluid-soundfont-gm
 system-deps:
-	apt-get update -qq && apt-get install -y -qq espeak-ng sox fluidsynth fluid-soundfont-gm
+	@missing=$$(for package in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$package 2>/dev/null | grep -q "ok installed" || echo $$package; \
+	done | xargs); \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else sudo=none; fi; \
+	if ! command -v apt-get >/dev/null || [ "$$sudo" = none ]; then \
+		echo "hltk: the synthetic corpora need the Debian packages: $$missing" >&2; \
+		echo "hltk: install them with:  sudo apt-get install -y $$missing" >&2; \
+		exit $(if $(SYSTEM_DEPS_OPTIONAL),0,1); \
+	fi; \
+	echo "hltk: installing the Debian packages $$missing" >&2; \
+	$$sudo apt-get update -qq && $$sudo apt-get install -y -qq $$missing
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -32,7 +51,7 @@ demo: install
 	$(BIN)/hltk simulate manifests/demo/speech.csv -o $(DEMO_OUT)
 
 lint: install
-	$(BIN)/ruff check hltk cli tests bench
+	$(BIN)/ruff check hltk cli tests bench recipes tools
 	$(BIN)/mypy hltk
 
 # Speed and fidelity of every registered backend and metric engine (defaults: 8 items x 2 s);
@@ -41,7 +60,7 @@ bench: install
 	$(BIN)/hltk benchmark -o $(BENCH_OUT)
 
 bench-readme:
-	$(BIN)/python bench/update_readme.py $(BENCH_OUT)
+	$(BIN)/python tools/update_readme.py $(BENCH_OUT)
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache
@@ -87,7 +106,7 @@ neuro-msbg-ablation: neuro-msbg-data
 	$(BIN)/hltk train neuro-msbg $(NM_TRAIN) --block cnn --steps 800 --lr 2e-3 --phase none \
 		-o $(NM_OUT)/ablation/magnitude_only.pt
 fidelity-neuro-msbg: neuro-msbg-data
-	$(BIN)/python bench/neuro_msbg_fidelity.py --speech $(NM_DATA)/speech/manifest.csv \
+	$(BIN)/python recipes/neuro_msbg/fidelity.py --speech $(NM_DATA)/speech/manifest.csv \
 		--noisy $(NM_DATA)/noisy/manifest.csv -o $(NM_OUT)/fidelity \
 		--checkpoint hltk/checkpoints/neuro_msbg_cnn.pt \
 		$(foreach c,$(wildcard $(NM_OUT)/ablation/*.pt),--checkpoint $(c))

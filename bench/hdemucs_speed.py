@@ -17,15 +17,13 @@ import json
 import os
 import platform
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from hltk.runtime import configure_process
 
 
 def music(seconds: float, rate: int) -> tuple[torch.Tensor, str]:
@@ -45,6 +43,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--segments-per-batch", type=int, default=None)
     arguments = parser.parse_args()
+    configure_process()  # the hltk command's process settings (hltk.runtime)
     torch.set_num_threads(arguments.threads)
 
     from hltk.remix.hdemucs import HDEMUCS_HIGH, HDemucs, save_hdemucs

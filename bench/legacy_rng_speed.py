@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from hltk.metrics.legacy_rng import add_standard_normal, skip_standard_normal
+from hltk.runtime import configure_process
 
 SHAPE = (32, 96000)
 
@@ -24,6 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
+    configure_process()  # the hltk command's process settings (hltk.runtime)
     count = SHAPE[0] * SHAPE[1]
     target = np.zeros(SHAPE)
     skip_standard_normal(np.random.RandomState(0), 1, 3)  # compile / load the kernels

@@ -28,6 +28,7 @@ from joblib import Parallel, delayed
 from hltk.bench.data import speech_like
 from hltk.io.audio import resample
 from hltk.io.listeners import Audiogram, Listener, ListenerBatch, standard_listener
+from hltk.runtime import configure_process
 from hltk.simulate import msbg
 from hltk.simulate.neuro_msbg import NeuroMsbg, default_checkpoint
 
@@ -40,6 +41,7 @@ def msbg_item(audio: np.ndarray, audiograms: list[Audiogram], rate: int) -> np.n
 
     from threadpoolctl import threadpool_limits
 
+    configure_process()  # a fresh worker: the hltk command's process settings
     logging.disable(logging.WARNING)
     with threadpool_limits(limits=1, user_api="blas"):
         wide = resample(torch.from_numpy(audio), rate, MSBG_RATE).double().numpy()
@@ -49,6 +51,7 @@ def msbg_item(audio: np.ndarray, audiograms: list[Audiogram], rate: int) -> np.n
 
 
 def msbg_warm(audiogram: Audiogram) -> int:
+    configure_process()  # a fresh worker: the hltk command's process settings
     return msbg.ear_delay(audiogram, 100.0, 20.0, "ff")
 
 
@@ -73,6 +76,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-msbg", action="store_true")
     args = parser.parse_args()
+    configure_process()  # the hltk command's process settings (hltk.runtime)
     torch.set_num_threads(args.threads)
     length = int(args.seconds * args.rate)
     audio = torch.stack([

@@ -15,23 +15,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
 import soxr
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from amplify_speed import PROFILES, measure, speech_batch  # noqa: E402
-
-from hltk import registry  # noqa: E402
-from hltk.amplify.neuroamp import ARCHS, default_checkpoint  # noqa: E402
-from hltk.amplify.wdrc import NalrWdrcProcessor  # noqa: E402
-from hltk.denoise.neuroamp_denoise import DEFAULT_CHECKPOINT as DENOISE_CHECKPOINT  # noqa: E402
-from hltk.io.listeners import ListenerBatch, standard_listener  # noqa: E402
-from hltk.train.checkpoint import parameter_count  # noqa: E402
-
-RATE = 44100  # the rate of amplify_speed.speech_batch
+from hltk import registry
+from hltk.amplify.neuroamp import ARCHS, default_checkpoint
+from hltk.amplify.wdrc import NalrWdrcProcessor
+from hltk.bench.probes import AMPLIFY_PROFILES as PROFILES
+from hltk.bench.probes import AMPLIFY_RATE as RATE  # the rate of speech_batch
+from hltk.bench.probes import speech_batch
+from hltk.bench.probes import time_processor as measure
+from hltk.denoise.neuroamp_denoise import DEFAULT_CHECKPOINT as DENOISE_CHECKPOINT
+from hltk.io.listeners import ListenerBatch, standard_listener
+from hltk.nn.checkpoint import parameter_count
+from hltk.runtime import configure_process
 
 
 def at_rate(audio: torch.Tensor, rate: int) -> torch.Tensor:
@@ -48,6 +46,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    configure_process()  # the hltk command's process settings (hltk.runtime)
     torch.set_num_threads(1)
     audio = speech_batch(args.items, args.seconds)
     listeners = ListenerBatch(

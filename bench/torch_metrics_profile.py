@@ -17,14 +17,13 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP
 import argparse
 import cProfile
 import pstats
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from torch_metrics_speed import make_pairs, torch_scores  # noqa: E402
+from hltk.bench.probes import metric_pairs as make_pairs
+from hltk.bench.probes import torch_metric_scores as torch_scores
+from hltk.runtime import configure_process
 
 
 def main() -> None:
@@ -35,6 +34,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--sort", default="tottime")
     args = parser.parse_args()
+    configure_process()  # the hltk command's process settings (hltk.runtime)
     torch.set_num_threads(1)
     pairs = make_pairs(args.pairs, args.seconds)
     torch_scores(args.metric, pairs, "cpu", 8)

@@ -27,42 +27,11 @@ import numpy as np
 import torch
 from joblib import Parallel, delayed
 
-FS = 24000
-FREQS = np.array([250, 500, 1000, 2000, 4000, 6000])
-AUDIOGRAMS = np.array([
-    [10, 10, 10, 15, 30, 40],
-    [35, 35, 40, 50, 60, 65],
-    [20, 20, 25, 55, 95, 95],
-    [55, 55, 55, 65, 75, 80],
-], dtype=float)
-
-
-def speech_like(seconds: float, seed: int) -> np.ndarray:
-    """Voiced-speech-like signal: harmonic complex with a gliding f0 and syllabic AM."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * FS)) / FS
-    f0 = 100 + 40 * rng.uniform() + 20 * np.sin(2 * np.pi * 1.1 * t + seed)
-    phase = 2 * np.pi * np.cumsum(f0) / FS
-    voiced = sum(np.sin(k * phase) * rng.uniform(0.3, 1.0) / k for k in range(1, 40))
-    envelope = np.clip(np.sin(2 * np.pi * (3 + rng.uniform()) * t + rng.uniform(0, 6)), 0,
-                       None) ** 2
-    signal = voiced * envelope + 0.05 * rng.standard_normal(t.size) * envelope
-    return 0.05 * signal / np.sqrt(np.mean(signal**2))
-
-
-def make_pairs(n: int, seconds: float) -> list[dict]:
-    pairs = []
-    for i in range(n):
-        rng = np.random.default_rng(1000 + i)
-        reference = speech_like(seconds, i)
-        noise = rng.standard_normal(reference.size)
-        snr = [0.0, 5.0, 10.0, 15.0][i % 4]
-        noise *= np.sqrt(np.mean(reference**2) / np.mean(noise**2)) * 10 ** (-snr / 20)
-        delay = int(rng.integers(0, 200))
-        processed = np.concatenate((np.zeros(delay), (reference + noise)[: reference.size - delay]))
-        pairs.append(dict(reference=reference, processed=rng.uniform(0.5, 2.0) * processed,
-                          audiogram=AUDIOGRAMS[i % 4], level=[65.0, 100.0][i % 2], seed=i))
-    return pairs
+from hltk.bench.probes import METRIC_FREQUENCIES as FREQS
+from hltk.bench.probes import METRIC_RATE as FS
+from hltk.bench.probes import metric_pairs as make_pairs
+from hltk.bench.probes import torch_metric_scores as torch_scores
+from hltk.runtime import configure_process
 
 
 def pyclarity_score(metric: str, pair: dict) -> float:
@@ -86,28 +55,6 @@ def pyclarity_score(metric: str, pair: dict) -> float:
                                level1=level))
 
 
-def torch_scores(metric: str, pairs: list[dict], device: str, batch_size: int,
-                 workers: int = 1) -> np.ndarray:
-    from hltk.metrics import torch_engine as te
-
-    reference = torch.tensor(np.stack([p["reference"] for p in pairs]), device=device)
-    processed = torch.tensor(np.stack([p["processed"] for p in pairs]), device=device)
-    audiograms = np.stack([p["audiogram"] for p in pairs])
-    levels = torch.tensor([p["level"] for p in pairs])
-    seeds = [p["seed"] for p in pairs]
-    with torch.no_grad():
-        if metric == "haspi":
-            out = te.haspi_v2(reference, processed, FS, audiograms, levels, seeds,
-                              batch_size=batch_size, workers=workers)
-        elif metric == "hasqi":
-            out = te.hasqi_v2(reference, processed, FS, audiograms, 1, levels, seeds,
-                              batch_size=batch_size, workers=workers)
-        else:
-            out = te.haaqi(reference, processed, FS, audiograms, 2, levels, seeds,
-                           batch_size=batch_size, workers=workers)
-    return out.cpu().numpy()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=32)
@@ -124,6 +71,7 @@ def main() -> None:
                              "process heap has grown to the workers' peak), the first pass's "
                              "is shown beside it, and every pass is listed")
     args = parser.parse_args()
+    configure_process()  # the hltk command's process settings (hltk.runtime)
 
     pairs = make_pairs(args.pairs, args.seconds)
     print(f"{args.pairs} pairs x {args.seconds:g} s at {FS} Hz; pyclarity joblib n_jobs="

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from hltk.dsp import recursion
+from hltk.runtime import configure_process
 from hltk.simulate.torch_msbg import ENVELOPE_PADLEN, FILTERBANK_FILES, build_filterbank
 
 
@@ -48,6 +49,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--signals", type=int, nargs="+", default=[2, 8, 13, 16, 19])
     args = parser.parse_args()
+    configure_process()  # the hltk command's process settings (hltk.runtime)
     torch.set_num_threads(args.threads)
     steps = int(args.seconds * 44100) + 2000
     fused = getattr(recursion, "recruited_sum_cpu", None)

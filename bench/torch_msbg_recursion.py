@@ -15,16 +15,14 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from torch_msbg_speed import test_listeners, test_signals  # noqa: E402
-
-from hltk.simulate.torch_msbg import TorchMsbg  # noqa: E402
+from hltk.bench.probes import msbg_listeners as test_listeners
+from hltk.bench.probes import msbg_signals as test_signals
+from hltk.runtime import configure_process
+from hltk.simulate.torch_msbg import TorchMsbg
 
 CONFIGS = (("compiled", 27), ("compiled", 26), ("torch", 26))
 
@@ -36,6 +34,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    configure_process()  # the hltk command's process settings (hltk.runtime)
     torch.set_num_threads(args.threads)
     audio = test_signals(args.items, args.seconds)
     listeners = test_listeners(args.items)

@@ -26,7 +26,11 @@ import numpy as np
 import torch
 from joblib import Parallel, delayed
 
-from hltk.io.listeners import Audiogram, Listener, ListenerBatch, standard_listener
+from hltk.bench.probes import MSBG_RATE
+from hltk.bench.probes import msbg_listeners as test_listeners
+from hltk.bench.probes import msbg_signals as test_signals
+from hltk.io.listeners import Audiogram, ListenerBatch
+from hltk.runtime import configure_process
 from hltk.simulate import msbg
 from hltk.simulate.torch_msbg import TorchMsbg
 
@@ -37,12 +41,12 @@ try:  # OpenBLAS threads spinning on a busy machine slow pyclarity's SVDs by 10-
 except ImportError:
     pass
 
-SAMPLE_RATE = 44100
-PROFILES = ["NH", "N1", "N2", "N3", "N4", "N5", "S1", "S2", "S3"]
+SAMPLE_RATE = MSBG_RATE
 
 
 def pyclarity_delay(audiogram: Audiogram) -> int:
     """The msbg backend's delay for one audiogram (one impulse through pyclarity's chain)."""
+    configure_process()  # a fresh worker: the hltk command's process settings
     return msbg.ear_delay(audiogram, 100.0, 20.0, "ff")
 
 
@@ -51,6 +55,7 @@ def pyclarity_item(audio: np.ndarray, audiograms: list[Audiogram]) -> tuple[np.n
     seconds used. The backend caches each audiogram's Ear and delay per worker process."""
     import logging
 
+    configure_process()  # a fresh worker: the hltk command's process settings
     logging.disable(logging.WARNING)
     cpu_start = time.process_time()
     outputs = [msbg.simulate_ear(signal, audiogram)
@@ -63,6 +68,7 @@ def torch_chunk(
 ) -> tuple[torch.Tensor, float, float]:
     """torch-msbg on a sub-batch in a worker process with one torch thread: output, seconds
     spent measuring delays (first use of these audiograms), seconds processing."""
+    configure_process()  # a fresh worker: the hltk command's process settings
     torch.set_num_threads(1)
     processor = TorchMsbg(dtype=dtype, recursion=recursion)
     items, ears = audio.shape[:2]
@@ -75,32 +81,6 @@ def torch_chunk(
     with torch.no_grad():
         output = processor(audio, listeners)
     return output, delay_s, time.perf_counter() - start
-
-
-def test_signals(items: int, seconds: float, seed: int = 0) -> torch.Tensor:
-    """Speech-like test signals ``[items, 2, T]``: noise with a 4 Hz syllabic envelope and a
-    harmonic voiced part, different per item and ear."""
-    rng = np.random.default_rng(seed)
-    time_axis = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
-    audio = np.zeros((items, 2, len(time_axis)))
-    for i in range(items):
-        for ear in range(2):
-            pitch = rng.uniform(90, 220)
-            voiced = sum(np.sin(2 * np.pi * pitch * k * time_axis) / k for k in range(1, 15))
-            envelope = np.clip(np.sin(2 * np.pi * rng.uniform(3, 5) * time_axis), 0, None)
-            noise = rng.standard_normal(len(time_axis)) * 0.3
-            signal = (voiced + noise) * envelope
-            audio[i, ear] = signal * 0.05 / np.sqrt(np.mean(signal**2))
-    return torch.from_numpy(audio).float()
-
-
-def test_listeners(items: int) -> ListenerBatch:
-    """Mixed audiograms (NH to severe, different per ear) for ``items`` items."""
-    return ListenerBatch(tuple(
-        Listener(f"L{i}", standard_listener(PROFILES[i % len(PROFILES)]).left,
-                 standard_listener(PROFILES[(i * 4 + 3) % len(PROFILES)]).left)
-        for i in range(items)
-    ))
 
 
 def main() -> None:
@@ -121,6 +101,7 @@ def main() -> None:
                         help="also run torch-msbg as this many 1-thread worker processes, each "
                              "on a contiguous share of the batch (0: skip)")
     args = parser.parse_args()
+    configure_process()  # the hltk command's process settings (hltk.runtime)
     torch.set_num_threads(args.threads)
 
     audio = test_signals(args.items, args.seconds)

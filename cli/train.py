@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 
 import typer
 
+from hltk.nn.checkpoint import CheckpointError
 from hltk.pipelines.train import train_neuro_msbg
-from hltk.train.checkpoint import CheckpointError
 from hltk.train.loop import TrainResult, TrainSettings
 from hltk_cli import common as c
 from hltk_cli.output import error, info, print_rows, progress_bar

@@ -7,12 +7,9 @@ and steady tones. Tolerances are stated where they are set.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
-import soxr
 import torch
 
 from hltk.amplify.nalr import (
@@ -33,20 +30,8 @@ from hltk.amplify.wdrc import (
     peak_limit,
 )
 from hltk.io.listeners import Audiogram, Listener, ListenerBatch, standard_listener
-
-RATE = 44100
-DEMO = Path(__file__).resolve().parent.parent / "manifests" / "demo" / "audio"
-
-
-def speech(item: str = "s01", seconds: float = 1.0, rate: int = RATE) -> torch.Tensor:
-    """Real speech ``[T]`` float32 at ``rate``: a demo item, leading silence skipped."""
-    path = next(DEMO.glob(f"{item}.*"))
-    samples, source_rate = sf.read(path, dtype="float64")
-    if samples.ndim == 2:
-        samples = samples[:, 0]
-    samples = soxr.resample(samples, source_rate, rate)
-    start = int(0.25 * rate)
-    return torch.from_numpy(samples[start : start + int(seconds * rate)].astype(np.float32))
+from tests.helpers import AMPLIFY_RATE as RATE
+from tests.helpers import batch_of, speech
 
 
 def tone(frequency: float, seconds: float, rms: float, rate: int = RATE) -> torch.Tensor:
@@ -56,10 +41,6 @@ def tone(frequency: float, seconds: float, rms: float, rate: int = RATE) -> torc
 
 def level_db(samples: torch.Tensor) -> float:
     return 10 * math.log10(float(samples.double().square().mean()) + 1e-30)
-
-
-def batch_of(*names: str, ears: tuple[str, ...] = ("left", "right")) -> ListenerBatch:
-    return ListenerBatch(tuple(standard_listener(name) for name in names), ears)
 
 
 # -- NAL-R ---------------------------------------------------------------------------------

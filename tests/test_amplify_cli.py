@@ -13,7 +13,7 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from hltk.pipelines.amplify import backend_options
-from tests.test_amplify import speech
+from tests.helpers import speech
 
 hltk_cli_app = pytest.importorskip("hltk_cli.app")
 

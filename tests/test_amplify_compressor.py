@@ -15,7 +15,8 @@ import torch
 
 from hltk.amplify.compressor import NalrCompressorProcessor
 from hltk.io.listeners import ListenerBatch, standard_listener
-from tests.test_amplify import RATE, speech
+from tests.helpers import AMPLIFY_RATE as RATE
+from tests.helpers import speech
 
 
 def recipe_cec2(signal: np.ndarray, audiogram_left: object, audiogram_right: object) -> np.ndarray:

@@ -31,7 +31,7 @@ from hltk.pipelines.benchmark import (
     run_benchmark,
 )
 from hltk.runner import EXIT_FAILED, EXIT_OK
-from tests.conftest import AttenuatorProcessor
+from tests.helpers import AttenuatorProcessor
 
 TASK = "bench-test"
 SLEEP_PER_ITEM_S = 0.08
@@ -176,7 +176,7 @@ def test_fidelity_rows_against_the_reference(tmp_path: Path, bench_task: str) ->
 
 
 def test_data_manifest_both_suites(tmp_path: Path, bench_task: str) -> None:
-    from tests.conftest import make_speech_manifest
+    from tests.helpers import make_speech_manifest
 
     manifest = make_speech_manifest(tmp_path / "corpus", count=3, seconds=0.4)
     result = run_benchmark(_settings(tmp_path, suite="all", data=manifest, repeats=1,

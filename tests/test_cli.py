@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from hltk import __version__
 from hltk_cli.app import app
-from tests.conftest import DEMO
+from tests.helpers import DEMO
 
 runner = CliRunner()
 

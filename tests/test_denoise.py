@@ -9,7 +9,8 @@ import torch
 from hltk.amplify.wdrc import NalrWdrcProcessor
 from hltk.denoise.rnnoise import RNNOISE_RATE, rnnoise_denoise, rnnoise_denoise_48k
 from hltk.denoise.two_stage import NoisyNalrWdrcProcessor, TwoStageProcessor
-from tests.test_amplify import RATE, batch_of, speech
+from tests.helpers import AMPLIFY_RATE as RATE
+from tests.helpers import batch_of, speech
 
 
 def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:

@@ -18,7 +18,7 @@ from hltk.metrics.stats import agreement
 from hltk.pipelines import evaluate as evaluate_module
 from hltk.pipelines.evaluate import EvaluateSettings, compare_scores, score_manifest
 from hltk_cli.app import app
-from tests.conftest import demo_speech, write_manifest_csv
+from tests.helpers import demo_speech, write_manifest_csv
 
 runner = CliRunner()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hltk.pipelines.simulate import simulate
 from hltk.runner import EXIT_OK, RunSettings
-from tests.conftest import make_speech_manifest
+from tests.helpers import make_speech_manifest
 
 
 def audio_bytes(out: Path) -> dict[str, bytes]:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from hltk.io.manifest import ManifestError, load_manifest
 from hltk_cli.app import app
-from tests.conftest import make_speech_manifest, write_manifest_csv
+from tests.helpers import make_speech_manifest, write_manifest_csv
 
 runner = CliRunner()
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from hltk.io.listeners import standard_listener
 from hltk.simulate import msbg
 from hltk_cli.app import app
-from tests.conftest import demo_speech, make_speech_manifest
+from tests.helpers import demo_speech, make_speech_manifest
 
 runner = CliRunner()
 

@@ -13,15 +13,15 @@ import torch
 from typer.testing import CliRunner
 
 from hltk.io.listeners import ListenerBatch, standard_listener
+from hltk.nn.checkpoint import CheckpointError, load_checkpoint
 from hltk.nn.mamba import Mamba
 from hltk.pipelines.train import train_neuro_msbg
 from hltk.simulate.neuro_msbg import NeuroMsbg, NeuroMsbgConfig, NeuroMsbgNet, load_model
 from hltk.train.card import model_card
-from hltk.train.checkpoint import CheckpointError, load_checkpoint
 from hltk.train.loop import TrainSettings
 from hltk.train.neuro_msbg import QUICK_MODEL
 from hltk_cli.app import app
-from tests.conftest import demo_speech, write_manifest_csv
+from tests.helpers import demo_speech, write_manifest_csv
 
 TINY = dict(channels=4, hidden=8, blocks=1, dense_depth=1, stride=8, hop=256)
 
@@ -246,7 +246,7 @@ def test_backend_cpu_passes_are_cut_by_frames_and_equal_one_pass(tmp_path: Path)
     the output must not depend on how the batch is cut."""
     from dataclasses import asdict
 
-    from hltk.train.checkpoint import save_checkpoint
+    from hltk.nn.checkpoint import save_checkpoint
 
     checkpoint = tmp_path / "passes.pt"
     torch.manual_seed(3)
@@ -263,3 +263,33 @@ def test_backend_cpu_passes_are_cut_by_frames_and_equal_one_pass(tmp_path: Path)
     assert cut.pass_size(torch.device("cuda"), audio.shape[-1]) == cut.max_batch
     with torch.no_grad():
         torch.testing.assert_close(cut(audio, listeners), whole(audio, listeners), atol=1e-5, rtol=0)
+
+
+def test_a_10_sample_input_is_padded_and_cut_back() -> None:
+    """A batch shorter than the STFT's reflect padding (256 samples here) runs as if zero-
+    padded to 257 samples, and the output is cut back to the input's 10 samples."""
+    backend = NeuroMsbg()  # the shipped checkpoint
+    audio = _speech(1, 0.1)[:, None, :].expand(-1, 2, -1).contiguous()
+    padded = audio[..., :257].clone()
+    padded[..., 10:] = 0
+    listeners = ListenerBatch((standard_listener("S2"),))
+    short = backend(audio[..., :10].contiguous(), listeners, lengths=torch.tensor([10]),
+                    level_db_spl=torch.tensor([100.0]))
+    assert short.shape == (1, 2, 10) and torch.isfinite(short).all()
+    assert short.abs().max() > 0
+    with torch.no_grad():
+        expected = backend(padded, listeners, lengths=torch.tensor([257]),
+                           level_db_spl=torch.tensor([100.0]))[..., :10]
+    torch.testing.assert_close(short, expected, rtol=0, atol=0)
+
+
+def test_a_10_sample_item_through_simulate(tmp_path: Path) -> None:
+    samples, _ = demo_speech("s01", 0.1, 16000)
+    sf.write(tmp_path / "tiny.wav", samples[:10], 16000, subtype="FLOAT")
+    manifest = write_manifest_csv(tmp_path / "manifest.csv",
+                                  [{"id": "tiny", "audio": "tiny.wav", "listener": "N3"}])
+    result = CliRunner().invoke(app, ["simulate", str(manifest), "-o", str(tmp_path / "out"),
+                                      "--backend", "neuro-msbg", "-q"])
+    assert result.exit_code == 0, result.output
+    written, rate = sf.read(tmp_path / "out" / "audio" / "tiny.wav")
+    assert rate == 16000 and written.shape == (10, 2)

@@ -24,10 +24,10 @@ from hltk.amplify.neuroamp import (
     preset,
 )
 from hltk.io.listeners import ListenerBatch, standard_listener
-from hltk.train.checkpoint import load_checkpoint, save_checkpoint
+from hltk.nn.checkpoint import load_checkpoint, save_checkpoint
 from hltk.train.loop import TrainSettings
 from hltk.train.neuroamp import Source, quick_model
-from tests.conftest import demo_speech
+from tests.helpers import demo_speech
 
 RATE = 16000
 
@@ -193,3 +193,49 @@ def test_shipped_checkpoints_load(arch: str) -> None:
     assert output.shape == audio.shape and torch.isfinite(output).all()
     # amplified for a moderate loss: louder than the input
     assert output.square().mean() > audio.square().mean()
+
+
+SHORT = 10  # samples: well under half an STFT window (257 samples)
+
+
+@pytest.mark.parametrize("task,backend,options", [
+    *[("amplify", "neuroamp", {"arch": arch}) for arch in ARCHS],
+    ("denoise-amplify", "neuroamp-denoise", {}),
+])
+def test_a_10_sample_item_is_processed(task: str, backend: str, options: dict[str, str]) -> None:
+    """An item shorter than the STFT's reflect padding is zero-padded for the network and cut
+    back: same length, finite, not silent, and the same whether it runs alone or beside a
+    normal-length item (each length group is padded on its own)."""
+    try:
+        processor = registry.create(task, backend, **options)
+    except FileNotFoundError:
+        pytest.skip(f"{backend} {options} checkpoint not shipped")
+    audio = speech_batch([8000, SHORT])
+    short = audio[1:, :, :SHORT].contiguous()
+    listeners = listeners_of("N3", "S2")
+    alone = processor(short, listeners_of("S2"), lengths=torch.tensor([SHORT]),
+                      level_db_spl=torch.tensor([100.0]))
+    assert alone.shape == (1, 2, SHORT)
+    assert torch.isfinite(alone).all() and alone.abs().max() > 0
+    beside = processor(audio, listeners, lengths=torch.tensor([8000, SHORT]),
+                       level_db_spl=torch.tensor([100.0, 100.0]))
+    torch.testing.assert_close(beside[1:, :, :SHORT], alone, rtol=0, atol=0)
+    assert beside[1:, :, SHORT:].abs().max() == 0
+
+
+def test_a_10_sample_item_through_the_cli(tmp_path: Path) -> None:
+    """The runner writes a 10-sample output for a 10-sample input (before: a torch padding
+    error)."""
+    samples, _ = demo_speech("s01", 0.1, RATE)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    sf.write(corpus / "tiny.wav", samples[:SHORT], RATE, subtype="FLOAT")
+    manifest = corpus / "manifest.csv"
+    manifest.write_text("id,audio,listener\ntiny,tiny.wav,N3\n")
+    model = NeuroAmpNet(quick_model("cnn"))
+    save_checkpoint(tmp_path / "cnn.pt", "neuroamp", asdict(model.config), model.state_dict(), {})
+    result = invoke("amplify", str(manifest), "-o", str(tmp_path / "out"), "--backend",
+                    "neuroamp", "--checkpoint", str(tmp_path / "cnn.pt"), "-q")
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    written, rate = sf.read(tmp_path / "out" / "audio" / "tiny.wav")
+    assert rate == RATE and written.shape == (SHORT, 2)

@@ -19,7 +19,7 @@ from hltk.remix import chain
 from hltk.remix.gains import GainsError, load_gains, row_gains
 from hltk.runner import EXIT_OK, RunSettings
 from hltk.synth import signals
-from tests.conftest import write_manifest_csv
+from tests.helpers import write_manifest_csv
 
 needs_fluidsynth = pytest.mark.skipif(
     not signals.has_fluidsynth(), reason="fluidsynth or the GM soundfont not installed"

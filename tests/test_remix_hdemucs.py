@@ -35,7 +35,7 @@ from hltk.remix.separators import (
     segment_weights,
     separate_in_segments,
 )
-from tests.conftest import write_manifest_csv
+from tests.helpers import write_manifest_csv
 
 DATA = Path(__file__).parent / "data"
 SMALL = HDemucsConfig(channels=4, nfft=256, depth=4, norm_starts=2, dconv_lstm=2, dconv_attn=2,

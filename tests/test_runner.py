@@ -13,7 +13,7 @@ import soundfile as sf
 from hltk.io.manifest import ManifestError
 from hltk.pipelines.simulate import simulate
 from hltk.runner import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, RunError, RunSettings, item_seed, merge_runs
-from tests.conftest import make_speech_manifest
+from tests.helpers import make_speech_manifest
 
 
 def audio_bytes(out: Path) -> dict[str, bytes]:

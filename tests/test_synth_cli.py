@@ -87,17 +87,30 @@ def test_cli_same_seed_identical(corpora: dict[str, Path], tmp_path: Path) -> No
         corpora["speech"])["audio/speech_00000.wav"]
 
 
-def test_usage_errors_exit_2(tmp_path: Path) -> None:
-    result = _invoke("synth", "speech", "-o", str(tmp_path), "--n", "2", "--hours", "1")
+@pytest.mark.parametrize("tools", ["as installed", "hidden"])
+def test_usage_errors_exit_2(tmp_path: Path, tools: str) -> None:
+    """Usage errors exit 2 whatever the machine has: with espeak-ng, fluidsynth and the
+    soundfont hidden (an empty PATH, a missing HLTK_SOUNDFONT) they are still reported before
+    the missing tools (exit 1), and OUT is not created."""
+    env = None
+    if tools == "hidden":
+        (tmp_path / "no-tools").mkdir()
+        env = {"PATH": str(tmp_path / "no-tools"),
+               "HLTK_SOUNDFONT": str(tmp_path / "missing.sf2")}
+    result = _invoke("synth", "speech", "-o", str(tmp_path), "--n", "2", "--hours", "1", env=env)
     assert result.exit_code == 2 and "not both" in result.output
-    result = _invoke("synth", "noisy", "-o", str(tmp_path), "--snr", "loud")
+    result = _invoke("synth", "noisy", "-o", str(tmp_path), "--snr", "loud", env=env)
     assert result.exit_code == 2
-    result = _invoke("synth", "noisy", "-o", str(tmp_path), "--noise", "rain")
+    result = _invoke("synth", "noisy", "-o", str(tmp_path), "--noise", "rain", env=env)
     assert result.exit_code == 2
     (tmp_path / "bad.json").write_text("{not json")
     result = _invoke("synth", "speech", "-o", str(tmp_path / "s"), "--n", "1", "--listeners",
-                     str(tmp_path / "bad.json"))
+                     str(tmp_path / "bad.json"), env=env)
     assert result.exit_code == 2 and "JSON" in result.output
+    assert not (tmp_path / "s").exists()
+    if tools == "hidden":  # a good command line meets the missing tool: exit 1, its package
+        result = _invoke("synth", "speech", "-o", str(tmp_path / "s"), "--n", "1", env=env)
+        assert result.exit_code == 1 and "espeak-ng" in result.output
 
 
 def test_missing_soundfont_names_the_package(tmp_path: Path) -> None:

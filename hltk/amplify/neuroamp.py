@@ -55,8 +55,9 @@ from hltk.amplify.wdrc import WdrcSettings, peak_limit
 from hltk.dsp.stft import Stft
 from hltk.io.listeners import ListenerBatch
 from hltk.nn.audiogram import AudiogramDense
+from hltk.nn.checkpoint import file_sha256, parameter_count
+from hltk.nn.inputs import pad_short, shortest_input
 from hltk.registry import register
-from hltk.train.checkpoint import file_sha256, parameter_count
 
 SAMPLE_RATE = 16000
 N_FFT = 512  # 32 ms at 16 kHz
@@ -254,7 +255,7 @@ def load_model(checkpoint: str | Path, model_kind: str = "neuroamp",
                device: str | torch.device = "cpu") -> NeuroAmpNet:
     """A NeuroAMP network from an hltk checkpoint (``hltk train neuroamp``); float16-stored
     weights are read back as float32."""
-    from hltk.train.checkpoint import load_checkpoint
+    from hltk.nn.checkpoint import load_checkpoint
 
     content = load_checkpoint(checkpoint, expect_model=model_kind)
     model = NeuroAmpNet(NeuroAmpConfig(**content["config"]))
@@ -270,7 +271,10 @@ class NeuroAmpRunner:
 
     Items are grouped by their true length and each group runs as one batch of ears cut to that
     length, so an item's output does not depend on the other items of the batch (the STFT
-    pads each signal at its own ends; the Transformer attends over the item only)."""
+    pads each signal at its own ends; the Transformer attends over the item only). An item
+    of half an STFT window or less is zero-padded at its end to
+    :func:`hltk.nn.inputs.shortest_input` samples and its output cut back: the same length,
+    time-aligned, as if silence followed the item."""
 
     model: NeuroAmpNet
     device: torch.device | None = None
@@ -302,10 +306,11 @@ class NeuroAmpRunner:
             items = [i for i, n in enumerate(item_lengths) if n == group_length]
             index = torch.tensor(items, device=device)
             ears = (signal[index, :, :group_length] * scale[index, None, None]).reshape(-1, group_length)
+            ears = pad_short(ears, shortest_input(model.stft))
             ear_levels = hearing_levels[index].reshape(-1, hearing_levels.shape[-1])
             pieces = [model(ears[first : first + self.max_batch], ear_levels[first : first + self.max_batch])
                       for first in range(0, ears.shape[0], self.max_batch)]
-            amplified = torch.cat(pieces).reshape(len(items), channels, group_length)
+            amplified = torch.cat(pieces)[:, :group_length].reshape(len(items), channels, group_length)
             amplified = amplified / scale[index, None, None]
             if self.limiter_ceiling is not None:
                 block = max(1, round(self.limiter_ms * 1e-3 * model.config.sample_rate))

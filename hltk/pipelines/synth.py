@@ -66,9 +66,10 @@ def synth(
     load its manifest with the same checks every command runs (headers of every audio file),
     and write ``OUT/run.json``.
 
-    ``progress(items_done, items_total_or_None)`` is called as chunks finish. Raises
+    ``progress(items_done, items_total_or_None)`` is called as chunks finish. Raises, in this
+    order (usage errors before the environment, all before ``out`` is created):
     ``ValueError`` for bad options, ``ListenerError`` for a bad ``listeners_path``,
-    ``ToolMissingError`` when espeak-ng / fluidsynth / the soundfont is missing, and
+    ``ToolMissingError`` when espeak-ng / fluidsynth / the soundfont is missing; and
     ``ManifestError`` if the written manifest does not validate (a bug).
     """
     out = Path(out)

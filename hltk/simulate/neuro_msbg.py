@@ -34,10 +34,11 @@ from torch import nn
 from hltk.dsp.stft import Stft
 from hltk.io.listeners import ListenerBatch
 from hltk.nn.audiogram import AudiogramToBins
+from hltk.nn.checkpoint import file_sha256
 from hltk.nn.heads import DenseEncoder, MaskDecoder, PhaseDecoder, reduced_bins
+from hltk.nn.inputs import pad_short, shortest_input
 from hltk.nn.sequence import BLOCKS, DualPathBlock
 from hltk.registry import register
-from hltk.train.checkpoint import file_sha256
 
 SAMPLE_RATE = 16000
 HOP = 256
@@ -126,7 +127,7 @@ def default_checkpoint(block: str = DEFAULT_BLOCK) -> Path:
 
 def load_model(checkpoint: str | Path, device: str | torch.device = "cpu") -> NeuroMsbgNet:
     """A Neuro-MSBG network from an hltk checkpoint (``hltk train neuro-msbg``)."""
-    from hltk.train.checkpoint import load_checkpoint
+    from hltk.nn.checkpoint import load_checkpoint
 
     content = load_checkpoint(checkpoint, expect_model="neuro-msbg")
     model = NeuroMsbgNet(NeuroMsbgConfig(**content["config"]))
@@ -195,7 +196,9 @@ class NeuroMsbg:
         A level other than the trained 100 dB SPL per digital unit is applied by scaling the
         input by the level difference and the output back (MSBG's level dependence enters
         through the input level the network sees). Gradients are kept only when ``audio``
-        requires them (training a compensator through the simulator)."""
+        requires them (training a compensator through the simulator). A batch shorter than
+        half an STFT window (:func:`hltk.nn.inputs.shortest_input`) is zero-padded at
+        its end to that length and the output cut back to ``T``."""
         del lengths, seeds
         device = self.device or audio.device
         batch, channels, length = audio.shape
@@ -206,13 +209,14 @@ class NeuroMsbg:
         if level_db_spl is not None:
             levels = torch.as_tensor(level_db_spl, dtype=torch.float32, device=device).reshape(batch)
             scale = (10.0 ** ((levels - TRAINED_LEVEL_DB_SPL) / 20.0)).repeat_interleave(channels)[:, None]
+        signal = pad_short(signal, shortest_input(model.stft))  # see the docstring
         pieces = []
-        step = self.pass_size(torch.device(device), length)
+        step = self.pass_size(torch.device(device), signal.shape[-1])
         with torch.set_grad_enabled(torch.is_grad_enabled() and audio.requires_grad):
             for first in range(0, batch * channels, step):
                 part = slice(first, first + step)
                 pieces.append(model(signal[part] * scale[part], hearing_levels[part]) / scale[part])
-        return torch.cat(pieces).reshape(batch, channels, length).to(audio.dtype)
+        return torch.cat(pieces)[:, :length].reshape(batch, channels, length).to(audio.dtype)
 
 
 register(

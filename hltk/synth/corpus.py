@@ -256,8 +256,10 @@ def make_corpus(
     the corpus stops at the first item that reaches the total; extra items' files are
     removed). Default: :data:`DEFAULT_COUNTS`. ``listeners_file`` reuses an existing Clarity
     ``listeners.json`` instead of drawing ``n_listeners`` new listeners. ``progress(items,
-    seconds)`` is called after each chunk. Raises :class:`ValueError` for bad options and
-    :class:`hltk.synth.tools.ToolMissingError` when espeak-ng or fluidsynth is missing.
+    seconds)`` is called after each chunk. Raises :class:`ValueError` for bad options, then
+    :class:`hltk.io.listeners.ListenerError` for a bad ``listeners_file``, and only then
+    :class:`hltk.synth.tools.ToolMissingError` when espeak-ng or fluidsynth is missing (usage
+    errors first: they exit 2 whatever the machine has); ``out`` is created after all three.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown corpus kind {kind!r}; choose from {', '.join(KINDS)}")
@@ -278,10 +280,6 @@ def make_corpus(
         raise ValueError(f"SNR range {snr_range_db} is not ascending")
     if sample_rate is not None and not 8000 <= sample_rate <= 192000:
         raise ValueError(f"sample rate {sample_rate} Hz is outside 8000..192000")
-    noisy_tools = kind == "noisy" and "music" not in noise_types
-    require_tools("speech" if noisy_tools else kind)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     options = SynthOptions(kind=kind, seed=int(seed), sample_rate=sample_rate,
                            snr_range_db=(float(snr_range_db[0]), float(snr_range_db[1])),
@@ -291,6 +289,11 @@ def make_corpus(
     listeners = load_or_make_listeners(options.listeners, options.seed, listeners_file)
     if not listeners:
         raise ValueError(f"no listeners in {listeners_file}")
+    # usage errors (options, the listeners file) before the environment, and both before OUT
+    noisy_tools = kind == "noisy" and "music" not in noise_types
+    require_tools("speech" if noisy_tools else kind)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     save_listeners(listeners, out / "listeners.json")
 
     if kind == "listeners":

@@ -1,7 +1,9 @@
 """The external programs the synthetic corpora need, and a clear message when one is missing.
 
 Speech comes from ``espeak-ng``, music from ``fluidsynth`` with the General MIDI soundfont of
-``fluid-soundfont-gm``. Both are Debian packages; ``make system-deps`` installs them.
+``fluid-soundfont-gm``. All are Debian packages; ``make install`` installs them when it can (as
+root or with passwordless sudo; ``make system-deps`` alone does just that) and otherwise prints
+the ``apt-get`` command to run.
 """
 
 from __future__ import annotations
@@ -71,8 +73,8 @@ def missing_message(missing: list[Tool]) -> str:
     lines = [f"missing: {tool.name} (Debian package {tool.package}, for {tool.needed_for})"
              for tool in missing]
     lines.append(
-        f"install with: sudo apt-get install {' '.join(packages)}   "
-        "(or, as root: make system-deps)"
+        f"install with: sudo apt-get install -y {' '.join(packages)}   "
+        "(or: make system-deps, as root or with passwordless sudo)"
     )
     return "\n".join(lines)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from hltk.train.checkpoint import load_checkpoint
+from hltk.nn.checkpoint import load_checkpoint
 
 
 def _value(value: Any) -> str:

@@ -27,10 +27,10 @@ import torch
 from hltk.io.audio import read_audio, resample
 from hltk.io.listeners import AUDIOGRAM_GRID, Audiogram, Listener, ListenerBatch
 from hltk.io.manifest import load_manifest
+from hltk.nn.checkpoint import save_atomic
 from hltk.processor import Processor
 from hltk.synth.seeding import item_rng
 from hltk.train.audiograms import draw_audiograms
-from hltk.train.checkpoint import save_atomic
 
 Progress = Callable[[int, int], None]
 

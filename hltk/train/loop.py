@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from hltk import __version__
-from hltk.train.checkpoint import (
+from hltk.nn.checkpoint import (
     CheckpointError,
     load_checkpoint,
     resume_path,

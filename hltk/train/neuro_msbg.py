@@ -23,8 +23,8 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from hltk import registry
+from hltk.nn.checkpoint import parameter_count
 from hltk.simulate.neuro_msbg import NeuroMsbgConfig, NeuroMsbgNet
-from hltk.train.checkpoint import parameter_count
 from hltk.train.data import PairSet, PairSettings, PairTask, Progress, joined_pairs
 from hltk.train.loop import TrainSettings
 from hltk.train.losses import complex_mse, phase_losses

@@ -29,7 +29,7 @@ from torch import nn
 
 from hltk import registry
 from hltk.amplify.neuroamp import NeuroAmpConfig, NeuroAmpNet, preset
-from hltk.train.checkpoint import parameter_count
+from hltk.nn.checkpoint import parameter_count
 from hltk.train.data import PairSet, PairSettings, PairTask, Progress, joined_pairs
 from hltk.train.loop import TrainSettings
 

@@ -6,7 +6,7 @@ through ``nalr`` and ``nalr-wdrc`` (at 44.1 kHz, as ``hltk amplify`` runs them) 
 each shipped NeuroAMP core (16 kHz). The gain at each frequency is the ratio of the long-term
 spectra (Welch, 512 points at 16 kHz) of output and input, in dB, per ear.
 
-    python bench/neuroamp_gain.py MANIFEST --listeners L.json --listener L0003 --listener L0017 \
+    python recipes/neuroamp/gain.py MANIFEST --listeners L.json --listener L0003 --listener L0017 \
         -o OUT [--seconds 30] [--speech-db-spl 65]
 
 Writes ``OUT/gain.png`` (one panel per listener and ear) and ``OUT/gain.csv`` (gains at the

@@ -9,7 +9,7 @@
 3. ``hltk evaluate`` STOI and PESQ against the clean reference for msbg, then for each
    checkpoint ``--against`` the msbg scores: LCC, SRCC and MSE per metric, with plots.
 
-    .venv/bin/python bench/neuro_msbg_fidelity.py --speech data/neuro-msbg/speech/manifest.csv \\
+    .venv/bin/python recipes/neuro_msbg/fidelity.py --speech data/neuro-msbg/speech/manifest.csv \\
         --noisy data/neuro-msbg/noisy/manifest.csv -o out/neuro-msbg-fidelity \\
         --checkpoint hltk/checkpoints/neuro_msbg_cnn.pt [--checkpoint ablation.pt] [--per-corpus 60]
 

@@ -1,27 +1,79 @@
-"""Model cards for the shipped NeuroAMP checkpoints, written from each checkpoint's training
-record and (when given) the evaluation folder of ``recipes/neuroamp.sh``.
+"""Model cards for the shipped NeuroAMP checkpoints (``hltk/checkpoints/neuroamp_<name>.md``),
+written from each checkpoint's training record and (when given) the evaluation folder ``EVAL``
+of ``recipes/neuroamp/run.sh`` (stages ``evaluate``, ``denoise-table``).
 
-    python bench/neuroamp_cards.py [EVAL]    (writes hltk/checkpoints/neuroamp_<name>.md)
+    python -m hltk.train.neuroamp_card [EVAL]    (writes hltk/checkpoints/neuroamp_<name>.md)
+
+The held-out tables of the cards are those of ``recipes/neuroamp/tables.py`` (the readers are
+here, so that the library does not import the recipe).
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
+import pandas as pd
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from neuroamp_tables import denoising, fidelity  # noqa: E402
+from hltk.amplify.neuroamp import NeuroAmpConfig, NeuroAmpNet
+from hltk.nn.checkpoint import file_sha256, load_checkpoint, parameter_count
 
-from hltk.amplify.neuroamp import NeuroAmpConfig, NeuroAmpNet  # noqa: E402
-from hltk.train.checkpoint import file_sha256, load_checkpoint, parameter_count  # noqa: E402
-
-CHECKPOINTS = Path(__file__).resolve().parent.parent / "hltk" / "checkpoints"
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 NAMES = ("cnn", "lstm", "crnn", "transformer", "denoise")
+
+CONDITIONS = ("clean", "noisy", "denoised", "music")
+CORES = ("cnn", "lstm", "crnn", "transformer")
+
+
+def fidelity(evaluation: Path) -> list[str]:
+    """The fidelity table (the paper's Tables II-V), Markdown lines: for each condition and
+    core, ``hltk evaluate --against`` nalr-wdrc's scores from
+    ``EVAL/<condition>/neuroamp-<core>/scores/summary.csv``: N, mean of NeuroAMP and of
+    nalr-wdrc, LCC and SRCC with 95% bootstrap intervals, MSE."""
+    lines = ["| condition | metric | core | N | mean NeuroAMP | mean NAL-R+WDRC | LCC [95% CI] "
+             "| SRCC [95% CI] | MSE |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for condition in CONDITIONS:
+        for core in CORES:
+            path = evaluation / condition / f"neuroamp-{core}" / "scores" / "summary.csv"
+            if not path.is_file():
+                continue
+            summary = pd.read_csv(path)
+            for _, row in summary[summary["group"] == "all"].iterrows():
+                lines.append(
+                    f"| {condition} | {row['metric']} | {core} | {int(row['n'])} | "
+                    f"{row['mean_system']:.3f} | {row['mean_reference']:.3f} | "
+                    f"{row['lcc']:.4f} [{row['lcc_ci_low']:.3f}, {row['lcc_ci_high']:.3f}] | "
+                    f"{row['srcc']:.4f} [{row['srcc_ci_low']:.3f}, {row['srcc_ci_high']:.3f}] | "
+                    f"{row['mse']:.2e} |")
+    return lines
+
+
+def denoising(evaluation: Path) -> list[str]:
+    """The denoising table (Table VI), Markdown lines: mean HASPI and HASQI against the clean
+    reference of nalr-wdrc on the noisy input, two-stage and neuroamp-denoise, over the ids
+    all three scored (``EVAL/noisy/<system>/scores/scores.csv``); none when none was scored."""
+    systems = {"NAL-R+WDRC (noisy input)": "nalr-wdrc", "two-stage (RNNoise + NAL-R+WDRC)": "two-stage",
+               "neuroamp-denoise": "neuroamp-denoise"}
+    tables = {}
+    for label, folder in systems.items():
+        path = evaluation / "noisy" / folder / "scores" / "scores.csv"
+        if path.is_file():
+            tables[label] = pd.read_csv(path, dtype={"id": str}).set_index("id")
+    if not tables:
+        return []
+    common = sorted(set.intersection(*(set(t.index[t["status"] == "ok"]) for t in tables.values())))
+    lines = [f"| system (N = {len(common)}) | HASPI | HASQI |", "|---|---|---|"]
+    for label, table in tables.items():
+        part = table.loc[common]
+        lines.append(f"| {label} | {part['haspi'].mean():.3f} | {part['hasqi'].mean():.3f} |")
+    return lines
 
 
 def card(name: str, evaluation: Path | None) -> str:
+    """The Markdown card of ``hltk/checkpoints/neuroamp_<name>.pt``: use, model, training (all
+    from the checkpoint's record) and, with ``evaluation``, its rows of the held-out tables."""
     path = CHECKPOINTS / f"neuroamp_{name}.pt"
     content = load_checkpoint(path)
     config = NeuroAmpConfig(**content["config"])
@@ -41,7 +93,7 @@ def card(name: str, evaluation: Path | None) -> str:
     lines = [
         f"# {'Denoising NeuroAMP' if denoiser else 'NeuroAMP'} — {config.arch} core (`{path.name}`)",
         "",
-        f"Use: `{use}`. Trained by `recipes/neuroamp.sh {stage}` (the exact command is in "
+        f"Use: `{use}`. Trained by `recipes/neuroamp/run.sh {stage}` (the exact command is in "
         "the recipe).",
         "",
         "## Model",
@@ -84,7 +136,7 @@ def card(name: str, evaluation: Path | None) -> str:
             f"the validation pairs depend on the seed, so the two valid losses are not "
             f"comparable")
     if evaluation is not None:
-        lines += ["", "## Held-out evaluation (`recipes/neuroamp.sh evaluate`, `tables`)", ""]
+        lines += ["", "## Held-out evaluation (`recipes/neuroamp/run.sh evaluate`, `tables`)", ""]
         if denoiser:
             lines += denoising(evaluation)
         else:
@@ -100,8 +152,13 @@ def card(name: str, evaluation: Path | None) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    evaluation = Path(sys.argv[1]) if len(sys.argv) > 1 else None
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m hltk.train.neuroamp_card",
+                                     description="Write hltk/checkpoints/neuroamp_<name>.md for "
+                                     "every shipped NeuroAMP checkpoint.")
+    parser.add_argument("evaluation", type=Path, nargs="?", metavar="EVAL",
+                        help="the evaluation folder of recipes/neuroamp/run.sh (held-out tables)")
+    evaluation = parser.parse_args(argv).evaluation
     for name in NAMES:
         if (CHECKPOINTS / f"neuroamp_{name}.pt").is_file():
             target = CHECKPOINTS / f"neuroamp_{name}.md"

@@ -3,7 +3,7 @@
 Replaces the text between ``<!-- bench:start -->`` and ``<!-- bench:end -->`` in README.md with
 ``OUT/report.md`` (its first line carries the date, hardware, load and wall time of the run).
 
-    make bench && .venv/bin/python bench/update_readme.py out/bench
+    make bench && .venv/bin/python tools/update_readme.py out/bench
 """
 
 from __future__ import annotations

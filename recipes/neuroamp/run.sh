@@ -2,7 +2,7 @@
 # NeuroAMP and Denoising NeuroAMP: the exact commands that made the shipped checkpoints
 # (hltk/checkpoints/neuroamp_*.pt) and the figures in their model cards.
 #
-#   recipes/neuroamp.sh STAGE      (stages in order: data train-<arch> finetune-lstm train-denoise ship
+#   recipes/neuroamp/run.sh STAGE      (stages in order: data train-<arch> finetune-lstm train-denoise ship
 #                                   heldout amplify evaluate denoise-table tables gain speed cards)
 #
 # Corpora (hltk synth, made for Neuro-MSBG: `make data`-style commands, 16 kHz):
@@ -40,7 +40,7 @@ declare -A THREADS=([cnn]=1 [lstm]=1 [crnn]=1 [transformer]=1)
 
 # the NeuroAMP core evaluations (every core on the same items; the evaluation ledger makes a
 # rerun with a larger --limit score only the new items):
-#   NCLEAN=30 NMUSIC=16 NNOISY=20 NDENOISED=20 recipes/neuroamp.sh evaluate
+#   NCLEAN=30 NMUSIC=16 NNOISY=20 NDENOISED=20 recipes/neuroamp/run.sh evaluate
 stage=${1:?stage}
 case $stage in
   data)
@@ -74,9 +74,9 @@ case $stage in
     # test rows (voices / songs unseen in training; listeners from the corpora's listeners.json,
     # never drawn in training); music: test and valid songs (valid only monitored the loss)
     for corpus in clean:$NM/speech noisy:$NM/noisy denoised:$WORK/denoised; do
-      $PY bench/neuroamp_heldout.py ${corpus#*:}/manifest.csv $HELD/${corpus%%:*} --n 40 --max-seconds 4.5
+      $PY recipes/neuroamp/heldout.py ${corpus#*:}/manifest.csv $HELD/${corpus%%:*} --n 40 --max-seconds 4.5
     done
-    $PY bench/neuroamp_heldout.py $WORK/music/manifest.csv $HELD/music --n 40 --split test,valid
+    $PY recipes/neuroamp/heldout.py $WORK/music/manifest.csv $HELD/music --n 40 --split test,valid
     ;;
   amplify)
     # every system on every held-out condition (float WAV, so no clipping by the writer)
@@ -107,7 +107,7 @@ case $stage in
     done
     ;;
   denoise-table)
-    # the shipped figures: NSPEECH=40 recipes/neuroamp.sh denoise-table
+    # the shipped figures: NSPEECH=40 recipes/neuroamp/run.sh denoise-table
     # nalr-wdrc on the noisy input at $NSPEECH items (a core evaluation with a smaller --limit
     # rewrites its scores.csv; the ledger makes this a re-read), then the two other systems
     for system in nalr-wdrc two-stage neuroamp-denoise; do
@@ -116,14 +116,14 @@ case $stage in
     done
     ;;
   tables)
-    $PY bench/neuroamp_tables.py $EVAL
+    $PY recipes/neuroamp/tables.py $EVAL
     ;;
   cards)
-    $PY bench/neuroamp_cards.py $EVAL
-    cp $EVAL/gain/gain.png recipes/neuroamp_gain.png
+    $PY -m hltk.train.neuroamp_card $EVAL
+    cp $EVAL/gain/gain.png recipes/neuroamp/gain.png
     ;;
   gain)
-    $RUN $PY bench/neuroamp_gain.py $HELD/clean/manifest.csv --listeners $HELD/clean/listeners.json \
+    $RUN $PY recipes/neuroamp/gain.py $HELD/clean/manifest.csv --listeners $HELD/clean/listeners.json \
       --listener L0003 --listener L0010 -o $EVAL/gain --seconds 30
     ;;
   speed)

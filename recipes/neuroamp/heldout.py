@@ -4,7 +4,7 @@ song is its own), the first ``--n`` rows no longer than ``--max-seconds``, with 
 and the corpus's listeners.json (listeners never used in training: training draws its own
 audiograms).
 
-    python bench/neuroamp_heldout.py CORPUS/manifest.csv OUT --n 40 --max-seconds 4.5
+    python recipes/neuroamp/heldout.py CORPUS/manifest.csv OUT --n 40 --max-seconds 4.5
 
 writes ``OUT/manifest.csv`` and ``OUT/listeners.json``.
 """
