@@ -55,7 +55,7 @@ from hltk.amplify.wdrc import WdrcSettings, peak_limit
 from hltk.dsp.stft import Stft
 from hltk.io.listeners import ListenerBatch
 from hltk.nn.audiogram import AudiogramDense
-from hltk.registry import register
+from hltk.registry import option, register
 from hltk.train.checkpoint import file_sha256, parameter_count
 
 SAMPLE_RATE = 16000
@@ -365,10 +365,21 @@ class NeuroAmpProcessor:
             return self.runner(audio, listeners, lengths=lengths, level_db_spl=level_db_spl)
 
 
+@dataclass(frozen=True)
+class NeuroAmpOptions:
+    """Options of ``amplify --backend neuroamp``."""
+
+    arch: str | None = option(
+        None, f"NeuroAMP core (default {DEFAULT_ARCH}: the best measured, see "
+        "hltk/checkpoints/neuroamp_*.md).", choices=ARCHS)
+    checkpoint: Path | None = option(None, "A trained checkpoint instead of the shipped one.")
+
+
 register(
     "amplify",
     "neuroamp",
     NeuroAmpProcessor,
     "NeuroAMP: one network (spectrum + audiogram -> gain) trained to follow nalr-wdrc; "
     "--arch transformer|lstm|crnn|cnn (shipped checkpoints)",
+    options=NeuroAmpOptions,
 )

@@ -19,13 +19,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from hltk import registry
 from hltk.io.manifest import Manifest, ManifestError, Problem, load_manifest
 from hltk.remix.cadenza import CadenzaManifest, write_cadenza_manifest
 from hltk.remix.chain import MODEL_SAMPLE_RATE, NALR_NFIR, STEMS
 from hltk.remix.gains import GainsError, GainTable, load_gains, row_gains
 from hltk.remix.hdemucs import CheckpointError
 from hltk.remix.processor import RemixProcessor
-from hltk.remix.separators import MISSING_CHECKPOINT, SEPARATORS
+from hltk.remix.separators import MISSING_CHECKPOINT
+from hltk.remix.separators import TASK as SEPARATE
 from hltk.runner import RunError, RunSettings, RunSummary, resolve_device, run_processor, write_json
 
 TASK = "remix"
@@ -88,12 +90,13 @@ def remix(
 ) -> RunSummary:
     """Remix every (selected) item for its listener. ``settings.filename`` empty: the default
     name (:func:`default_filename`). ``checkpoint``: the weights file of ``hdemucs``."""
-    if separator not in SEPARATORS:
-        raise RunError(f"--separator {separator!r}: choose one of {', '.join(SEPARATORS)}")
+    if separator not in registry.names(SEPARATE):
+        raise RunError(f"--separator {separator!r}: choose one of "
+                       f"{', '.join(registry.names(SEPARATE))}")
     if separator == "hdemucs" and checkpoint is None:
         raise RunError(MISSING_CHECKPOINT)
-    if separator != "hdemucs" and checkpoint is not None:
-        raise RunError(f"--checkpoint is for --separator hdemucs, not {separator}")
+    registry.check_options(SEPARATE, separator, {"checkpoint": checkpoint},
+                           backend_flag="--separator")
     if settings.ear != "both":
         raise RunError("remix processes both ears (--ear both)")
     manifest = load_remix_manifest(manifest_path, separator, root=root, listeners_path=listeners_path)
