@@ -252,13 +252,14 @@ class HDemucsSeparator:
 
 
 def make_separator(name: str, *, checkpoint: str | Path | None = None,
-                   device: str | torch.device | None = None) -> Any:
-    """A registered separator by name (``oracle``, ``hdemucs``)."""
+                   device: str | torch.device | None = None, **options: Any) -> Any:
+    """A registered separator by name (``oracle``, ``hdemucs``) with its options."""
     try:
         spec = get(TASK, name)
     except KeyError:
         raise ValueError(f"unknown separator {name!r}; available: {', '.join(names(TASK))}") from None
-    options = {"checkpoint": checkpoint} if checkpoint is not None else {}
+    if checkpoint is not None:
+        options["checkpoint"] = checkpoint
     return spec.factory(device=device, **options)
 
 
