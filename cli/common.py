@@ -175,43 +175,55 @@ def option_type(declared: OptionSpec, takers: Sequence[str], backend_flag: str =
     return Annotated[base | None, typer.Option(*decls, help=help_text, **extra)]
 
 
+class ProcessingCommand:
+    """A processing command as typer sees it (see :func:`processing_command`).
+
+    Its signature is built each time typer reads it (typer builds the click command on every
+    call of the app), so a backend registered after ``hltk_cli`` was imported (a plugin, a
+    test) has its options on the command line as a built-in has.
+    """
+
+    def __init__(self, command: Callable[..., None], task: str, backend_flag: str,
+                 shared: Sequence[str] | None, replace: Mapping[str, inspect.Parameter]) -> None:
+        functools.update_wrapper(self, command)
+        self.__annotations__: dict[str, Any] = {}
+        self.command, self.task, self.backend_flag = command, task, backend_flag
+        self.backend_param = backend_flag.lstrip("-").replace("-", "_")
+        self.block = [replace.get(p.name, p) for p in PROCESSING if shared is None or p.name in shared]
+        self.own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+                    for p in inspect.signature(command, eval_str=True).parameters.values()
+                    if p.name not in (self.backend_param, "backend_options", "shared")]
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        arguments = [p for p in self.own if p.default is inspect.Parameter.empty]
+        extras = [p for p in self.own if p.default is not inspect.Parameter.empty]
+        options = [_param(name, option_type(spec, takers, self.backend_flag), None)
+                   for name, (spec, takers) in registry.cli_options(self.task).items()]
+        backend = _param(self.backend_param, backend_type(self.task, self.backend_flag), None)
+        return inspect.Signature([*arguments, backend, *options, *extras, *self.block])
+
+    def __call__(self, **values: Any) -> None:
+        given = {name: values.pop(name) for name in registry.cli_options(self.task)}
+        shared = Shared({p.name: values.pop(p.name) for p in self.block})
+        self.command(**values, backend_options=given, shared=shared)
+
+
 def processing_command(
     task: str,
     *,
     backend_flag: str = "--backend",
     shared: Sequence[str] | None = None,
     replace: Mapping[str, inspect.Parameter] | None = None,
-) -> Callable[[Callable[..., None]], Callable[..., None]]:
+) -> Callable[[Callable[..., None]], ProcessingCommand]:
     """Make ``command(manifest, out, ..., backend, backend_options, shared)`` a typer command
     of ``task`` (see the module docstring). ``shared``: the names of :data:`PROCESSING` the
     command offers (default all); ``replace``: parameters that replace those of the same name
     (another default or help); ``backend_flag``: the flag of the backend choice (``remix``:
     ``--separator``, parameter ``separator``)."""
-    backend_param = backend_flag.lstrip("-").replace("-", "_")
 
-    def decorate(command: Callable[..., None]) -> Callable[..., None]:
-        own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
-               for p in inspect.signature(command, eval_str=True).parameters.values()
-               if p.name not in (backend_param, "backend_options", "shared")]
-        arguments = [p for p in own if p.default is inspect.Parameter.empty]
-        extras = [p for p in own if p.default is not inspect.Parameter.empty]
-        declared = registry.cli_options(task)
-        options = [_param(name, option_type(spec, takers, backend_flag), None)
-                   for name, (spec, takers) in declared.items()]
-        replaced = dict(replace or {})
-        block = [replaced.get(p.name, p) for p in PROCESSING if shared is None or p.name in shared]
-        backend = _param(backend_param, backend_type(task, backend_flag), None)
-        parameters = [*arguments, backend, *options, *extras, *block]
-
-        @functools.wraps(command)
-        def wrapper(**values: Any) -> None:
-            given = {name: values.pop(name) for name in declared}
-            common = Shared({p.name: values.pop(p.name) for p in block})
-            command(**values, backend_options=given, shared=common)
-
-        wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-        wrapper.__annotations__ = {}
-        return wrapper
+    def decorate(command: Callable[..., None]) -> ProcessingCommand:
+        return ProcessingCommand(command, task, backend_flag, shared, dict(replace or {}))
 
     return decorate
 
