@@ -13,7 +13,6 @@ from hltk.pipelines.process import task_pipeline
 TASK = "amplify"
 
 
-
 def backend_options(backend: str, **given: Any) -> dict[str, Any]:
     """The options of ``given`` (None = not given) that amplify ``backend`` takes, checked and
     converted (:func:`hltk.registry.check_options`; :class:`~hltk.registry.OptionError`, a
