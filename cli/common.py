@@ -138,11 +138,16 @@ class Shared(dict[str, Any]):
         return RunSettings(out=out, **values)
 
 
-def backend_type(task: str, flag: str = "--backend") -> Any:
-    """The ``--backend`` option type of ``task``: the registry's choices, or None."""
+def backend_type(task: str, flag: str = "--backend", describe: bool = False) -> Any:
+    """The ``--backend`` option type of ``task``: the registry's choices, or None; with
+    ``describe`` the help says what each backend is (``hltk backends`` does for all)."""
     known = registry.names(task)
+    help_text = f"{flag[2:].capitalize()} (default {known[0]})."
+    if describe:
+        help_text += " " + "; ".join(f"{spec.name}: {spec.description}"
+                                     for spec in registry.backends(task)) + "."
     return Annotated[choices(known) | None, typer.Option(  # type: ignore[valid-type]
-        flag, help=f"{flag[2:].capitalize()} (default {known[0]}).")]
+        flag, help=help_text)]
 
 
 def _shown(value: Any) -> str:
@@ -184,8 +189,10 @@ class ProcessingCommand:
     """
 
     def __init__(self, command: Callable[..., None], task: str, backend_flag: str,
-                 shared: Sequence[str] | None, replace: Mapping[str, inspect.Parameter]) -> None:
+                 shared: Sequence[str] | None, replace: Mapping[str, inspect.Parameter],
+                 describe: bool = False) -> None:
         functools.update_wrapper(self, command)
+        self.describe = describe
         self.__annotations__: dict[str, Any] = {}
         self.command, self.task, self.backend_flag = command, task, backend_flag
         self.backend_param = backend_flag.lstrip("-").replace("-", "_")
@@ -200,7 +207,8 @@ class ProcessingCommand:
         extras = [p for p in self.own if p.default is not inspect.Parameter.empty]
         options = [_param(name, option_type(spec, takers, self.backend_flag), None)
                    for name, (spec, takers) in registry.cli_options(self.task).items()]
-        backend = _param(self.backend_param, backend_type(self.task, self.backend_flag), None)
+        backend = _param(self.backend_param, backend_type(self.task, self.backend_flag,
+                                                           self.describe), None)
         return inspect.Signature([*arguments, backend, *options, *extras, *self.block])
 
     def __call__(self, **values: Any) -> None:
@@ -215,15 +223,18 @@ def processing_command(
     backend_flag: str = "--backend",
     shared: Sequence[str] | None = None,
     replace: Mapping[str, inspect.Parameter] | None = None,
+    describe: bool = False,
 ) -> Callable[[Callable[..., None]], ProcessingCommand]:
     """Make ``command(manifest, out, ..., backend, backend_options, shared)`` a typer command
     of ``task`` (see the module docstring). ``shared``: the names of :data:`PROCESSING` the
     command offers (default all); ``replace``: parameters that replace those of the same name
     (another default or help); ``backend_flag``: the flag of the backend choice (``remix``:
-    ``--separator``, parameter ``separator``)."""
+    ``--separator``, parameter ``separator``); ``describe``: the backend help lists what each
+    backend is."""
 
     def decorate(command: Callable[..., None]) -> ProcessingCommand:
-        return ProcessingCommand(command, task, backend_flag, shared, dict(replace or {}))
+        return ProcessingCommand(command, task, backend_flag, shared, dict(replace or {}),
+                                 describe)
 
     return decorate
 

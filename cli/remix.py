@@ -21,7 +21,7 @@ FilenameOpt = Annotated[str, typer.Option(
 
 
 @c.processing_command(
-    SEPARATE, backend_flag="--separator",
+    SEPARATE, backend_flag="--separator", describe=True,
     shared=("listeners", "root", "device", "jobs", "executor", "scheduler", "shard", "overwrite",
             "retry_failed", "limit", "audio_format", "filename", "clip", "seed", "output_format",
             "quiet"),
