@@ -10,6 +10,7 @@ import typer
 from hltk import __version__
 from hltk_cli import train_neuroamp as _train_neuroamp  # noqa: F401  (registers its commands)
 from hltk_cli.amplify import amplify, gain_plot_command
+from hltk_cli.backends import backends
 from hltk_cli.benchmark import benchmark
 from hltk_cli.common import GLOBAL_OPTIONS
 from hltk_cli.denoise_amplify import denoise_amplify
@@ -65,6 +66,7 @@ app.command("compare")(compare)
 app.command("benchmark")(benchmark)
 app.command("synth")(synth)
 app.command("remix")(remix)
+app.command("backends")(backends)
 app.add_typer(manifest_app, name="manifest")
 app.add_typer(train_app, name="train")
 

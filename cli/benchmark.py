@@ -9,11 +9,9 @@ from typing import Annotated, Literal
 
 import typer
 
-from hltk.io.manifest import ManifestError
 from hltk.pipelines.benchmark import BenchmarkSettings, run_benchmark
-from hltk.runner import EXIT_FATAL, EXIT_USAGE, RunError
 from hltk_cli import common as c
-from hltk_cli.output import error, info, print_rows, warn
+from hltk_cli.output import info, print_rows, warn
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -55,7 +53,7 @@ def benchmark(
     """Speed (RTF, RTFx, items/s, memory, speed-up over the reference) and fidelity (LCC, SRCC,
     MSE against the reference backend) of every registered backend, measured in one run."""
     quiet = c.is_quiet(quiet)
-    try:
+    with c.exit_codes():
         settings = BenchmarkSettings(
             out=out, suite=suite, tasks=None if tasks.strip() == "all" else _split(tasks),
             items=items, seconds=seconds, device=device, data=data, jobs=jobs, repeats=repeats,
@@ -64,15 +62,6 @@ def benchmark(
         )
         result = run_benchmark(settings, command=sys.argv,
                                progress=lambda message: info(message, quiet))
-    except (ManifestError, RunError) as problem:
-        error(str(problem))
-        raise typer.Exit(EXIT_USAGE) from None
-    except KeyboardInterrupt:
-        error("interrupted")
-        raise typer.Exit(130) from None
-    except Exception as problem:
-        error(f"{type(problem).__name__}: {problem}")
-        raise typer.Exit(EXIT_FATAL) from None
     if output_format == "markdown":
         sys.stdout.write(result.report)
         sys.stdout.flush()

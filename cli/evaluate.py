@@ -11,14 +11,8 @@ import pandas as pd
 import typer
 
 from hltk.metrics.clarity_engine import ScoringSettings
-from hltk.pipelines.evaluate import (
-    SUMMARY,
-    EvaluateSettings,
-    compare_scores,
-    parse_metrics,
-    preset_scoring,
-    read_scores,
-)
+from hltk.pipelines.compare import compare as run_compare
+from hltk.pipelines.evaluate import EvaluateSettings, parse_metrics, preset_scoring
 from hltk.pipelines.evaluate import (
     evaluate as run_evaluate,
 )
@@ -129,15 +123,7 @@ def compare(
 ) -> None:
     """LCC, SRCC and MSE (with 95% bootstrap intervals) between two score tables, joined by id."""
     with c.exit_codes():
-        chosen = parse_metrics(metrics) if metrics else None
-        system_scores, reference_scores = read_scores(system), read_scores(reference)
-        summary = compare_scores(system_scores, reference_scores, chosen,
-                                 [g.strip() for g in group_by.split(",") if g.strip()], seed=seed)
-    if out is not None:
-        from hltk.metrics.plots import agreement_plots
-
-        out.mkdir(parents=True, exist_ok=True)
-        summary.to_csv(out / SUMMARY, index=False, float_format="%.10g")
-        agreement_plots(system_scores, reference_scores, summary,
-                        list(dict.fromkeys(summary["metric"])) if len(summary) else [], out / "plots")
+        summary = run_compare(system, reference, metrics=parse_metrics(metrics) if metrics else None,
+                              group_by=[g.strip() for g in group_by.split(",") if g.strip()],
+                              seed=seed, out=out)
     print_rows(_records(summary), _summary_columns(output_format), output_format, title="agreement")

@@ -7,11 +7,9 @@ from typing import Annotated, Literal
 
 import typer
 
-from hltk.io.manifest import ManifestError
 from hltk.pipelines.remix import cadenza_manifest
-from hltk.runner import EXIT_USAGE
 from hltk_cli import common as c
-from hltk_cli.output import error, info, print_rows
+from hltk_cli.output import info, print_rows
 
 manifest_app = typer.Typer(name="manifest", help="Build manifests from challenge metadata.",
                            no_args_is_help=True)
@@ -29,11 +27,8 @@ def cadenza(
 ) -> None:
     """One row per (scene, listener) of a Cadenza ICASSP 2024 split: OUT/manifest.csv,
     listeners.json and gains.json, ready for `hltk remix OUT/manifest.csv`."""
-    try:
+    with c.exit_codes(usage=(ValueError,)):
         result = cadenza_manifest(root, split, out)
-    except (ManifestError, ValueError) as problem:
-        error(str(problem))
-        raise typer.Exit(EXIT_USAGE) from None
     summary = {"split": split, "rows": result.rows, "scenes": result.scenes,
                "stems": result.with_stems, "manifest": str(result.manifest)}
     print_rows([summary], list(summary), output_format, title="hltk manifest cadenza")

@@ -12,10 +12,9 @@ from hltk.io.listeners import ListenerError
 from hltk.io.manifest import ManifestError
 from hltk.pipelines.synth import NOISE_TYPES
 from hltk.pipelines.synth import synth as synth_corpus
-from hltk.runner import EXIT_FATAL, EXIT_USAGE
 from hltk.synth.tools import ToolMissingError
 from hltk_cli import common as c
-from hltk_cli.output import error, info, print_rows, progress_bar
+from hltk_cli.output import info, print_rows, progress_bar
 
 SUMMARY_COLUMNS = ["kind", "items", "audio_hours", "seconds", "manifest"]
 
@@ -74,7 +73,10 @@ def synth(
     quiet = c.is_quiet(quiet)
     snr_range = _snr_range(snr)
     noise_types = _noise_types(noise)
-    try:
+    usage_errors = (ValueError, ListenerError)
+    fatal = {ToolMissingError: "{}",
+             ManifestError: "the written manifest does not validate (a bug in hltk synth): {}"}
+    with c.exit_codes(usage=usage_errors, fatal=fatal):
         with progress_bar(f"synth {kind}", quiet) as update:
             summary = synth_corpus(
                 kind, out, n=n, hours=hours, seed=seed, sample_rate=sample_rate, jobs=jobs,
@@ -82,18 +84,6 @@ def synth(
                 noise_types=noise_types, music_seconds=seconds, command=sys.argv,
                 progress=lambda done, total: update(done, total),
             )
-    except (ValueError, ListenerError) as problem:
-        error(str(problem))
-        raise typer.Exit(EXIT_USAGE) from None
-    except ToolMissingError as problem:
-        error(str(problem))
-        raise typer.Exit(EXIT_FATAL) from None
-    except ManifestError as problem:
-        error(f"the written manifest does not validate (a bug in hltk synth): {problem}")
-        raise typer.Exit(EXIT_FATAL) from None
-    except KeyboardInterrupt:
-        error("interrupted")
-        raise typer.Exit(130) from None
     print_rows([summary.row], SUMMARY_COLUMNS, output_format, title=f"hltk synth {kind}")
     info(f"synth {kind}: {summary.result.items} items, "
          f"{summary.result.audio_seconds / 60.0:.1f} min of audio in "

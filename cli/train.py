@@ -10,10 +10,12 @@ from typing import Annotated, Literal
 import typer
 
 from hltk.nn.checkpoint import CheckpointError
+from hltk.nn.sequence import BLOCKS
 from hltk.pipelines.train import train_neuro_msbg
+from hltk.simulate.neuro_msbg import DEFAULT_BLOCK, PHASE_MODES, NeuroMsbgConfig
 from hltk.train.loop import TrainResult, TrainSettings
 from hltk_cli import common as c
-from hltk_cli.output import error, info, print_rows, progress_bar
+from hltk_cli.output import info, print_rows, progress_bar
 
 train_app = typer.Typer(name="train", help="Train hltk's neural models.", no_args_is_help=True)
 
@@ -43,19 +45,15 @@ def training(settings: TrainSettings, quiet: bool
     """Progress bars for making the pairs and for training, a log line per validation, and
     exit code 2 for a bad checkpoint or a missing file. Yields ``(data_progress, progress)``
     for the training pipelines."""
-    with c.exit_codes():
-        try:
-            with progress_bar("pairs", quiet) as data_update, progress_bar("train", quiet) as update:
-                def report(step: int, total: int, losses: dict[str, float]) -> None:
-                    update(step, total)
-                    if "valid" in losses and step % settings.valid_every == 0:
-                        info(f"step {step}: train {losses['loss']:.4f} valid {losses['valid']:.4f}",
-                             quiet)
+    with c.exit_codes(usage=(CheckpointError, FileNotFoundError)):
+        with progress_bar("pairs", quiet) as data_update, progress_bar("train", quiet) as update:
+            def report(step: int, total: int, losses: dict[str, float]) -> None:
+                update(step, total)
+                if "valid" in losses and step % settings.valid_every == 0:
+                    info(f"step {step}: train {losses['loss']:.4f} valid {losses['valid']:.4f}",
+                         quiet)
 
-                yield data_update, report
-        except (CheckpointError, FileNotFoundError) as problem:
-            error(str(problem))
-            raise typer.Exit(2) from None
+            yield data_update, report
 
 
 def print_result(result: TrainResult, output_format: str, title: str) -> None:
@@ -72,11 +70,11 @@ def print_result(result: TrainResult, output_format: str, title: str) -> None:
 def neuro_msbg(
     data: DataOpt,
     out: CheckpointOut,
-    block: Annotated[Literal["lstm", "transformer", "cnn", "mamba"], typer.Option(
-        "--block", help="Dual-path block.")] = "cnn",
-    phase: Annotated[Literal["residual", "absolute", "none"], typer.Option(
+    block: Annotated[c.choices(BLOCKS), typer.Option(
+        "--block", help="Dual-path block.")] = DEFAULT_BLOCK,
+    phase: Annotated[c.choices(PHASE_MODES), typer.Option(
         "--phase", help="Phase decoder: residual (added to the input phase), absolute (the "
-        "paper's), none (magnitude only, the ablation).")] = "residual",
+        "paper's), none (magnitude only, the ablation).")] = NeuroMsbgConfig.phase,
     channels: Annotated[int | None, typer.Option("--channels", min=1)] = None,
     hidden: Annotated[int | None, typer.Option("--hidden", min=1)] = None,
     blocks: Annotated[int | None, typer.Option("--blocks", min=1)] = None,

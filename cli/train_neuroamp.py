@@ -4,10 +4,12 @@ neuroamp-denoised-corpus`` (registered on the ``hltk train`` app)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
+from hltk.amplify.neuroamp import ARCHS, DEFAULT_ARCH, SIZES
+from hltk.denoise.neuroamp_denoise import DEFAULT_ARCH as DENOISE_ARCH
 from hltk.pipelines.train_neuroamp import make_denoised_corpus, train_neuroamp
 from hltk.train.loop import TrainResult, TrainSettings
 from hltk.train.neuroamp import Source
@@ -36,9 +38,8 @@ MaxSecondsOpt = Annotated[float, typer.Option(
 SegmentOpt = Annotated[float, typer.Option("--segment-seconds", min=0.25,
                                            help="Training crop length.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda[:N].")]
-ArchOpt = Annotated[Literal["transformer", "lstm", "crnn", "cnn"], typer.Option(
-    "--arch", help="NeuroAMP core.")]
-SizeOpt = Annotated[Literal["basic", "published"], typer.Option(
+ArchOpt = Annotated[c.choices(ARCHS), typer.Option("--arch", help="NeuroAMP core.")]
+SizeOpt = Annotated[c.choices(SIZES), typer.Option(
     "--size", help="basic: ~0.5 M parameters per core; published: the paper's widths.")]
 
 
@@ -59,8 +60,8 @@ def _run(sources: list[Source], out: Path, *, model_kind: str, arch: str, size: 
 def neuroamp(
     data: DataOpt,
     out: CheckpointOut,
-    arch: ArchOpt = "transformer",
-    size: SizeOpt = "basic",
+    arch: ArchOpt = DEFAULT_ARCH,
+    size: SizeOpt = SIZES[0],
     steps: StepsOpt = 2000,
     epochs: EpochsOpt = None,
     batch_size: BatchOpt = 16,
@@ -95,8 +96,8 @@ def neuroamp_denoise(
     out: CheckpointOut,
     reference_column: Annotated[str, typer.Option(
         "--reference-column", help="Column of the clean speech the target is made from.")] = "reference",
-    arch: ArchOpt = "lstm",
-    size: SizeOpt = "basic",
+    arch: ArchOpt = DENOISE_ARCH,
+    size: SizeOpt = SIZES[0],
     steps: StepsOpt = 2000,
     epochs: EpochsOpt = None,
     batch_size: BatchOpt = 16,

@@ -327,11 +327,15 @@ def test_other_sample_rate_works() -> None:
 
 
 def test_every_amplify_backend_passes_silence() -> None:
-    from hltk.amplify.compressor import NalrCompressorProcessor
+    from hltk import registry
 
-    for processor in (NalrProcessor(), NalrCompressorProcessor(), NalrWdrcProcessor()):
-        output = processor(torch.zeros(1, 2, 3000), batch_of("N5"), lengths=torch.tensor([3000]))
-        assert output.shape == (1, 2, 3000) and torch.isfinite(output).all()
+    names = registry.names("amplify")
+    assert {"nalr", "nalr-compressor", "nalr-wdrc", "neuroamp"} <= set(names)
+    for name in names:
+        processor = registry.create("amplify", name, device="cpu")
+        output = processor(torch.zeros(1, 2, 3000), batch_of("N5"), lengths=torch.tensor([3000]),
+                           level_db_spl=torch.tensor([100.0]), seeds=[0])
+        assert output.shape == (1, 2, 3000) and torch.isfinite(output).all(), name
 
 
 @pytest.mark.gpu

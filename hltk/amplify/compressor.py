@@ -26,9 +26,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from hltk.amplify.nalr import NalrProcessor
+from hltk.amplify.nalr import NalrOptions, NalrProcessor
 from hltk.io.listeners import ListenerBatch
-from hltk.registry import register
+from hltk.registry import option, register
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,9 @@ class NalrCompressorProcessor:
         nfir: int | None = None,
         soft_clip: bool = True,
         settings: CompressorSettings | None = None,
+        device: str | torch.device | None = None,
     ) -> None:
+        del device  # pyclarity numpy code, on the CPU
         self.nalr = NalrProcessor(sample_rate=sample_rate, nfir=nfir)
         self.sample_rate = self.nalr.sample_rate
         self.soft_clip = soft_clip
@@ -104,10 +106,18 @@ class NalrCompressorProcessor:
         return torch.from_numpy(output).to(device=audio.device, dtype=audio.dtype)
 
 
+@dataclass(frozen=True)
+class NalrCompressorOptions(NalrOptions):
+    """Options of ``amplify --backend nalr-compressor``: NAL-R's, and the soft clip."""
+
+    soft_clip: bool = option(True, "tanh soft clip as in the CEC2 recipe.")
+
+
 register(
     "amplify",
     "nalr-compressor",
     NalrCompressorProcessor,
     "Clarity CEC2 baseline: NAL-R then pyclarity Compressor (0.35/0.1/50/1000/0.064), tanh",
     reference=True,
+    options=NalrCompressorOptions,
 )

@@ -28,13 +28,14 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from hltk.dsp.filters import fft_convolve
 from hltk.io.listeners import Audiogram, ListenerBatch
-from hltk.registry import register
+from hltk.registry import option, register
 
 LOGGER = logging.getLogger("hltk.amplify")
 
@@ -165,7 +166,9 @@ class NalrProcessor:
     name = "nalr"
     batched = True
 
-    def __init__(self, sample_rate: int = 44100, nfir: int | None = None) -> None:
+    def __init__(self, sample_rate: int = 44100, nfir: int | None = None,
+                 device: str | torch.device | None = None) -> None:
+        del device  # follows the input's device
         if sample_rate < 2 * NALR_FREQUENCIES[-1]:
             raise ValueError(f"NAL-R needs a sample rate above 12 kHz, got {sample_rate}")
         self.sample_rate = int(sample_rate)
@@ -216,10 +219,18 @@ class NalrProcessor:
         return amplified[..., self.delay : self.delay + length].to(audio.dtype)
 
 
+@dataclass(frozen=True)
+class NalrOptions:
+    """Options of ``amplify --backend nalr``."""
+
+    nfir: int | None = option(None, f"NAL-R FIR order (default {NALR_NFIR_44K} at 44.1 kHz).", min=2)
+
+
 register(
     "amplify",
     "nalr",
     NalrProcessor,
     "NAL-R linear prescription per ear (pyclarity NALR FIR, nfir 220 at 44.1 kHz), delay removed",
     reference=True,
+    options=NalrOptions,
 )

@@ -57,7 +57,7 @@ from hltk.io.listeners import ListenerBatch
 from hltk.nn.audiogram import AudiogramDense
 from hltk.nn.checkpoint import file_sha256, parameter_count
 from hltk.nn.inputs import pad_short, shortest_input
-from hltk.registry import register
+from hltk.registry import option, register
 
 SAMPLE_RATE = 16000
 N_FFT = 512  # 32 ms at 16 kHz
@@ -370,10 +370,21 @@ class NeuroAmpProcessor:
             return self.runner(audio, listeners, lengths=lengths, level_db_spl=level_db_spl)
 
 
+@dataclass(frozen=True)
+class NeuroAmpOptions:
+    """Options of ``amplify --backend neuroamp``."""
+
+    arch: str | None = option(
+        None, f"NeuroAMP core (default {DEFAULT_ARCH}: the best measured, see "
+        "hltk/checkpoints/neuroamp_*.md).", choices=ARCHS)
+    checkpoint: Path | None = option(None, "A trained checkpoint instead of the shipped one.")
+
+
 register(
     "amplify",
     "neuroamp",
     NeuroAmpProcessor,
     "NeuroAMP: one network (spectrum + audiogram -> gain) trained to follow nalr-wdrc; "
     "--arch transformer|lstm|crnn|cnn (shipped checkpoints)",
+    options=NeuroAmpOptions,
 )

@@ -71,7 +71,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 import torch
@@ -84,7 +84,7 @@ from hltk.amplify.nalr import (
     nalr_response_db,
 )
 from hltk.io.listeners import ListenerBatch
-from hltk.registry import register
+from hltk.registry import option, register
 
 #: LTASS, Byrne et al. (1994) J. Acoust. Soc. Am. 96(4) 2108-2120: third-octave band levels (dB
 #: SPL) of speech at 70 dB SPL overall, average of male and female talkers (pyclarity CAMFIT).
@@ -358,8 +358,10 @@ class NalrWdrcProcessor:
     batched = True
 
     def __init__(
-        self, sample_rate: int = 44100, settings: WdrcSettings | None = None, **options: float
+        self, sample_rate: int = 44100, settings: WdrcSettings | None = None,
+        device: str | torch.device | None = None, **options: float
     ) -> None:
+        del device  # follows the input's device
         if settings is None:
             settings = WdrcSettings(**options)  # type: ignore[arg-type]
         elif options:
@@ -568,6 +570,38 @@ class NalrWdrcProcessor:
         }
 
 
+_WDRC = WdrcSettings()
+
+
+@dataclass(frozen=True)
+class WdrcOptions:
+    """Options of ``amplify --backend nalr-wdrc`` (and of the WDRC of ``denoise-amplify``):
+    the fields of :class:`WdrcSettings` a user sets, with its defaults and checks."""
+
+    attack_ms: float = option(_WDRC.attack_ms, "WDRC attack time constant, ms.")
+    release_ms: float = option(_WDRC.release_ms, "WDRC release time constant, ms.")
+    bands: tuple[float, ...] = option(_WDRC.bands, "WDRC band centres in Hz, comma-separated.")
+    ratio_min: float = option(_WDRC.ratio_min, "Smallest compression ratio.")
+    ratio_max: float = option(_WDRC.ratio_max, "Largest compression ratio.")
+    max_output_db_spl: float = option(_WDRC.max_output_db_spl,
+                                      "Per-band maximum output level, dB SPL.")
+    limiter_ceiling: float = option(_WDRC.limiter_ceiling,
+                                    "Output limiter ceiling, digital peak.")
+    min_gain_db: float = option(_WDRC.min_gain_db, "Smallest gain, dB.", cli=False)
+    limiter_ms: float = option(_WDRC.limiter_ms, "Limiter block, ms.", cli=False)
+    knee_speech_db_spl: float = option(_WDRC.knee_speech_db_spl,
+                                       "Speech level of the compression knees, dB SPL.", cli=False)
+    reference_speech_db_spl: float = option(_WDRC.reference_speech_db_spl,
+                                            "Speech level NAL-R is prescribed for, dB SPL.",
+                                            cli=False)
+
+    def __post_init__(self) -> None:
+        self.settings()  # refuse bad values (ValueError) before any work starts
+
+    def settings(self) -> WdrcSettings:
+        return WdrcSettings(**{f.name: getattr(self, f.name) for f in fields(WdrcOptions)})
+
+
 register(
     "amplify",
     "nalr-wdrc",
@@ -575,4 +609,5 @@ register(
     "NAL-R + 6-band WDRC (CAMFIT ratios, LTASS knees), batched torch, zero delay",
     default=True,
     reference=True,
+    options=WdrcOptions,
 )

@@ -9,12 +9,15 @@ delay; checkpoints ``hltk/checkpoints/neuroamp_denoise.pt`` (model kind ``neuroa
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from hltk.amplify.neuroamp import CHECKPOINT_DIR, NeuroAmpProcessor
-from hltk.registry import register
+from hltk.registry import option, register
 
 DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "neuroamp_denoise.pt"
+#: The core of the shipped checkpoint and of ``hltk train neuroamp-denoise`` (the paper's LSTM).
+DEFAULT_ARCH = "lstm"
 
 
 class NeuroAmpDenoiseProcessor(NeuroAmpProcessor):
@@ -30,10 +33,18 @@ class NeuroAmpDenoiseProcessor(NeuroAmpProcessor):
         return DEFAULT_CHECKPOINT
 
 
+@dataclass(frozen=True)
+class NeuroAmpDenoiseOptions:
+    """Options of ``denoise-amplify --backend neuroamp-denoise``."""
+
+    checkpoint: Path | None = option(None, "A trained checkpoint instead of the shipped one.")
+
+
 register(
     "denoise-amplify",
     "neuroamp-denoise",
     NeuroAmpDenoiseProcessor,
     "Denoising NeuroAMP: noisy speech -> denoised, amplified speech (LSTM core, trained to "
     "nalr-wdrc of the clean speech; shipped checkpoint)",
+    options=NeuroAmpDenoiseOptions,
 )

@@ -10,12 +10,14 @@ Both work at 44.1 kHz (the runner resamples), return the input's length, time-al
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from hltk.amplify.wdrc import NalrWdrcProcessor, WdrcSettings
+from hltk.amplify.wdrc import NalrWdrcProcessor, WdrcOptions, WdrcSettings
 from hltk.denoise.rnnoise import rnnoise_denoise
 from hltk.io.listeners import ListenerBatch
-from hltk.registry import register
+from hltk.registry import option, register
 
 
 class NoisyNalrWdrcProcessor(NalrWdrcProcessor):
@@ -39,9 +41,12 @@ class TwoStageProcessor:
         sample_rate: int = 44100,
         settings: WdrcSettings | None = None,
         denoise_threads: int = 1,
+        device: str | torch.device | None = None,
         **options: float,
     ) -> None:
-        self.amplifier = NalrWdrcProcessor(sample_rate=sample_rate, settings=settings, **options)
+        del device  # RNNoise runs on the CPU; the WDRC follows the input's device
+        self.amplifier = NalrWdrcProcessor(sample_rate=sample_rate, settings=settings, device=None,
+                                           **options)
         self.sample_rate = self.amplifier.sample_rate
         self.warnings = self.amplifier.warnings
         if denoise_threads < 1:
@@ -89,6 +94,13 @@ class TwoStageProcessor:
         return {"denoiser": "rnnoise (pyrnnoise, 48 kHz)", **self.amplifier.describe()}
 
 
+@dataclass(frozen=True)
+class TwoStageOptions(WdrcOptions):
+    """Options of ``denoise-amplify --backend two-stage``: the WDRC's, and RNNoise's threads."""
+
+    denoise_threads: int = option(1, "Threads for RNNoise.", min=1)
+
+
 register(
     "denoise-amplify",
     "nalr-wdrc",
@@ -96,6 +108,7 @@ register(
     "no denoising: NAL-R + WDRC of the noisy input",
     default=True,
     reference=True,
+    options=WdrcOptions,
 )
 register(
     "denoise-amplify",
@@ -103,4 +116,5 @@ register(
     TwoStageProcessor,
     "RNNoise (pretrained, pyrnnoise, 48 kHz) then NAL-R + WDRC",
     reference=True,
+    options=TwoStageOptions,
 )

@@ -7,63 +7,27 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hltk import registry
 from hltk.pipelines.process import task_pipeline
 
 TASK = "amplify"
 
-#: Which backend takes which option (the CLI passes only those of the chosen backend).
-WDRC_OPTIONS: tuple[str, ...] = (
-    "attack_ms",
-    "release_ms",
-    "bands",
-    "ratio_min",
-    "ratio_max",
-    "max_output_db_spl",
-    "min_gain_db",
-    "limiter_ceiling",
-    "limiter_ms",
-    "knee_speech_db_spl",
-    "reference_speech_db_spl",
-)
-BACKEND_OPTIONS: dict[str, tuple[str, ...]] = {
-    "nalr": ("nfir",),
-    "nalr-compressor": ("nfir", "soft_clip"),
-    "nalr-wdrc": WDRC_OPTIONS,
-    "two-stage": (*WDRC_OPTIONS, "denoise_threads"),
-    "neuroamp": ("arch", "checkpoint"),
-    "neuroamp-denoise": ("checkpoint",),
-}
-
 
 def backend_options(backend: str, **given: Any) -> dict[str, Any]:
-    """The options of ``given`` (None = not given) that ``backend`` takes; raises ValueError
-    naming any given option the backend does not take."""
-    accepted = BACKEND_OPTIONS.get(backend, ())
-    chosen = {name: value for name, value in given.items() if value is not None}
-    refused = sorted(name for name in chosen if name not in accepted)
-    if refused:
-        flags = ", ".join("--" + name.replace("_", "-") for name in refused)
-        raise ValueError(f"backend {backend} does not take {flags}")
-    if "bands" in chosen:
-        bands = chosen["bands"]
-        if isinstance(bands, str):
-            try:
-                bands = [float(v) for v in bands.split(",") if v.strip()]
-            except ValueError:
-                raise ValueError(f"--bands: comma-separated frequencies in Hz, got {bands!r}") from None
-        chosen["bands"] = [float(v) for v in bands]
-    if "arch" in chosen:
-        from hltk.amplify.neuroamp import ARCHS
+    """The options of ``given`` (None = not given) that amplify ``backend`` takes, checked and
+    converted (:func:`hltk.registry.check_options`; :class:`~hltk.registry.OptionError`, a
+    ValueError, names an option the backend does not take or a bad value)."""
+    return registry.check_options(TASK, backend, given)
 
-        if chosen["arch"] not in ARCHS:
-            raise ValueError(f"--arch: one of {', '.join(ARCHS)}, got {chosen['arch']!r}")
-    if backend in ("nalr-wdrc", "two-stage"):
-        from hltk.amplify.wdrc import WdrcSettings
 
-        WdrcSettings(
-            **{k: v for k, v in chosen.items() if k in WDRC_OPTIONS}
-        )  # refuse bad values (ValueError) before any work starts
-    return chosen
+def wdrc_settings(options: dict[str, Any] | None) -> Any:
+    """The WDRC settings of the WDRC options among ``options`` (the others ignored)."""
+    from dataclasses import fields
+
+    from hltk.amplify.wdrc import WdrcOptions
+
+    names = {field.name for field in fields(WdrcOptions)}
+    return WdrcOptions(**{k: v for k, v in (options or {}).items() if k in names}).settings()
 
 
 amplify = task_pipeline(TASK, "Amplify each item for its listener (default backend: NAL-R + WDRC).")
@@ -97,10 +61,9 @@ def gain_plot(
     """Write the fitting figure of a listener (PNG) and return its gains at the audiometric
     frequencies as rows ``{ear, curve, 250, 500, ..., 8000}`` (dB)."""
     from hltk.amplify.plot import plot_prescribed_gains, prescribed_gains
-    from hltk.amplify.wdrc import WdrcSettings
 
     listener = resolve_listener(listener_name, listeners_path)
-    settings = WdrcSettings(**(options or {}))
+    settings = wdrc_settings(options)
     path = plot_prescribed_gains(listener, out_png, input_levels_db_spl, sample_rate, settings)
     frequencies = (250, 500, 1000, 2000, 4000, 8000)
     gains = prescribed_gains(listener, input_levels_db_spl, sample_rate, settings, frequencies)
@@ -143,11 +106,10 @@ def plot_manifest_listeners(
     """The fitting figure of every distinct listener of a manifest, as ``folder/{id}.png``
     (ids made safe for file names; two ids that map to the same name get a numeric suffix)."""
     from hltk.amplify.plot import plot_prescribed_gains
-    from hltk.amplify.wdrc import WdrcSettings
     from hltk.pipelines.process import load_task_manifest
 
     manifest = load_task_manifest(manifest_path, root=root, listeners_path=listeners_path)
-    settings = WdrcSettings(**{k: v for k, v in (options or {}).items() if k in WDRC_OPTIONS})
+    settings = wdrc_settings(options)
     seen: dict[tuple[str, object, object], Path] = {}
     used: set[str] = set()
     written: list[Path] = []

@@ -34,7 +34,6 @@ record), ``report.md`` and ``plots/`` (``rtfx.png``, ``fidelity/<task>/<backend>
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 import platform
@@ -61,6 +60,7 @@ from hltk.metrics.clarity_engine import ScoringSettings
 from hltk.metrics.stats import agreement
 from hltk.pipelines.evaluate import EvaluateSettings, compare_scores, score_manifest
 from hltk.pipelines.process import load_task_manifest, process_manifest
+from hltk.processor import optional
 from hltk.registry import BackendSpec
 from hltk.runner import (
     EXIT_FAILED,
@@ -190,11 +190,7 @@ def resolve_tasks(requested: Sequence[str] | None) -> tuple[list[str], list[str]
 
 
 def _build(spec: BackendSpec, device: torch.device) -> Any:
-    try:
-        accepts_device = "device" in inspect.signature(spec.factory).parameters
-    except (TypeError, ValueError):
-        accepts_device = False
-    return spec.factory(device=str(device)) if accepts_device else spec.factory()
+    return spec.factory(device=str(device))  # every factory takes device (hltk.registry)
 
 
 # --------------------------------------------------------------------------------------------
@@ -323,7 +319,7 @@ def time_backend(task: str, spec: BackendSpec, items: Sequence[BenchItem],
         processor = _build(spec, device)
         rate = int(processor.sample_rate)
         audio = [resample(item.audio, item.rate, rate) for item in items]
-        default_level = float(getattr(processor, "default_level_db_spl", 100.0))
+        default_level = float(optional(processor, "default_level_db_spl"))
         levels = [item.level_db_spl if item.level_db_spl is not None else default_level
                   for item in items]
         if processor.batched:

@@ -12,6 +12,7 @@ from typing import Any
 
 from hltk import registry
 from hltk.io.manifest import Manifest, load_manifest
+from hltk.processor import optional
 from hltk.runner import RunSettings, RunSummary, resolve_device, run_processor
 
 
@@ -39,29 +40,20 @@ def process_manifest(
     command: Sequence[str] | None = None,
     progress: Callable[[int, int], Any] | None = None,
 ) -> RunSummary:
-    """Validate the manifest, build the backend and run it over the selected items."""
-    manifest = load_task_manifest(manifest_path, root=root, listeners_path=listeners_path)
+    """Check the backend options (:func:`hltk.registry.prepare_options`: an option the
+    backend does not take is refused before anything is read), validate the manifest, build the
+    backend on ``settings.device`` and run it over the selected items. The options recorded
+    (and hashed into the run's configuration) are the given ones, never the defaults."""
     name = backend or registry.default_backend(task)
-    options = dict(backend_options or {})
-    spec = registry.get(task, name)
-    if _accepts_device(spec.factory):
-        processor = spec.factory(device=str(resolve_device(settings.device)), **options)
-    else:
-        processor = spec.factory(**options)
-    default_level = float(getattr(processor, "default_level_db_spl", 100.0))
+    options = registry.prepare_options(task, name, backend_options)
+    manifest = load_task_manifest(manifest_path, root=root, listeners_path=listeners_path)
+    processor = registry.get(task, name).factory(device=str(resolve_device(settings.device)),
+                                                 **options)
     return run_processor(
         manifest, processor, settings, task=task, backend=name, backend_options=options,
-        default_level_db_spl=default_level, command=command, progress=progress,
+        default_level_db_spl=float(optional(processor, "default_level_db_spl")), command=command,
+        progress=progress,
     )
-
-
-def _accepts_device(factory: Callable[..., Any]) -> bool:
-    import inspect
-
-    try:
-        return "device" in inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def task_pipeline(task: str, summary: str) -> Callable[..., RunSummary]:

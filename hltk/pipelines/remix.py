@@ -19,13 +19,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from hltk import registry
 from hltk.io.manifest import Manifest, ManifestError, Problem, load_manifest
 from hltk.remix.cadenza import CadenzaManifest, write_cadenza_manifest
 from hltk.remix.chain import MODEL_SAMPLE_RATE, NALR_NFIR, STEMS
 from hltk.remix.gains import GainsError, GainTable, load_gains, row_gains
 from hltk.remix.hdemucs import CheckpointError
 from hltk.remix.processor import RemixProcessor
-from hltk.remix.separators import MISSING_CHECKPOINT, SEPARATORS
+from hltk.remix.separators import MISSING_CHECKPOINT
+from hltk.remix.separators import TASK as SEPARATE
 from hltk.runner import RunError, RunSettings, RunSummary, resolve_device, run_processor, write_json
 
 TASK = "remix"
@@ -81,19 +83,24 @@ def remix(
     checkpoint: str | Path | None = None,
     gains_path: str | Path | None = None,
     compressor: bool = False,
+    separator_options: dict[str, Any] | None = None,
     root: str | Path | None = None,
     listeners_path: str | Path | None = None,
     command: Sequence[str] | None = None,
     progress: Callable[[int, int], Any] | None = None,
 ) -> RunSummary:
     """Remix every (selected) item for its listener. ``settings.filename`` empty: the default
-    name (:func:`default_filename`). ``checkpoint``: the weights file of ``hdemucs``."""
-    if separator not in SEPARATORS:
-        raise RunError(f"--separator {separator!r}: choose one of {', '.join(SEPARATORS)}")
+    name (:func:`default_filename`). ``checkpoint``: the weights file of ``hdemucs``;
+    ``separator_options``: other options the separator declares (:mod:`hltk.registry`)."""
+    if separator not in registry.names(SEPARATE):
+        raise RunError(f"--separator {separator!r}: choose one of "
+                       f"{', '.join(registry.names(SEPARATE))}")
     if separator == "hdemucs" and checkpoint is None:
         raise RunError(MISSING_CHECKPOINT)
-    if separator != "hdemucs" and checkpoint is not None:
-        raise RunError(f"--checkpoint is for --separator hdemucs, not {separator}")
+    others = registry.check_options(SEPARATE, separator,
+                                    {**(separator_options or {}), "checkpoint": checkpoint},
+                                    backend_flag="--separator")
+    others.pop("checkpoint", None)
     if settings.ear != "both":
         raise RunError("remix processes both ears (--ear both)")
     manifest = load_remix_manifest(manifest_path, separator, root=root, listeners_path=listeners_path)
@@ -104,13 +111,13 @@ def remix(
     try:
         processor = RemixProcessor(separator, gains=table, compressor=compressor,
                                    device=str(resolve_device(settings.device)),
-                                   checkpoint=checkpoint)
+                                   checkpoint=checkpoint, separator_options=others)
     except CheckpointError as error:
         raise RunError(f"--checkpoint: {error}") from None
     options = {"separator": separator, "compressor": compressor,
                "checkpoint": str(checkpoint) if checkpoint is not None else None,
                "gains": str(gains_file) if gains_file else None,
-               "gains_table": table}
+               "gains_table": table, **others}
     if table is not None:
         # beside OUT/manifest.csv, so `hltk evaluate OUT/manifest.csv --preset ...` finds it
         settings.out.mkdir(parents=True, exist_ok=True)

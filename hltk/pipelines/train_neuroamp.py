@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from hltk.amplify.neuroamp import preset
+from hltk.amplify.neuroamp import DEFAULT_ARCH, preset
 from hltk.train.loop import TrainResult, TrainSettings, train
 from hltk.train.neuroamp import QUICK_SETTINGS, Source, make_task, quick_model
 
@@ -30,7 +30,7 @@ def train_neuroamp(
     checkpoint: Path,
     *,
     model_kind: str = "neuroamp",
-    arch: str = "transformer",
+    arch: str = DEFAULT_ARCH,
     size: str = "basic",
     settings: TrainSettings,
     epochs: float | None = None,

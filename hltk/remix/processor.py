@@ -49,9 +49,11 @@ class RemixProcessor:
     def __init__(self, separator: str = "oracle", *, gains: GainTable | None = None,
                  compressor: bool = False, device: str = "cpu",
                  output_sample_rate: int = REMIX_SAMPLE_RATE,
-                 checkpoint: str | Path | None = None) -> None:
+                 checkpoint: str | Path | None = None,
+                 separator_options: Mapping[str, Any] | None = None) -> None:
         # the separator follows the audio's device (the runner's --device, or a CPU worker)
-        self.separator = make_separator(separator, checkpoint=checkpoint)
+        self.separator = make_separator(separator, checkpoint=checkpoint,
+                                        **dict(separator_options or {}))
         self.name = f"remix-{separator}"
         self.input_columns: tuple[str, ...] = self.separator.input_columns
         self.gains = gains

@@ -12,7 +12,9 @@
   and the last one ends at the song's end (:func:`segment_starts`), so the segments of an
   item batch together and nothing is faded to silence.
 
-Stems are returned as numpy ``(time, channels)`` float64 (the chain's layout).
+Stems are returned as numpy ``(time, channels)`` float64 (the chain's layout). Both are
+registered as the backends of the task ``separate`` (a component of ``remix``:
+``hltk remix --separator NAME`` and its options come from the registry).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ import numpy as np
 import torch
 
 from hltk.io.audio import resample
+from hltk.registry import get, names, option, register
 from hltk.remix.chain import MODEL_SAMPLE_RATE, STEMS
 from hltk.remix.hdemucs import (
     HDEMUCS_HIGH,
@@ -37,7 +41,7 @@ from hltk.remix.hdemucs import (
     load_hdemucs,
 )
 
-SEPARATORS: tuple[str, ...] = ("oracle", "hdemucs")
+TASK = "separate"
 SEGMENT_SECONDS = 10.0
 OVERLAP = 0.1
 #: Segments of one item run together as one batch of at most this many (a memory bound:
@@ -59,6 +63,9 @@ class OracleSeparator:
 
     name = "oracle"
     input_columns: tuple[str, ...] = STEMS
+
+    def __init__(self, device: str | torch.device | None = None) -> None:
+        del device  # the stems are read, not computed
 
     def __call__(self, mixture: torch.Tensor, stems: Mapping[str, torch.Tensor] | None = None
                  ) -> dict[str, np.ndarray]:
@@ -180,7 +187,7 @@ class HDemucsSeparator:
     name = "hdemucs"
     input_columns: tuple[str, ...] = ()
 
-    def __init__(self, checkpoint: str | Path | None, *, config: HDemucsConfig = HDEMUCS_HIGH,
+    def __init__(self, checkpoint: str | Path | None = None, *, config: HDemucsConfig = HDEMUCS_HIGH,
                  device: str | torch.device | None = None, segment_seconds: float = SEGMENT_SECONDS,
                  overlap: float = OVERLAP, segments_per_batch: int = SEGMENTS_PER_BATCH) -> None:
         if checkpoint is None:
@@ -245,10 +252,27 @@ class HDemucsSeparator:
 
 
 def make_separator(name: str, *, checkpoint: str | Path | None = None,
-                   device: str | torch.device | None = None) -> OracleSeparator | HDemucsSeparator:
-    """A separator by name (``oracle``, ``hdemucs``)."""
-    if name == "oracle":
-        return OracleSeparator()
-    if name == "hdemucs":
-        return HDemucsSeparator(checkpoint, device=device)
-    raise ValueError(f"unknown separator {name!r}; available: {', '.join(SEPARATORS)}")
+                   device: str | torch.device | None = None, **options: Any) -> Any:
+    """A registered separator by name (``oracle``, ``hdemucs``) with its options."""
+    try:
+        spec = get(TASK, name)
+    except KeyError:
+        raise ValueError(f"unknown separator {name!r}; available: {', '.join(names(TASK))}") from None
+    if checkpoint is not None:
+        options["checkpoint"] = checkpoint
+    return spec.factory(device=device, **options)
+
+
+@dataclass(frozen=True)
+class HDemucsOptions:
+    """Options of ``remix --separator hdemucs``."""
+
+    checkpoint: Path | None = option(
+        None, "Hybrid Demucs weights: hdemucs_high_musdbhq_only.pt (torchaudio's "
+        "HDEMUCS_HIGH_MUSDB state dict). Required.")
+
+
+register(TASK, "oracle", OracleSeparator, "the manifest's stems (the upper bound of any "
+         "separator)", reference=True, default=True, part_of="remix")
+register(TASK, "hdemucs", HDemucsSeparator, "Hybrid Demucs (hdemucs_high, the Cadenza ICASSP "
+         "2024 baseline) from a local weights file", options=HDemucsOptions, part_of="remix")

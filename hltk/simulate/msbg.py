@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 
 from hltk.io.listeners import Audiogram, ListenerBatch
-from hltk.registry import register
+from hltk.registry import option, register
 
 MSBG_SAMPLE_RATE = 44100
 #: Impulse position and signal length used to measure the delay (samples at 44.1 kHz).
@@ -238,5 +239,14 @@ class MsbgProcessor:
         return output
 
 
+@dataclass(frozen=True)
+class MsbgOptions:
+    """Options of ``simulate --backend msbg`` (library only: the recipes' values)."""
+
+    ahr: float = option(20.0, "Threshold of audibility of the recruitment model, dB.", cli=False)
+    src_pos: str = option("ff", "Source position of the outer-ear filter (pyclarity: ff, df, ITU).",
+                          cli=False)
+
+
 register("simulate", "msbg", MsbgProcessor, "MSBG hearing-loss simulation (pyclarity, reference)",
-         reference=True, default=True)
+         reference=True, default=True, options=MsbgOptions)

@@ -38,7 +38,7 @@ from hltk.nn.checkpoint import file_sha256
 from hltk.nn.heads import DenseEncoder, MaskDecoder, PhaseDecoder, reduced_bins
 from hltk.nn.inputs import pad_short, shortest_input
 from hltk.nn.sequence import BLOCKS, DualPathBlock
-from hltk.registry import register
+from hltk.registry import option, register
 
 SAMPLE_RATE = 16000
 HOP = 256
@@ -219,9 +219,21 @@ class NeuroMsbg:
         return torch.cat(pieces)[:, :length].reshape(batch, channels, length).to(audio.dtype)
 
 
+@dataclass(frozen=True)
+class NeuroMsbgOptions:
+    """Options of ``simulate --backend neuro-msbg``."""
+
+    checkpoint: Path | None = option(
+        None, "An hltk Neuro-MSBG checkpoint (default: the shipped one).")
+    block: str | None = option(
+        None, f"Which shipped checkpoint, by dual-path block (default {DEFAULT_BLOCK}).",
+        choices=BLOCKS)
+
+
 register(
     "simulate",
     "neuro-msbg",
     NeuroMsbg,
     "Neuro-MSBG: neural MSBG emulator conditioned on the audiogram (shipped checkpoint)",
+    options=NeuroMsbgOptions,
 )

@@ -111,7 +111,7 @@ from hltk.dsp.recursion import (
 )
 from hltk.dsp.smearing import smearing_matrix, spectral_smear, spectral_smear_cpu
 from hltk.io.listeners import Audiogram, ListenerBatch
-from hltk.registry import register
+from hltk.registry import option, register
 from hltk.runtime import keep_freed_memory
 from hltk.simulate.msbg import (
     CATCH_UP_DB_HL,
@@ -606,9 +606,19 @@ class TorchMsbg:
         return output.reshape(batch, channels, length).to(out_dtype)
 
 
+@dataclass(frozen=True)
+class TorchMsbgOptions:
+    """Options of ``simulate --backend torch-msbg`` (library only; see :class:`TorchMsbg`)."""
+
+    dtype: str = option("float32", "Working precision.", choices=("float32", "float64"), cli=False)
+    recursion: str = option("auto", "How the gammatone bank and envelope filters run.",
+                            choices=("auto", "torch", "compiled"), cli=False)
+
+
 register(
     "simulate",
     "torch-msbg",
     TorchMsbg,
     "batched differentiable torch port of pyclarity MSBG (CPU/GPU)",
+    options=TorchMsbgOptions,
 )
