@@ -88,7 +88,7 @@ def pyclarity_score(metric: str, pair: dict) -> float:
 
 def torch_scores(metric: str, pairs: list[dict], device: str, batch_size: int,
                  workers: int = 1) -> np.ndarray:
-    from hltk.metrics import torch_engine as te
+    from hltk.metrics import indices as te
 
     reference = torch.tensor(np.stack([p["reference"] for p in pairs]), device=device)
     processed = torch.tensor(np.stack([p["processed"] for p in pairs]), device=device)

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import pandas as pd
 import typer
 
-from hltk.metrics.clarity_engine import ScoringSettings
+from hltk.metrics.engine_clarity import ScoringSettings
 from hltk.pipelines.evaluate import (
     SUMMARY,
     EvaluateSettings,

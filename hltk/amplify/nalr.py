@@ -32,7 +32,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from hltk.dsp.filters import fft_convolve
+from hltk.dsp.fftconv import fft_convolve
 from hltk.io.listeners import Audiogram, ListenerBatch
 from hltk.registry import register
 
