@@ -295,7 +295,7 @@ def test_group_delay_and_shift() -> None:
     bandwidths = np.linspace(1.0, 2.5, 32)
     signal = np.random.default_rng(4).standard_normal((32, 500))
     ref = eb.group_delay_compensate(signal, bandwidths, cf, float(FS))
-    shift = -torch.as_tensor(em.group_delays(bandwidths, cf)).view(32)
+    shift = -torch.as_tensor(ch.group_delays(bandwidths, cf)).view(32)
     mine = shift_signal(torch.tensor(signal), shift, torch.tensor(500))
     np.testing.assert_array_equal(mine.numpy(), ref)
 

@@ -8,12 +8,14 @@ one), so a formula is written, and fixed, once.
   bandwidth set by the control path's level (``eb.bandwidth_adjust``: the impaired-ear
   bandwidth below 50 dB SPL, the broad control bandwidth above 100, linear between), the OHC
   gain's 800 Hz first-order low-pass (``eb.env_compress_basilar_membrane``), the IHC adaptation
-  filter (:func:`inner_hair_cell_filter`) and the 100 ms alignment lag (``eb.envelope_align``,
-  ``eb.basilar_membrane_add_noise``' BM alignment).
+  filter (:func:`inner_hair_cell_filter`) and the 100 ms lag of the envelope and BM alignment
+  (``eb.envelope_align``);
+- :func:`group_delays`: the integer group-delay compensation per channel
+  (``eb.group_delay_compensate``).
 
-The formulas take python floats, numpy arrays or torch tensors and compute each in the same
-operation order (``exp`` from ``math``, numpy or torch by type), so the two loops see the same
-values bit for bit.
+The formulas take python floats, numpy arrays or torch tensors (``exp`` from ``math``, numpy or
+torch by type) in one operation order: the torch loop passes tensors (differentiable), the
+compiled loop numpy rows.
 
 Reference: Kates, J. M. (2013), "An auditory model for intelligibility and quality predictions",
 Proc. Meet. Acoust. 19, 050184; pyclarity ``clarity/evaluator/haspi/eb.py``.
@@ -37,6 +39,7 @@ __all__ = [
     "Channels",
     "center_frequency",
     "gammatone_gain",
+    "group_delays",
     "inner_hair_cell_filter",
 ]
 
@@ -106,6 +109,24 @@ def inner_hair_cell_filter(delta: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
     b = np.array([1 - c[0], -trace + c[0] * m[1, 1] - m[0, 1] * c[1], det]) / r_1
     a = np.array([1.0, -trace, det])
     return b, a
+
+
+def group_delays(bandwidths: np.ndarray, center_freq: np.ndarray) -> np.ndarray:
+    """Integer alignment shifts of ``eb.group_delay_compensate`` (``[C]`` bandwidths -> ``[C]``).
+
+    The pole is computed in pyclarity's operation order there, which differs from
+    :meth:`Channels.pole`'s (``eb.gammatone_basilar_membrane``'s)."""
+    erb = MIN_BW + center_freq / EAR_Q
+    a = np.exp(-(2 * np.pi / FS) * 1.019 * bandwidths * erb)
+    gd = np.zeros(len(bandwidths))
+    for n in range(len(bandwidths)):
+        b_n = np.array([1.0, 4 * a[n], 4 * a[n] ** 2])
+        a_n = np.array([1.0, -4 * a[n], 6 * a[n] ** 2, -4 * a[n] ** 3, a[n] ** 4])
+        _, delay = scipy.signal.group_delay((b_n, a_n), w=1)
+        gd[n] = delay[0]
+    gd_int = np.rint(gd).astype(int)
+    gd_int = gd_int - np.min(gd_int)
+    return np.max(gd_int) - gd_int
 
 
 def _exp(value: Value) -> Value:

@@ -53,13 +53,12 @@ from scipy.signal.windows import hamming
 
 from hltk.dsp.fftconv import fast_fft_size, fft_convolve
 from hltk.metrics.ear.channels import (
-    EAR_Q,
     FS,
-    MIN_BW,
     TPT,
     Channels,
     center_frequency,
     gammatone_gain,
+    group_delays,
 )
 from hltk.metrics.ear.compiled import (
     alignment_blocks,
@@ -92,7 +91,6 @@ __all__ = [
     "input_align",
     "middle_ear",
     "nalr_fir",
-    "group_delays",
     "ear_model",
 ]
 
@@ -305,21 +303,6 @@ def nalr_fir(hearing_loss: np.ndarray, nfir: int = 140, sample_rate: float = FS)
     center = np.linspace(0, nfir, nfir + 1) / nfir
     gains = np.power(10, np.interp(fmax * center, freq_ext, gain_ext) / 20.0)
     return _fir2(nfir, center, gains)
-
-
-def group_delays(bandwidths: np.ndarray, center_freq: np.ndarray) -> np.ndarray:
-    """Integer alignment shifts of ``eb.group_delay_compensate`` (``[C]`` bandwidths -> ``[C]``)."""
-    erb = MIN_BW + center_freq / EAR_Q
-    a = np.exp(-(2 * np.pi / FS) * 1.019 * bandwidths * erb)
-    gd = np.zeros(len(bandwidths))
-    for n in range(len(bandwidths)):
-        b_n = np.array([1.0, 4 * a[n], 4 * a[n] ** 2])
-        a_n = np.array([1.0, -4 * a[n], 6 * a[n] ** 2, -4 * a[n] ** 3, a[n] ** 4])
-        _, delay = scipy.signal.group_delay((b_n, a_n), w=1)
-        gd[n] = delay[0]
-    gd_int = np.rint(gd).astype(int)
-    gd_int = gd_int - np.min(gd_int)
-    return np.max(gd_int) - gd_int
 
 
 def _lag_delay(reference: torch.Tensor, output: torch.Tensor, lengths: torch.Tensor,
