@@ -172,7 +172,7 @@ def _segment_covariance(
     n_fft = fast_fft_size(length + maxlag + 1)
     if xs.device.type == "cpu" and not (torch.is_grad_enabled()
                                         and (xs.requires_grad or ys.requires_grad)):
-        # scipy's pocketfft: 1.5-3x faster than torch's on this CPU, same values to rounding
+        # scipy's pocketfft: faster than torch's on CPU, same values to rounding
         x_np, y_np = xs.numpy(), ys.numpy()
         corr = torch.from_numpy(scipy.fft.irfft(
             scipy.fft.rfft(x_np, n=n_fft) * np.conj(scipy.fft.rfft(y_np, n=n_fft)), n=n_fft))

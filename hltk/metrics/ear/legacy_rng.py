@@ -228,7 +228,7 @@ def _add_values(values, count, target, start, length, scale):  # type: ignore[no
 
 
 #: accepted pairs per round of the kept stream: its buffers (5 x 8 bytes per pair) stay in
-#: the L2 cache (rounds of 65 536 pairs spilled it: 8-9 against 6-7 ns per value)
+#: the L2 cache (rounds of 65 536 pairs spilled it and ran slower: ``bench/legacy_rng_speed.py``)
 _ROUND = 2048
 
 

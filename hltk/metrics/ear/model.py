@@ -719,8 +719,8 @@ def _output(env_db: torch.Tensor, bm: torch.Tensor | None, sensation: torch.Tens
 
 #: signal rows (reference and processed) whose alignments share transform calls, so that
 #: pocketfft's vectorised path pays (it takes 4-8 rows at a time; the inverse transform has
-#: one row per pair): measured per row of a 98 415-point float32 inverse, 2 rows 0.63 ms
-#: each, 32 rows 0.21 ms
+#: one row per pair): a row of a long float32 inverse costs about a third as much in a call of
+#: 32 rows as in a call of 2 (``bench/torch_metrics_profile.py``)
 _ALIGN_ROWS = 32
 #: bytes of envelope and BM rows a channel group may hold
 _GROUP_BYTES = 256 * 2**20
