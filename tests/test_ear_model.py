@@ -121,8 +121,8 @@ def test_gammatone_matches_pyclarity(channel: int) -> None:
 
 @pytest.mark.parametrize("rows", [4, 5, 7, 8])
 def test_simd_lanes_equal_the_scalar_rows(rows: int) -> None:
-    """Rows four at a time in SIMD lanes (``ear_simd``) equal the rows run one by one (the
-    scalar kernels) bit for bit, with unequal lengths. Gammatone (each row finished alone past
+    """Rows four at a time in SIMD lanes (``compiled.gammatone_lanes``) equal the rows run one
+    by one (the scalar kernels) bit for bit, with unequal lengths. Gammatone (each row finished alone past
     the shortest of its four): envelope, BM, power mode and the sums of squares. IHC: the dB
     values, the adapted envelope (silent starts and tails) and the rescaled BM."""
     rng = np.random.default_rng(rows)

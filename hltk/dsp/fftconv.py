@@ -5,7 +5,7 @@
 - :func:`fft_convolve`: full linear convolution along the last axis, ``numpy.convolve(x, h)``
   per row. Real signals go through ``torch.fft.rfft`` with the kernel in the signal's dtype
   (float64 reproduces ``numpy.convolve`` to ~1e-12); complex ones through ``torch.fft.fft``.
-  ``scipy_on_cpu=True`` takes CPU tensors without autograd through ``scipy.fft`` instead
+  ``scipy_fft=True`` takes CPU tensors without autograd through ``scipy.fft`` instead
   (pocketfft, faster than torch's transforms on CPU; same values to rounding, not bit for bit:
   callers keep the arithmetic they were validated with).
 - :func:`fir_filter`: causal FIR filtering truncated to the input length, as
@@ -42,13 +42,13 @@ def fast_fft_size(length: int) -> int:
 
 
 def fft_convolve(signal: torch.Tensor, kernel: torch.Tensor, *,
-                 scipy_on_cpu: bool = False) -> torch.Tensor:
+                 scipy_fft: bool = False) -> torch.Tensor:
     """Full linear convolution along the last axis.
 
     Args:
         signal: ``[..., T]`` real or complex.
         kernel: ``[..., K]`` (broadcast against ``signal``'s leading axes) or ``[K]``.
-        scipy_on_cpu: on CPU tensors without autograd, transform with ``scipy.fft`` (the ear
+        scipy_fft: on CPU tensors without autograd, transform with ``scipy.fft`` (the ear
             model's and the metrics' arithmetic) rather than ``torch.fft``.
 
     Returns:
@@ -56,7 +56,7 @@ def fft_convolve(signal: torch.Tensor, kernel: torch.Tensor, *,
     """
     length = signal.shape[-1] + kernel.shape[-1] - 1
     size = fast_fft_size(length)
-    if scipy_on_cpu and signal.device.type == "cpu" and kernel.device.type == "cpu" and not (
+    if scipy_fft and signal.device.type == "cpu" and kernel.device.type == "cpu" and not (
             torch.is_grad_enabled() and (signal.requires_grad or kernel.requires_grad)):
         x, h = signal.detach().numpy(), kernel.detach().numpy()
         if np.iscomplexobj(x) or np.iscomplexobj(h):

@@ -381,13 +381,13 @@ def _haspi_features(reference_db: torch.Tensor, processed_db: torch.Tensor, leng
         coefficient = torch.as_tensor(hann / np.sum(hann), device=device)
         half_k = int(nfir[k] / 2)
         if k == 0:
-            filtered = fft_convolve(cep, coefficient, scipy_on_cpu=True)[..., half_k : half_k + nsamp]
+            filtered = fft_convolve(cep, coefficient, scipy_fft=True)[..., half_k : half_k + nsamp]
         else:
             phase = math.pi * n * centers[k] / nyquist
             cosine = math.sqrt(2) * torch.cos(phase)
             sine = math.sqrt(2) * torch.sin(phase)
             demod = torch.complex(cep * cosine, -cep * sine)
-            out = fft_convolve(demod, coefficient.to(demod.dtype), scipy_on_cpu=True)
+            out = fft_convolve(demod, coefficient.to(demod.dtype), scipy_fft=True)
             out = out[..., half_k : half_k + nsamp]
             filtered = out.real * cosine - out.imag * sine
         # ebm.modulation_cross_correlation
@@ -623,7 +623,7 @@ def _melcor9_high(reference: torch.Tensor, processed: torch.Tensor, threshold: f
     kernels = torch.as_tensor(b, device=reference.device).unsqueeze(1)  # [nmod, 1, K]
     half = n_fir // 2
     both = torch.stack((ref_cep, proc_cep)).unsqueeze(1)  # [2, 1, ncep, nsel]
-    filtered = fft_convolve(both, kernels.unsqueeze(0), scipy_on_cpu=True)[..., half : half + nsel]
+    filtered = fft_convolve(both, kernels.unsqueeze(0), scipy_fft=True)[..., half : half + nsel]
     x = filtered[0] - filtered[0].mean(-1, keepdim=True)  # [nmod, ncep, nsel]
     y = filtered[1] - filtered[1].mean(-1, keepdim=True)
     cov = _safe_ratio((x * y).sum(-1), (x**2).sum(-1), (y**2).sum(-1))  # [nmod, ncep]

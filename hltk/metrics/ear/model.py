@@ -170,7 +170,7 @@ def _resample_poly(signal: torch.Tensor, up: int, down: int) -> torch.Tensor:
     upsampled = signal.new_zeros((n_in - 1) * up + 1)
     upsampled[::up] = signal
     kernel = torch.as_tensor(h, dtype=signal.dtype, device=signal.device)
-    full = fft_convolve(upsampled, kernel, scipy_on_cpu=True)[::down]
+    full = fft_convolve(upsampled, kernel, scipy_fft=True)[::down]
     return full[n_pre_remove : n_pre_remove + n_out]
 
 
@@ -416,7 +416,7 @@ def ear_model(
             fir = torch.as_tensor(nalr_fir(hearing_loss[i].detach().cpu().numpy(), nfir),
                                   dtype=dtype, device=ref.device)
             nsamp = ref.shape[-1]
-            ref = fft_convolve(ref, fir, scipy_on_cpu=True)[nfir : nfir + nsamp]
+            ref = fft_convolve(ref, fir, scipy_fft=True)[nfir : nfir + nsamp]
         pairs.append((ref, proc))
     lengths = torch.tensor([p[0].shape[-1] for p in pairs], device=device)
     total = int(lengths.max())
