@@ -49,9 +49,9 @@ import numpy as np
 import scipy.fft
 import scipy.signal
 import torch
-from scipy.signal.windows import hamming
 
 from hltk.dsp.fftconv import fast_fft_size, fft_convolve
+from hltk.dsp.filter_design import fir2
 from hltk.metrics.ear.channels import (
     FS,
     TPT,
@@ -247,39 +247,6 @@ def middle_ear(signal: torch.Tensor) -> torch.Tensor:
     return iir_filter(signal, b, a, _pole_tail(b, a))
 
 
-def _fir2(order: int, frequencies: np.ndarray, gains: np.ndarray) -> np.ndarray:
-    """MATLAB ``fir2`` (frequency sampling, Hamming window) as pyclarity's ``msbg_utils.fir2``."""
-    length = order + 1
-    window = hamming(length)
-    n_interp = int(2 ** np.ceil(math.log(length) / math.log(2.0))) if length >= 1024 else 512
-    lap = int(np.fix(n_interp / 25))
-    nbrk = max(len(frequencies), len(gains))
-    frequencies = np.array(frequencies, dtype=float)
-    frequencies[0] = 0
-    frequencies[nbrk - 1] = 1
-    response = np.zeros(n_interp + 1)
-    df = np.diff(frequencies)
-    n_interp += 1
-    nb = 0
-    response[0] = gains[0]
-    for i in range(nbrk - 1):
-        if df[i] == 0:
-            nb = int(np.ceil(nb - lap / 2))
-            ne = nb + lap - 1
-        else:
-            ne = int(np.fix(frequencies[i + 1] * n_interp)) - 1
-        j = np.arange(nb, ne + 1)
-        inc = 0.0 if nb == ne else (j - nb) / (ne - nb)
-        response[nb : ne + 1] = inc * gains[i + 1] + (1 - inc) * gains[i]
-        nb = ne + 1
-    dt = 0.5 * (length - 1)
-    rad = -dt * 1j * math.pi * np.arange(0, n_interp) / (n_interp - 1)
-    spectrum = response * np.exp(rad)
-    spectrum = np.concatenate((spectrum, spectrum[n_interp - 2 : 0 : -1].conj()))
-    impulse = np.real(np.fft.ifft(spectrum))
-    return impulse[:length] * window
-
-
 def nalr_fir(hearing_loss: np.ndarray, nfir: int = 140, sample_rate: float = FS) -> np.ndarray:
     """NAL-R prescription FIR (Byrne & Dillon 1986) as pyclarity's ``NALR(nfir, fs).build``.
 
@@ -302,7 +269,7 @@ def nalr_fir(hearing_loss: np.ndarray, nfir: int = 140, sample_rate: float = FS)
     gain_ext = np.concatenate(([gain_db[0]], gain_db, [gain_db[-1]]))
     center = np.linspace(0, nfir, nfir + 1) / nfir
     gains = np.power(10, np.interp(fmax * center, freq_ext, gain_ext) / 20.0)
-    return _fir2(nfir, center, gains)
+    return fir2(nfir + 1, center, gains, window="hamming")
 
 
 def _lag_delay(reference: torch.Tensor, output: torch.Tensor, lengths: torch.Tensor,
