@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from hltk.metrics.legacy_rng import add_standard_normal, skip_standard_normal
+from hltk.metrics.ear.legacy_rng import add_standard_normal, skip_standard_normal
 from hltk.runtime import configure_process
 
 SHAPE = (32, 96000)

@@ -3,10 +3,10 @@
     PYTHONPATH=. python bench/torch_msbg_kernels.py [--threads 2] [--seconds 4] [--repeats 3]
 
 For each filterbank (MILD 36, MODERATE 28, SEVERE 19 channels) and each count of signals in
-a chunk, times :func:`hltk.dsp.recursion.gammatone_filterbank_cpu` (with float64 states in
+a chunk, times :func:`hltk.simulate.msbg_dsp.compiled.gammatone_filterbank_compiled` (with float64 states in
 every channel and, where the checkout has ``wide_channels``, in the channels below
-``NARROW_BELOW_HZ`` only, as torch-msbg runs it), ``envelope_cpu`` and, where the checkout
-has it, ``recruited_sum_cpu`` on random float32 signals at 44.1 kHz (best of
+``NARROW_BELOW_HZ`` only, as torch-msbg runs it), ``envelope_compiled`` and, where the checkout
+has it, ``recruited_sum_compiled`` on random float32 signals at 44.1 kHz (best of
 ``--repeats``), and prints wall time per channel-sample (the work is channels x signals x
 steps). Written against the functions' public signatures, so that it also runs on older
 checkouts: the signals-as-lanes kernels' cost at few signals is what it was made to show.
@@ -28,8 +28,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from hltk.dsp import recursion
 from hltk.runtime import configure_process
+from hltk.simulate.msbg_dsp import compiled as recursion
 from hltk.simulate.torch_msbg import ENVELOPE_PADLEN, FILTERBANK_FILES, build_filterbank
 
 
@@ -52,8 +52,8 @@ def main() -> None:
     configure_process()  # the hltk command's process settings (hltk.runtime)
     torch.set_num_threads(args.threads)
     steps = int(args.seconds * 44100) + 2000
-    fused = getattr(recursion, "recruited_sum_cpu", None)
-    split = "wide_channels" in inspect.signature(recursion.gammatone_filterbank_cpu).parameters
+    fused = getattr(recursion, "recruited_sum_compiled", None)
+    split = "wide_channels" in inspect.signature(recursion.gammatone_filterbank_compiled).parameters
     print(f"{args.threads} threads, {steps} steps; ns per channel-sample (best of "
           f"{args.repeats})")
     print("bank      channels signals  gammatone  envelope  recruited-sum  gammatone-split")
@@ -63,14 +63,14 @@ def main() -> None:
         channels = len(bank.delays)
         for signals in args.signals:
             x = torch.randn(steps, signals, generator=generator) * 0.05
-            gammatone = functools.partial(recursion.gammatone_filterbank_cpu, x, bank.biquads,
+            gammatone = functools.partial(recursion.gammatone_filterbank_compiled, x, bank.biquads,
                                           bank.order, np.asarray(bank.delays),
                                           bank.highpass_biquads)
             bands = gammatone()
             work = channels * signals * steps * 1e-9
             row = [best_of(args.repeats, gammatone) / work,
                    best_of(args.repeats, functools.partial(
-                       recursion.envelope_cpu, bands, bank.envelope_biquads,
+                       recursion.envelope_compiled, bands, bank.envelope_biquads,
                        ENVELOPE_PADLEN)) / work]
             if fused is not None:
                 power = torch.rand(channels, signals, dtype=torch.float64,

@@ -19,6 +19,7 @@ import time
 
 import torch
 
+from hltk.bench.probes import TORCH_MSBG_PATHS as PATHS
 from hltk.bench.probes import msbg_listeners as test_listeners
 from hltk.bench.probes import msbg_signals as test_signals
 from hltk.runtime import configure_process
@@ -43,7 +44,7 @@ def main() -> None:
     times: dict[tuple[str, int], list[float]] = {config: [] for config in CONFIGS}
     for _ in range(args.repeats):
         for recursion, log2_elements in CONFIGS:
-            processor = TorchMsbg(recursion=recursion, max_elements=1 << log2_elements)
+            processor = TorchMsbg(compiled=PATHS[recursion], max_elements=1 << log2_elements)
             processor(audio[:1, :, :4410], listeners.select([0]))  # delays, warm-up
             with torch.no_grad():
                 start = time.perf_counter()

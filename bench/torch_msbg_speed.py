@@ -27,6 +27,7 @@ import torch
 from joblib import Parallel, delayed
 
 from hltk.bench.probes import MSBG_RATE
+from hltk.bench.probes import TORCH_MSBG_PATHS as PATHS
 from hltk.bench.probes import msbg_listeners as test_listeners
 from hltk.bench.probes import msbg_signals as test_signals
 from hltk.io.listeners import Audiogram, ListenerBatch
@@ -70,7 +71,7 @@ def torch_chunk(
     spent measuring delays (first use of these audiograms), seconds processing."""
     configure_process()  # a fresh worker: the hltk command's process settings
     torch.set_num_threads(1)
-    processor = TorchMsbg(dtype=dtype, recursion=recursion)
+    processor = TorchMsbg(dtype=dtype, compiled=PATHS[recursion])
     items, ears = audio.shape[:2]
     start = time.perf_counter()
     processor.delays([listeners.audiogram(i, e) for i in range(items) for e in range(ears)],
@@ -114,7 +115,7 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
     # torch-msbg: delays (once per audiogram), then the timed batch.
-    processor = TorchMsbg(dtype=args.dtype, recursion=args.recursion)
+    processor = TorchMsbg(dtype=args.dtype, compiled=PATHS[args.recursion])
     start = time.perf_counter()
     processor.delays([a for pair in audiograms for a in pair], [100.0] * (2 * args.items))
     torch_delay_s = time.perf_counter() - start
@@ -130,7 +131,7 @@ def main() -> None:
     torch_cpu_s = float(np.median(cpu[1:] or cpu))
     block_s = float("nan")
     if args.recursion != "torch":  # the all-torch path (autograd, CUDA) on the same batch
-        block = TorchMsbg(dtype=args.dtype, recursion="torch")
+        block = TorchMsbg(dtype=args.dtype, compiled=False)
         block(audio[:1, :, :4410], listeners.select([0]))
         start = time.perf_counter()
         with torch.no_grad():

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import pandas as pd
 import typer
 
-from hltk.metrics.clarity_engine import ScoringSettings
+from hltk.metrics.engine_clarity import ScoringSettings
 from hltk.pipelines.compare import compare as run_compare
 from hltk.pipelines.evaluate import EvaluateSettings, parse_metrics, preset_scoring
 from hltk.pipelines.evaluate import (

@@ -15,15 +15,16 @@ import torch
 
 eb = pytest.importorskip("clarity.evaluator.haspi.eb")
 
-from hltk.dsp.ear_filters import (  # noqa: E402
-    fast_fft_size,
+from hltk.dsp.fftconv import fast_fft_size  # noqa: E402
+from hltk.metrics.ear import channels as ch  # noqa: E402
+from hltk.metrics.ear import compiled as ear_compiled  # noqa: E402
+from hltk.metrics.ear import model as em  # noqa: E402
+from hltk.metrics.ear.filters import (  # noqa: E402
     gammatone_complex,
     iir_filter_fft,
     iir_tail_length,
     shift_signal,
 )
-from hltk.metrics import ear_compiled  # noqa: E402
-from hltk.metrics import ear_model as em  # noqa: E402
 
 FS = 24000
 HL = np.array([20.0, 30.0, 40.0, 50.0, 60.0, 65.0])
@@ -52,7 +53,7 @@ def single_thread():  # noqa: ANN201
 
 
 def test_center_frequency_and_loss_parameters() -> None:
-    cf = em.center_frequency(32)
+    cf = ch.center_frequency(32)
     np.testing.assert_allclose(cf, eb.center_frequency(32), rtol=1e-14)
     mine = em.loss_parameters(torch.tensor(HL)[None], cf)
     ref = eb.loss_parameters(HL, cf)
@@ -68,7 +69,7 @@ def test_middle_ear_and_ihc_filters() -> None:
     env = np.abs(rng.standard_normal(6000)) * 30
     env[:300] = 0
     ref, _ = eb.inner_hair_cell_adaptation(env, env, 2, float(FS))
-    b, a = em.inner_hair_cell_filter(2.0)
+    b, a = ch.inner_hair_cell_filter(2.0)
     tail = iir_tail_length(float(np.max(np.abs(np.roots(a)))), 2)
     mine = torch.clamp(iir_filter_fft(torch.tensor(env), b, a, tail), min=0).numpy()
     np.testing.assert_allclose(mine, ref, atol=1e-9)
@@ -78,7 +79,7 @@ def test_middle_ear_and_ihc_filters() -> None:
 def test_gammatone_matches_pyclarity(channel: int) -> None:
     rng = np.random.default_rng(1)
     x = rng.standard_normal(8000)
-    cf = em.center_frequency(32)[channel]
+    cf = ch.center_frequency(32)[channel]
     bandwidth = 1.4
     env, bm, _, _ = eb.gammatone_basilar_membrane(x, bandwidth, x, bandwidth, float(FS), cf)
     tpt = 2 * np.pi / FS
@@ -120,8 +121,8 @@ def test_gammatone_matches_pyclarity(channel: int) -> None:
 
 @pytest.mark.parametrize("rows", [4, 5, 7, 8])
 def test_simd_lanes_equal_the_scalar_rows(rows: int) -> None:
-    """Rows four at a time in SIMD lanes (``ear_simd``) equal the rows run one by one (the
-    scalar kernels) bit for bit, with unequal lengths. Gammatone (each row finished alone past
+    """Rows four at a time in SIMD lanes (``compiled.gammatone_lanes``) equal the rows run one
+    by one (the scalar kernels) bit for bit, with unequal lengths. Gammatone (each row finished alone past
     the shortest of its four): envelope, BM, power mode and the sums of squares. IHC: the dB
     values, the adapted envelope (silent starts and tails) and the rescaled BM."""
     rng = np.random.default_rng(rows)
@@ -129,7 +130,7 @@ def test_simd_lanes_equal_the_scalar_rows(rows: int) -> None:
     signal = rng.standard_normal((rows, total))
     lengths = rng.integers(total - 400, total + 1, rows)
     lengths[rows // 2] = total  # at least one full row
-    cf = em.center_frequency(32)[rng.integers(0, 32, rows)]
+    cf = ch.center_frequency(32)[rng.integers(0, 32, rows)]
     poles = np.exp(-(2 * np.pi / FS) * (24.7 + cf / 9.26449) * 1.019 * rng.uniform(1, 3, rows))
     gains = rng.uniform(0.5, 2.0, rows)
     steps = np.arange(total)
@@ -148,7 +149,7 @@ def test_simd_lanes_equal_the_scalar_rows(rows: int) -> None:
             if with_bm:
                 np.testing.assert_array_equal(bm[r], bm_r[0])
             assert squares[r] == squares_r[0]
-    b_ihc, a_ihc = em.inner_hair_cell_filter(2.0)
+    b_ihc, a_ihc = ch.inner_hair_cell_filter(2.0)
     compressed = np.abs(signal) * 1e-3
     compressed[:, :50] = 0.0  # a silent start: 0 dB, the adapted output held at zero
     compressed[0, :700] = 0.0
@@ -204,7 +205,7 @@ def test_compiled_row_kernels_match_their_definitions() -> None:
     compressed = rng.uniform(0, 1e-2, (5, 300))
     compressed[:, :20] = 0.0
     offsets = np.full(5, 65.0)
-    b_ihc, a_ihc = em.inner_hair_cell_filter(2.0)
+    b_ihc, a_ihc = ch.inner_hair_cell_filter(2.0)
     log_env = np.log10(compressed + 1e-30)
     env_db = np.maximum(offsets[:, None] + 20 * log_env, 0.0)
     adapted = np.maximum(scipy.signal.lfilter(b_ihc, a_ihc, env_db, axis=-1), 0.0)
@@ -290,18 +291,18 @@ def test_input_align_and_nalr() -> None:
 
 
 def test_group_delay_and_shift() -> None:
-    cf = em.center_frequency(32)
+    cf = ch.center_frequency(32)
     bandwidths = np.linspace(1.0, 2.5, 32)
     signal = np.random.default_rng(4).standard_normal((32, 500))
     ref = eb.group_delay_compensate(signal, bandwidths, cf, float(FS))
-    shift = -torch.as_tensor(em.group_delays(bandwidths, cf)).view(32)
+    shift = -torch.as_tensor(ch.group_delays(bandwidths, cf)).view(32)
     mine = shift_signal(torch.tensor(signal), shift, torch.tensor(500))
     np.testing.assert_array_equal(mine.numpy(), ref)
 
 
-@pytest.mark.parametrize("engine", ["compiled", "torch"])
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("itype", [0, 1])
-def test_ear_model_end_to_end(itype: int, engine: str) -> None:
+def test_ear_model_end_to_end(itype: int, compiled: bool) -> None:
     x = speech_like(0.5, 5)
     rng = np.random.default_rng(6)
     y = np.concatenate((np.zeros(90), 1.3 * x[:-90])) + 0.003 * rng.standard_normal(x.size)
@@ -310,7 +311,7 @@ def test_ear_model_end_to_end(itype: int, engine: str) -> None:
     after_ref = np.random.standard_normal(4)
     state = np.random.RandomState(11)
     out = em.ear_model([torch.tensor(x)], [torch.tensor(y)], FS, FS, torch.tensor(HL)[None],
-                       itype, torch.tensor([70.0]), [state], engine=engine)
+                       itype, torch.tensor([70.0]), [state], compiled=compiled)
     n = int(out.lengths[0])
     assert n == ref[0].shape[1]
     mine = [out.reference_db[0, :, :n], out.reference_bm[0, :, :n], out.processed_db[0, :, :n],
@@ -322,7 +323,7 @@ def test_ear_model_end_to_end(itype: int, engine: str) -> None:
     np.testing.assert_array_equal(state.standard_normal(4), after_ref)
 
 
-def test_compiled_engine_matches_torch_engine_on_a_batch() -> None:
+def test_compiled_loop_matches_torch_loop_on_a_batch() -> None:
     """Both channel loops on a batch of three items of different lengths, delays and levels,
     with and without BM outputs; scores draw on every output."""
     items = [speech_like(0.3 + 0.1 * k, 20 + k) for k in range(3)]
@@ -333,11 +334,11 @@ def test_compiled_engine_matches_torch_engine_on_a_batch() -> None:
     levels = torch.tensor([65.0, 80.0, 100.0])
     for itype, want_bm in ((0, False), (1, True), (2, True)):
         outs = {}
-        for engine in ("torch", "compiled"):
+        for loop in ("torch", "compiled"):
             rngs = [np.random.RandomState(40 + k) for k in range(3)]
             out = em.ear_model(refs, procs, FS, FS, hl, itype, levels, rngs,
-                               compute_bm=want_bm, engine=engine)
-            outs[engine] = (out, [r.standard_normal(3) for r in rngs])
+                               compute_bm=want_bm, compiled=loop == "compiled")
+            outs[loop] = (out, [r.standard_normal(3) for r in rngs])
         (a, a_next), (b, b_next) = outs["torch"], outs["compiled"]
         np.testing.assert_array_equal(a.lengths.numpy(), b.lengths.numpy())
         np.testing.assert_array_equal(np.stack(a_next), np.stack(b_next))
@@ -347,17 +348,17 @@ def test_compiled_engine_matches_torch_engine_on_a_batch() -> None:
             if not want_bm and name.endswith("_bm"):
                 assert x is None and y is None
                 continue
-            # each engine is within 1e-5 dB of pyclarity (the end-to-end test); at 100 dB SPL
+            # each loop is within 1e-5 dB of pyclarity (the end-to-end test); at 100 dB SPL
             # the two round the ill-conditioned 80 Hz recursion differently, in opposite
             # directions (measured: 4e-6 and 1e-5 from pyclarity on the third item)
             np.testing.assert_allclose(y.numpy(), x.numpy(), atol=2e-5, err_msg=name)
 
 
-def test_compiled_engine_refuses_autograd() -> None:
+def test_compiled_loop_refuses_autograd() -> None:
     x = torch.tensor(speech_like(0.2, 3), requires_grad=True)
     with pytest.raises(ValueError, match="without autograd"):
         em.ear_model([x.detach()], [x], FS, FS, torch.tensor(HL)[None], 0,
-                     torch.tensor([65.0]), [np.random.RandomState(0)], engine="compiled")
+                     torch.tensor([65.0]), [np.random.RandomState(0)], compiled=True)
 
 
 def test_frequency_domain_path_matches_recursion() -> None:

@@ -13,7 +13,7 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from hltk.io.listeners import standard_listener
-from hltk.metrics.clarity_engine import ScoringSettings
+from hltk.metrics.engine_clarity import ScoringSettings
 from hltk.metrics.stats import agreement
 from hltk.pipelines import evaluate as evaluate_module
 from hltk.pipelines.evaluate import EvaluateSettings, compare_scores, score_manifest

@@ -1,11 +1,11 @@
-"""The compiled replay of numpy's legacy normal stream (:mod:`hltk.metrics.legacy_rng`)."""
+"""The compiled replay of numpy's legacy normal stream (:mod:`hltk.metrics.ear.legacy_rng`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from hltk.metrics.legacy_rng import add_standard_normal, skip_standard_normal
+from hltk.metrics.ear.legacy_rng import add_standard_normal, skip_standard_normal
 
 
 @pytest.mark.parametrize(("seed", "before", "rows", "length"),

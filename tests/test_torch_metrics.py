@@ -22,7 +22,7 @@ from clarity.evaluator.haspi import (
 from clarity.evaluator.hasqi import hasqi_v2  # noqa: E402
 from clarity.utils.audiogram import Audiogram  # noqa: E402
 
-from hltk.metrics import torch_engine as te  # noqa: E402
+from hltk.metrics import indices as te  # noqa: E402
 
 FS = 24000
 FREQS = np.array([250, 500, 1000, 2000, 4000, 6000])

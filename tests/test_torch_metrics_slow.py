@@ -36,7 +36,7 @@ from clarity.evaluator.haspi import haspi_v2  # noqa: E402
 from clarity.evaluator.hasqi import hasqi_v2  # noqa: E402
 from clarity.utils.audiogram import Audiogram  # noqa: E402
 
-from hltk.metrics import torch_engine as te  # noqa: E402
+from hltk.metrics import indices as te  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -134,7 +134,7 @@ def test_fft_fir_filter_matches_lfilter(length: int, count: int) -> None:
 
 @pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-9), (torch.float32, 5e-6)])
 def test_block_sosfilt_and_filtfilt_match_scipy(dtype: torch.dtype, tolerance: float) -> None:
-    from hltk.dsp.iir import block_sosfilt, block_state_space, filtfilt
+    from hltk.simulate.msbg_dsp.iir import block_sosfilt, block_state_space, filtfilt
 
     params = torch_msbg.load_filterbank_parameters(torch_msbg.FILTERBANK_FILES["MILD"])
     b, a = np.asarray(params["GTn_nums"][0]), np.asarray(params["GTn_denoms"][0])
@@ -157,7 +157,7 @@ def test_block_sosfilt_and_filtfilt_match_scipy(dtype: torch.dtype, tolerance: f
 def test_smearing_matches_smear3() -> None:
     from clarity.evaluator.msbg.smearing import make_smear_mat3, smear3
 
-    from hltk.dsp.smearing import smearing_matrix, spectral_smear
+    from hltk.simulate.msbg_dsp.smearing import smearing_matrix, spectral_smear
 
     rng = np.random.default_rng(2)
     for broadening in torch_msbg.SMEAR_BROADENING.values():
@@ -179,11 +179,11 @@ def test_compiled_smearing_matches_torch_smearing(dtype: torch.dtype) -> None:
     """The compiled CPU smearing against the torch one: whole and partial hops, fewer than 4
     frames, negative smeared powers (bins turned by 1j), a per-signal matrix; refuses
     autograd."""
-    from hltk.dsp.smearing import (
+    from hltk.simulate.msbg_dsp.smearing import (
         smearing_matrix,
         smearing_window,
         spectral_smear,
-        spectral_smear_cpu,
+        spectral_smear_compiled,
     )
 
     rng = np.random.default_rng(5)
@@ -196,7 +196,7 @@ def test_compiled_smearing_matches_torch_smearing(dtype: torch.dtype) -> None:
         signal = torch.from_numpy(np.vstack([noise, tone])).to(dtype)
         for matrix in (matrices[0], matrices):
             expected = spectral_smear(signal, matrix)
-            got = spectral_smear_cpu(signal, matrix)
+            got = spectral_smear_compiled(signal, matrix)
             assert got.shape == expected.shape and got.dtype == dtype
             peak = expected.abs().max().item()
             assert (got - expected).abs().max().item() <= tolerance * peak
@@ -204,13 +204,13 @@ def test_compiled_smearing_matches_torch_smearing(dtype: torch.dtype) -> None:
     power = np.abs(np.fft.rfft(frame, 512)[:256]) ** 2
     assert (power @ matrices[0].numpy().T < 0).any()  # the 1j turn is exercised
     with pytest.raises(ValueError, match="autograd"):
-        spectral_smear_cpu(signal.requires_grad_(), matrices[0])
+        spectral_smear_compiled(signal.requires_grad_(), matrices[0])
 
 
 def test_active_rms_and_calibration_match_measure_rms() -> None:
     from clarity.evaluator.msbg.msbg_utils import measure_rms
 
-    from hltk.dsp.level import active_rms, msbg_calibration_gain
+    from hltk.simulate.msbg_dsp.level import active_rms, msbg_calibration_gain
 
     rng = np.random.default_rng(3)
     signals = [speech("testing one two three", 1.5), music(1.0)]
@@ -234,7 +234,7 @@ def test_cochlea_stages_match_pyclarity(severity: str) -> None:
     stage functions, float64, on smeared speech."""
     from clarity.evaluator.msbg import cochlea as clarity_cochlea
 
-    from hltk.dsp.gammatone import channel_envelope, gammatone_filterbank, recruitment
+    from hltk.simulate.msbg_dsp.gammatone import channel_envelope, gammatone_filterbank, recruitment
 
     name = {"MILD": "N1", "MODERATE": "N2", "SEVERE": "N4"}[severity]
     audiogram = standard_listener(name).left
@@ -286,7 +286,7 @@ def test_compiled_recursions_match_pyclarity(
     gammatone bank (delay advance, high-pass from rest) and ``compute_envelope``."""
     from clarity.evaluator.msbg import cochlea as clarity_cochlea
 
-    from hltk.dsp.recursion import envelope_cpu, gammatone_filterbank_cpu
+    from hltk.simulate.msbg_dsp.compiled import envelope_compiled, gammatone_filterbank_compiled
 
     params = torch_msbg.load_filterbank_parameters(torch_msbg.FILTERBANK_FILES[severity])
     signal = speech("she sells sea shells", 0.4) * 20
@@ -302,9 +302,9 @@ def test_compiled_recursions_match_pyclarity(
     )
     bank = torch_msbg.build_filterbank(torch_msbg.FILTERBANK_FILES[severity])
     lanes = torch.from_numpy(np.stack([signal, -0.5 * signal], axis=1)).to(dtype)  # [T, 2]
-    bands = gammatone_filterbank_cpu(lanes, bank.biquads, bank.order, np.asarray(bank.delays),
+    bands = gammatone_filterbank_compiled(lanes, bank.biquads, bank.order, np.asarray(bank.delays),
                                      bank.highpass_biquads)  # [C, T, 2]
-    envelope = envelope_cpu(bands, bank.envelope_biquads, torch_msbg.ENVELOPE_PADLEN)
+    envelope = envelope_compiled(bands, bank.envelope_biquads, torch_msbg.ENVELOPE_PADLEN)
     assert bands.dtype == envelope.dtype == dtype
     scale = np.abs(expected_bands).max()
     np.testing.assert_allclose(bands[..., 0].double().numpy(), expected_bands,
@@ -323,7 +323,7 @@ def test_compiled_gammatone_any_order_and_lane_count(order: int) -> None:
     than MSBG's four biquads, against scipy: each channel ``order`` biquads, advanced by its
     delay with a zero-filled end, then its high-pass from rest; 3 signals, 7 channels (the
     groups split channels unevenly)."""
-    from hltk.dsp.recursion import gammatone_filterbank_cpu
+    from hltk.simulate.msbg_dsp.compiled import gammatone_filterbank_compiled
 
     rng = np.random.default_rng(order)
     signal = rng.standard_normal((900, 3))
@@ -336,7 +336,7 @@ def test_compiled_gammatone_any_order_and_lane_count(order: int) -> None:
         highpass.append(np.concatenate([hp[:3], hp[4:]]) if c >= 3 else np.zeros(5))
     biquads_np, highpass_np = np.array(biquads), np.array(highpass)
     delays = np.array([0, 3, 11, 1, 40, 7, 2])
-    got = gammatone_filterbank_cpu(torch.from_numpy(signal), biquads_np, order, delays,
+    got = gammatone_filterbank_compiled(torch.from_numpy(signal), biquads_np, order, delays,
                                    highpass_np).numpy()
     for c in range(channels):
         sos = np.tile(np.concatenate([biquads_np[c, :3], [1.0], biquads_np[c, 3:]]), (order, 1))
@@ -354,14 +354,14 @@ def test_compiled_gammatone_split_precision(wide: int, bound: float) -> None:
     is the float64 bank's, rounded once), the others run in float32: within 1e-3 of each
     channel's peak in the low channels, 5e-5 from 1 kHz up (MILD: channel 13); the group
     bounds cover every channel once, the float64 channels in groups of their own."""
-    from hltk.dsp.recursion import _channel_groups, gammatone_filterbank_cpu
+    from hltk.simulate.msbg_dsp.compiled import _channel_groups, gammatone_filterbank_compiled
 
     bank = torch_msbg.build_filterbank(torch_msbg.FILTERBANK_FILES["MILD"])
     rng = np.random.default_rng(wide)
     signal = torch.from_numpy(rng.standard_normal((4000, 5))).float().double()  # exact in float32
     args = (bank.biquads, bank.order, np.asarray(bank.delays), bank.highpass_biquads)
-    exact = gammatone_filterbank_cpu(signal, *args, wide_channels=0)  # float64: all wide
-    split = gammatone_filterbank_cpu(signal.float(), *args, wide_channels=wide)
+    exact = gammatone_filterbank_compiled(signal, *args, wide_channels=0)  # float64: all wide
+    split = gammatone_filterbank_compiled(signal.float(), *args, wide_channels=wide)
     assert split.dtype == torch.float32 and exact.shape == split.shape == (36, 4000, 5)
     peak = exact.abs().amax(dim=(1, 2))
     error = ((split.double() - exact).abs().amax(dim=(1, 2)) / peak).numpy()
@@ -379,19 +379,23 @@ def test_compiled_gammatone_split_precision(wide: int, bound: float) -> None:
 def test_recruited_sum_matches_envelope_and_recruitment(
     dtype: torch.dtype, tolerance: float, signals: int
 ) -> None:
-    """``recruited_sum_cpu`` (envelope, recruitment and channel sum in one kernel, its own
-    vectorised log/exp) == ``envelope_cpu`` + ``recruitment`` + sum, in float64; float32
+    """``recruited_sum_compiled`` (envelope, recruitment and channel sum in one kernel, its own
+    vectorised log/exp) == ``envelope_compiled`` + ``recruitment`` + sum, in float64; float32
     signals (shorter series) within float32's own rounding. Levels that cross the catch-up
     and the 1e-9 floor, a channel without recruitment (power 0), and a length that is not
     a whole number of gain blocks."""
-    from hltk.dsp.gammatone import recruitment
-    from hltk.dsp.recursion import envelope_cpu, gammatone_filterbank_cpu, recruited_sum_cpu
+    from hltk.simulate.msbg_dsp.compiled import (
+        envelope_compiled,
+        gammatone_filterbank_compiled,
+        recruited_sum_compiled,
+    )
+    from hltk.simulate.msbg_dsp.gammatone import recruitment
 
     bank = torch_msbg.build_filterbank(torch_msbg.FILTERBANK_FILES["MODERATE"])
     rng = np.random.default_rng(signals)
     steps = 3 * 256 + 77
     signal = rng.standard_normal((steps, signals)) * np.geomspace(1e-7, 3.0, steps)[:, None]
-    bands = gammatone_filterbank_cpu(torch.from_numpy(signal).to(dtype), bank.biquads,
+    bands = gammatone_filterbank_compiled(torch.from_numpy(signal).to(dtype), bank.biquads,
                                      bank.order, np.asarray(bank.delays),
                                      bank.highpass_biquads)  # [C, T, N]
     channels = bands.shape[0]
@@ -399,16 +403,16 @@ def test_recruited_sum_matches_envelope_and_recruitment(
     ratios[5] = 1.0
     spl = torch.from_numpy(rng.uniform(95.0, 125.0, signals))
     log_max = (0.05 * np.log(10)) * (torch_msbg.CATCH_UP_DB - spl)
-    got = recruited_sum_cpu(bands, bank.envelope_biquads, torch_msbg.ENVELOPE_PADLEN,
+    got = recruited_sum_compiled(bands, bank.envelope_biquads, torch_msbg.ENVELOPE_PADLEN,
                             ratios - 1, log_max)
-    envelope = envelope_cpu(bands.double(), bank.envelope_biquads, torch_msbg.ENVELOPE_PADLEN)
+    envelope = envelope_compiled(bands.double(), bank.envelope_biquads, torch_msbg.ENVELOPE_PADLEN)
     expected = recruitment(bands.double().transpose(1, 2), envelope.transpose(1, 2), spl,
                            ratios, torch_msbg.CATCH_UP_DB).sum(0).T
     assert got.dtype == torch.float64 and got.shape == (steps, signals)
     peak = expected.abs().max()
     assert (got - expected).abs().max() <= tolerance * peak
     with pytest.raises(ValueError, match="finite"):
-        recruited_sum_cpu(bands, bank.envelope_biquads, torch_msbg.ENVELOPE_PADLEN,
+        recruited_sum_compiled(bands, bank.envelope_biquads, torch_msbg.ENVELOPE_PADLEN,
                           (ratios - 1) * float("inf"), log_max)
 
 
@@ -420,17 +424,17 @@ def test_compiled_kernels_load_from_numba_cache_in_a_new_process() -> None:
 
     script = (
         "import numpy as np, torch\n"
-        "from hltk.dsp import recursion as rc\n"
+        "from hltk.simulate.msbg_dsp import compiled as rc\n"
         "from hltk.simulate.torch_msbg import build_filterbank, FILTERBANK_FILES\n"
         "bank = build_filterbank(FILTERBANK_FILES['MILD'])\n"
         "for dtype in (torch.float32, torch.float64):\n"
         "    x = torch.randn(600, 3, dtype=dtype)\n"
-        "    bands = rc.gammatone_filterbank_cpu(x, bank.biquads, bank.order,\n"
+        "    bands = rc.gammatone_filterbank_compiled(x, bank.biquads, bank.order,\n"
         "                                        np.asarray(bank.delays), bank.highpass_biquads,\n"
         "                                        wide_channels=9)\n"
-        "    rc.recruited_sum_cpu(bands, bank.envelope_biquads, 8,\n"
+        "    rc.recruited_sum_compiled(bands, bank.envelope_biquads, 8,\n"
         "                         torch.ones(bands.shape[0], 3), torch.zeros(3))\n"
-        "    rc.envelope_cpu(bands, bank.envelope_biquads, 8)\n"
+        "    rc.envelope_compiled(bands, bank.envelope_biquads, 8)\n"
         "kernels = (rc._gammatone_kernel, rc._recruited_sum_kernel, rc._envelope_kernel)\n"
         "print(sum(k.stats.cache_misses.total() for k in kernels))\n"
     )
@@ -439,21 +443,19 @@ def test_compiled_kernels_load_from_numba_cache_in_a_new_process() -> None:
     assert runs[1].stdout.split()[-1] == "0", runs[1].stdout + runs[1].stderr
 
 
-def test_recursion_choice() -> None:
-    """``auto`` runs the compiled kernels only when no gradient is recorded for the input;
-    ``compiled`` refuses autograd; the two paths agree (> 90 dB)."""
+def test_compiled_choice() -> None:
+    """``compiled=None`` runs the compiled kernels only when no gradient is recorded for the
+    input; ``compiled=True`` refuses autograd; the two paths agree (> 90 dB)."""
     signal = torch.from_numpy(speech("hello there", 0.3)).float().reshape(1, 1, -1)
     listeners = batch_of(["N2"])
-    compiled = TorchMsbg(recursion="compiled")
-    assert compiled._compiled(signal[0]) and not TorchMsbg(recursion="torch")._compiled(signal[0])
+    compiled = TorchMsbg(compiled=True)
+    assert compiled._compiled(signal[0]) and not TorchMsbg(compiled=False)._compiled(signal[0])
     leaf = signal.clone().requires_grad_(True)
     assert not TorchMsbg()._compiled(leaf[0])
     with pytest.raises(ValueError, match="autograd"):
         compiled(leaf, listeners)
-    with pytest.raises(ValueError, match="recursion"):
-        TorchMsbg(recursion="fast")
     fast = compiled(signal, listeners)
-    reference = TorchMsbg(recursion="torch")(signal, listeners)
+    reference = TorchMsbg(compiled=False)(signal, listeners)
     assert snr_db(reference.double().numpy(), fast.double().numpy()) > 90.0
     assert TorchMsbg()(leaf, listeners).requires_grad
 
@@ -484,13 +486,13 @@ def test_audiograms_at_the_catch_up_level_warn() -> None:
 
 
 # -- end to end ------------------------------------------------------------------------------
-@pytest.mark.parametrize("recursion", ["compiled", "torch"])
-def test_fidelity_short_speech(recursion: str) -> None:
+@pytest.mark.parametrize("compiled", [True, False])
+def test_fidelity_short_speech(compiled: bool) -> None:
     """0.6 s of speech, mild and severe (every class runs in the slow test), float32:
     >= 40 dB SNR per item."""
     signal = speech("The birch canoe slid on the smooth planks.", 0.6)
     names = ["N1", "N4"]
-    processor = TorchMsbg(recursion=recursion)
+    processor = TorchMsbg(compiled=compiled)
     batch = torch.from_numpy(signal).float()[None, None].repeat(len(names), 1, 1)
     output = processor(batch, batch_of(names))
     for i, name in enumerate(names):
@@ -501,8 +503,8 @@ def test_fidelity_short_speech(recursion: str) -> None:
         assert snr_db(expected, output[i, 0].double().numpy()) >= 40.0, name
 
 
-@pytest.mark.parametrize("recursion", ["compiled", "torch"])
-def test_batched_equals_item_by_item(recursion: str) -> None:
+@pytest.mark.parametrize("compiled", [True, False])
+def test_batched_equals_item_by_item(compiled: bool) -> None:
     """Mixed severities, lengths and ears in one batch == one item at a time (1e-5)."""
     signals = [speech("one two", 0.35), music(0.25, seed=1), speech("four five six", 0.45)]
     length = max(len(s) for s in signals)
@@ -517,7 +519,7 @@ def test_batched_equals_item_by_item(recursion: str) -> None:
         Listener("b", *audiograms),
         Listener("c", standard_listener("N2").left, standard_listener("S2").left),
     )
-    processor = TorchMsbg(recursion=recursion)
+    processor = TorchMsbg(compiled=compiled)
     batched = processor(audio, ListenerBatch(listeners), lengths=lengths)
     for i in range(3):
         alone = processor(
@@ -591,8 +593,8 @@ def test_fidelity_speech_and_music_snr_and_stoi() -> None:
         "music": music(4.0, seed=3),
     }
     names = list(SEVERITIES) + ["S2", "N6"]
-    processors = {f"{dtype}/{recursion}": TorchMsbg(dtype=dtype, recursion=recursion)
-                  for dtype in ("float32", "float64") for recursion in ("compiled", "torch")}
+    processors = {f"{dtype}/{path}": TorchMsbg(dtype=dtype, compiled=path == "compiled")
+                  for dtype in ("float32", "float64") for path in ("compiled", "torch")}
     print("\nsignal audiogram severity dtype snr_db stoi_msbg stoi_delta")
     for kind, signal in signals.items():
         audio = torch.from_numpy(signal).float()[None, None].repeat(len(names), 1, 1)

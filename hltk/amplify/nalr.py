@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hltk.dsp.filters import fft_convolve
+from hltk.dsp.fftconv import fft_convolve
 from hltk.io.listeners import Audiogram, ListenerBatch
 from hltk.registry import option, register
 

@@ -1,13 +1,13 @@
 """Metric engines that ``hltk benchmark`` times and compares: a small table to extend.
 
 An engine scores a list of (reference, processed) pairs for one metric and returns one combined
-score per pair (per-ear scores combined as :data:`hltk.metrics.clarity_engine.COMBINE` says:
+score per pair (per-ear scores combined as :data:`hltk.metrics.engine_clarity.COMBINE` says:
 better ear for HASPI / HASQI, mean of ears for HAAQI), with the per-item seed and presentation
 level of the reference engine, so two engines' scores can be compared item by item.
 
 - ``clarity`` (the reference): pyclarity's HASPI v2 / HASQI v2 / HAAQI one ear at a time in a
   joblib pool of ``jobs`` workers — what ``hltk evaluate`` runs.
-- ``torch``: the batched torch port (:mod:`hltk.metrics.torch_engine`), all pairs in one call on
+- ``torch``: the batched torch port (:mod:`hltk.metrics.indices`), all pairs in one call on
   the benchmark's device; listed only when that module imports.
 
 Register another with :func:`register_engine`.
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from hltk.io.listeners import Audiogram
-from hltk.metrics.clarity_engine import ScoringSettings, combine, ear_signals, presentation_level
+from hltk.metrics.engine_clarity import ScoringSettings, combine, ear_signals, presentation_level
 from hltk.runner import map_work
 
 #: Metrics an engine may be asked for (the ones both engines implement).
@@ -62,7 +62,7 @@ class MetricEngine:
 
 
 def _clarity_item(shared: tuple[str, ScoringSettings], pair: MetricPair, worker: bool) -> float:
-    from hltk.metrics.clarity_engine import score_pair
+    from hltk.metrics.engine_clarity import score_pair
 
     if worker:
         torch.set_num_threads(1)
@@ -102,7 +102,7 @@ def _ordered(results: Any, count: int) -> np.ndarray:
 
 def torch_engine_available() -> bool:
     try:
-        importlib.import_module("hltk.metrics.torch_engine")
+        importlib.import_module("hltk.metrics.indices")
     except Exception:
         return False
     return True
@@ -114,7 +114,7 @@ def torch_score(metric: str, pairs: Sequence[MetricPair], scoring: ScoringSettin
     ``jobs`` item chunks at a time in threads of one intra-op thread each (its compiled
     kernels run single-threaded, so this is how it uses the cores ``jobs`` gives the
     reference engine)."""
-    torch_engine: Any = importlib.import_module("hltk.metrics.torch_engine")
+    torch_engine: Any = importlib.import_module("hltk.metrics.indices")
     references, processed, audiograms, levels, seeds = [], [], [], [], []
     for pair in pairs:
         for ear, reference_ear, processed_ear in ear_signals(pair.reference, pair.processed):
@@ -148,7 +148,7 @@ def torch_score(metric: str, pairs: Sequence[MetricPair], scoring: ScoringSettin
 ENGINES: dict[str, MetricEngine] = {
     "clarity": MetricEngine("clarity", "pyclarity HASPI v2 / HASQI v2 / HAAQI, one item per worker",
                             clarity_score, lambda: True, reference=True, batched=False),
-    "torch": MetricEngine("torch", "batched torch port of the Kates ear model (hltk.metrics.torch_engine)",
+    "torch": MetricEngine("torch", "batched torch port of the Kates ear model (hltk.metrics.indices)",
                           torch_score, torch_engine_available, reference=False, batched=True),
 }
 

@@ -115,7 +115,7 @@ def metric_pairs(n: int, seconds: float) -> list[dict[str, Any]]:
 def torch_metric_scores(metric: str, pairs: list[dict[str, Any]], device: str,
                         batch_size: int, workers: int = 1) -> np.ndarray:
     """``metric`` (haspi, hasqi or haaqi) of every pair with the batched torch engine."""
-    from hltk.metrics import torch_engine as te
+    from hltk.metrics import indices as te
 
     reference = torch.tensor(np.stack([p["reference"] for p in pairs]), device=device)
     processed = torch.tensor(np.stack([p["processed"] for p in pairs]), device=device)
@@ -164,3 +164,6 @@ def msbg_listeners(items: int) -> ListenerBatch:
                  standard_listener(MSBG_PROFILES[(i * 4 + 3) % len(MSBG_PROFILES)]).left)
         for i in range(items)
     ))
+
+#: The probes' names for torch-msbg's two paths -> ``TorchMsbg(compiled=...)``.
+TORCH_MSBG_PATHS: dict[str, bool | None] = {"auto": None, "compiled": True, "torch": False}

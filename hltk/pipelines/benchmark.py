@@ -56,7 +56,7 @@ from hltk.bench.report import FIDELITY_COLUMNS, SPEED_COLUMNS, markdown_report, 
 from hltk.bench.timing import Timing, measure, timed, total_cpu_seconds
 from hltk.io.audio import read_audio, resample, select_ears
 from hltk.io.listeners import EARS, Listener, ListenerBatch
-from hltk.metrics.clarity_engine import ScoringSettings
+from hltk.metrics.engine_clarity import ScoringSettings
 from hltk.metrics.stats import agreement
 from hltk.pipelines.evaluate import EvaluateSettings, compare_scores, score_manifest
 from hltk.pipelines.process import load_task_manifest, process_manifest
@@ -648,7 +648,7 @@ def run_benchmark(settings: BenchmarkSettings, *, command: Sequence[str] | None 
                     notes.append(f"plots metrics: {type(error).__name__}: {error}")
             if len(available_engines()) < 2:
                 notes.append("metrics: only the clarity engine is available "
-                             "(hltk.metrics.torch_engine does not import)")
+                             "(hltk.metrics.indices does not import)")
             continue
         if speed_on:
             items = load_items(manifest_for(task), settings.seed)

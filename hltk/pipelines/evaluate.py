@@ -34,9 +34,9 @@ import pandas as pd
 from hltk.io.audio import read_audio
 from hltk.io.listeners import Audiogram, Listener
 from hltk.io.manifest import Manifest, load_manifest
-from hltk.metrics.clarity_engine import METRICS, NEEDS_AUDIOGRAM, ScoringSettings, score_pair
+from hltk.metrics.engine_clarity import METRICS, NEEDS_AUDIOGRAM, ScoringSettings, score_pair
+from hltk.metrics.engine_torch import PairSignals, torch_ear_scores
 from hltk.metrics.stats import agreement
-from hltk.metrics.torch_scoring import PairSignals, torch_ear_scores
 from hltk.remix.chain import STEMS
 from hltk.remix.gains import GainsError, load_gains, row_gains
 from hltk.remix.scoring import PRESET as CADENZA_PRESET

@@ -3,13 +3,13 @@
 Every stage of ``clarity.evaluator.msbg.msbg.Ear.process`` (pyclarity 0.9.0), in torch:
 
 1. calibration as ``Ear.process`` (full-signal RMS vs active RMS, ``measure_rms(-12 dB)``),
-   per ear on the unpadded signal (:func:`hltk.dsp.level.msbg_calibration_gain`);
+   per ear on the unpadded signal (:func:`hltk.simulate.msbg_dsp.level.msbg_calibration_gain`);
 2. free-field to cochlea FIR (1015 taps, MATLAB ``fir2`` design), FFT convolution;
 3. spectral smearing (MILD / MODERATE / SEVERE), batched STFT frames times the smearing matrix
-   (:mod:`hltk.dsp.smearing`);
+   (:mod:`hltk.simulate.msbg_dsp.smearing`);
 4. gammatone filterbank of 36 / 28 / 19 channels by severity, envelope, recruitment with
-   catch-up at 105 dB, recombination (:mod:`hltk.dsp.gammatone`); every IIR stage is exact
-   (block state-space recursion, :mod:`hltk.dsp.iir`);
+   catch-up at 105 dB, recombination (:mod:`hltk.simulate.msbg_dsp.gammatone`); every IIR
+   stage is exact (block state-space recursion, :mod:`hltk.simulate.msbg_dsp.iir`);
 5. cochlea to free-field FIR and the 18 kHz output low-pass (133-tap Kaiser FIR).
 
 Delay compensation exactly as the ``msbg`` reference backend (so the two are interchangeable):
@@ -42,10 +42,10 @@ recruitment, recombination             ``dtype``  elementwise; on the compiled C
 =====================================  =========  ===========================================
 
 No IIR stage is truncated, so there is no truncation bound to choose (the issue allowed
-truncated-IR FFT convolution; on this CPU the block recursion's ``[L, L]`` Toeplitz products
-cost ~1.2 ns per channel-sample in float32 (measured), against ~5.3 ns for the per-channel
-inverse FFT alone of an FFT convolution of a 4 s signal, so the exact form is also the fast
-one). Two deviations from pyclarity's arithmetic, both inside signal-free margins:
+truncated-IR FFT convolution; on a CPU the block recursion's ``[L, L]`` Toeplitz products
+cost less per channel-sample than the per-channel inverse FFT alone of an FFT convolution of a
+4 s signal, so the exact form is also the fast one). Two deviations from pyclarity's
+arithmetic, both inside signal-free margins:
 each gammatone channel's last ``GTnDelays[c]`` samples (inside the discarded end padding) keep
 the filter's continuation instead of zeros, which reaches kept samples only through the
 envelope's backward pass, attenuated by more than 100 dB over :data:`END_PAD`; and the upper
@@ -57,27 +57,20 @@ float64, STOI deltas below 3e-6. The FIR stages stay in float64 in both modes: i
 FFT rounding (lifted by the backward filter's ~34 dB of gain) made batched and item-by-item
 outputs differ by 1.3e-4 of the peak, above the 1e-5 the tests hold them to.
 
-Two ways to run the recursions (``recursion=``): the block matrix products above (the torch
-path: differentiable, any device) and, on CPU when no gradient is recorded for the input,
-compiled sample-by-sample kernels (:mod:`hltk.dsp.recursion`, numba) with the signals as SIMD
-lanes, which follow pyclarity's order exactly (advance with a zero-filled end, then the
+Two ways to run the recursions (``compiled=``): the block matrix products above (the torch
+path: differentiable, any device) and, on CPU when no gradient is recorded for the input, the
+compiled path: sample-by-sample kernels (:mod:`hltk.simulate.msbg_dsp.compiled`, numba) with
+the signals as SIMD lanes, which follow pyclarity's order exactly (advance with a zero-filled end, then the
 high-pass from rest) and keep their state in float64 (but for the gammatone channels from
 :data:`NARROW_BELOW_HZ` up, in ``dtype``): the two paths agree to > 100 dB.
 
-Speed (``bench/torch_msbg_speed.py``, 32 items x 4 s x 2 ears, 9 audiograms, one 2-thread
-process against the ``msbg`` backend with ``--jobs 2``, 2-core CPU): 10.8-12.0x in wall time
-(four runs; 11.4-12.7x in CPU seconds; 8.9-11.0x on the first, cold-heap pass) with the
-compiled recursions, each run the median of three steady-state passes, against 9.2-10.3x
-before the compiled smearing, the one-pass calibration and the split-precision gammatone,
-and 8.1x before the gammatone lanes became channels x signals and the recruitment was fused
-(see :mod:`hltk.dsp.recursion`); the torch recursion is 1.9-2.4x slower on the same batch.
-In a profile of the compiled path, the gammatone kernel and the fused envelope-recruitment
-kernel are the largest items, then spectral smearing (its matrix product runs at ~80
-GFLOP/s, near this CPU's float32 peak) and the FIRs. Two process-wide settings matter as
-much as the DSP (:mod:`hltk.runtime`, applied by this class and on import of :mod:`hltk`): freed memory is
-kept for reuse, on one heap for all threads (fresh large tensors are page-faulted at ~1 GB/s
-on the VM) and OpenMP threads wait passively (spinning threads cost 4-8x on a loaded
-machine).
+Speed: ``bench/torch_msbg_speed.py`` (against the ``msbg`` backend, both paths) and
+``bench/torch_msbg_kernels.py`` (the compiled kernels). In a profile of the compiled path, the
+gammatone kernel and the fused envelope-recruitment kernel are the largest items, then spectral
+smearing (a matrix product near the CPU's float32 peak) and the FIRs. Two process-wide settings
+matter as much as the DSP (:mod:`hltk.runtime`): freed memory is kept for reuse, on one heap for
+all threads (fresh large tensors are page-faulted slowly), and OpenMP threads wait passively
+(spinning threads cost several times on a loaded machine).
 """
 
 from __future__ import annotations
@@ -95,21 +88,6 @@ from scipy import signal as sps
 
 from hltk.dsp.fftconv import fir_filter
 from hltk.dsp.filter_design import fir2
-from hltk.dsp.gammatone import (
-    channel_envelope,
-    gammatone_highpass_filterbank,
-    recruitment,
-    recruitment_log_max,
-)
-from hltk.dsp.iir import BlockStateSpace, block_state_space
-from hltk.dsp.level import msbg_calibration_gain
-from hltk.dsp.recursion import (
-    envelope_cpu,
-    gammatone_filterbank_cpu,
-    normalised_biquads,
-    recruited_sum_cpu,
-)
-from hltk.dsp.smearing import smearing_matrix, spectral_smear, spectral_smear_cpu
 from hltk.io.listeners import Audiogram, ListenerBatch
 from hltk.registry import option, register
 from hltk.runtime import keep_freed_memory
@@ -121,6 +99,21 @@ from hltk.simulate.msbg import (
     delay_from_response,
     warn_beyond_catch_up,
 )
+from hltk.simulate.msbg_dsp.compiled import (
+    envelope_compiled,
+    gammatone_filterbank_compiled,
+    normalised_biquads,
+    recruited_sum_compiled,
+)
+from hltk.simulate.msbg_dsp.gammatone import (
+    channel_envelope,
+    gammatone_highpass_filterbank,
+    recruitment,
+    recruitment_log_max,
+)
+from hltk.simulate.msbg_dsp.iir import BlockStateSpace, block_state_space
+from hltk.simulate.msbg_dsp.level import msbg_calibration_gain
+from hltk.simulate.msbg_dsp.smearing import smearing_matrix, spectral_smear, spectral_smear_compiled
 
 SAMPLE_RATE = 44100
 #: Clarity recipe defaults: dB SPL of a digital RMS of 1, and MSBG's added headroom.
@@ -220,7 +213,7 @@ class Filterbank:
     delays: tuple[int, ...]
     first_highpass: int
     recombination_gain: float
-    #: ``b0 b1 b2 a1 a2`` rows (float64) for :mod:`hltk.dsp.recursion`: the gammatone
+    #: ``b0 b1 b2 a1 a2`` rows (float64) for :mod:`hltk.simulate.msbg_dsp.compiled`: the gammatone
     #: biquad, the high-pass (zeros below ``first_highpass``) and the envelope low-pass
     biquads: np.ndarray
     highpass_biquads: np.ndarray
@@ -285,7 +278,7 @@ def block_matrices(name: str, block: int = 64) -> BlockMatrices:
 
 @functools.lru_cache(maxsize=16)
 def cached_smearing_matrix(broaden_lower: float, broaden_upper: float) -> np.ndarray:
-    """:func:`hltk.dsp.smearing.smearing_matrix` at 44.1 kHz, computed once per process."""
+    """:func:`hltk.simulate.msbg_dsp.smearing.smearing_matrix` at 44.1 kHz, computed once per process."""
     return smearing_matrix(broaden_lower, broaden_upper, float(SAMPLE_RATE))
 
 
@@ -327,12 +320,12 @@ class TorchMsbg:
         max_elements: most cochleagram samples (signals x channels x time) per chunk
             (2^27 instead of 2^26 was not faster with either recursion:
             ``bench/torch_msbg_recursion.py``).
-        recursion: how the gammatone bank and the envelope filters run. ``"torch"``: block
-            matrix products (:mod:`hltk.dsp.iir`; differentiable, any device).
-            ``"compiled"``: sample-by-sample kernels vectorised across signals
-            (:mod:`hltk.dsp.recursion`; CPU, no autograd; exact pyclarity order, and 1.1-1.4x
-            faster end to end).
-            ``"auto"`` (default): compiled on CPU when no gradient is being recorded for the
+        compiled: how the gammatone bank and the envelope filters run. ``False``: block
+            matrix products (:mod:`hltk.simulate.msbg_dsp.iir`; differentiable, any device).
+            ``True``: the compiled path, sample-by-sample kernels vectorised across signals
+            (:mod:`hltk.simulate.msbg_dsp.compiled`; CPU, no autograd, else ``ValueError``;
+            exact pyclarity order, and faster end to end: ``bench/torch_msbg_speed.py``).
+            ``None`` (default): compiled on CPU when no gradient is being recorded for the
             input, torch otherwise.
     """
 
@@ -348,11 +341,9 @@ class TorchMsbg:
         max_elements: int = 1 << 26,
         equiv_0db_spl: float = EQUIV_0DB_SPL,
         ahr: float = AHR,
-        recursion: str = "auto",
+        compiled: bool | None = None,
     ) -> None:
-        if recursion not in ("auto", "torch", "compiled"):
-            raise ValueError(f"recursion must be auto, torch or compiled, got {recursion!r}")
-        self.recursion = recursion
+        self.compiled = compiled
         keep_freed_memory()  # reuse pages across chunks: see hltk.runtime
         self.dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
         if self.dtype not in (torch.float32, torch.float64):
@@ -401,14 +392,15 @@ class TorchMsbg:
         return self._firs[key]
 
     def _compiled(self, signal: torch.Tensor) -> bool:
-        """Whether the recursions run as :mod:`hltk.dsp.recursion` kernels for ``signal``."""
-        if self.recursion == "torch":
+        """Whether the recursions run as :mod:`hltk.simulate.msbg_dsp.compiled` kernels for
+        ``signal``."""
+        if self.compiled is False:
             return False
         usable = signal.device.type == "cpu" and not (
             torch.is_grad_enabled() and signal.requires_grad)
-        if self.recursion == "compiled" and not usable:
-            raise ValueError("recursion='compiled' needs CPU tensors and no autograd "
-                             "(use 'auto' to fall back to the torch recursion)")
+        if self.compiled and not usable:
+            raise ValueError("compiled=True needs CPU tensors and no autograd "
+                             "(use compiled=None to fall back to the torch recursion)")
         return usable
 
     # -- the chain -----------------------------------------------------------------------
@@ -436,10 +428,10 @@ class TorchMsbg:
         compiled = self._compiled(cochlea_in)
         matrix = self._smearing_matrix(severity_class, device, dtype)
         if matrix is not None:
-            smear = spectral_smear_cpu if compiled else spectral_smear
+            smear = spectral_smear_compiled if compiled else spectral_smear
             cochlea_in = smear(cochlea_in, matrix)
         if compiled:  # one time-major [C, T, N] cochleagram, seen as [C, N, T]
-            groups = [gammatone_filterbank_cpu(
+            groups = [gammatone_filterbank_compiled(
                 cochlea_in.T, bank.biquads, bank.order, np.asarray(bank.delays),
                 bank.highpass_biquads, wide_channels=bank.wide_channels,
             ).transpose(1, 2)]
@@ -456,7 +448,7 @@ class TorchMsbg:
             # else: every gain is exactly (env / max) ** 0 = 1 (normal hearing)
             if recruited and compiled and bool(torch.isfinite(group_ratios).all()):
                 # envelope, recruitment and the channel sum in one compiled pass
-                summed = recruited_sum_cpu(
+                summed = recruited_sum_compiled(
                     bands.transpose(1, 2), bank.envelope_biquads[first:last],
                     ENVELOPE_PADLEN, group_ratios.double() - 1,
                     recruitment_log_max(spl_equiv.double(), CATCH_UP_DB),
@@ -464,7 +456,7 @@ class TorchMsbg:
             else:
                 if recruited:
                     if compiled:
-                        envelope = envelope_cpu(bands.transpose(1, 2),
+                        envelope = envelope_compiled(bands.transpose(1, 2),
                                                 bank.envelope_biquads[first:last],
                                                 ENVELOPE_PADLEN).transpose(1, 2)
                     else:
@@ -611,8 +603,9 @@ class TorchMsbgOptions:
     """Options of ``simulate --backend torch-msbg`` (library only; see :class:`TorchMsbg`)."""
 
     dtype: str = option("float32", "Working precision.", choices=("float32", "float64"), cli=False)
-    recursion: str = option("auto", "How the gammatone bank and envelope filters run.",
-                            choices=("auto", "torch", "compiled"), cli=False)
+    compiled: bool | None = option(
+        None, "The compiled CPU path: None picks it on a CPU without gradients, True forces it, "
+        "False runs the torch recursion.", cli=False)
 
 
 register(

@@ -7,7 +7,7 @@ higher channels followed by a two-pole high-pass. The envelope is the zero-phase
 low-pass of the full-wave-rectified channel; recruitment multiplies each channel by
 ``(min(max(env, 1e-9), env_max) / env_max) ** (ratio - 1)``.
 
-All recursive filters run through :func:`hltk.dsp.iir.block_sosfilt` (exact).
+All recursive filters run through :func:`hltk.simulate.msbg_dsp.iir.block_sosfilt` (exact).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from hltk.dsp.iir import BlockStateSpace, block_sosfilt, filtfilt
+from hltk.simulate.msbg_dsp.iir import BlockStateSpace, block_sosfilt, filtfilt
 
 
 def gammatone_filterbank(

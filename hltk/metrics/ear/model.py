@@ -13,29 +13,31 @@ per-item valid lengths, one auditory channel at a time so that memory stays ``O(
 
 Precision: everything after the input conversion runs in float64 (the gammatone poles lie within
 0.9 % of the unit circle; float32 loses the low channels). The per-channel loop runs in one of
-three equivalent ways (``engine``):
+three equivalent ways (``compiled=``):
 
-- ``compiled`` (the default on CPU without autograd): numba row kernels
-  (:mod:`hltk.metrics.ear_compiled`) that take each row from the demodulation to the IHC output
+- compiled (the default on CPU without autograd): numba row kernels
+  (:mod:`hltk.metrics.ear.compiled`) that take each row from the demodulation to the IHC output
   in a few passes, the recursions as pyclarity's direct form; the threshold noise replayed by
-  :mod:`hltk.metrics.legacy_rng` straight into the BM outputs. 4-5x faster than ``torch`` on
-  the CPU;
-- ``torch`` on CPU without autograd: the same recursions through ``scipy.signal.lfilter`` (the
-  same direct form as pyclarity, so the same rounding) and torch passes;
+  :mod:`hltk.metrics.ear.legacy_rng` straight into the BM outputs; several times faster than
+  the torch loop on the CPU (``bench/torch_metrics_speed.py``);
+- torch (``compiled=False``) on CPU without autograd: the same recursions through
+  ``scipy.signal.lfilter`` (the same direct form as pyclarity, so the same rounding) and torch
+  passes;
 - on other devices or when the processed signal requires grad, FFT products with the analytic
-  frequency response (see :mod:`hltk.dsp.ear_filters`), exact up to a truncation bound of
+  frequency response (see :mod:`hltk.metrics.ear.filters`), exact up to a truncation bound of
   1e-17 of the impulse-response mass plus float64 rounding; differentiable.
 
 The two agree to ~1e-7 dB (pyclarity's direct-form gammatone recursion itself loses ~3e-8
 relative precision in the 80 Hz channel). Integer choices (alignment delays, group delays,
 silence selection) are taken on detached values, so the model is differentiable with respect to
-the processed signal almost everywhere.
+the processed signal almost everywhere. Both loops take their per-channel parameters from
+:class:`hltk.metrics.ear.channels.Channels`.
 
 Random draws: pyclarity draws the IHC threshold noise from numpy's global generator
 (``np.random.standard_normal((32, n))`` for the reference, then for the processed signal). Here
 each item owns a ``numpy.random.RandomState(seed)``, which gives the same stream as
-``np.random.seed(seed)``; the draws are moved to torch (``torch`` engine) or replayed bit for
-bit by a compiled kernel (``compiled``), and the generator is left where pyclarity's is.
+``np.random.seed(seed)``; the draws are moved to torch (torch loop) or replayed bit for
+bit by a compiled kernel (compiled loop), and the generator is left where pyclarity's is.
 """
 
 from __future__ import annotations
@@ -47,19 +49,18 @@ import numpy as np
 import scipy.fft
 import scipy.signal
 import torch
-from scipy.signal.windows import hamming
 
-from hltk.dsp.ear_filters import (
-    fast_fft_size,
-    fft_convolve_full,
-    gammatone_complex,
-    gammatone_lfilter,
-    gammatone_phase,
-    iir_filter,
-    iir_tail_length,
-    shift_signal,
+from hltk.dsp.fftconv import fast_fft_size, fft_convolve
+from hltk.dsp.filter_design import fir2
+from hltk.metrics.ear.channels import (
+    FS,
+    TPT,
+    Channels,
+    center_frequency,
+    gammatone_gain,
+    group_delays,
 )
-from hltk.metrics.ear_compiled import (
+from hltk.metrics.ear.compiled import (
     alignment_blocks,
     alignment_least_size,
     correlation_at,
@@ -71,53 +72,30 @@ from hltk.metrics.ear_compiled import (
     ohc_exponent_rows,
     shift_rows,
 )
-from hltk.metrics.legacy_rng import add_standard_normal, skip_standard_normal
+from hltk.metrics.ear.filters import (
+    gammatone_complex,
+    gammatone_lfilter,
+    gammatone_phase,
+    iir_filter,
+    iir_tail_length,
+    shift_signal,
+)
+from hltk.metrics.ear.legacy_rng import add_standard_normal, skip_standard_normal
 from hltk.runtime import keep_freed_memory
 
 __all__ = [
     "AUDIOMETRIC_FREQUENCIES",
     "EarModelOutput",
-    "center_frequency",
     "loss_parameters",
     "resample_24khz",
     "input_align",
     "middle_ear",
     "nalr_fir",
-    "inner_hair_cell_filter",
-    "group_delays",
     "ear_model",
 ]
 
 AUDIOMETRIC_FREQUENCIES = np.array([250.0, 500.0, 1000.0, 2000.0, 4000.0, 6000.0])
-EAR_Q = 9.26449
-MIN_BW = 24.7
-FS = 24000.0
 SMALL = 1e-30
-
-
-def center_frequency(
-    nchan: int = 32,
-    shift: float | None = None,
-    low_freq: float = 80.0,
-    high_freq: float = 8000.0,
-) -> np.ndarray:
-    """Auditory filter centre frequencies on an ERB scale, low to high (``eb.center_frequency``).
-
-    Returns:
-        ``[nchan]`` float64 numpy array in Hz.
-    """
-    if shift is not None:
-        k, big_a, a = 1.0, 165.4, 2.1
-        x_low = (1 / a) * np.log10(k + (low_freq / big_a)) * (1 + shift)
-        x_high = (1 / a) * np.log10(k + (high_freq / big_a)) * (1 + shift)
-        low_freq = big_a * (10 ** (a * x_low) - k)
-        high_freq = big_a * (10 ** (a * x_high) - k)
-    cf = -(EAR_Q * MIN_BW) + np.exp(
-        np.arange(1, nchan)
-        * (-np.log(high_freq + EAR_Q * MIN_BW) + np.log(low_freq + EAR_Q * MIN_BW))
-        / (nchan - 1)
-    ) * (high_freq + EAR_Q * MIN_BW)
-    return np.flip(np.insert(cf, 0, high_freq)).copy()
 
 
 def _interp_matrix(center_freq: np.ndarray) -> np.ndarray:
@@ -192,7 +170,7 @@ def _resample_poly(signal: torch.Tensor, up: int, down: int) -> torch.Tensor:
     upsampled = signal.new_zeros((n_in - 1) * up + 1)
     upsampled[::up] = signal
     kernel = torch.as_tensor(h, dtype=signal.dtype, device=signal.device)
-    full = fft_convolve_full(upsampled, kernel)[::down]
+    full = fft_convolve(upsampled, kernel, scipy_fft=True)[::down]
     return full[n_pre_remove : n_pre_remove + n_out]
 
 
@@ -269,39 +247,6 @@ def middle_ear(signal: torch.Tensor) -> torch.Tensor:
     return iir_filter(signal, b, a, _pole_tail(b, a))
 
 
-def _fir2(order: int, frequencies: np.ndarray, gains: np.ndarray) -> np.ndarray:
-    """MATLAB ``fir2`` (frequency sampling, Hamming window) as pyclarity's ``msbg_utils.fir2``."""
-    length = order + 1
-    window = hamming(length)
-    n_interp = int(2 ** np.ceil(math.log(length) / math.log(2.0))) if length >= 1024 else 512
-    lap = int(np.fix(n_interp / 25))
-    nbrk = max(len(frequencies), len(gains))
-    frequencies = np.array(frequencies, dtype=float)
-    frequencies[0] = 0
-    frequencies[nbrk - 1] = 1
-    response = np.zeros(n_interp + 1)
-    df = np.diff(frequencies)
-    n_interp += 1
-    nb = 0
-    response[0] = gains[0]
-    for i in range(nbrk - 1):
-        if df[i] == 0:
-            nb = int(np.ceil(nb - lap / 2))
-            ne = nb + lap - 1
-        else:
-            ne = int(np.fix(frequencies[i + 1] * n_interp)) - 1
-        j = np.arange(nb, ne + 1)
-        inc = 0.0 if nb == ne else (j - nb) / (ne - nb)
-        response[nb : ne + 1] = inc * gains[i + 1] + (1 - inc) * gains[i]
-        nb = ne + 1
-    dt = 0.5 * (length - 1)
-    rad = -dt * 1j * math.pi * np.arange(0, n_interp) / (n_interp - 1)
-    spectrum = response * np.exp(rad)
-    spectrum = np.concatenate((spectrum, spectrum[n_interp - 2 : 0 : -1].conj()))
-    impulse = np.real(np.fft.ifft(spectrum))
-    return impulse[:length] * window
-
-
 def nalr_fir(hearing_loss: np.ndarray, nfir: int = 140, sample_rate: float = FS) -> np.ndarray:
     """NAL-R prescription FIR (Byrne & Dillon 1986) as pyclarity's ``NALR(nfir, fs).build``.
 
@@ -324,53 +269,7 @@ def nalr_fir(hearing_loss: np.ndarray, nfir: int = 140, sample_rate: float = FS)
     gain_ext = np.concatenate(([gain_db[0]], gain_db, [gain_db[-1]]))
     center = np.linspace(0, nfir, nfir + 1) / nfir
     gains = np.power(10, np.interp(fmax * center, freq_ext, gain_ext) / 20.0)
-    return _fir2(nfir, center, gains)
-
-
-def inner_hair_cell_filter(delta: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
-    """Transfer function ``(b, a)`` of the IHC adaptation (``eb.inner_hair_cell_adaptation``).
-
-    The two-state recursion (2 ms rapid and 60 ms short-term adaptation, overshoot ``delta``) is
-    linear and time invariant in the dB envelope, so it equals a 2nd-order IIR filter:
-    ``out = (1 - e1^T (I - M z^-1)^-1 c) / r1`` with ``v[n] = M v[n-1] + c x[n]``.
-    """
-    delta = max(delta, 1.0001)
-    tau1, tau2 = 0.002, 0.060
-    inv_fs = 1 / FS
-    r_1 = 1 / delta
-    r_2 = 0.5 * (1 - r_1)
-    r_3 = r_2
-    c_1 = tau1 * (r_1 + r_2) / (r_1 * r_2)
-    c_2 = tau2 / ((r_1 + r_2) * r_3)
-    a11 = r_1 + r_2 + r_1 * r_2 * (c_1 / inv_fs)
-    a12 = -r_1
-    a21 = -r_3
-    a22 = r_2 + r_3 + r_2 * r_3 * (c_2 / inv_fs)
-    denom = 1 / ((a11 * a22) - (a21 * a12))
-    p1 = r_1 * r_2 * (c_1 / inv_fs)
-    p2 = r_2 * r_3 * (c_2 / inv_fs)
-    m = denom * np.array([[a22 * p1, -a12 * p2], [-a21 * p1, a11 * p2]])
-    c = denom * r_2 * np.array([a22, -a21])
-    trace = m[0, 0] + m[1, 1]
-    det = m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0]
-    b = np.array([1 - c[0], -trace + c[0] * m[1, 1] - m[0, 1] * c[1], det]) / r_1
-    a = np.array([1.0, -trace, det])
-    return b, a
-
-
-def group_delays(bandwidths: np.ndarray, center_freq: np.ndarray) -> np.ndarray:
-    """Integer alignment shifts of ``eb.group_delay_compensate`` (``[C]`` bandwidths -> ``[C]``)."""
-    erb = MIN_BW + center_freq / EAR_Q
-    a = np.exp(-(2 * np.pi / FS) * 1.019 * bandwidths * erb)
-    gd = np.zeros(len(bandwidths))
-    for n in range(len(bandwidths)):
-        b_n = np.array([1.0, 4 * a[n], 4 * a[n] ** 2])
-        a_n = np.array([1.0, -4 * a[n], 6 * a[n] ** 2, -4 * a[n] ** 3, a[n] ** 4])
-        _, delay = scipy.signal.group_delay((b_n, a_n), w=1)
-        gd[n] = delay[0]
-    gd_int = np.rint(gd).astype(int)
-    gd_int = gd_int - np.min(gd_int)
-    return np.max(gd_int) - gd_int
+    return fir2(nfir + 1, center, gains, window="hamming")
 
 
 def _lag_delay(reference: torch.Tensor, output: torch.Tensor, lengths: torch.Tensor,
@@ -436,7 +335,7 @@ def ear_model(
     rngs: list[np.random.RandomState],
     nchan: int = 32,
     compute_bm: bool = True,
-    engine: str = "auto",
+    compiled: bool | None = None,
 ) -> EarModelOutput:
     """Kates auditory model on a batch of (reference, processed) pairs.
 
@@ -451,10 +350,10 @@ def ear_model(
         nchan: number of auditory channels (32).
         compute_bm: False skips the BM outputs (HASPI needs only envelopes); the random
             draws are still made so the generator state matches pyclarity's.
-        engine: how the per-channel loop runs: ``"compiled"`` (numba row kernels,
-            :mod:`hltk.metrics.ear_compiled`; CPU without autograd only), ``"torch"`` (torch
-            and scipy passes; any device, differentiable) or ``"auto"`` (compiled where it
-            can run).
+        compiled: how the per-channel loop runs: ``True`` the compiled loop (numba row
+            kernels, :mod:`hltk.metrics.ear.compiled`; CPU without autograd only, else
+            ``ValueError``), ``False`` the torch loop (torch and scipy passes; any device,
+            differentiable), ``None`` (default) compiled where it can run.
 
     Returns:
         :class:`EarModelOutput`.
@@ -484,7 +383,7 @@ def ear_model(
             fir = torch.as_tensor(nalr_fir(hearing_loss[i].detach().cpu().numpy(), nfir),
                                   dtype=dtype, device=ref.device)
             nsamp = ref.shape[-1]
-            ref = fft_convolve_full(ref, fir)[nfir : nfir + nsamp]
+            ref = fft_convolve(ref, fir, scipy_fft=True)[nfir : nfir + nsamp]
         pairs.append((ref, proc))
     lengths = torch.tensor([p[0].shape[-1] for p in pairs], device=device)
     total = int(lengths.max())
@@ -498,21 +397,18 @@ def ear_model(
     valid = torch.arange(total, device=device) < lengths.view(batch, 1, 1)  # [B,1,T]
     counts = lengths.view(batch, 1).to(dtype)
 
-    erb_all = MIN_BW + cf / EAR_Q
-    tpt = 2 * np.pi / FS
-    max_pole = math.exp(-tpt * 1.019 * float(np.min(erb_all)) * 1.0)
+    channels = Channels.build(cf, bandwidth_1)
+    max_pole = math.exp(-TPT * 1.019 * float(np.min(channels.erb)) * 1.0)
     n_fft = fast_fft_size(total + iir_tail_length(max_pole, 4))
     # CPU without autograd: the recursion itself (scipy lfilter, pyclarity's numerics, cheaper);
     # otherwise the analytic response in the frequency domain (differentiable, any device).
     use_recursion = mid.device.type == "cpu" and not (mid.requires_grad and torch.is_grad_enabled())
-    if engine not in ("auto", "compiled", "torch"):
-        raise ValueError(f"unknown ear-model engine {engine!r}")
-    if engine == "compiled" and not use_recursion:
+    if compiled and not use_recursion:
         raise ValueError("the compiled ear model runs on CPU without autograd only")
-    if use_recursion and engine != "torch":
+    if use_recursion and compiled is not False:
         return _channels_compiled(
             mid.detach().numpy().reshape(batch * 2, total), lengths.numpy(),
-            level1.detach().numpy(), cf, bandwidth_1,
+            level1.detach().numpy(), channels,
             [p.detach().numpy() for p in (bw_min_x, bw_min_y, attn_ohc_x, attn_ohc_y,
                                           low_knee_x, low_knee_y, cr_x, cr_y, attn_ihc_x,
                                           attn_ihc_y)],
@@ -521,9 +417,9 @@ def ear_model(
         mid_np = mid.detach().numpy().reshape(batch * 2, total)
     else:
         spectrum = torch.fft.fft(mid, n=n_fft)  # [B, 2, n_fft]
-    b_ohc, a_ohc = scipy.signal.butter(1, 800 / (0.5 * FS))
+    b_ohc, a_ohc = channels.ohc_filter
     tail_ohc = _pole_tail(b_ohc, a_ohc)
-    b_ihc, a_ihc = inner_hair_cell_filter(2.0)
+    b_ihc, a_ihc = channels.ihc_filter
     tail_ihc = _pole_tail(b_ihc, a_ihc)
 
     bw_min = torch.stack((bw_min_x, bw_min_y), dim=1)  # [B, 2, C]
@@ -538,13 +434,12 @@ def ear_model(
     bandwidths = []
     average = []
     control_average = []
-    max_lag = int(np.rint(0.001 * 100 * FS))
+    max_lag = channels.max_lag
     for n in range(nchan):
-        omega = tpt * float(cf[n])
-        erb = float(erb_all[n])
-        # control path (shift=None: same centre frequencies, broad bandwidth_1)
-        pole_c = math.exp(-tpt * erb * 1.019 * float(bandwidth_1[n]))
-        gain_c = 2.0 * (1 - pole_c) ** 4 / (1 + 4 * pole_c + 4 * pole_c**2)
+        omega = channels.omega(n)
+        # control path (shift=None: same centre frequencies, broad control bandwidth)
+        pole_c = channels.control_pole(n)
+        gain_c = gammatone_gain(pole_c)
         if use_recursion:
             steps = np.arange(total)
             carrier = (np.cos(omega * steps), np.sin(omega * steps))
@@ -559,15 +454,10 @@ def ear_model(
         control = torch.where(valid, control, torch.zeros((), dtype=dtype, device=device))
         control_rms = torch.sqrt(torch.sum(control**2, dim=-1) / counts)  # [B, 2]
         control_db = 20 * torch.log10(control_rms) + lvl
-        bw_lo = bw_min[:, :, n]
-        bw_hi = float(bandwidth_1[n])
-        bandwidth = torch.where(
-            control_db < 50, bw_lo,
-            torch.where(control_db > 100, torch.full_like(bw_lo, bw_hi),
-                        bw_lo + ((control_db - 50) / 50) * (bw_hi - bw_lo)))
+        bandwidth = channels.bandwidth(n, control_db, bw_min[:, :, n])
         bandwidths.append(bandwidth)
-        pole = torch.exp(-tpt * erb * 1.019 * bandwidth)
-        gain = (2.0 * (1 - pole) ** 4 / (1 + 4 * pole + 4 * pole**2)).unsqueeze(-1)
+        pole = channels.pole(n, bandwidth)
+        gain = gammatone_gain(pole).unsqueeze(-1)
         if use_recursion:
             bm_np, env_np = gammatone_lfilter(mid_np, pole.detach().numpy().reshape(-1), carrier,
                                               want_bm=compute_bm)
@@ -716,7 +606,7 @@ def _lag_delay_numpy(rows: np.ndarray, lengths: np.ndarray, max_lag: int,
 
     The cross-correlation over the window is taken by float32 FFTs (``scipy.fft``, about twice
     as fast as float64 here) block by block (:func:`alignment_plan`, or ``blocks`` given;
-    :func:`~hltk.metrics.ear_compiled.alignment_blocks`), the blocks' spectral products summed
+    :func:`~hltk.metrics.ear.compiled.alignment_blocks`), the blocks' spectral products summed
     before one inverse transform; every lag within :data:`_CORRELATION_TOLERANCE` ``|x| |y|``
     of the float32 peak is then a candidate, scored by an exact float64 dot product, and the
     best candidate (the first on a tie, as ``argmax``) is the delay. The float32 error is far
@@ -796,8 +686,8 @@ def _output(env_db: torch.Tensor, bm: torch.Tensor | None, sensation: torch.Tens
 
 #: signal rows (reference and processed) whose alignments share transform calls, so that
 #: pocketfft's vectorised path pays (it takes 4-8 rows at a time; the inverse transform has
-#: one row per pair): measured per row of a 98 415-point float32 inverse, 2 rows 0.63 ms
-#: each, 32 rows 0.21 ms
+#: one row per pair): a row of a long float32 inverse costs about a third as much in a call of
+#: 32 rows as in a call of 2 (``bench/torch_metrics_profile.py``)
 _ALIGN_ROWS = 32
 #: bytes of envelope and BM rows a channel group may hold
 _GROUP_BYTES = 256 * 2**20
@@ -815,14 +705,13 @@ def _channels_compiled(
     mid: np.ndarray,
     lengths: np.ndarray,
     level1: np.ndarray,
-    cf: np.ndarray,
-    bandwidth_1: np.ndarray,
+    channels: Channels,
     params: list[np.ndarray],
     rngs: list[np.random.RandomState],
     compute_bm: bool,
 ) -> EarModelOutput:
     """The channel loop of :func:`ear_model` with the row kernels of
-    :mod:`hltk.metrics.ear_compiled` (same steps, same order for each channel; see there).
+    :mod:`hltk.metrics.ear.compiled` (same steps, same order for each channel; see there).
     Channels run in groups (:func:`_channel_group`): gammatone and OHC stages for each
     channel of the group, then the group's alignments in shared transform calls, then each
     channel's IHC stage.
@@ -830,12 +719,13 @@ def _channels_compiled(
     Args:
         mid: ``[2B, T]`` middle-ear output, rows ``2i`` (reference) and ``2i + 1`` (processed).
         lengths: ``[B]`` valid samples; level1: ``[B]``.
-        cf, bandwidth_1: centre frequencies and the control-path bandwidths, ``[C]``.
+        channels: the per-channel constants (:class:`~hltk.metrics.ear.channels.Channels`).
         params: ``[B, C]`` arrays ``bw_min, attn_ohc, low_knee, comp_ratio, attn_ihc``, each
             for the reference ear then the processed ear.
     """
     batch = len(lengths)
     rows, total = mid.shape
+    cf = channels.center
     nchan = len(cf)
     bw_min, attn_ohc, low_knee, comp_ratio, attn_ihc = (
         np.stack(params[k : k + 2], axis=1).reshape(rows, nchan)  # [2B, C]
@@ -853,11 +743,9 @@ def _channels_compiled(
     env_rows = env_out.reshape(rows, nchan, total)
     bm_rows = bm_out.reshape(rows, nchan, total) if bm_out is not None else None
 
-    erb_all = MIN_BW + cf / EAR_Q
-    tpt = 2 * np.pi / FS
-    b_ohc, a_ohc = scipy.signal.butter(1, 800 / (0.5 * FS))
-    b_ihc, a_ihc = inner_hair_cell_filter(2.0)
-    max_lag = int(np.rint(0.001 * 100 * FS))
+    b_ohc, a_ohc = channels.ohc_filter
+    b_ihc, a_ihc = channels.ihc_filter
+    max_lag = channels.max_lag
     bandwidths = np.empty((rows, nchan))
     average = np.empty((rows, nchan))
     control_average = np.empty((rows, nchan))
@@ -869,26 +757,20 @@ def _channels_compiled(
         for k, n in enumerate(members):
             envelope = envelopes[k]
             bm = bms[k] if bms is not None else None
-            omega = tpt * float(cf[n])
-            erb = float(erb_all[n])
-            carrier = _carrier(omega, total)
+            carrier = _carrier(channels.omega(n), total)
             # control path: the broad filter sets each row's bandwidth
-            pole_c = math.exp(-tpt * erb * 1.019 * float(bandwidth_1[n]))
-            gain_c = 2.0 * (1 - pole_c) ** 4 / (1 + 4 * pole_c + 4 * pole_c**2)
+            pole_c = channels.control_pole(n)
+            gain_c = gammatone_gain(pole_c)
             squares = gammatone_rows(mid, row_lengths, np.full(rows, pole_c),
                                      np.full(rows, gain_c), carrier, control,
                                      floor=SMALL**2, power=True)
             control_rms = np.sqrt(squares / counts)
             control_average[:, n] = control_rms
             control_db = 20 * np.log10(control_rms) + row_level
-            bw_lo = bw_min[:, n]
-            bw_hi = float(bandwidth_1[n])
-            bandwidth = np.where(control_db < 50, bw_lo,
-                                 np.where(control_db > 100, bw_hi,
-                                          bw_lo + ((control_db - 50) / 50) * (bw_hi - bw_lo)))
+            bandwidth = channels.bandwidth(n, control_db, bw_min[:, n])
             bandwidths[:, n] = bandwidth
-            pole = np.exp(-tpt * erb * 1.019 * bandwidth)
-            gain = 2.0 * (1 - pole) ** 4 / (1 + 4 * pole + 4 * pole**2)
+            pole = channels.pole(n, bandwidth)
+            gain = gammatone_gain(pole)
             squares = gammatone_rows(mid, row_lengths, pole, gain, carrier, envelope, bm)
             average[:, n] = np.sqrt(squares / counts)
             # OHC compression gain from the control envelope, smoothed, applied to env and BM

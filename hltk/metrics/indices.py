@@ -16,26 +16,18 @@ Randomness: pass ``seeds`` to reproduce ``np.random.seed(seed); pyclarity_metric
 exactly (each item gets its own ``numpy.random.RandomState(seed)``). The HASPI ensemble weights
 are read from pyclarity (``clarity.evaluator.haspi.ip.get_neural_net``) at run time.
 
-Precision: float64 throughout (see :mod:`hltk.metrics.ear_model`). Scores are differentiable
+Precision: float64 throughout (see :mod:`hltk.metrics.ear.model`). Scores are differentiable
 with respect to ``processed`` where the metric is continuous (silence selection, alignment
 delays and ``max``/``clip`` branches are piecewise constant).
 
 Performance: on CPU without autograd the ear model runs its compiled channel loop
-(:mod:`hltk.metrics.ear_compiled`: numba row kernels, the threshold noise replayed by
-:mod:`hltk.metrics.legacy_rng`), and the feature stages their compiled or scipy versions
-(HASPI's envelope smoothing, ``bm_covary``'s segment covariances, the FFTs); chunks are then
-:data:`COMPILED_CHUNK` items. Measured with ``bench/torch_metrics_speed.py --configs 1x2``
-(32 pairs x 4 s at 24 kHz; torch ``set_num_threads(1)`` with ``workers=2`` against a 2-process
-joblib pool, same seeds) on the shared 2-core VM: see the README's Performance section for
-the figures. Per 4 s pair, one thread (``bench/torch_metrics_profile.py``), what is left:
-HASPI ~0.21 s (features ~54 ms, envelope alignment ~40 ms, three vectorised transcendental
-passes per channel ~24 ms, gammatone recursions ~20 ms, IHC adaptation ~12 ms, skipping the
-threshold noise ~10 ms); HASQI/HAAQI ~0.19-0.2 s (envelope and BM alignment ~48 ms,
-threshold noise kept ~39 ms, transcendental passes ~18 ms, segment covariances of the
-weighed tiles ~15 ms, gammatone ~14 ms, IHC ~11 ms; the recursions four rows at a time in
-SIMD lanes, :mod:`hltk.metrics.ear_simd`). Use one intra-op thread per worker on CPU. On a
-GPU (or with autograd) the frequency-domain torch path filters all items of a chunk at once
-(not yet measured on a GPU).
+(:mod:`hltk.metrics.ear.compiled`: numba row kernels, the recursions four rows at a time in
+SIMD lanes, the threshold noise replayed by :mod:`hltk.metrics.ear.legacy_rng`), and the
+feature stages their compiled or scipy versions (HASPI's envelope smoothing, ``bm_covary``'s
+segment covariances, the FFTs); chunks are then :data:`COMPILED_CHUNK` items. Use one intra-op
+thread per worker on CPU. On a GPU (or with autograd) the frequency-domain torch path filters
+all items of a chunk at once. Speed and its profile: ``bench/torch_metrics_speed.py`` and
+``bench/torch_metrics_profile.py``.
 """
 
 from __future__ import annotations
@@ -50,10 +42,11 @@ import scipy.fft
 import scipy.signal
 import torch
 
-from hltk.dsp.ear_filters import fast_fft_size, fft_convolve_full
-from hltk.metrics.ear_compiled import decimating_fir_rows, segment_covariance_rows
-from hltk.metrics.ear_model import AUDIOMETRIC_FREQUENCIES, FS, center_frequency, ear_model
-from hltk.metrics.legacy_rng import add_standard_normal
+from hltk.dsp.fftconv import fast_fft_size, fft_convolve
+from hltk.metrics.ear.channels import FS, center_frequency
+from hltk.metrics.ear.compiled import decimating_fir_rows, segment_covariance_rows
+from hltk.metrics.ear.legacy_rng import add_standard_normal
+from hltk.metrics.ear.model import AUDIOMETRIC_FREQUENCIES, ear_model
 
 __all__ = ["haspi_v2", "hasqi_v2", "haaqi", "audiograms_to_levels"]
 
@@ -179,7 +172,7 @@ def _segment_covariance(
     n_fft = fast_fft_size(length + maxlag + 1)
     if xs.device.type == "cpu" and not (torch.is_grad_enabled()
                                         and (xs.requires_grad or ys.requires_grad)):
-        # scipy's pocketfft: 1.5-3x faster than torch's on this CPU, same values to rounding
+        # scipy's pocketfft: faster than torch's on CPU, same values to rounding
         x_np, y_np = xs.numpy(), ys.numpy()
         corr = torch.from_numpy(scipy.fft.irfft(
             scipy.fft.rfft(x_np, n=n_fft) * np.conj(scipy.fft.rfft(y_np, n=n_fft)), n=n_fft))
@@ -388,13 +381,13 @@ def _haspi_features(reference_db: torch.Tensor, processed_db: torch.Tensor, leng
         coefficient = torch.as_tensor(hann / np.sum(hann), device=device)
         half_k = int(nfir[k] / 2)
         if k == 0:
-            filtered = fft_convolve_full(cep, coefficient)[..., half_k : half_k + nsamp]
+            filtered = fft_convolve(cep, coefficient, scipy_fft=True)[..., half_k : half_k + nsamp]
         else:
             phase = math.pi * n * centers[k] / nyquist
             cosine = math.sqrt(2) * torch.cos(phase)
             sine = math.sqrt(2) * torch.sin(phase)
             demod = torch.complex(cep * cosine, -cep * sine)
-            out = fft_convolve_full(demod, coefficient.to(demod.dtype))
+            out = fft_convolve(demod, coefficient.to(demod.dtype), scipy_fft=True)
             out = out[..., half_k : half_k + nsamp]
             filtered = out.real * cosine - out.imag * sine
         # ebm.modulation_cross_correlation
@@ -427,7 +420,7 @@ def _haspi_network(features: torch.Tensor) -> torch.Tensor:
 
 
 #: items per ear-model chunk on the compiled CPU path: its kernels run row by row and its
-#: alignment transforms batch channels instead (see ``ear_model._channel_group``), so larger
+#: alignment transforms batch channels instead (see ``hltk.metrics.ear.model._channel_group``), so larger
 #: chunks gain little and cost memory ([B, 2, 32, T] float64 outputs, 0.4 GB per 8 items of
 #: 4 s, for each chunk in flight)
 COMPILED_CHUNK = 2
@@ -630,7 +623,7 @@ def _melcor9_high(reference: torch.Tensor, processed: torch.Tensor, threshold: f
     kernels = torch.as_tensor(b, device=reference.device).unsqueeze(1)  # [nmod, 1, K]
     half = n_fir // 2
     both = torch.stack((ref_cep, proc_cep)).unsqueeze(1)  # [2, 1, ncep, nsel]
-    filtered = fft_convolve_full(both, kernels.unsqueeze(0))[..., half : half + nsel]
+    filtered = fft_convolve(both, kernels.unsqueeze(0), scipy_fft=True)[..., half : half + nsel]
     x = filtered[0] - filtered[0].mean(-1, keepdim=True)  # [nmod, ncep, nsel]
     y = filtered[1] - filtered[1].mean(-1, keepdim=True)
     cov = _safe_ratio((x * y).sum(-1), (x**2).sum(-1), (y**2).sum(-1))  # [nmod, ncep]

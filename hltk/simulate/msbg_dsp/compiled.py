@@ -1,7 +1,7 @@
-"""Compiled sample-by-sample recursions for MSBG's filterbank on CPU (inference only).
+"""MSBG's compiled path: sample-by-sample recursions for the filterbank on CPU (inference only).
 
-:mod:`hltk.dsp.iir` runs every recursive filter as block matrix products, which torch can
-differentiate and run on a GPU, but which costs ~30-60 multiply-adds per sample per filter on
+:mod:`hltk.simulate.msbg_dsp.iir` runs every recursive filter as block matrix products, which
+torch can differentiate and run on a GPU, but which costs ~30-60 multiply-adds per sample per filter on
 a CPU. Without autograd, the plain recursion (``lfilter``'s transposed direct form II, ~5 per
 section) needs far less arithmetic if it is vectorised across signals. The kernels here
 (numba, compiled once per machine and cached) run it time step by time step in a
@@ -12,17 +12,16 @@ other and against pyclarity.
 
 A recursion step is cheap and its states depend on the previous step, so what limits these
 loops is how much independent work each time step holds. With only a chunk's signals as the
-lanes (2-19 in a mixed batch) the loops were bound by latency and loop overhead: 2.5-2.9 ns
-per lane-channel-sample for the gammatone at 8-13 signals against 1.4 at 16. Hence:
+lanes (2-19 in a mixed batch) the loops are bound by latency and loop overhead, the more so
+the fewer the signals (``bench/torch_msbg_kernels.py``). Hence:
 
 - the gammatone kernel takes a group's *channels x signals* as its lanes, with per-lane
   coefficients (four cascaded biquads fused in one lane loop, the high-pass in a second);
-- the envelope kernels interleave :data:`_INTERLEAVED` channels in one time loop (inside
-  :func:`recruited_sum_cpu` this measured faster than one channel at a time, 1.4-1.5 against
-  1.7-1.9 ns per channel-sample at 16-19 signals; but ``envelope_cpu`` alone is now
-  0.8-0.95 ns there, against 0.5 for the previous one-channel kernel, whose 1-D states and
-  row views the multi-channel loops lose: ``bench/torch_msbg_kernels.py``);
-- :func:`recruited_sum_cpu` fuses the envelope, the recruitment gain and the channel sum,
+- the envelope kernels interleave :data:`_INTERLEAVED` channels in one time loop (faster
+  than one channel at a time inside :func:`recruited_sum_compiled`; :func:`envelope_compiled`
+  alone loses the 1-D states and row views of a one-channel kernel:
+  ``bench/torch_msbg_kernels.py``);
+- :func:`recruited_sum_compiled` fuses the envelope, the recruitment gain and the channel sum,
   computing the gain in blocks of time steps with its own vectorised ``log``/``exp``, so
   that the cochleagram is read once instead of in six torch passes.
 
@@ -35,8 +34,8 @@ narrow low-frequency sections lose 2e-3 of the peak). The gammatone's run in flo
 first ``wide_channels`` channels and in the arrays' dtype for the rest: float32 states cost
 the narrow channels below 1 kHz 3e-4 of their peak (68-80 dB SNR) but the channels from
 1 kHz up less than 5e-5 (98 dB or more), and float32 lanes, half the bytes, make the bank
-10-40% faster from 13 signals a chunk up (even at 8, up to 15% slower at 2, where each
-precision's groups have few lanes: ``bench/torch_msbg_kernels.py``);
+faster from about a dozen signals a chunk up (slower for a handful, where each precision's
+groups have few lanes: ``bench/torch_msbg_kernels.py``);
 :class:`~hltk.simulate.torch_msbg.TorchMsbg` keeps float64 below 1 kHz, which left its
 float32 output within 103 dB (min over 16 items) of its all-float64 recursions.
 """
@@ -75,7 +74,7 @@ def _section(buffer, z1, z2, b0, b1, b2, a1, a2):  # type: ignore[no-untyped-def
 def _lane_cascade4(x, z, c, first):  # type: ignore[no-untyped-def]
     """One time step of four cascaded biquads per lane: ``x [L]`` in place, states
     ``z[first : first + 8]`` (two rows per section), coefficients ``c[0:5] [5, L]``.
-    (Four sections fused in one lane loop: 20-30% faster than four passes, measured. numba
+    (Four sections fused in one lane loop: faster than four passes. numba
     compiles this loop to scalar code, not SIMD (the rows' runtime stride stops LLVM's
     vectoriser; checked in ``inspect_asm``): the lanes' independent chains fill each
     other's latency gaps.)"""
@@ -293,7 +292,7 @@ class _GainFormat:
     Integers and floats are converted through the bits of ``2**p + bias`` (``p`` mantissa
     bits): a small integer ``j`` or'ed into the mantissa of ``2**p`` reads as ``2**p + j``.
     (numba's casts would do, but a kernel that takes a cast function as an argument is not
-    found in numba's cache by a new process and compiles again, ~6 s.)"""
+    found in numba's cache by a new process and compiles again.)"""
 
     def __init__(self, dtype: type[np.floating]) -> None:
         double = dtype is np.float64
@@ -455,7 +454,7 @@ def _channel_groups(wide: int, channels: int, signals: int, threads: int) -> np.
     return np.asarray(bounds, np.int64)
 
 
-def gammatone_filterbank_cpu(
+def gammatone_filterbank_compiled(
     signal: torch.Tensor,
     coefficients: np.ndarray,
     order: int,
@@ -473,7 +472,7 @@ def gammatone_filterbank_cpu(
     68-80 dB of SNR, but the channels from 1 kHz up 98 dB or more (speed: module
     docstring)."""
     if signal.device.type != "cpu" or signal.dim() != 2:
-        raise ValueError("gammatone_filterbank_cpu needs a [T, N] CPU tensor")
+        raise ValueError("gammatone_filterbank_compiled needs a [T, N] CPU tensor")
     signal = signal.contiguous()
     steps = signal.shape[0]
     channels = len(delays)
@@ -493,11 +492,11 @@ def gammatone_filterbank_cpu(
     return out
 
 
-def envelope_cpu(bands: torch.Tensor, coefficients: np.ndarray, padlen: int) -> torch.Tensor:
+def envelope_compiled(bands: torch.Tensor, coefficients: np.ndarray, padlen: int) -> torch.Tensor:
     """``filtfilt(b_c, a_c, |bands[c]|, padlen=padlen)`` along time for ``bands [C, T, N]``
     (time-major), one biquad per channel (``coefficients [C, 5]``). Returns ``[C, T, N]``."""
     if bands.device.type != "cpu" or bands.dim() != 3:
-        raise ValueError("envelope_cpu needs a [C, T, N] CPU tensor")
+        raise ValueError("envelope_compiled needs a [C, T, N] CPU tensor")
     if bands.shape[1] <= padlen:
         raise ValueError(f"filtfilt needs more than padlen={padlen} samples")
     bands = bands.contiguous()
@@ -516,7 +515,7 @@ def _initial_states(coefficients: np.ndarray) -> np.ndarray:
     ]), np.float64)
 
 
-def recruited_sum_cpu(
+def recruited_sum_compiled(
     bands: torch.Tensor,
     coefficients: np.ndarray,
     padlen: int,
@@ -525,11 +524,11 @@ def recruited_sum_cpu(
 ) -> torch.Tensor:
     """MSBG's recruitment and recombination in one pass: ``sum_c bands[c] * gain_c`` for
     ``bands [C, T, N]`` (time-major), with ``gain_c = (min(max(env_c, 1e-9), M) / M) **
-    power[c]``, ``env_c`` = :func:`envelope_cpu` of the channel (``coefficients [C, 5]``)
+    power[c]``, ``env_c`` = :func:`envelope_compiled` of the channel (``coefficients [C, 5]``)
     and ``M = exp(log_max)`` per signal. ``power [C, N]`` must be finite. Returns
     ``[T, N]`` float64 (the gains are computed in ``bands.dtype``, the sum in float64)."""
     if bands.device.type != "cpu" or bands.dim() != 3:
-        raise ValueError("recruited_sum_cpu needs a [C, T, N] CPU tensor")
+        raise ValueError("recruited_sum_compiled needs a [C, T, N] CPU tensor")
     if bands.shape[1] <= padlen:
         raise ValueError(f"filtfilt needs more than padlen={padlen} samples")
     power_np = np.ascontiguousarray(power.detach().cpu().numpy(), np.float64)

@@ -3,8 +3,8 @@
 pyclarity draws the IHC threshold noise with ``np.random.standard_normal((32, n))`` (twice per
 pair) from the global legacy generator, and HASPI's later cepstral noise comes from the same
 stream. To reproduce scores for a seed, every one of those draws must be replayed, and numpy's
-legacy path costs 15-25 ns per value here (a call through the bit generator for every 32-bit
-word, one ``log`` per pair), about 0.1-0.15 s per 4 s pair.
+legacy path is slow (a call through the bit generator for every 32-bit word, one ``log`` per
+pair).
 
 This module runs the same algorithm in numba kernels: MT19937 (Matsumoto & Nishimura 1998,
 the state ``RandomState.get_state()`` exposes) with the legacy 53-bit doubles and the polar
@@ -18,9 +18,8 @@ What makes it faster: the 624 output words of each MT19937 block are tempered in
 vectorised pass, and a block's tries are computed in one vectorised loop (indexed from a
 slice of the block, or numba compiles scalar loads); the 21 % of rejected tries are
 counted without a branch, and the kept ones compacted without one. The kept stream runs
-in rounds small enough for the L2 cache. On the 2-core VM (``bench/legacy_rng_speed.py``,
-one ear model's 32 x 96 000 draws): 1.2-1.6 ns per skipped and 6.4-10 ns per kept value,
-against 16.5-22.6 ns for ``RandomState.standard_normal`` (several runs).
+in rounds small enough for the L2 cache. Speed against ``RandomState.standard_normal``:
+``bench/legacy_rng_speed.py``.
 """
 
 from __future__ import annotations
@@ -229,7 +228,7 @@ def _add_values(values, count, target, start, length, scale):  # type: ignore[no
 
 
 #: accepted pairs per round of the kept stream: its buffers (5 x 8 bytes per pair) stay in
-#: the L2 cache (rounds of 65 536 pairs spilled it: 8-9 against 6-7 ns per value)
+#: the L2 cache (rounds of 65 536 pairs spilled it and ran slower: ``bench/legacy_rng_speed.py``)
 _ROUND = 2048
 
 

@@ -1,5 +1,6 @@
-"""The reference metric engine: pyclarity's HASPI v2 / HASQI v2 / HAAQI, pystoi's STOI / ESTOI,
-the ``pesq`` package's wide-band PESQ, and SI-SDR — one item at a time.
+"""The ``clarity`` scoring engine, the reference (``hltk evaluate --engine clarity``):
+pyclarity's HASPI v2 / HASQI v2 / HAAQI, pystoi's STOI / ESTOI, the ``pesq`` package's
+wide-band PESQ, and SI-SDR — one item at a time.
 
 Every pyclarity call uses keywords only (HAAQI takes the processed signal first) and is
 preceded by ``np.random.seed(item seed)``: pyclarity draws threshold noise from the global

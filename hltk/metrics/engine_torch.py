@@ -1,8 +1,8 @@
-"""The ``torch`` metric engine for ``hltk evaluate --engine torch``: HASPI v2, HASQI v2 and HAAQI
-of a batch of items through the batched torch ear model (:mod:`hltk.metrics.torch_engine`);
+"""The ``torch`` scoring engine (``hltk evaluate --engine torch``): HASPI v2, HASQI v2 and HAAQI
+of a batch of items through the batched indices (:mod:`hltk.metrics.indices`);
 STOI, ESTOI, PESQ and SI-SDR stay on their reference implementations.
 
-Semantics are the clarity engine's (:mod:`hltk.metrics.clarity_engine`): the same ears, trim,
+Semantics are the clarity engine's (:mod:`hltk.metrics.engine_clarity`): the same ears, trim,
 calibration and combination rules, and each (item, metric, ear) score uses a fresh
 ``RandomState(item seed)`` — what ``np.random.seed(seed)`` before a pyclarity call gives — so
 the two engines agree to rounding (about 1e-9, ``tests/test_torch_metrics_slow.py``).
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from hltk.io.listeners import Audiogram
-from hltk.metrics.clarity_engine import (
+from hltk.metrics.engine_clarity import (
     NEEDS_AUDIOGRAM,
     MetricError,
     ScoringSettings,
@@ -47,13 +47,13 @@ def torch_ear_scores(pairs: Sequence[PairSignals], settings: ScoringSettings,
     Pairs whose reference ear is silent, or that lack an audiogram, are left out (the caller
     reports them as the clarity engine does).
     """
-    from hltk.metrics import torch_engine
+    from hltk.metrics import indices
 
     results: list[dict[tuple[str, str], float]] = [{} for _ in pairs]
     metrics = [m for m in settings.metrics if m in NEEDS_AUDIOGRAM]
     if not metrics:
         return results
-    # one entry per (item, ear): grouped by sample rates, which the torch engine takes per call
+    # one entry per (item, ear): grouped by sample rates, which the indices take per call
     groups: dict[tuple[int, int], list[tuple[int, str, np.ndarray, np.ndarray, Audiogram, float]]] = {}
     for index, pair in enumerate(pairs):
         if pair.audiograms is None:
@@ -81,12 +81,12 @@ def torch_ear_scores(pairs: Sequence[PairSignals], settings: ScoringSettings,
         for metric in metrics:
             with torch.no_grad():
                 if metric == "haspi":
-                    values = torch_engine.haspi_v2(references, processed_signals, **common)
+                    values = indices.haspi_v2(references, processed_signals, **common)
                 elif metric == "hasqi":
-                    values = torch_engine.hasqi_v2(references, processed_signals,
+                    values = indices.hasqi_v2(references, processed_signals,
                                                    equalisation=settings.equalisation, **common)
                 else:
-                    values = torch_engine.haaqi(references, processed_signals,
+                    values = indices.haaqi(references, processed_signals,
                                                 equalisation=settings.equalisation, **common)
             for entry, value in zip(entries, values.tolist(), strict=True):
                 results[entry[0]][(metric, entry[1])] = float(value)

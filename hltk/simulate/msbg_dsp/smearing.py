@@ -13,7 +13,7 @@ A negative smeared power gives an imaginary magnitude (numpy's complex square ro
 become ``1j * sqrt(-P) * phasor``; only the real part of the inverse FFT is kept.
 
 :func:`spectral_smear` is torch throughout (autograd, CUDA). Without autograd on a CPU,
-:func:`spectral_smear_cpu` runs the same arithmetic with the elementwise work around the
+:func:`spectral_smear_compiled` runs the same arithmetic with the elementwise work around the
 FFTs and the matrix product (framing and window, power, rescaling, window and overlap-add)
 as four compiled passes instead of ~20 torch passes over frame-sized tensors.
 """
@@ -263,12 +263,12 @@ def _overlap_kernel(frames, window, out):  # type: ignore[no-untyped-def]
                         hop[i] += source[i] * weights[i]
 
 
-def spectral_smear_cpu(signal: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+def spectral_smear_compiled(signal: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     """:func:`spectral_smear` for CPU tensors without autograd (same arguments and result;
     compiled elementwise passes, the FFTs and the matrix product by torch)."""
     if signal.device.type != "cpu" or (torch.is_grad_enabled() and signal.requires_grad):
-        raise ValueError("spectral_smear_cpu needs a CPU tensor and no autograd")
-    from hltk.dsp.recursion import ThreadsAsTorch
+        raise ValueError("spectral_smear_compiled needs a CPU tensor and no autograd")
+    from hltk.simulate.msbg_dsp.compiled import ThreadsAsTorch
 
     batch = signal.shape[0]
     lagged, frames_count = _lagged(signal.detach())

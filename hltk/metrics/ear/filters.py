@@ -1,4 +1,4 @@
-"""Stateless torch filters used by the Kates ear model port (`hltk.metrics.ear_model`).
+"""Stateless filters of the Kates ear model port (:mod:`hltk.metrics.ear.model`).
 
 Recursive (IIR) filters are applied as FFT products with their *analytic* frequency
 response evaluated on the DFT grid. A circular convolution with the analytic response equals
@@ -23,13 +23,13 @@ import functools
 import math
 
 import numpy as np
-import scipy.fft
 import scipy.signal
 import torch
 from scipy.special import gammaln
 
+from hltk.dsp.fftconv import fast_fft_size
+
 __all__ = [
-    "fast_fft_size",
     "iir_tail_length",
     "polyval_z",
     "iir_response",
@@ -39,25 +39,7 @@ __all__ = [
     "gammatone_lfilter",
     "gammatone_complex",
     "shift_signal",
-    "fft_convolve_full",
 ]
-
-
-def fast_fft_size(n: int) -> int:
-    """Smallest 2^a 3^b 5^c >= n (sizes pocketfft / cuFFT handle fastest)."""
-    n = max(int(n), 1)
-    best = 1 << (n - 1).bit_length()
-    p5 = 1
-    while p5 < best:
-        p35 = p5
-        while p35 < best:
-            p = p35
-            while p < n:
-                p *= 2
-            best = min(best, p)
-            p35 *= 3
-        p5 *= 5
-    return best
 
 
 @functools.lru_cache(maxsize=256)
@@ -280,31 +262,3 @@ def shift_signal(signal: torch.Tensor, delay: torch.Tensor, lengths: torch.Tenso
         elif d < 0 and length + d > 0:
             out[r, -d:length] = rows[r, : length + d]
     return out.reshape(signal.shape)
-
-
-def fft_convolve_full(signal: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """Full linear convolution along the last axis (``numpy.convolve(x, h, 'full')``).
-
-    Args:
-        signal: ``[..., T]``; kernel: ``[..., K]`` (broadcast).
-
-    Returns:
-        ``[..., T + K - 1]``.
-    """
-    out_len = signal.shape[-1] + kernel.shape[-1] - 1
-    n_fft = fast_fft_size(out_len)
-    if (signal.device.type == "cpu" and kernel.device.type == "cpu"
-            and not (torch.is_grad_enabled() and (signal.requires_grad or kernel.requires_grad))):
-        # scipy's pocketfft: 1.5-3x faster than torch's on CPU; same values to rounding
-        x, h = signal.detach().numpy(), kernel.detach().numpy()
-        if np.iscomplexobj(x) or np.iscomplexobj(h):
-            full = scipy.fft.ifft(scipy.fft.fft(x, n=n_fft) * scipy.fft.fft(h, n=n_fft), n=n_fft)
-        else:
-            full = scipy.fft.irfft(scipy.fft.rfft(x, n=n_fft) * scipy.fft.rfft(h, n=n_fft),
-                                   n=n_fft)
-        return torch.from_numpy(np.ascontiguousarray(full[..., :out_len]))
-    if signal.is_complex() or kernel.is_complex():
-        spec = torch.fft.fft(signal, n=n_fft) * torch.fft.fft(kernel, n=n_fft)
-        return torch.fft.ifft(spec, n=n_fft)[..., :out_len]
-    spec = torch.fft.rfft(signal, n=n_fft) * torch.fft.rfft(kernel, n=n_fft)
-    return torch.fft.irfft(spec, n=n_fft)[..., :out_len]
