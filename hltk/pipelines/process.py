@@ -21,10 +21,13 @@ def load_task_manifest(
     root: str | Path | None = None,
     listeners_path: str | Path | None = None,
     jobs: int = 8,
+    skip_invalid: bool = False,
 ) -> Manifest:
-    """A processing manifest: ``id``, ``audio`` and a listener for every row."""
+    """A processing manifest: ``id``, ``audio`` and a listener for every row (with
+    ``skip_invalid``, rows that fail are set aside, :attr:`Manifest.invalid`)."""
     return load_manifest(manifest_path, root=root, listeners_path=listeners_path,
-                         required_columns=("id", "audio"), require_listener=True, jobs=jobs)
+                         required_columns=("id", "audio"), require_listener=True, jobs=jobs,
+                         skip_invalid=skip_invalid)
 
 
 def process_manifest(
@@ -40,7 +43,8 @@ def process_manifest(
     progress: Callable[[int, int], Any] | None = None,
 ) -> RunSummary:
     """Validate the manifest, build the backend and run it over the selected items."""
-    manifest = load_task_manifest(manifest_path, root=root, listeners_path=listeners_path)
+    manifest = load_task_manifest(manifest_path, root=root, listeners_path=listeners_path,
+                                  skip_invalid=settings.skip_invalid)
     name = backend or registry.default_backend(task)
     options = dict(backend_options or {})
     spec = registry.get(task, name)
