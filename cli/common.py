@@ -49,6 +49,9 @@ ShardOpt = Annotated[str | None, typer.Option(
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Redo items already done.")]
 RetryOpt = Annotated[bool, typer.Option("--retry-failed", help="Retry items that failed before.")]
 LimitOpt = Annotated[int | None, typer.Option("--limit", min=0, help="Only the first N manifest rows.")]
+SkipInvalidOpt = Annotated[bool, typer.Option(
+    "--skip-invalid", help="Rows that fail validation become failures.csv rows (stage validate) "
+    "and the others run (exit 3); default: a bad manifest is refused whole (exit 2).")]
 EarOpt = Annotated[Literal["both", "left", "right"], typer.Option(
     "--ear",
     help="both: two-ear output (mono input is duplicated); left/right: that ear only.")]
@@ -115,6 +118,7 @@ def run_processing(
     overwrite: bool,
     retry_failed: bool,
     limit: int | None,
+    skip_invalid: bool,
     ear: str,
     level_db_spl: float | None,
     audio_format: str,
@@ -131,7 +135,7 @@ def run_processing(
             out=out, audio_format=audio_format, filename=filename, clip=clip, ear=ear,
             level_db_spl=level_db_spl, seed=seed, jobs=jobs, batch_size=batch_size, device=device,
             executor=executor, scheduler=scheduler, shard=parse_shard(shard), overwrite=overwrite,
-            retry_failed=retry_failed, limit=limit, quiet=quiet,
+            retry_failed=retry_failed, limit=limit, quiet=quiet, skip_invalid=skip_invalid,
         )
         with progress_bar(f"{task} ({backend or registry.default_backend(task)})", quiet) as update:
             summary = process_manifest(

@@ -51,6 +51,7 @@ def denoise_amplify(
     overwrite: c.OverwriteOpt = False,
     retry_failed: c.RetryOpt = False,
     limit: c.LimitOpt = None,
+    skip_invalid: c.SkipInvalidOpt = False,
     ear: c.EarOpt = "both",
     level_db_spl: c.LevelOpt = None,
     audio_format: c.FormatOpt = "wav16",

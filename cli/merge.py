@@ -1,4 +1,4 @@
-"""``hltk merge``: combine shard runs into one."""
+"""``hltk merge``: combine shard runs (processing or ``evaluate``) into one."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ def merge(
     output_format: c.OutputFormatOpt = "table",
     quiet: c.QuietOpt = False,
 ) -> None:
-    """Merge `--shard I/N` runs: ledger, manifest.csv, failures.csv and run.json in one folder."""
+    """Merge `--shard I/N` runs: ledger, manifest.csv (or evaluate's scores.csv), failures.csv
+    and run.json in one folder."""
     if out is None:
         if len(sources) != 1:
             error("several sources need -o/--out")
