@@ -61,6 +61,9 @@ ShardOpt = Annotated[str | None, typer.Option(
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Redo items already done.")]
 RetryOpt = Annotated[bool, typer.Option("--retry-failed", help="Retry items that failed before.")]
 LimitOpt = Annotated[int | None, typer.Option("--limit", min=0, help="Only the first N manifest rows.")]
+SkipInvalidOpt = Annotated[bool, typer.Option(
+    "--skip-invalid", help="Rows that fail validation become failures.csv rows (stage validate) "
+    "and the others run (exit 3); default: a bad manifest is refused whole (exit 2).")]
 EarOpt = Annotated[Literal["both", "left", "right"], typer.Option(
     "--ear",
     help="both: two-ear output (mono input is duplicated); left/right: that ear only.")]
@@ -97,6 +100,7 @@ PROCESSING: tuple[inspect.Parameter, ...] = (
     _param("overwrite", OverwriteOpt, False),
     _param("retry_failed", RetryOpt, False),
     _param("limit", LimitOpt, None),
+    _param("skip_invalid", SkipInvalidOpt, False),
     _param("ear", EarOpt, "both"),
     _param("level_db_spl", LevelOpt, None),
     _param("audio_format", FormatOpt, "wav16"),

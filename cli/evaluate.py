@@ -16,6 +16,7 @@ from hltk.pipelines.evaluate import EvaluateSettings, parse_metrics, preset_scor
 from hltk.pipelines.evaluate import (
     evaluate as run_evaluate,
 )
+from hltk.runner import parse_shard
 from hltk_cli import common as c
 from hltk_cli.output import info, print_rows, progress_bar, warn
 
@@ -77,6 +78,8 @@ def evaluate(
     executor: c.ExecutorOpt = "local",
     scheduler: c.SchedulerOpt = None,
     limit: c.LimitOpt = None,
+    shard: c.ShardOpt = None,
+    skip_invalid: c.SkipInvalidOpt = False,
     overwrite: c.OverwriteOpt = False,
     retry_failed: c.RetryOpt = False,
     seed: c.SeedOpt = 0,
@@ -92,7 +95,8 @@ def evaluate(
         settings = EvaluateSettings(
             out=out, scoring=scoring, reference_column=reference_column, engine=engine, seed=seed,
             jobs=jobs, batch_size=batch_size, executor=executor, scheduler=scheduler, limit=limit,
-            overwrite=overwrite, retry_failed=retry_failed, preset=preset,
+            overwrite=overwrite, retry_failed=retry_failed, preset=preset, shard=parse_shard(shard),
+            skip_invalid=skip_invalid,
         )
         groups = [g.strip() for g in group_by.split(",") if g.strip()]
         with progress_bar("evaluate", quiet) as update:
@@ -106,9 +110,9 @@ def evaluate(
         print_rows(_records(result.scores), list(result.scores.columns), output_format, title="scores")
     counts = result.counts
     info(f"evaluate: {counts['scored']} scored, {counts['skipped']} already scored, "
-         f"{counts['total_failed']} failed; tables in {out}", quiet)
+         f"{counts['total_failed']} failed; tables in {result.out}", quiet)
     if counts["total_failed"]:
-        warn(f"{counts['total_failed']} items failed: see {out / 'failures.csv'}")
+        warn(f"{counts['total_failed']} items failed: see {result.out / 'failures.csv'}")
     raise typer.Exit(result.exit_code)
 
 

@@ -1,4 +1,4 @@
-"""``hltk merge``: combine shard runs into one."""
+"""``hltk merge``: combine shard runs (processing or ``evaluate``) into one."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hltk.runner import EXIT_USAGE, RunError, merge_runs
+from hltk.runner import EXIT_USAGE, merge_runs
 from hltk_cli import common as c
 from hltk_cli.output import error, info, print_rows
 
@@ -20,17 +20,15 @@ def merge(
     output_format: c.OutputFormatOpt = "table",
     quiet: c.QuietOpt = False,
 ) -> None:
-    """Merge `--shard I/N` runs: ledger, manifest.csv, failures.csv and run.json in one folder."""
+    """Merge `--shard I/N` runs: ledger, manifest.csv (or evaluate's scores.csv), failures.csv
+    and run.json in one folder."""
     if out is None:
         if len(sources) != 1:
             error("several sources need -o/--out")
             raise typer.Exit(EXIT_USAGE)
         out = sources[0]
-    try:
+    with c.exit_codes():
         counts = merge_runs(sources, out)
-    except RunError as problem:
-        error(str(problem))
-        raise typer.Exit(EXIT_USAGE) from None
     print_rows([counts], list(counts), output_format, title="hltk merge")
     info(f"merged {counts['runs']} runs into {out}", c.is_quiet(quiet))
     raise typer.Exit(3 if counts["failed"] else 0)

@@ -22,14 +22,18 @@ def validate(
         help="Every row needs a listener (processing manifests do).")] = True,
     columns: Annotated[str, typer.Option(
         "--columns", help="Required columns, comma-separated.")] = "id,audio",
+    filename: c.FilenameOpt = "{id}.{ext}",
     output_format: c.OutputFormatOpt = "table",
     quiet: c.QuietOpt = False,
 ) -> None:
-    """Check MANIFEST: columns, ids, audio files, listeners, levels. Exit 2 on any problem."""
-    report = validate_manifest(
-        manifest, root=root, listeners_path=listeners, require_listener=require_listener,
-        required_columns=[name.strip() for name in columns.split(",") if name.strip()],
-    )
+    """Check MANIFEST: columns, ids, audio files, listeners, levels, output names. Exit 2 on any
+    problem."""
+    with c.exit_codes():
+        report = validate_manifest(
+            manifest, root=root, listeners_path=listeners, require_listener=require_listener,
+            required_columns=[name.strip() for name in columns.split(",") if name.strip()],
+            filename=filename,
+        )
     if report.problems:
         for line in report.messages():
             error(line)

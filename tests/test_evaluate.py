@@ -216,3 +216,57 @@ def test_torch_engine_equals_clarity_engine(pairs: Path, tmp_path: Path) -> None
     torch_scores = pd.read_csv(tmp_path / "torch/scores.csv", dtype={"id": str})
     for column in ("haspi_left", "haspi_right", "haspi", "hasqi", "stoi"):
         np.testing.assert_allclose(torch_scores[column], clarity.scores[column], rtol=0, atol=1e-6)
+
+
+def _with_silent_reference(pairs: Path, folder: Path) -> Path:
+    """The pairs manifest with speech1's reference silent (a scoring failure row)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sf.write(folder / "silent.wav", np.zeros(16000), 16000)
+    table = pd.read_csv(pairs, dtype=str)
+    table.loc[1, "reference"] = str(folder / "silent.wav")
+    table.to_csv(folder / "m.csv", index=False)
+    return folder / "m.csv"
+
+
+def test_shards_then_merge_equal_unsharded_scores(pairs: Path, tmp_path: Path) -> None:
+    manifest = _with_silent_reference(pairs, tmp_path / "m")
+    common = ["--metrics", "stoi,sisdr", "--seed", "2", "--root", str(pairs.parent), "-q"]
+    whole = runner.invoke(app, ["evaluate", str(manifest), "-o", str(tmp_path / "whole"), *common])
+    assert whole.exit_code == 3, whole.output
+    for index in (1, 2):
+        shard = runner.invoke(app, ["evaluate", str(manifest), "-o", str(tmp_path / "sharded"),
+                                    "--shard", f"{index}/2", *common])
+        assert shard.exit_code == (3 if index == 2 else 0), shard.output
+        part = pd.read_csv(tmp_path / f"sharded/shards/{index}-of-2/scores.csv", dtype=str)
+        assert list(part["id"]) == (["speech0", "speech2"] if index == 1 else ["speech1", "music0"])
+    assert not (tmp_path / "sharded/scores.csv").exists()
+    merged = runner.invoke(app, ["merge", str(tmp_path / "sharded"), "-q"])
+    assert merged.exit_code == 3, merged.output
+    for name in ("scores.csv", "failures.csv"):
+        assert (tmp_path / "sharded" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    # --against compares whole runs only
+    against = runner.invoke(app, ["evaluate", str(manifest), "-o", str(tmp_path / "cmp"), "--shard",
+                                  "1/2", "--against", str(tmp_path / "whole"), *common])
+    assert against.exit_code == 2 and not (tmp_path / "cmp").exists()
+
+
+def test_skip_invalid_scores_the_other_rows(pairs: Path, tmp_path: Path) -> None:
+    table = pd.read_csv(pairs, dtype=str)
+    (tmp_path / "broken.wav").write_bytes(b"this is not audio at all" * 10)
+    table.loc[2, "audio"] = str(tmp_path / "broken.wav")
+    table.to_csv(tmp_path / "m.csv", index=False)
+    args = ["evaluate", str(tmp_path / "m.csv"), "--metrics", "sisdr", "--root", str(pairs.parent), "-q"]
+    refused = runner.invoke(app, [*args, "-o", str(tmp_path / "refused")])
+    assert refused.exit_code == 2 and "line 4, column 'audio'" in refused.stderr
+    assert not (tmp_path / "refused").exists()
+    result = runner.invoke(app, [*args, "-o", str(tmp_path / "o"), "--skip-invalid"])
+    assert result.exit_code == 3, result.output
+    failures = pd.read_csv(tmp_path / "o/failures.csv", dtype=str)
+    assert list(zip(failures["id"], failures["line"], failures["stage"], strict=True)) == [
+        ("speech2", "4", "validate")]
+    message = " ".join(failures["message"][0].split())
+    assert message.startswith("m.csv line 4, column 'audio': unreadable audio file")
+    assert message in " ".join(refused.stderr.split())  # the refusal's own words
+    scores = pd.read_csv(tmp_path / "o/scores.csv", dtype=str)
+    assert list(scores["id"]) == ["speech0", "speech1", "music0"]
+    assert set(scores["status"]) == {"ok"}

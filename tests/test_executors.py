@@ -28,3 +28,18 @@ def test_joblib_pool_and_dask_local_cluster_equal_in_process(tmp_path: Path) -> 
     assert (tmp_path / "dask/manifest.csv").read_text() == (tmp_path / "single/manifest.csv").read_text()
     record = json.loads((tmp_path / "dask/run.json").read_text())
     assert record["executor"] == "dask" and record["counts"]["ok"] == 3
+
+
+def _square(offset: int, payload: int, worker: bool) -> tuple[int, bool]:
+    return payload * payload + offset, worker
+
+
+def test_map_work_yields_every_result_in_process_and_in_a_pool() -> None:
+    from hltk.runner.executors import map_work
+
+    payloads = list(range(6))
+    here = list(map_work(_square, 1, payloads, jobs=1))
+    assert here == [(p * p + 1, False) for p in payloads]  # in order, in this process
+    pooled = list(map_work(_square, 1, payloads, jobs=2))
+    assert sorted(pooled) == [(p * p + 1, True) for p in payloads]  # any order, in workers
+    assert list(map_work(_square, 1, payloads, jobs=2, in_process=True)) == here

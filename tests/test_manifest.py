@@ -146,3 +146,41 @@ def test_manifest_error_lists_every_problem(corpus: Path) -> None:
     with pytest.raises(ManifestError) as caught:
         load_manifest(corpus / "manifest.csv")
     assert [p.line for p in caught.value.problems] == [2, 3]
+
+
+@pytest.mark.parametrize("command", ["validate", "simulate"])
+def test_id_writing_outside_out_refused_by_validate_as_by_simulate(corpus: Path, command: str) -> None:
+    manifest = edit(corpus / "manifest.csv", "item01,", "../../escape,")
+    args = [command, str(manifest)] + (["-o", str(corpus / "out")] if command == "simulate" else [])
+    refuse(args, "line 3", "'../../escape'", "would make a path")
+    assert not (corpus / "out").exists()
+
+
+def test_validate_checks_the_given_filename_template(corpus: Path) -> None:
+    manifest = corpus / "manifest.csv"
+    result = runner.invoke(app, ["validate", str(manifest), "--filename", "{listener}_{id}.{ext}"])
+    assert result.exit_code == 0, result.output
+    # every item of one listener would be written to one file
+    make_speech_manifest(corpus / "same", count=2, listeners=("N1",))
+    refuse(["validate", str(corpus / "same/manifest.csv"), "--filename", "{listener}.{ext}"],
+           "line 3", "also the output of line 2")
+    refuse(["validate", str(manifest), "--filename", "{scene}.{ext}"],
+           "line 2", "{scene} is not a manifest column")
+
+
+def test_skip_invalid_sets_rows_aside_with_their_messages(corpus: Path) -> None:
+    (corpus / "audio/item01.wav").write_bytes(b"this is not audio at all" * 10)
+    with pytest.raises(ManifestError) as refused:
+        load_manifest(corpus / "manifest.csv")
+    manifest = load_manifest(corpus / "manifest.csv", skip_invalid=True)
+    assert [item.id for item in manifest.items] == ["item00", "item02"]
+    assert [(row.id, row.line) for row in manifest.invalid] == [("item01", 3)]
+    assert manifest.invalid[0].message("manifest.csv") == str(refused.value)
+    assert manifest.rows == 3
+
+
+def test_skip_invalid_still_refuses_untrusted_ids(corpus: Path) -> None:
+    manifest = edit(corpus / "manifest.csv", "item01,audio", "item00,audio")
+    (corpus / "audio/item02.wav").unlink()
+    with pytest.raises(ManifestError, match="duplicate id"):
+        load_manifest(manifest, skip_invalid=True)

@@ -9,11 +9,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from typer.testing import CliRunner
 
 from hltk.io.manifest import ManifestError
+from hltk.pipelines.process import load_task_manifest
 from hltk.pipelines.simulate import simulate
-from hltk.runner import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, RunError, RunSettings, item_seed, merge_runs
-from tests.helpers import make_speech_manifest
+from hltk.runner import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    RunError,
+    RunSettings,
+    item_seed,
+    merge_runs,
+    run_processor,
+)
+from hltk_cli.app import app
+from tests.helpers import AttenuatorProcessor, make_speech_manifest
 
 
 def audio_bytes(out: Path) -> dict[str, bytes]:
@@ -186,3 +198,103 @@ def test_ear_selection_and_stereo_input(tmp_path: Path, attenuator) -> None:
     two_out, _ = sf.read(tmp_path / "both/audio/item00.wav", always_2d=True)
     assert mono_out.shape[1] == 1 and two_out.shape[1] == 2
     assert abs(mono_out[:, 0] - two_out[:, 0]).max() < 1e-4  # left ear is the same either way
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under ``folder``: its bytes and modification time."""
+    if not folder.exists():
+        return {}
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+class NeedsNoise(AttenuatorProcessor):
+    """A per-item backend that declares a further audio column, ``noise``."""
+
+    name = "needs-noise"
+    batched = False
+    input_columns = ("noise",)
+
+    def __call__(self, audio, listeners, *, inputs=(), rows=(), **options):  # type: ignore[override]
+        return super().__call__(audio, listeners, **options)
+
+
+def test_refused_run_leaves_out_untouched(tmp_path: Path, attenuator) -> None:
+    manifest_path = make_speech_manifest(tmp_path / "corpus", count=3)
+    out = tmp_path / "out"
+    run(manifest_path, out, shard=(1, 2))
+    run(manifest_path, out)
+    before = snapshot(out)
+    assert "ledger.jsonl" in before and "shards/1-of-2/ledger.jsonl" in before
+    manifest = load_task_manifest(manifest_path)
+    refusals = [
+        # other settings in OUT
+        (RunError, lambda: run(manifest_path, out, audio_format="flac16")),
+        # bad options, under --overwrite (which must not delete the ledger before the checks)
+        (RunError, lambda: run(manifest_path, out, overwrite=True, jobs=0)),
+        (RunError, lambda: run(manifest_path, out, overwrite=True, executor="spark")),
+        (ManifestError, lambda: run(manifest_path, out, overwrite=True, filename="{nope}.{ext}")),
+        # the backend needs a column the manifest lacks
+        (ManifestError, lambda: run_processor(manifest, NeedsNoise(), RunSettings(out=out, overwrite=True),
+                                              task="simulate", backend="needs-noise")),
+        (RunError, lambda: run_processor(manifest, type("Batched", (NeedsNoise,), {"batched": True})(),
+                                         RunSettings(out=out, overwrite=True, shard=(1, 2)),
+                                         task="simulate", backend="needs-noise")),
+    ]
+    for error, refused_run in refusals:
+        with pytest.raises(error):
+            refused_run()
+        assert snapshot(out) == before
+    # a refused first run creates no OUT at all
+    with pytest.raises(ManifestError):
+        run_processor(manifest, NeedsNoise(), RunSettings(out=tmp_path / "fresh"), task="simulate",
+                      backend="needs-noise")
+    assert not (tmp_path / "fresh").exists()
+
+
+def test_skip_invalid_records_failures_and_runs_the_rest(tmp_path: Path, attenuator) -> None:
+    manifest = make_speech_manifest(tmp_path / "corpus", count=4)
+    (tmp_path / "corpus/audio/item02.wav").write_bytes(b"this is not audio at all" * 10)
+    with pytest.raises(ManifestError) as refused:
+        run(manifest, tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+    out = tmp_path / "out"
+    summary = run(manifest, out, skip_invalid=True)
+    assert summary.exit_code == EXIT_FAILED
+    failures = list(csv.DictReader((out / "failures.csv").open()))
+    assert [(f["id"], f["line"], f["stage"]) for f in failures] == [("item02", "4", "validate")]
+    assert failures[0]["message"] == str(refused.value)
+    assert sorted(audio_bytes(out)) == ["item00.wav", "item01.wav", "item03.wav"]
+    rows = list(csv.DictReader((out / "manifest.csv").open()))
+    assert [r["id"] for r in rows] == ["item00", "item01", "item03"]
+    assert summary.counts["invalid"] == 1 and summary.counts["ok"] == 3
+    # the others are the bytes of a run without the bad row
+    good = make_speech_manifest(tmp_path / "good", count=4)
+    run(good, tmp_path / "whole")
+    whole = audio_bytes(tmp_path / "whole")
+    assert audio_bytes(out) == {name: whole[name] for name in audio_bytes(out)}
+    # a rerun keeps the failure row without redoing anything; a shard holds the same rows
+    again = run(manifest, out, skip_invalid=True)
+    assert again.exit_code == EXIT_FAILED and again.counts["processed"] == 0
+    assert list(csv.DictReader((out / "failures.csv").open())) == failures
+    for index in (1, 2):
+        run(manifest, tmp_path / "sharded", shard=(index, 2), skip_invalid=True)
+    counts = merge_runs([tmp_path / "sharded"], tmp_path / "sharded")
+    assert counts == {"ok": 3, "failed": 1, "runs": 2}
+    assert (tmp_path / "sharded/failures.csv").read_text() == (out / "failures.csv").read_text()
+    assert (tmp_path / "sharded/manifest.csv").read_text() == (out / "manifest.csv").read_text()
+
+
+def test_skip_invalid_through_the_cli(tmp_path: Path) -> None:
+    manifest = make_speech_manifest(tmp_path / "corpus", count=3, seconds=0.3)
+    (tmp_path / "corpus/audio/item01.wav").write_bytes(b"")
+    out = tmp_path / "out"
+    refused = CliRunner().invoke(app, ["simulate", str(manifest), "-o", str(out), "-q"])
+    assert refused.exit_code == 2 and not out.exists()
+    result = CliRunner().invoke(app, ["simulate", str(manifest), "-o", str(out), "--skip-invalid",
+                                      "-q",
+                                      "--format", "csv"])
+    assert result.exit_code == 3, result.output
+    failures = list(csv.DictReader((out / "failures.csv").open()))
+    assert [(f["id"], f["stage"]) for f in failures] == [("item01", "validate")]
+    assert sorted(p.name for p in (out / "audio").iterdir()) == ["item00.wav", "item02.wav"]

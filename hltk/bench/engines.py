@@ -25,7 +25,7 @@ import torch
 
 from hltk.io.listeners import Audiogram
 from hltk.metrics.engine_clarity import ScoringSettings, combine, ear_signals, presentation_level
-from hltk.runner import map_work
+from hltk.runner.executors import map_work
 
 #: Metrics an engine may be asked for (the ones both engines implement).
 ENGINE_METRICS: tuple[str, ...] = ("haspi", "hasqi", "haaqi")

@@ -9,12 +9,17 @@ only names the listener). Optional ``level_db_spl`` overrides the calibration pe
 columns are carried through.
 
 A bad manifest is refused before any work with every problem found, each naming the line of
-the file (the header is line 1) and the column.
+the file (the header is line 1) and the column. With ``skip_invalid`` the rows with problems are
+set aside instead (:attr:`Manifest.invalid`, each with its problems, which a run records as
+failures) and the others load; problems of the file itself (header, listeners file, no rows) and
+rows whose id cannot be trusted (wrong field count, empty or duplicate id: ledgers, resume and
+merge key by id) still refuse the whole manifest.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -87,8 +92,22 @@ class ManifestItem:
 
 
 @dataclass(frozen=True)
+class InvalidRow:
+    """A row set aside by ``skip_invalid``: where it is and what is wrong with it."""
+
+    id: str
+    line: int
+    problems: tuple[Problem, ...]
+
+    def message(self, source: str) -> str:
+        """The problems as the refusal of the whole manifest words them."""
+        return "; ".join(problem.describe(source) for problem in self.problems)
+
+
+@dataclass(frozen=True)
 class Manifest:
-    """A validated manifest: its items in file order and where it came from."""
+    """A validated manifest: its items in file order and where it came from; with
+    ``skip_invalid``, also the rows set aside (in file order)."""
 
     path: Path
     root: Path
@@ -96,9 +115,40 @@ class Manifest:
     items: tuple[ManifestItem, ...]
     listeners: dict[str, Listener]
     listeners_path: Path | None = None
+    invalid: tuple[InvalidRow, ...] = ()
 
     def __len__(self) -> int:
         return len(self.items)
+
+    @property
+    def rows(self) -> int:
+        """Rows of the file: items and rows set aside."""
+        return len(self.items) + len(self.invalid)
+
+    def set_aside(self, problems: Sequence[Problem]) -> Manifest:
+        """This manifest with the items named by ``problems`` (by line) moved to
+        :attr:`invalid`, their problems with them."""
+        by_line: dict[int, list[Problem]] = {}
+        for problem in problems:
+            assert problem.line is not None, "only row problems set a row aside"
+            by_line.setdefault(problem.line, []).append(problem)
+        if not by_line:
+            return self
+        kept = tuple(item for item in self.items if item.line not in by_line)
+        aside = [InvalidRow(item.id, item.line, tuple(by_line[item.line]))
+                 for item in self.items if item.line in by_line]
+        invalid = tuple(sorted([*self.invalid, *aside], key=lambda row: row.line))
+        return dataclasses.replace(self, items=kept, invalid=invalid)
+
+
+def refuse_or_set_aside(manifest: Manifest, problems: Sequence[Problem], skip_invalid: bool) -> Manifest:
+    """Row problems found after loading (output names, a backend's columns): the manifest is
+    refused with all of them, or with ``skip_invalid`` their rows are set aside."""
+    if not problems:
+        return manifest
+    if not skip_invalid or any(p.line is None for p in problems):
+        raise ManifestError(manifest.path.name, sorted(problems, key=lambda p: (p.line or 0, p.column or "")))
+    return manifest.set_aside(problems)
 
 
 def _hl_columns(columns: Iterable[str]) -> dict[str, list[tuple[float, str]]]:
@@ -153,12 +203,15 @@ def load_manifest(
     require_listener: bool = True,
     check_audio: str = "full",
     jobs: int = 8,
+    skip_invalid: bool = False,
 ) -> Manifest:
     """Read and validate a manifest; raise :class:`ManifestError` listing every problem.
 
     ``audio_columns``: which path columns must name usable audio (default: those of
     :data:`AUDIO_COLUMNS` present, ``input`` excepted). ``check_audio``: ``full`` reads every
     file (catches NaN/inf), ``header`` reads headers only, ``none`` skips the checks.
+    ``skip_invalid``: rows with problems go to :attr:`Manifest.invalid` (see the module
+    docstring for what still refuses the whole manifest).
     """
     path = Path(path)
     source = path.name
@@ -225,21 +278,25 @@ def load_manifest(
         audio_columns = [c for c in AUDIO_COLUMNS if c in columns and c != "input"]
 
     items: list[ManifestItem] = []
+    untrusted_ids: set[int] = set()  # lines whose id cannot key a ledger entry
     first_line_of: dict[str, int] = {}
     used_listeners: dict[str, Listener] = {}
     to_check: list[tuple[int, str, Path]] = []
     for line, values in rows:
         if len(values) != len(columns):
             problems.append(Problem(line, None, f"{len(values)} fields for {len(columns)} columns"))
+            untrusted_ids.add(line)
             continue
         row = dict(zip(columns, (v.strip() for v in values), strict=True))
         item_id = row["id"]
         if not item_id:
             problems.append(Problem(line, "id", "empty id"))
+            untrusted_ids.add(line)
         elif item_id in first_line_of:
             problems.append(
                 Problem(line, "id", f"duplicate id {item_id!r} (first on line {first_line_of[item_id]})")
             )
+            untrusted_ids.add(line)
         else:
             first_line_of[item_id] = line
         paths: dict[str, Path] = {}
@@ -292,10 +349,12 @@ def load_manifest(
                 problems.append(Problem(line, column, verdict))
     if not items and not problems:
         problems.append(Problem(None, None, "no rows: the manifest lists no items"))
-    if problems:
-        problems.sort(key=lambda p: (p.line or 0, p.column or ""))
+    problems.sort(key=lambda p: (p.line or 0, p.column or ""))
+    fatal = [p for p in problems if p.line is None or p.line == 1 or p.line in untrusted_ids]
+    if problems and (fatal or not skip_invalid):
         raise ManifestError(source, problems)
-    return Manifest(path, base, columns, tuple(items), used_listeners, listeners_file)
+    manifest = Manifest(path, base, columns, tuple(items), used_listeners, listeners_file)
+    return manifest.set_aside(problems)
 
 
 def _inline_listener(

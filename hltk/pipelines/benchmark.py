@@ -67,13 +67,11 @@ from hltk.runner import (
     EXIT_OK,
     RunError,
     RunSettings,
-    hardware,
     item_seed,
-    map_work,
     resolve_device,
-    versions,
-    write_json,
 )
+from hltk.runner.executors import map_work
+from hltk.runner.records import hardware, versions, write_json
 
 SUITES: tuple[str, ...] = ("speed", "fidelity", "all")
 #: The pseudo-task of the metric engines.

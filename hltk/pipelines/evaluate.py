@@ -2,7 +2,9 @@
 
 ``evaluate`` scores each manifest row's processed ``audio`` against its reference column and
 writes ``OUT/scores.csv`` (one row per id), ``ledger.jsonl`` (resume), ``failures.csv`` and
-``run.json``. With ``against``, a second system is scored over the same ids (or its existing
+``run.json``, through the plan and records of :mod:`hltk.runner` (selection, resume,
+``--shard I/N`` in ``OUT/shards/I-of-N``, which ``hltk merge`` combines, ``--skip-invalid``).
+With ``against``, a second system is scored over the same ids (or its existing
 ``scores.csv`` reused), the two are joined by id, and ``summary.csv`` gives per metric N, the
 means, LCC, SRCC, MSE with 95% bootstrap intervals (per group with ``group_by``), plus plots.
 
@@ -16,13 +18,10 @@ rule, mean of the ears.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
 import math
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +32,7 @@ import pandas as pd
 
 from hltk.io.audio import read_audio
 from hltk.io.listeners import Audiogram, Listener
-from hltk.io.manifest import Manifest, load_manifest
+from hltk.io.manifest import Manifest, ManifestItem, load_manifest
 from hltk.metrics.engine_clarity import METRICS, NEEDS_AUDIOGRAM, ScoringSettings, score_pair
 from hltk.metrics.engine_torch import PairSignals, torch_ear_scores
 from hltk.metrics.stats import agreement
@@ -41,21 +40,16 @@ from hltk.remix.chain import STEMS
 from hltk.remix.gains import GainsError, load_gains, row_gains
 from hltk.remix.scoring import PRESET as CADENZA_PRESET
 from hltk.remix.scoring import cadenza_haaqi, song_seed
-from hltk.runner import (
+from hltk.runner.executors import map_work
+from hltk.runner.plan import plan_run
+from hltk.runner.records import RunRecords, hardware, validation_failure, versions, warning_counts
+from hltk.runner.settings import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    FAILURES,
-    LEDGER,
-    RUN_RECORD,
     RunError,
-    hardware,
+    check_workers,
     item_seed,
-    map_work,
-    read_ledger,
-    versions,
-    write_failures,
-    write_json,
 )
 
 SCORES, SUMMARY = "scores.csv", "summary.csv"
@@ -99,6 +93,8 @@ class EvaluateSettings:
     overwrite: bool = False
     retry_failed: bool = False
     preset: str | None = None
+    shard: tuple[int, int] | None = None
+    skip_invalid: bool = False
 
 
 @dataclass(frozen=True)
@@ -258,98 +254,51 @@ def load_scoring_manifest(path: Path, settings: EvaluateSettings, root: Path | N
     if settings.preset == CADENZA_PRESET:
         columns = ("id", "audio", MIXTURE_COLUMN, *STEMS)
         return load_manifest(path, root=root, listeners_path=listeners_path, required_columns=columns,
-                             audio_columns=columns[1:], require_listener=True)
+                             audio_columns=columns[1:], require_listener=True,
+                             skip_invalid=settings.skip_invalid)
     return load_manifest(
         path, root=root, listeners_path=listeners_path,
         required_columns=("id", "audio", column),
         audio_columns=("audio", column),
         require_listener=needs_listener,
+        skip_invalid=settings.skip_invalid,
     )
 
 
-def score_manifest(
-    manifest_path: Path,
-    settings: EvaluateSettings,
-    *,
-    root: Path | None = None,
-    listeners_path: Path | None = None,
-    command: Sequence[str] | None = None,
-    progress: Callable[[int, int], Any] | None = None,
-) -> EvaluateSummary:
-    """Score every (selected) row; resumable through ``OUT/ledger.jsonl``."""
-    if settings.engine not in ENGINES:
-        raise RunError(f"--engine {settings.engine!r}: available engines: {', '.join(ENGINES)}")
-    if settings.preset is not None and settings.scoring != preset_scoring(settings.preset):
-        raise RunError(f"--preset {settings.preset}: the preset fixes the metric and calibration")
-    manifest = load_scoring_manifest(manifest_path, settings, root, listeners_path)
-    gains_table = _preset_gains(manifest) if settings.preset else None
-    out = settings.out
-    config = {"metrics": settings.scoring.metrics, "scoring": settings.scoring.describe(),
-              "reference_column": settings.reference_column, "engine": settings.engine,
-              "seed": settings.seed, "preset": settings.preset}
-    config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
-    ledger_path = out / LEDGER
-    ledger = read_ledger(ledger_path)
-    if ledger and not settings.overwrite and (out / RUN_RECORD).exists():
-        with contextlib.suppress(json.JSONDecodeError, OSError):
-            old = json.loads((out / RUN_RECORD).read_text()).get("config_hash")
-            if old and old != config_hash:
-                raise RunError(f"{out} holds scores made with other settings; use --overwrite or another -o")
-    out.mkdir(parents=True, exist_ok=True)
-    if settings.overwrite:
-        ledger_path.unlink(missing_ok=True)
-        ledger = {}
-    items = list(manifest.items)[: settings.limit] if settings.limit is not None else list(manifest.items)
-    todo: list[ScoreItem] = []
-    skipped = 0
-    for item in items:
-        previous = ledger.get(item.id)
-        if previous is not None and (previous.get("status") == "ok" or not settings.retry_failed):
-            skipped += 1
-            continue
-        audiograms = ({"left": item.listener.left, "right": item.listener.right}
-                      if item.listener is not None else None)
-        if settings.preset == CADENZA_PRESET:
-            todo.append(ScoreItem(
-                item.id, item.line, str(item.paths["audio"]), str(item.paths[MIXTURE_COLUMN]),
-                audiograms, song_seed(item.row.get("scene") or item.id),
-                inputs={c: str(item.paths[c]) for c in (MIXTURE_COLUMN, *STEMS)},
-                gains=row_gains(item.row, gains_table), listener=item.listener))
-            continue
-        todo.append(ScoreItem(item.id, item.line, str(item.paths["audio"]),
-                              str(item.paths[settings.reference_column]), audiograms,
-                              item_seed(settings.seed, item.id)))
-    started_at, started = datetime.now(UTC), time.perf_counter()
-    status, exit_code, done = "completed", EXIT_OK, 0
-    try:
-        with ledger_path.open("a", encoding="utf-8") as handle:
-            if settings.preset == CADENZA_PRESET:
-                stream = map_work(_score_cadenza, settings.scoring, todo, jobs=settings.jobs,
-                                  executor=settings.executor, scheduler=settings.scheduler,
-                                  single_thread=True)
-            elif settings.engine == "torch":
-                stream = map_work(
-                    _score_batch, (settings.scoring, settings.batch_size),
-                    [todo[i: i + settings.batch_size] for i in range(0, len(todo), settings.batch_size)],
-                    jobs=settings.jobs, executor=settings.executor, scheduler=settings.scheduler,
-                )
-            else:
-                stream = map_work(_score_one, settings.scoring, todo, jobs=settings.jobs,
-                                  executor=settings.executor, scheduler=settings.scheduler,
-                                  single_thread=True)
-            for entries in stream:
-                for entry in entries:
-                    handle.write(json.dumps(entry) + "\n")
-                    handle.flush()
-                    ledger[entry["id"]] = entry
-                    done += 1
-                    if progress is not None:
-                        progress(done, len(todo))
-    except KeyboardInterrupt:
-        status, exit_code = "interrupted", EXIT_INTERRUPTED
-    wall = time.perf_counter() - started
+def _score_item(item: ManifestItem, settings: EvaluateSettings,
+                gains_table: dict[str, dict[str, float]] | None) -> ScoreItem:
+    audiograms = ({"left": item.listener.left, "right": item.listener.right}
+                  if item.listener is not None else None)
+    if settings.preset == CADENZA_PRESET:
+        return ScoreItem(
+            item.id, item.line, str(item.paths["audio"]), str(item.paths[MIXTURE_COLUMN]),
+            audiograms, song_seed(item.row.get("scene") or item.id),
+            inputs={c: str(item.paths[c]) for c in (MIXTURE_COLUMN, *STEMS)},
+            gains=row_gains(item.row, gains_table), listener=item.listener)
+    return ScoreItem(item.id, item.line, str(item.paths["audio"]),
+                     str(item.paths[settings.reference_column]), audiograms,
+                     item_seed(settings.seed, item.id))
 
-    rows, failed = [], []
+
+def _score_stream(settings: EvaluateSettings, todo: Sequence[ScoreItem]) -> Iterator[list[dict[str, Any]]]:
+    """The ledger entries of ``todo``, unit by unit as they finish."""
+    if settings.preset == CADENZA_PRESET:
+        return map_work(_score_cadenza, settings.scoring, todo, jobs=settings.jobs,
+                        executor=settings.executor, scheduler=settings.scheduler, single_thread=True)
+    if settings.engine == "torch":
+        return map_work(
+            _score_batch, (settings.scoring, settings.batch_size),
+            [todo[i: i + settings.batch_size] for i in range(0, len(todo), settings.batch_size)],
+            jobs=settings.jobs, executor=settings.executor, scheduler=settings.scheduler,
+        )
+    return map_work(_score_one, settings.scoring, todo, jobs=settings.jobs,
+                    executor=settings.executor, scheduler=settings.scheduler, single_thread=True)
+
+
+def _scores_table(items: Sequence[ManifestItem], ledger: dict[str, dict[str, Any]],
+                  settings: EvaluateSettings) -> pd.DataFrame:
+    """``scores.csv``: one row per selected item with an entry, in manifest order."""
+    rows = []
     for item in items:
         entry = ledger.get(item.id)
         if entry is None:
@@ -363,28 +312,75 @@ def score_manifest(
                 row[column] = item.row[column]
         row.update(entry.get("scores") or {})
         rows.append(row)
-        if entry["status"] != "ok":
-            failed.append(entry)
     score_columns = [f"{m}{suffix}" for m in settings.scoring.metrics for suffix in ("_left", "_right", "")]
     table = pd.DataFrame(rows)
     for column in score_columns:
         if column not in table:
             table[column] = np.nan
     leading = ["id", "listener", "severity", "status", *score_columns]
-    table = table[leading + [c for c in table.columns if c not in leading]] if len(table) else table
-    _write_table(table, out / SCORES)
-    write_failures(out / FAILURES, failed)
+    return table[leading + [c for c in table.columns if c not in leading]] if len(table) else table
+
+
+def score_manifest(
+    manifest_path: Path,
+    settings: EvaluateSettings,
+    *,
+    root: Path | None = None,
+    listeners_path: Path | None = None,
+    command: Sequence[str] | None = None,
+    progress: Callable[[int, int], Any] | None = None,
+) -> EvaluateSummary:
+    """Score every (selected) row; resumable through the ledger, shardable as processing
+    runs are (the plan and records of :mod:`hltk.runner`)."""
+    if settings.engine not in ENGINES:
+        raise RunError(f"--engine {settings.engine!r}: available engines: {', '.join(ENGINES)}")
+    if settings.preset is not None and settings.scoring != preset_scoring(settings.preset):
+        raise RunError(f"--preset {settings.preset}: the preset fixes the metric and calibration")
+    check_workers(settings.executor, settings.jobs, settings.batch_size)
+    manifest = load_scoring_manifest(manifest_path, settings, root, listeners_path)
+    gains_table = _preset_gains(manifest) if settings.preset else None
+    config = {"metrics": settings.scoring.metrics, "scoring": settings.scoring.describe(),
+              "reference_column": settings.reference_column, "engine": settings.engine,
+              "seed": settings.seed, "preset": settings.preset}
+    plan = plan_run(manifest, out=settings.out, config=config, shard=settings.shard,
+                    limit=settings.limit, overwrite=settings.overwrite,
+                    retry_failed=settings.retry_failed,
+                    what="scores made with other settings (metrics or scoring options differ)")
+    todo = [_score_item(item, settings, gains_table) for item in plan.to_run]
+    # every check passed: from here on the run writes
+    records = RunRecords.open(plan.record_dir, plan.ledger, settings.overwrite)
+    started_at, started = datetime.now(UTC), time.perf_counter()
+    status, exit_code, done = "completed", EXIT_OK, 0
+    try:
+        with records.appending() as append:
+            for row in plan.invalid:
+                append(validation_failure(row, manifest.path.name))
+            for entries in _score_stream(settings, todo):
+                for entry in entries:
+                    append(entry)
+                    done += 1
+                    if progress is not None:
+                        progress(done, len(todo))
+    except KeyboardInterrupt:
+        status, exit_code = "interrupted", EXIT_INTERRUPTED
+    wall = time.perf_counter() - started
+
+    selected = set(plan.selected)
+    items = [item for item in manifest.items if item.id in selected]
+    table = _scores_table(items, records.ledger, settings)
+    final = records.final(plan.selected)
+    failed = [entry for entry in final if entry.get("status") != "ok"]
+    _write_table(table, plan.record_dir / SCORES)
+    records.write_failures(failed)
     if exit_code == EXIT_OK and failed:
         exit_code = EXIT_FAILED
-    audio_s = sum(float(ledger[i.id].get("duration", 0.0)) for i in items if i.id in ledger
-                  and i.id in {t.id for t in todo})
-    counts = {"manifest": len(manifest.items), "selected": len(items), "skipped": skipped,
-              "scored": done, "total_ok": len(rows) - len(failed), "total_failed": len(failed)}
-    warning_counts: dict[str, int] = {}
-    for pending in todo:
-        for message in ledger.get(pending.id, {}).get("warnings", []):
-            warning_counts[message] = warning_counts.get(message, 0) + 1
-    write_json(out / RUN_RECORD, {
+    pending = [records.ledger[t.id] for t in todo if t.id in records.ledger]
+    audio_s = sum(float(entry.get("duration", 0.0)) for entry in pending)
+    counts = {"manifest": plan.rows, "selected": len(plan.selected), "skipped": plan.skipped,
+              "scored": done, "total_ok": len(final) - len(failed), "total_failed": len(failed)}
+    if manifest.invalid:
+        counts["invalid"] = len(plan.invalid)
+    records.write_run_record({
         "command": list(command) if command is not None else sys.argv,
         "task": "evaluate", "manifest": str(Path(manifest_path).resolve()),
         "engine": settings.engine, "preset": settings.preset,
@@ -397,13 +393,13 @@ def score_manifest(
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()
                      if k != "scoring"},
         "versions": versions(), "hardware": hardware(_cpu()),
-        "config_hash": config_hash, "started": started_at.isoformat(),
+        "config_hash": plan.config_hash, "table": SCORES, "started": started_at.isoformat(),
         "finished": datetime.now(UTC).isoformat(), "status": status, "counts": counts,
         "timing": {"wall_s": round(wall, 4), "audio_s": round(audio_s, 4),
                    "audio_s_per_s": round(audio_s / wall, 4) if wall > 0 and audio_s else None},
-        "warnings": [{"message": m, "items": n} for m, n in sorted(warning_counts.items())],
+        "warnings": warning_counts(pending),
     })
-    return EvaluateSummary(exit_code, table, counts, out)
+    return EvaluateSummary(exit_code, table, counts, plan.record_dir)
 
 
 def _preset_gains(manifest: Manifest) -> dict[str, dict[str, float]] | None:
@@ -478,6 +474,9 @@ def evaluate(
     progress: Callable[[int, int], Any] | None = None,
 ) -> EvaluateSummary:
     """Score a system; with ``against`` also the other system and their agreement."""
+    if against is not None and settings.shard is not None:
+        raise RunError("--against compares whole runs: score the shards, `hltk merge` them, "
+                       "then `hltk compare` the merged scores.csv")
     result = score_manifest(manifest_path, settings, root=root, listeners_path=listeners_path,
                             command=command, progress=progress)
     if against is None:

@@ -22,10 +22,13 @@ def load_task_manifest(
     root: str | Path | None = None,
     listeners_path: str | Path | None = None,
     jobs: int = 8,
+    skip_invalid: bool = False,
 ) -> Manifest:
-    """A processing manifest: ``id``, ``audio`` and a listener for every row."""
+    """A processing manifest: ``id``, ``audio`` and a listener for every row (with
+    ``skip_invalid``, rows that fail are set aside, :attr:`Manifest.invalid`)."""
     return load_manifest(manifest_path, root=root, listeners_path=listeners_path,
-                         required_columns=("id", "audio"), require_listener=True, jobs=jobs)
+                         required_columns=("id", "audio"), require_listener=True, jobs=jobs,
+                         skip_invalid=skip_invalid)
 
 
 def process_manifest(
@@ -46,7 +49,8 @@ def process_manifest(
     (and hashed into the run's configuration) are the given ones, never the defaults."""
     name = backend or registry.default_backend(task)
     options = registry.prepare_options(task, name, backend_options)
-    manifest = load_task_manifest(manifest_path, root=root, listeners_path=listeners_path)
+    manifest = load_task_manifest(manifest_path, root=root, listeners_path=listeners_path,
+                                  skip_invalid=settings.skip_invalid)
     processor = registry.get(task, name).factory(device=str(resolve_device(settings.device)),
                                                  **options)
     return run_processor(

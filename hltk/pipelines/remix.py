@@ -28,7 +28,8 @@ from hltk.remix.hdemucs import CheckpointError
 from hltk.remix.processor import RemixProcessor
 from hltk.remix.separators import MISSING_CHECKPOINT
 from hltk.remix.separators import TASK as SEPARATE
-from hltk.runner import RunError, RunSettings, RunSummary, resolve_device, run_processor, write_json
+from hltk.runner import RunError, RunSettings, RunSummary, resolve_device, run_processor
+from hltk.runner.records import write_json
 
 TASK = "remix"
 CADENZA_FILENAME = "{scene}_{listener}_remix.{ext}"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hltk.io.manifest import load_manifest
-from hltk.runner import RUN_RECORD, versions, write_json
+from hltk.runner.records import RUN_RECORD, versions, write_json
 from hltk.synth.corpus import DEFAULT_COUNTS, DEFAULT_LISTENERS, KINDS, CorpusResult, make_corpus
 from hltk.synth.noise import NOISE_TYPES
 from hltk.synth.tools import tool_version

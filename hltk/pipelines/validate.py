@@ -1,4 +1,11 @@
-"""``hltk validate``: the manifest checks every processing command runs, alone."""
+"""``hltk validate``: the manifest checks every processing command runs, alone.
+
+What ``simulate``, ``amplify`` and ``denoise-amplify`` refuse, this refuses: the manifest's
+own checks (:func:`hltk.io.manifest.load_manifest`) and the output names of the plan
+(:func:`hltk.runner.plan.output_names`) with the ``--filename`` template, the processing
+commands' default ``{id}.{ext}`` unless given: an id such as ``../../escape`` would write
+outside ``OUT``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,8 @@ from typing import Any
 
 from hltk.io.audio import audio_info
 from hltk.io.manifest import ManifestError, Problem, load_manifest
+from hltk.runner.plan import output_names
+from hltk.runner.settings import RunSettings
 
 
 @dataclass
@@ -30,8 +39,12 @@ def validate_manifest(
     listeners_path: str | Path | None = None,
     require_listener: bool = True,
     required_columns: Sequence[str] = ("id", "audio"),
+    filename: str = RunSettings.filename,
+    audio_format: str = RunSettings.audio_format,
 ) -> ValidationReport:
-    """Run every manifest check; never raises for a bad manifest (see ``problems``)."""
+    """Run every manifest check, and the output names by ``filename``; never raises for a bad
+    manifest (see ``problems``). ``filename`` problems of the template itself (a field that is
+    not a plain name) are problems too."""
     source = Path(manifest_path).name
     try:
         manifest = load_manifest(
@@ -40,6 +53,9 @@ def validate_manifest(
         )
     except ManifestError as problem:
         return ValidationReport(source, problem.problems)
+    _, problems = output_names(manifest, filename, audio_format)
+    if problems:
+        return ValidationReport(source, problems)
     durations = [audio_info(item.paths["audio"]).duration
                  for item in manifest.items if "audio" in item.paths]
     summary = {

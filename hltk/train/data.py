@@ -29,6 +29,7 @@ from hltk.io.listeners import AUDIOGRAM_GRID, Audiogram, Listener, ListenerBatch
 from hltk.io.manifest import load_manifest
 from hltk.nn.checkpoint import save_atomic
 from hltk.processor import Processor
+from hltk.runner.settings import config_hash
 from hltk.synth.seeding import item_rng
 from hltk.train.audiograms import draw_audiograms
 
@@ -180,8 +181,10 @@ def _manifest_digest(path: str) -> str:
 
 
 def settings_key(settings: PairSettings) -> str:
+    """The cache key: :func:`hltk.runner.settings.config_hash` of the settings and the
+    manifests' contents (the digest a run's ``run.json`` records as ``config_hash``)."""
     description = {**settings.__dict__, "manifest_sha256": [_manifest_digest(m) for m in settings.manifests]}
-    return hashlib.sha256(json.dumps(description, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return config_hash(description)
 
 
 def _mono(audio: torch.Tensor) -> torch.Tensor:
