@@ -199,6 +199,8 @@ def decode(path: str | Path, sample_rate: int) -> np.ndarray:
         message = result.stderr.decode("utf-8", "replace").strip()
         raise RecordedSpeechError(f"ffmpeg could not decode {path}: {message}")
     data = result.stdout[: len(result.stdout) // 2 * 2]
+    if not data:
+        raise RecordedSpeechError(f"ffmpeg decoded no samples from {path}")
     return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
 
 
