@@ -4,10 +4,11 @@ recorded[:LANG,...]``), in the same manifest format as the synthetic corpora.
 Prompts (:mod:`hltk.synth.asterisk`) are decoded with ffmpeg at their own sample rate (G.722:
 16 kHz; GSM and PCM sets: 8 kHz), their leading and trailing silence is trimmed
 (:func:`trim_silence`), and an item is one to four prompts of one talker joined by short
-pauses, resampled with soxr to ``--sample-rate`` and set to the synthetic corpora's active
-level (:func:`hltk.synth.speech.normalise_level`). Items are drawn from ``md5(seed, id)``
-(:mod:`hltk.synth.seeding`) like the synthetic ones, so corpora are byte-identical whatever
-``jobs`` is, and the first ``n`` items of a bigger corpus equal a corpus of ``n``.
+pauses (1.5-4 s drawn per item, at most 6 s), resampled with soxr to ``--sample-rate`` and
+set to the synthetic corpora's active level (:func:`hltk.synth.speech.normalise_level`).
+Items are drawn from ``md5(seed, id)`` (:mod:`hltk.synth.seeding`) like the synthetic ones,
+so corpora are byte-identical whatever ``jobs`` is, and the first ``n`` items of a bigger
+corpus equal a corpus of ``n``.
 
 Splits (:func:`row_split`) are fixed, not drawn per seed, so that corpora made with different
 seeds (training and test sets) never share a prompt across splits:
@@ -98,9 +99,12 @@ TRIM_MARGIN_S = (0.05, 0.08)  # kept before the first / after the last speech fr
 FADE_S = 0.005
 #: Prompts whose trimmed length is shorter than this are left out (clicks, breaths).
 MIN_PROMPT_S = 0.2
-#: Items: prompts of one talker until this many seconds (drawn per item), at most MAX_PROMPTS.
+#: Items: prompts of one talker until this many seconds (drawn per item), at most MAX_PROMPTS
+#: prompts and MAX_ITEM_S seconds (longer prompts, such as the voicemail instructions of up to
+#: 70 s, are left out of items; babble uses them).
 ITEM_SECONDS = (1.5, 4.0)
 MAX_PROMPTS = 4
+MAX_ITEM_S = 6.0
 PAUSE_S = (0.15, 0.4)
 BABBLE_TALKERS = (4, 8)
 
@@ -273,24 +277,30 @@ def _by_voice(prompts: Sequence[Prompt], split: str) -> dict[str, list[Prompt]]:
 
 def _join(
     rng: np.random.Generator, pool: Sequence[Prompt], seconds: float, max_prompts: int,
-    exclude: frozenset[str] = frozenset(),
+    exclude: frozenset[str] = frozenset(), max_seconds: float | None = None,
 ) -> tuple[np.ndarray, list[Prompt]]:
     """Prompts drawn without replacement from ``pool`` (names in ``exclude`` left out; unusable
-    ones skipped) and joined with pauses at the voice's own rate, until ``seconds``."""
+    ones skipped, and those that would pass ``max_seconds``) and joined with pauses at the
+    voice's own rate, until ``seconds``."""
     rate = pool[0].voice.sample_rate
     order = rng.permutation(len(pool))
     pieces: list[np.ndarray] = []
     chosen: list[Prompt] = []
     total = 0
+    limit = None if max_seconds is None else int(max_seconds * rate)
     for index in order:
         prompt = pool[int(index)]
         if prompt.name in exclude or not usable(prompt):
             continue
-        if pieces:
-            pause = np.zeros(int(rng.uniform(*PAUSE_S) * rate), dtype=np.float32)
-            pieces.append(pause)
-            total += pause.size
         audio = prompt_audio(prompt.path, rate)
+        pause_size = int(rng.uniform(*PAUSE_S) * rate) if pieces else 0
+        if limit is not None and total + pause_size + audio.size > limit:
+            if total >= 0.5 * seconds * rate:
+                break  # long enough: stop rather than search the pool for a short prompt
+            continue
+        if pieces:
+            pieces.append(np.zeros(pause_size, dtype=np.float32))
+            total += pause_size
         pieces.append(audio)
         chosen.append(prompt)
         total += audio.size
@@ -320,7 +330,7 @@ def draw_recorded_utterance(
     names = sorted(pools)
     pool = pools[names[int(rng.integers(len(names)))]]
     seconds = float(rng.uniform(*ITEM_SECONDS))
-    audio, chosen = _join(rng, pool, seconds, MAX_PROMPTS)
+    audio, chosen = _join(rng, pool, seconds, MAX_PROMPTS, max_seconds=MAX_ITEM_S)
     audio = to_rate(audio, pool[0].voice.sample_rate, sample_rate)
     return RecordedUtterance(normalise_level(audio, sample_rate), sample_rate, tuple(chosen))
 
