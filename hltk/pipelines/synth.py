@@ -114,7 +114,9 @@ def synth(
             "source": source,
         },
         "versions": {**versions(), "espeak-ng": tool_version("espeak-ng"),
-                     "fluidsynth": tool_version("fluidsynth")},
+                     "fluidsynth": tool_version("fluidsynth"),
+                     **({"ffmpeg": tool_version("ffmpeg", "-version")}
+                        if source_kind == "recorded" else {})},
         "started": started.isoformat(),
         "finished": datetime.now(UTC).isoformat(),
         "seconds": round(time.perf_counter() - clock, 3),

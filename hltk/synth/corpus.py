@@ -173,7 +173,7 @@ def make_item(kind: str, index: int, options: SynthOptions, out: str | Path) -> 
     return _MAKERS[kind](item_id(kind, index), options, Path(out))
 
 
-def _assign_listener(row: dict[str, Any], seed: int, listener_ids: Sequence[str]) -> None:
+def assign_listener(row: dict[str, Any], seed: int, listener_ids: Sequence[str]) -> None:
     rng = item_rng(seed, row["id"], "listener")
     row["listener"] = listener_ids[int(rng.integers(len(listener_ids)))]
 
@@ -346,7 +346,7 @@ def make_corpus(
                              chunk, jobs, out, progress)
         listener_ids = [listener.id for listener in listeners]
         for row in rows:
-            _assign_listener(row, options.seed, listener_ids)
+            assign_listener(row, options.seed, listener_ids)
         if kind == "music":
             write_json(out / "gains.json", dict(row["_gains"] for row in rows))
 

@@ -27,6 +27,10 @@ seeds (training and test sets) never share a prompt across splits:
 Noisy items mix the speech with the synthetic corpora's noises (:mod:`hltk.synth.noise`)
 except ``babble``, which here is 4-8 OTHER recorded talkers (:func:`recorded_babble`): voice
 sets of the same split, never the target's talker (in any language) nor its prompt names.
+Babble talkers come from every voice set, whatever languages the targets are in (so English
+test items have babble too), and every set must then be installed, so that a corpus never
+depends on which packages happen to be there. English prompts are ``test`` only, so they are
+never in the babble of training items.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ from hltk.synth.corpus import (
     SPEECH_SUBTYPE,
     CorpusResult,
     SynthOptions,
+    assign_listener,
     check_corpus_options,
     collect_items,
     item_id,
@@ -468,6 +473,8 @@ def make_recorded_corpus(
     require_recorded(languages, root)
     if kind == "noisy" and "music" in noise_types:
         require_tools("music")
+    if kind == "noisy" and "babble" in noise_types:
+        require_recorded(LANGUAGES, root)  # babble talkers come from every voice set
     prompts = catalogue(languages, root)
     babble_prompts = catalogue(None, root)
     out = Path(out)
@@ -492,8 +499,7 @@ def make_recorded_corpus(
     rows = collect_items(make, count, hours, 16 * jobs, jobs, out, progress)
     listener_ids = [listener.id for listener in listeners]
     for row in rows:
-        rng = item_rng(options.seed, row["id"], "listener")
-        row["listener"] = listener_ids[int(rng.integers(len(listener_ids)))]
+        assign_listener(row, options.seed, listener_ids)
     write_manifest(out / "manifest.csv", COLUMNS[kind], rows)
     used = sorted({prompt.voice.package for prompt in prompts})
     record = {
