@@ -249,7 +249,7 @@ def test_babble_is_other_talkers_only(
         noise_types=["babble"], snr_range_db=(0.0, 5.0), root=fake_root)
     speaker_of = {voice.name: voice.speaker for voice in VOICE_SETS}
     for row in _rows(result.manifest):
-        voices = row["babble_voices"].split(",")
+        voices = row["babble_voices"].split("+")
         assert len(voices) >= 2 and row["voice"] not in voices
         assert all(speaker_of[voice] != row["speaker"] for voice in voices)
         assert 0.0 <= float(row["snr_db"]) <= 5.0

@@ -126,7 +126,7 @@ class Prompt:
     name: str  #: path under the voice folder, without extension, ``/``-separated, lower case
     path: Path
     split: str
-    holdout: str  #: what the row holds out of training: "", "prompt", "speaker", "speaker,language"
+    holdout: str  #: what the row holds out of training: "", "prompt", "speaker", "speaker+language"
 
 
 def prompt_split(name: str) -> str:
@@ -143,7 +143,7 @@ def row_split(voice: VoiceSet, name: str) -> tuple[str | None, str]:
     held-out talker's prompt whose name is in train or valid)."""
     split = prompt_split(name)
     if voice.language in TEST_ONLY_LANGUAGES:
-        return "test", "speaker,language"
+        return "test", "speaker+language"
     if voice.speaker in HELD_OUT_SPEAKERS:
         return ("test", "speaker") if split == "test" else (None, "")
     return split, ("" if split == "train" else "prompt")
@@ -428,7 +428,7 @@ def _noisy_item(item: str, options: SynthOptions, prompts: Sequence[Prompt],
         write_wav(out / paths[column], signal, options.rate, FLOAT_SUBTYPE)
     return {"id": item, **paths, "snr_db": f"{target_snr:.1f}", "noise_type": noise_type,
             "split": split, "duration_s": _seconds(utterance.duration), **_describe(utterance),
-            "babble_voices": ",".join(babble_voices), "_files": list(paths.values()),
+            "babble_voices": "+".join(babble_voices), "_files": list(paths.values()),
             "_seconds": utterance.duration}
 
 
