@@ -24,7 +24,10 @@ $(BIN)/hltk: pyproject.toml
 # ones (nothing to do, no apt-get, when all are there), as root or with passwordless sudo;
 # otherwise it prints the one command to run (`make install` goes on without them: the tests
 # that need them are skipped; `make system-deps` alone fails).
-DEB_PACKAGES ?= espeak-ng sox fluidsynth fluid-soundfont-gm
+DEB_PACKAGES ?= espeak-ng sox fluidsynth fluid-soundfont-gm ffmpeg \
+	asterisk-core-sounds-es-g722 asterisk-core-sounds-fr-g722 asterisk-core-sounds-it-g722 \
+	asterisk-core-sounds-ru-g722 asterisk-core-sounds-en-g722 asterisk-prompt-fr-armelle \
+	asterisk-prompt-es-co asterisk-prompt-it-menardi-wav
 system-deps:
 	@missing=$$(for package in $(DEB_PACKAGES); do \
 		dpkg-query -W -f='$${Status}\n' $$package 2>/dev/null | grep -q "ok installed" || echo $$package; \
@@ -78,6 +81,20 @@ data: install
 	$(BIN)/hltk synth speech -o $(DATA)/speech-44k --n 100 --sample-rate 44100 --seed $(SYNTH_SEED) --jobs $(SYNTH_JOBS) --listeners $(DATA)/listeners/listeners.json
 	$(BIN)/hltk synth noisy -o $(DATA)/noisy --n 300 --sample-rate 16000 --seed $(SYNTH_SEED) --jobs $(SYNTH_JOBS) --listeners $(DATA)/listeners/listeners.json
 	$(BIN)/hltk synth music -o $(DATA)/music --n 30 --seed $(SYNTH_SEED) --jobs $(SYNTH_JOBS) --listeners $(DATA)/listeners/listeners.json
+	$(MAKE) recorded-data
+
+# Recorded speech from Debian's Asterisk prompts (es, fr, it, ru: train/valid/test by prompt and
+# talker); English is a test-only corpus. Noisy: babble of other recorded talkers, 0-5 dB too.
+REC_FLAGS = --sample-rate 16000 --seed $(SYNTH_SEED) --jobs $(SYNTH_JOBS) --listeners $(DATA)/listeners/listeners.json
+.PHONY: recorded-data
+recorded-data: install
+	@$(BIN)/python -m hltk.synth.tools || { echo "after installing them, run make recorded-data again" >&2; exit 1; }
+	test -f $(DATA)/listeners/listeners.json || $(BIN)/hltk synth listeners -o $(DATA)/listeners --n 44 --seed $(SYNTH_SEED)
+	$(BIN)/hltk synth speech --source recorded -o $(DATA)/recorded --n 600 $(REC_FLAGS)
+	$(BIN)/hltk synth noisy --source recorded -o $(DATA)/recorded-noisy --n 300 $(REC_FLAGS)
+	$(BIN)/hltk synth noisy --source recorded --noise babble --snr 0:5 -o $(DATA)/recorded-babble --n 100 $(REC_FLAGS)
+	$(BIN)/hltk synth speech --source recorded:en -o $(DATA)/recorded-en --n 100 $(REC_FLAGS)
+	$(BIN)/hltk synth noisy --source recorded:en --noise babble --snr 0:5 -o $(DATA)/recorded-en-babble --n 50 $(REC_FLAGS)
 
 # Neuro-MSBG: the corpora, the shipped checkpoint and its fidelity table (hours on 2 CPU cores).
 # Items of `hltk synth` are seeded per id, so --n 500 gives the first 500 items of --n 1200.

@@ -12,6 +12,7 @@ from hltk.io.listeners import ListenerError
 from hltk.io.manifest import ManifestError
 from hltk.pipelines.synth import NOISE_TYPES
 from hltk.pipelines.synth import synth as synth_corpus
+from hltk.synth.recorded import RecordedSpeechError
 from hltk.synth.tools import ToolMissingError
 from hltk_cli import common as c
 from hltk_cli.output import info, print_rows, progress_bar
@@ -65,23 +66,29 @@ def synth(
         "all.")] = "all",
     seconds: Annotated[float, typer.Option(
         "--seconds", min=1.0, help="music: length of each song in seconds.")] = 10.0,
+    source: Annotated[str, typer.Option(
+        "--source", help="speech/noisy: espeak (synthetic) or recorded[:LANG,...] (Debian's "
+        "Asterisk prompts, decoded by ffmpeg; default languages es,fr,it,ru; en rows are "
+        "always split=test; noisy babble is other recorded talkers).")] = "espeak",
     output_format: c.OutputFormatOpt = "table",
     quiet: c.QuietOpt = False,
 ) -> None:
     """Make a synthetic corpus in OUT: audio, manifest.csv and listeners.json (same seed ->
-    byte-identical files). Needs espeak-ng / fluidsynth / fluid-soundfont-gm."""
+    byte-identical files). Needs espeak-ng / fluidsynth / fluid-soundfont-gm; --source
+    recorded needs ffmpeg and the asterisk prompt packages (make system-deps)."""
     quiet = c.is_quiet(quiet)
     snr_range = _snr_range(snr)
     noise_types = _noise_types(noise)
     usage_errors = (ValueError, ListenerError)
-    fatal = {ToolMissingError: "{}",
+    fatal = {ToolMissingError: "{}", RecordedSpeechError: "{}",
              ManifestError: "the written manifest does not validate (a bug in hltk synth): {}"}
     with c.exit_codes(usage=usage_errors, fatal=fatal):
         with progress_bar(f"synth {kind}", quiet) as update:
             summary = synth_corpus(
                 kind, out, n=n, hours=hours, seed=seed, sample_rate=sample_rate, jobs=jobs,
                 listeners_path=listeners, n_listeners=n_listeners, snr_range_db=snr_range,
-                noise_types=noise_types, music_seconds=seconds, command=sys.argv,
+                noise_types=noise_types, music_seconds=seconds, source=source,
+                command=sys.argv,
                 progress=lambda done, total: update(done, total),
             )
     print_rows([summary.row], SUMMARY_COLUMNS, output_format, title=f"hltk synth {kind}")

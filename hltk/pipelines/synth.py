@@ -17,6 +17,7 @@ from typing import Any
 
 from hltk.io.manifest import load_manifest
 from hltk.runner.records import RUN_RECORD, versions, write_json
+from hltk.synth.asterisk import parse_source
 from hltk.synth.corpus import DEFAULT_COUNTS, DEFAULT_LISTENERS, KINDS, CorpusResult, make_corpus
 from hltk.synth.noise import NOISE_TYPES
 from hltk.synth.tools import tool_version
@@ -59,12 +60,16 @@ def synth(
     snr_range_db: tuple[float, float] = (-5.0, 15.0),
     noise_types: Sequence[str] = NOISE_TYPES,
     music_seconds: float = 10.0,
+    source: str = "espeak",
     command: Sequence[str] | None = None,
     progress: Callable[[int, int | None], Any] | None = None,
 ) -> SynthSummary:
     """Make a ``kind`` corpus under ``out`` (see :func:`hltk.synth.corpus.make_corpus`), then
     load its manifest with the same checks every command runs (headers of every audio file),
     and write ``OUT/run.json``.
+
+    ``source`` (speech / noisy): ``espeak`` (synthetic) or ``recorded[:LANG,...]``, Debian's
+    Asterisk prompts (:mod:`hltk.synth.recorded`).
 
     ``progress(items_done, items_total_or_None)`` is called as chunks finish. Raises, in this
     order (usage errors before the environment, all before ``out`` is created):
@@ -82,11 +87,21 @@ def synth(
         if progress is not None:
             progress(items, total)
 
-    result = make_corpus(
-        kind, out, n=n, hours=hours, seed=seed, sample_rate=sample_rate, jobs=jobs,
-        listeners_file=listeners_path, n_listeners=n_listeners, snr_range_db=snr_range_db,
-        noise_types=noise_types, music_seconds=music_seconds, progress=report,
-    )
+    source_kind, languages = parse_source(source)
+    if source_kind == "recorded":
+        from hltk.synth.recorded import make_recorded_corpus
+
+        result = make_recorded_corpus(
+            kind, out, languages, n=n, hours=hours, seed=seed, sample_rate=sample_rate,
+            jobs=jobs, listeners_file=listeners_path, n_listeners=n_listeners,
+            snr_range_db=snr_range_db, noise_types=noise_types, progress=report,
+        )
+    else:
+        result = make_corpus(
+            kind, out, n=n, hours=hours, seed=seed, sample_rate=sample_rate, jobs=jobs,
+            listeners_file=listeners_path, n_listeners=n_listeners, snr_range_db=snr_range_db,
+            noise_types=noise_types, music_seconds=music_seconds, progress=report,
+        )
     load_manifest(result.manifest, check_audio="header")
     record = {
         "command": list(command) if command is not None else None,
@@ -97,9 +112,12 @@ def synth(
             "listeners": str(listeners_path) if listeners_path is not None else None,
             "n_listeners": n_listeners, "snr_range_db": list(snr_range_db),
             "noise_types": list(noise_types), "music_seconds": music_seconds,
+            "source": source,
         },
         "versions": {**versions(), "espeak-ng": tool_version("espeak-ng"),
-                     "fluidsynth": tool_version("fluidsynth")},
+                     "fluidsynth": tool_version("fluidsynth"),
+                     **({"ffmpeg": tool_version("ffmpeg", "-version")}
+                        if source_kind == "recorded" else {})},
         "started": started.isoformat(),
         "finished": datetime.now(UTC).isoformat(),
         "seconds": round(time.perf_counter() - clock, 3),

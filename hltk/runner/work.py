@@ -22,8 +22,8 @@ import torch
 from hltk.io.audio import apply_clip, read_audio, resample, select_ears, write_audio
 from hltk.io.listeners import EARS, Listener, ListenerBatch
 from hltk.processor import Processor, optional
-from hltk.runtime import configure_process
 from hltk.runner.settings import RunSettings
+from hltk.runtime import configure_process
 
 
 @dataclass(frozen=True)

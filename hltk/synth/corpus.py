@@ -173,7 +173,7 @@ def make_item(kind: str, index: int, options: SynthOptions, out: str | Path) -> 
     return _MAKERS[kind](item_id(kind, index), options, Path(out))
 
 
-def _assign_listener(row: dict[str, Any], seed: int, listener_ids: Sequence[str]) -> None:
+def assign_listener(row: dict[str, Any], seed: int, listener_ids: Sequence[str]) -> None:
     rng = item_rng(seed, row["id"], "listener")
     row["listener"] = listener_ids[int(rng.integers(len(listener_ids)))]
 
@@ -187,7 +187,7 @@ def _remove_item_files(out: Path, row: dict[str, Any]) -> None:
             path.parent.rmdir()
 
 
-def _write_manifest(path: Path, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
+def write_manifest(path: Path, columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
     with atomic_path(path) as temporary:
         with open(temporary, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(columns), lineterminator="\n",
@@ -197,25 +197,85 @@ def _write_manifest(path: Path, columns: Sequence[str], rows: Sequence[dict[str,
                 writer.writerow({column: row.get(column, "") for column in columns})
 
 
-def _write_json(path: Path, content: Any) -> None:
+def write_json(path: Path, content: Any) -> None:
     with atomic_path(path) as temporary:
         temporary.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
 
 
 def _run_items(
-    kind: str, indices: Sequence[int], options: SynthOptions, out: Path, jobs: int
+    make: Callable[[int], dict[str, Any]], indices: Sequence[int], jobs: int
 ) -> list[dict[str, Any]]:
     """Make items with joblib threads: the work is mostly in espeak-ng / fluidsynth
     subprocesses, soxr and numpy FFTs, which run outside the GIL; threads avoid starting and
     importing torch in worker processes (measured: 3x faster than loky processes for speech
     on 2 cores)."""
     if jobs == 1 or len(indices) <= 1:
-        return [make_item(kind, index, options, out) for index in indices]
+        return [make(index) for index in indices]
     from joblib import Parallel, delayed
 
     return list(Parallel(n_jobs=jobs, prefer="threads")(
-        delayed(make_item)(kind, index, options, out) for index in indices
+        delayed(make)(index) for index in indices
     ))
+
+
+def collect_items(
+    make: Callable[[int], dict[str, Any]], count: int | None, hours: float | None, chunk: int,
+    jobs: int, out: Path, progress: Callable[[int, float], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Rows of items ``make(0), make(1), ...``: ``count`` of them, or (``count=None``) until
+    ``hours`` of audio, made ``chunk`` at a time (the items past the one that reaches the total
+    are removed with their files). ``progress(items, seconds)`` after each chunk."""
+    rows: list[dict[str, Any]] = []
+    target_seconds = hours * 3600.0 if hours is not None else None
+    total_seconds = 0.0
+    next_index = 0
+    while True:
+        if count is not None:
+            indices = list(range(next_index, min(count, next_index + chunk)))
+        else:
+            indices = list(range(next_index, next_index + chunk))
+        if not indices:
+            break
+        made = _run_items(make, indices, jobs)
+        next_index = indices[-1] + 1
+        stop = False
+        for position, row in enumerate(made):
+            rows.append(row)
+            total_seconds += row["_seconds"]
+            if target_seconds is not None and total_seconds >= target_seconds:
+                for extra in made[position + 1 :]:
+                    _remove_item_files(out, extra)
+                stop = True
+                break
+        if progress is not None:
+            progress(len(rows), total_seconds)
+        if stop:
+            break
+    return rows
+
+
+def check_corpus_options(
+    kind: str, n: int | None, hours: float | None, jobs: int, noise_types: Sequence[str],
+    snr_range_db: tuple[float, float], sample_rate: int | None,
+) -> None:
+    """Raise ``ValueError`` for options no corpus accepts (shared by the recorded corpora)."""
+    if n is not None and hours is not None:
+        raise ValueError("give --n or --hours, not both")
+    if n is not None and n < 1:
+        raise ValueError(f"--n must be at least 1, got {n}")
+    if hours is not None and hours <= 0:
+        raise ValueError(f"--hours must be positive, got {hours}")
+    if jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {jobs}")
+    if kind == "listeners" and hours is not None:
+        raise ValueError("--hours does not apply to listeners; give --n")
+    unknown = [name for name in noise_types if name not in NOISE_TYPES]
+    if unknown or not noise_types:
+        raise ValueError(f"unknown noise types {unknown}; choose from {', '.join(NOISE_TYPES)}")
+    if snr_range_db[0] > snr_range_db[1]:
+        raise ValueError(f"SNR range {snr_range_db} is not ascending")
+    if sample_rate is not None and not 8000 <= sample_rate <= 192000:
+        raise ValueError(f"sample rate {sample_rate} Hz is outside 8000..192000")
 
 
 def _listeners_corpus(
@@ -263,23 +323,7 @@ def make_corpus(
     """
     if kind not in KINDS:
         raise ValueError(f"unknown corpus kind {kind!r}; choose from {', '.join(KINDS)}")
-    if n is not None and hours is not None:
-        raise ValueError("give --n or --hours, not both")
-    if n is not None and n < 1:
-        raise ValueError(f"--n must be at least 1, got {n}")
-    if hours is not None and hours <= 0:
-        raise ValueError(f"--hours must be positive, got {hours}")
-    if jobs < 1:
-        raise ValueError(f"--jobs must be at least 1, got {jobs}")
-    if kind == "listeners" and hours is not None:
-        raise ValueError("--hours does not apply to listeners; give --n")
-    unknown = [name for name in noise_types if name not in NOISE_TYPES]
-    if unknown or not noise_types:
-        raise ValueError(f"unknown noise types {unknown}; choose from {', '.join(NOISE_TYPES)}")
-    if snr_range_db[0] > snr_range_db[1]:
-        raise ValueError(f"SNR range {snr_range_db} is not ascending")
-    if sample_rate is not None and not 8000 <= sample_rate <= 192000:
-        raise ValueError(f"sample rate {sample_rate} Hz is outside 8000..192000")
+    check_corpus_options(kind, n, hours, jobs, noise_types, snr_range_db, sample_rate)
     started = time.perf_counter()
     options = SynthOptions(kind=kind, seed=int(seed), sample_rate=sample_rate,
                            snr_range_db=(float(snr_range_db[0]), float(snr_range_db[1])),
@@ -299,48 +343,24 @@ def make_corpus(
     if kind == "listeners":
         rows = _listeners_corpus(options, out, listeners, listeners_file is None)
     else:
-        rows = []
-        target_seconds = hours * 3600.0 if hours is not None else None
         count = n if n is not None else (None if hours is not None else DEFAULT_COUNTS[kind])
         chunk = (2 if kind == "music" else 16) * jobs  # songs are slow: overshoot less
-        total_seconds = 0.0
-        next_index = 0
-        while True:
-            if count is not None:
-                indices = list(range(next_index, min(count, next_index + chunk)))
-            else:
-                indices = list(range(next_index, next_index + chunk))
-            if not indices:
-                break
-            made = _run_items(kind, indices, options, out, jobs)
-            next_index = indices[-1] + 1
-            stop = False
-            for position, row in enumerate(made):
-                rows.append(row)
-                total_seconds += row["_seconds"]
-                if target_seconds is not None and total_seconds >= target_seconds:
-                    for extra in made[position + 1 :]:
-                        _remove_item_files(out, extra)
-                    stop = True
-                    break
-            if progress is not None:
-                progress(len(rows), total_seconds)
-            if stop:
-                break
+        rows = collect_items(lambda index: make_item(kind, index, options, out), count, hours,
+                             chunk, jobs, out, progress)
         listener_ids = [listener.id for listener in listeners]
         for row in rows:
-            _assign_listener(row, options.seed, listener_ids)
+            assign_listener(row, options.seed, listener_ids)
         if kind == "music":
-            _write_json(out / "gains.json", dict(row["_gains"] for row in rows))
+            write_json(out / "gains.json", dict(row["_gains"] for row in rows))
 
-    _write_manifest(out / "manifest.csv", COLUMNS[kind], rows)
+    write_manifest(out / "manifest.csv", COLUMNS[kind], rows)
     record = {
         "kind": kind, "items": len(rows), "hours": hours, "listeners_file":
         str(listeners_file) if listeners_file is not None else None,
         "options": {**asdict(options), "sample_rate": options.rate},
         "tools": {program: tool_version(program) for program in ("espeak-ng", "fluidsynth")},
     }
-    _write_json(out / "synth.json", record)
+    write_json(out / "synth.json", record)
     return CorpusResult(
         manifest=out / "manifest.csv",
         items=len(rows),

@@ -1,9 +1,10 @@
 """The external programs the synthetic corpora need, and a clear message when one is missing.
 
 Speech comes from ``espeak-ng``, music from ``fluidsynth`` with the General MIDI soundfont of
-``fluid-soundfont-gm``. All are Debian packages; ``make install`` installs them when it can (as
-root or with passwordless sudo; ``make system-deps`` alone does just that) and otherwise prints
-the ``apt-get`` command to run.
+``fluid-soundfont-gm``; recorded speech (``--source recorded``) from Debian's Asterisk prompt
+packages (:mod:`hltk.synth.asterisk`), decoded by ``ffmpeg``. All are Debian packages;
+``make install`` installs them when it can (as root or with passwordless sudo; ``make
+system-deps`` alone does just that) and otherwise prints the ``apt-get`` command to run.
 """
 
 from __future__ import annotations
@@ -67,6 +68,23 @@ def missing_tools(names: tuple[str, ...] | list[str]) -> list[Tool]:
     return missing
 
 
+def missing_recorded_tools(
+    languages: tuple[str, ...] | list[str] | None = None, root: str | Path | None = None
+) -> list[Tool]:
+    """ffmpeg and the Asterisk voice sets of ``languages`` (all if ``None``) under the sounds
+    folder ``root`` (:func:`hltk.synth.asterisk.sounds_root`) that are not installed."""
+    from hltk.synth.asterisk import DECODER, voice_sets
+
+    missing = []
+    if shutil.which(DECODER) is None:
+        missing.append(Tool(DECODER, "ffmpeg", "decoding the recorded prompts"))
+    for voice in voice_sets(None if languages is None else tuple(languages)):
+        if not voice.path(root).is_dir():
+            missing.append(Tool(str(voice.path(root)), voice.package,
+                                f"recorded speech ({voice.locale}, {voice.speaker})"))
+    return missing
+
+
 def missing_message(missing: list[Tool]) -> str:
     """What to install, naming the Debian packages and the make target."""
     packages = sorted({tool.package for tool in missing})
@@ -87,13 +105,14 @@ def require_tools(kind: str) -> None:
 
 
 @cache
-def tool_version(program: str) -> str:
-    """First line of ``program --version`` (recorded in ``synth.json``), or ``""``."""
+def tool_version(program: str, flag: str = "--version") -> str:
+    """First line of ``program --version`` (``flag``; ffmpeg's is ``-version``; recorded in
+    ``synth.json``), or ``""``."""
     if shutil.which(program) is None:
         return ""
     try:
         result = subprocess.run(
-            [program, "--version"], capture_output=True, text=True, timeout=20, check=False
+            [program, flag], capture_output=True, text=True, timeout=20, check=False
         )
     except (OSError, subprocess.TimeoutExpired):
         return ""
@@ -106,11 +125,12 @@ def main() -> int:
     is missing (used by ``make data``)."""
     import sys
 
-    missing = missing_tools(list(TOOLS))
+    missing = missing_tools(list(TOOLS)) + missing_recorded_tools()
     if missing:
         print(missing_message(missing), file=sys.stderr)
         return 1
-    print("espeak-ng, fluidsynth and the GM soundfont are installed", file=sys.stderr)
+    print("espeak-ng, fluidsynth, the GM soundfont, ffmpeg and the Asterisk prompts are "
+          "installed", file=sys.stderr)
     return 0
 
 
