@@ -175,6 +175,24 @@ def test_remix_pipeline_writes_cadenza_flac(tmp_path: Path, song) -> None:
     assert again.counts["skipped"] == 2 and again.counts["processed"] == 0
 
 
+def test_refused_remix_run_writes_nothing(tmp_path: Path) -> None:
+    """gains.json is written with the records, after every check: a remix run refused by the
+    plan (here an output name that would leave OUT) creates no OUT at all."""
+    from hltk.io.manifest import ManifestError
+    from hltk.pipelines.remix import remix
+
+    rate = RATE
+    tone = 0.1 * np.sin(2 * np.pi * 440 * np.arange(rate // 4) / rate)
+    stems = {name: tone for name in chain.STEMS}
+    rows = [{"id": "i1", "scene": "S0001", "listener": "N2", "gain": "gain_a"}]
+    manifest = write_corpus(tmp_path / "corpus", stems, 4 * tone, rows,
+                            {"gain_a": {"vocals": 0, "drums": 0, "bass": 0, "other": 0}})
+    out = tmp_path / "out"
+    with pytest.raises(ManifestError, match="outside the output folder"):
+        remix(manifest, RunSettings(out=out, audio_format="flac16", filename="../{id}.{ext}"))
+    assert not out.exists()
+
+
 @needs_fluidsynth
 def test_remix_refuses_unknown_gain_before_work(tmp_path: Path, song) -> None:
     from hltk.io.manifest import ManifestError

@@ -29,7 +29,6 @@ from hltk.remix.processor import RemixProcessor
 from hltk.remix.separators import MISSING_CHECKPOINT
 from hltk.remix.separators import TASK as SEPARATE
 from hltk.runner import RunError, RunSettings, RunSummary, resolve_device, run_processor
-from hltk.runner.records import write_json
 
 TASK = "remix"
 CADENZA_FILENAME = "{scene}_{listener}_remix.{ext}"
@@ -119,16 +118,14 @@ def remix(
                "checkpoint": str(checkpoint) if checkpoint is not None else None,
                "gains": str(gains_file) if gains_file else None,
                "gains_table": table, **others}
-    if table is not None:
-        # beside OUT/manifest.csv, so `hltk evaluate OUT/manifest.csv --preset ...` finds it
-        settings.out.mkdir(parents=True, exist_ok=True)
-        write_json(settings.out / "gains.json", table)
     return run_processor(
         manifest, processor, settings, task=TASK, backend=processor.name, backend_options=options,
         calibration={"remix": "Cadenza ICASSP 2024: stems to own LUFS + gain, sum, match the "
                      f"mixture's integrated LUFS, NAL-R nfir {NALR_NFIR} per ear at "
                      f"{MODEL_SAMPLE_RATE} Hz (full convolution), {processor.output_sample_rate} Hz"},
         command=command, progress=progress,
+        # beside OUT/manifest.csv, so `hltk evaluate OUT/manifest.csv --preset ...` finds it
+        side_files={"gains.json": table} if table is not None else None,
     )
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +47,7 @@ from hltk.runner.records import (
     validation_failure,
     versions,
     warning_counts,
+    write_json,
 )
 from hltk.runner.settings import (
     EXIT_FAILED,
@@ -92,10 +93,13 @@ def run_processor(
     calibration: dict[str, Any] | None = None,
     command: Sequence[str] | None = None,
     progress: Callable[[int, int], Any] | None = None,
+    side_files: Mapping[str, Any] | None = None,
 ) -> RunSummary:
     """Run ``processor`` over the manifest items selected by ``settings``; write the records.
 
-    ``progress(done, total)`` is called after every finished item. Raises :class:`RunError`
+    ``progress(done, total)`` is called after every finished item. ``side_files``: JSON files
+    that belong to the output (name in ``OUT`` -> content, e.g. remix's ``gains.json``),
+    written with the records once the run is planned. Raises :class:`RunError`
     or :class:`hltk.io.manifest.ManifestError` (exit 2) before anything is written when the
     run cannot start; with ``settings.skip_invalid`` the rows that fail validation are
     recorded as failures (stage ``validate``) and the others run.
@@ -117,6 +121,8 @@ def run_processor(
     exit_code = EXIT_OK
     if manifest.listeners:
         save_listeners(manifest.listeners.values(), out / "listeners.json")
+    for name, content in (side_files or {}).items():
+        write_json(out / name, content)
     try:
         with records.appending() as append:
             for result in invalid:
