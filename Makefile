@@ -8,9 +8,11 @@ BENCH_OUT ?= out/bench
 
 .PHONY: install system-deps test test-all demo lint typecheck bench bench-readme clean
 
-# The venv, then the Debian packages the synthetic corpora and their tests use (see system-deps).
-install: $(BIN)/hltk
+# The Debian packages (python3-venv for the venv; the corpora's tools, see system-deps), then
+# the venv with hltk.
+install:
 	@$(MAKE) --no-print-directory system-deps SYSTEM_DEPS_OPTIONAL=1
+	@$(MAKE) --no-print-directory $(BIN)/hltk
 
 $(BIN)/hltk: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +26,7 @@ $(BIN)/hltk: pyproject.toml
 # ones (nothing to do, no apt-get, when all are there), as root or with passwordless sudo;
 # otherwise it prints the one command to run (`make install` goes on without them: the tests
 # that need them are skipped; `make system-deps` alone fails).
-DEB_PACKAGES ?= espeak-ng sox fluidsynth fluid-soundfont-gm ffmpeg \
+DEB_PACKAGES ?= python3-venv espeak-ng sox fluidsynth fluid-soundfont-gm ffmpeg \
 	asterisk-core-sounds-es-g722 asterisk-core-sounds-fr-g722 asterisk-core-sounds-it-g722 \
 	asterisk-core-sounds-ru-g722 asterisk-core-sounds-en-g722 asterisk-prompt-fr-armelle \
 	asterisk-prompt-es-co asterisk-prompt-it-menardi-wav
