@@ -105,3 +105,16 @@ def test_test_modules_share_factories_through_tests_helpers_only() -> None:
                       if name == "tests.conftest" or name.startswith("tests.test_")
                       or name.startswith("conftest") or name.startswith("test_")]
     assert found == []
+
+
+def test_every_package_is_installed() -> None:
+    """pyproject.toml lists hltk's packages by name (``cli/`` is installed as ``hltk_cli``):
+    a package folder missing from that list is left out of a wheel, and the command fails
+    on a machine that installs hltk instead of running it from the checkout."""
+    import tomllib
+
+    repo = Path(__file__).resolve().parent.parent
+    listed = set(tomllib.loads((repo / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(init.parent.relative_to(repo).parts)
+             for init in (repo / "hltk").rglob("__init__.py")} | {"hltk_cli"}
+    assert found - listed == set(), f"add to pyproject.toml's packages: {sorted(found - listed)}"
