@@ -188,7 +188,10 @@ def cec3_haspi(processed: np.ndarray, processed_rate: int, reference: np.ndarray
                reference_rate: int, listener: Listener, seed: int) -> dict[str, float]:
     """Better-ear HASPI v2 as ``evaluate.py`` computes it: ``{"haspi_left", "haspi_right",
     "haspi"}``. ``processed``: ``(2, T)``; ``reference``: ``(2, T')`` or ``(1, T')`` (mono
-    serves both ears). ``seed`` is set once, before the left ear."""
+    serves both ears). ``seed`` is set once, before the left ear. The recipe passes the
+    processed signal as ``wavfile.read`` gives it (float32 for its float WAV output) and the
+    reference as float64 (``int16 / 32768.0``); pyclarity's ear model keeps float32 in part of
+    its computation, so the dtypes are part of the score (~1e-7): give them as the recipe does."""
     from clarity.evaluator.haspi import haspi_v2
 
     if processed.ndim != 2 or processed.shape[0] != 2:
@@ -258,6 +261,12 @@ def expected_pairs(manifest: str | Path) -> list[tuple[str, str]]:
         if not reader.fieldnames or not {"scene", "listener"} <= set(reader.fieldnames):
             raise PackageError([f"{path}: needs scene and listener columns (hltk manifest cec3)"])
         return [(row["scene"], row["listener"]) for row in reader]
+
+
+def manifest_tasks(manifest: str | Path) -> list[str]:
+    """The distinct values of a manifest's ``task`` column (none when it has no such column)."""
+    with Path(manifest).open(newline="", encoding="utf-8-sig") as handle:
+        return sorted({row["task"] for row in csv.DictReader(handle) if row.get("task")})
 
 
 def produced_files(source: str | Path) -> dict[tuple[str, str], Path]:
@@ -343,7 +352,8 @@ def package_submission(source: str | Path, manifest: str | Path, out: str | Path
         raise PackageError([f"--archive {archive!r}: choose one of {', '.join(ARCHIVES)}"])
     pairs = expected_pairs(manifest)
     produced = produced_files(source)
-    problems = []
+    problems = [f"{manifest} is task {other}, not task {task}" for other in manifest_tasks(manifest)
+                if other != str(task)]
     for scene, listener in pairs:
         path = produced.get((scene, listener))
         if path is None:

@@ -267,7 +267,8 @@ def _score_cec3(_: ScoringSettings, item: ScoreItem, worker: bool) -> list[dict[
         return [entry]
     try:
         assert item.listener is not None
-        scores = cec3.cec3_haspi(processed.numpy().astype(np.float64), processed_rate,
+        # dtypes as the recipe's: the processed file as read (float32), the reference / 32768.0
+        scores = cec3.cec3_haspi(processed.numpy(), processed_rate,
                                  reference.numpy().astype(np.float64), reference_rate,
                                  item.listener, item.seed)
     except Exception as error:  # one item's failure never stops the run
