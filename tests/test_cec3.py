@@ -90,7 +90,7 @@ def test_manifest_rows_follow_the_recipe(fake: Path, tmp_path: Path) -> None:
     rows = _rows(result.manifest)
     # make_scene_listener_list: scenes in file order, each scene's listeners in order
     pairs = json.loads((fake / "task1/clarity_data/metadata/scenes_listeners.dev.json").read_text())
-    assert [(r["scene"], r["listener"]) for r in rows] == [(s, l) for s in pairs for l in pairs[s]]
+    assert [(r["scene"], r["listener"]) for r in rows] == [(s, who) for s in pairs for who in pairs[s]]
     assert [r["id"] for r in rows] == ["S06001_L0001", "S06002_L0002", "S06002_L0003",
                                        "S06003_L0003"]
     scenes = fake / "task1/clarity_data/dev/scenes"

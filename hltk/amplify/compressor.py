@@ -31,7 +31,6 @@ from hltk.amplify.nalr import NalrOptions, NalrProcessor
 from hltk.io.listeners import ListenerBatch
 from hltk.registry import option, register
 
-
 PRESETS: tuple[str, ...] = ("cec2", "cec3")
 #: CEC3: the manifest columns of the middle and back microphone pairs (CH2, CH3); CH1 is ``audio``
 MIC_COLUMNS: tuple[str, ...] = ("audio_ch2", "audio_ch3")
