@@ -21,7 +21,8 @@ def package(
     source: Annotated[Path, typer.Option(
         "--from", help="The run folder of the outputs (hltk amplify -o), or a folder of "
         "{scene}_{listener}_HA-output.wav files.", show_default=False)],
-    task: Annotated[int, typer.Option("--task", min=1, max=3, help="CEC3 task: 1, 2 or 3.")] = 1,
+    task: Annotated[int, typer.Option("--task", min=1, max=3, help="CEC3 task: 1, 2 or 3.",
+                                      show_default=False)],
     manifest: Annotated[Path | None, typer.Option(
         "--manifest", help="The expected scene-listener pairs: the manifest.csv of `hltk "
         "manifest cec3` (default: the one the run was made from, in its run.json).")] = None,
@@ -29,7 +30,8 @@ def package(
         "--challenge", help="Whose submission rules.")] = "cec3",
     archive: Annotated[Literal["tar.gz", "zip", "none"], typer.Option(
         "--archive", help="Archive of the team folder, named {TEAM}_task{N}.")] = "tar.gz",
-    overwrite: c.OverwriteOpt = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace an existing submission folder and archive.")] = False,
     output_format: c.OutputFormatOpt = "table",
     quiet: c.QuietOpt = False,
 ) -> None:
