@@ -56,11 +56,13 @@ def evaluate(
     equalisation: Annotated[int, typer.Option(
         "--equalisation", min=1, max=2, help="HASQI/HAAQI: 1 = metric applies NAL-R to the "
         "reference, 2 = reference already amplified.")] = 1,
-    preset: Annotated[Literal["cadenza-icassp2024"] | None, typer.Option(
+    preset: Annotated[Literal["cadenza-icassp2024", "cec3"] | None, typer.Option(
         "--preset", help="cadenza-icassp2024: HAAQI against the reference rebuilt from the "
         "ground-truth stems (columns vocals, drums, bass, other, input = mixture) through the "
         "row's gains, remix and NAL-R; 24 kHz, equalisation 2, reference-rms level, mean of "
-        "ears. Fixes --metrics, --calibration and --equalisation.")] = None,
+        "ears. cec3: better-ear HASPI v2 against the reference column at 100 dB SPL, seeded per "
+        "scene as the CEC3 recipe; report.csv by SNR bin. Fixes --metrics, --calibration and "
+        "--equalisation.")] = None,
     engine: Annotated[Literal["clarity", "torch"], typer.Option(
         "--engine", help="clarity: pyclarity, pystoi and pesq, one item per worker; torch: "
         "HASPI/HASQI/HAAQI by the batched torch ear model (same scores to ~1e-9).")] = "clarity",
@@ -108,6 +110,9 @@ def evaluate(
                    title="agreement")
     else:
         print_rows(_records(result.scores), list(result.scores.columns), output_format, title="scores")
+    if result.report is not None:
+        print_rows(_records(result.report), list(result.report.columns), output_format,
+                   title="HASPI by SNR (report.csv)")
     counts = result.counts
     info(f"evaluate: {counts['scored']} scored, {counts['skipped']} already scored, "
          f"{counts['total_failed']} failed; tables in {result.out}", quiet)

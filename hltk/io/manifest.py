@@ -40,6 +40,7 @@ from hltk.io.listeners import (
 #: Columns that hold paths to audio files (resolved against the manifest's folder).
 AUDIO_COLUMNS: tuple[str, ...] = (
     "audio", "input", "reference", "noise", "vocals", "drums", "bass", "other",
+    "audio_ch2", "audio_ch3",  # CEC3: the middle and back microphone pairs (audio is CH1)
 )
 HL_COLUMN = re.compile(r"^hl_(?:(?P<ear>left|right)_)?(?P<frequency>\d+(?:\.\d+)?)$")
 MAX_REPORTED_PROBLEMS = 50

@@ -14,6 +14,12 @@ means, LCC, SRCC, MSE with 95% bootstrap intervals (per group with ``group_by``)
 through the row's gains (``gain_<stem>`` columns, or ``gain`` + ``gains.json`` beside the
 manifest), remix and NAL-R; HAAQI per ear at 24 kHz, ``equalisation=2``, reference-rms level
 rule, mean of the ears.
+
+``preset="cec3"`` scores as the CEC3 recipe does (:mod:`hltk.challenges.cec3`): better-ear
+HASPI v2 of ``audio`` against ``reference`` (``{scene}_reference.wav``) at 100 dB SPL for a
+digital RMS of 1, the numpy RNG seeded once per row with ``md5(scene) % 10**8`` then left and
+right ears; with an ``snr`` column, ``report.csv`` gives the mean SNR and HASPI per SNR bin as
+``report_score.py`` prints them.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hltk.challenges import cec3
 from hltk.io.audio import read_audio
 from hltk.io.listeners import Audiogram, Listener
 from hltk.io.manifest import Manifest, ManifestItem, load_manifest
@@ -52,9 +59,9 @@ from hltk.runner.settings import (
     item_seed,
 )
 
-SCORES, SUMMARY = "scores.csv", "summary.csv"
+SCORES, SUMMARY, REPORT = "scores.csv", "summary.csv", "report.csv"
 ENGINES = ("clarity", "torch")
-PRESETS: tuple[str, ...] = (CADENZA_PRESET,)
+PRESETS: tuple[str, ...] = (CADENZA_PRESET, cec3.PRESET)
 #: the mixture column of a Cadenza preset manifest (a ``hltk remix`` output keeps it as ``input``)
 MIXTURE_COLUMN = "input"
 
@@ -64,6 +71,9 @@ def preset_scoring(preset: str) -> ScoringSettings:
     if preset == CADENZA_PRESET:
         return ScoringSettings(metrics=("haaqi",), calibration="reference-rms",
                                reference_level_db_spl=65.0, equalisation=2)
+    if preset == cec3.PRESET:
+        return ScoringSettings(metrics=("haspi",), calibration="fixed",
+                               level_db_spl=cec3.LEVEL_DB_SPL)
     raise RunError(f"--preset {preset!r}: choose one of {', '.join(PRESETS)}")
 
 
@@ -121,6 +131,8 @@ class EvaluateSummary:
     out: Path
     summary: pd.DataFrame | None = None
     plots: list[Path] = field(default_factory=list)
+    #: ``--preset cec3`` with an ``snr`` column: the SNR-bin report (``report.csv``)
+    report: pd.DataFrame | None = None
 
 
 def _read_pair(item: ScoreItem) -> PairSignals:
@@ -239,6 +251,34 @@ def _score_cadenza(scoring: ScoringSettings, item: ScoreItem, worker: bool) -> l
     return [entry]
 
 
+def _score_cec3(_: ScoringSettings, item: ScoreItem, worker: bool) -> list[dict[str, Any]]:
+    """The CEC3 preset: one item, better-ear HASPI v2 as the recipe computes it."""
+    if worker:
+        import torch
+
+        torch.set_num_threads(1)
+    started = time.perf_counter()
+    entry: dict[str, Any] = {"id": item.id, "line": item.line, "status": "failed"}
+    try:
+        processed, processed_rate = read_audio(item.processed)
+        reference, reference_rate = read_audio(item.reference)
+    except Exception as error:
+        entry.update(stage="read", message=f"{type(error).__name__}: {error}")
+        return [entry]
+    try:
+        assert item.listener is not None
+        # dtypes as the recipe's: the processed file as read (float32), the reference / 32768.0
+        scores = cec3.cec3_haspi(processed.numpy(), processed_rate,
+                                 reference.numpy().astype(np.float64), reference_rate,
+                                 item.listener, item.seed)
+    except Exception as error:  # one item's failure never stops the run
+        entry.update(stage="score", message=f"{type(error).__name__}: {error}")
+        return [entry]
+    entry.update(status="ok", scores=scores, warnings=[], seconds=time.perf_counter() - started,
+                 duration=processed.shape[-1] / processed_rate)
+    return [entry]
+
+
 def _severity(audiograms: dict[str, Audiogram] | None) -> str:
     """The worse ear's MSBG severity class (NOTHING < MILD < MODERATE < SEVERE)."""
     if not audiograms:
@@ -275,6 +315,10 @@ def _score_item(item: ManifestItem, settings: EvaluateSettings,
             audiograms, song_seed(item.row.get("scene") or item.id),
             inputs={c: str(item.paths[c]) for c in (MIXTURE_COLUMN, *STEMS)},
             gains=row_gains(item.row, gains_table), listener=item.listener)
+    if settings.preset == cec3.PRESET:
+        return ScoreItem(item.id, item.line, str(item.paths["audio"]),
+                         str(item.paths[settings.reference_column]), audiograms,
+                         cec3.scene_seed(item.row.get("scene") or item.id), listener=item.listener)
     return ScoreItem(item.id, item.line, str(item.paths["audio"]),
                      str(item.paths[settings.reference_column]), audiograms,
                      item_seed(settings.seed, item.id))
@@ -284,6 +328,9 @@ def _score_stream(settings: EvaluateSettings, todo: Sequence[ScoreItem]) -> Iter
     """The ledger entries of ``todo``, unit by unit as they finish."""
     if settings.preset == CADENZA_PRESET:
         return map_work(_score_cadenza, settings.scoring, todo, jobs=settings.jobs,
+                        executor=settings.executor, scheduler=settings.scheduler, single_thread=True)
+    if settings.preset == cec3.PRESET:
+        return map_work(_score_cec3, settings.scoring, todo, jobs=settings.jobs,
                         executor=settings.executor, scheduler=settings.scheduler, single_thread=True)
     if settings.engine == "torch":
         return map_work(
@@ -338,7 +385,7 @@ def score_manifest(
         raise RunError(f"--preset {settings.preset}: the preset fixes the metric and calibration")
     check_workers(settings.executor, settings.jobs, settings.batch_size)
     manifest = load_scoring_manifest(manifest_path, settings, root, listeners_path)
-    gains_table = _preset_gains(manifest) if settings.preset else None
+    gains_table = _preset_gains(manifest) if settings.preset == CADENZA_PRESET else None
     config = {"metrics": settings.scoring.metrics, "scoring": settings.scoring.describe(),
               "reference_column": settings.reference_column, "engine": settings.engine,
               "seed": settings.seed, "preset": settings.preset}
@@ -399,7 +446,11 @@ def score_manifest(
                    "audio_s_per_s": round(audio_s / wall, 4) if wall > 0 and audio_s else None},
         "warnings": warning_counts(pending),
     })
-    return EvaluateSummary(exit_code, table, counts, plan.record_dir)
+    result = EvaluateSummary(exit_code, table, counts, plan.record_dir)
+    if settings.preset == cec3.PRESET and "snr" in table.columns and "haspi" in table.columns:
+        result.report = cec3.snr_report(table)
+        _write_table(result.report, plan.record_dir / REPORT)
+    return result
 
 
 def _preset_gains(manifest: Manifest) -> dict[str, dict[str, float]] | None:
