@@ -17,6 +17,7 @@ from hltk_cli.denoise_amplify import denoise_amplify
 from hltk_cli.evaluate import compare, evaluate
 from hltk_cli.manifest import manifest_app
 from hltk_cli.merge import merge
+from hltk_cli.predict import predict
 from hltk_cli.remix import remix
 from hltk_cli.simulate import simulate
 from hltk_cli.synth import synth
@@ -67,6 +68,7 @@ app.command("benchmark")(benchmark)
 app.command("synth")(synth)
 app.command("remix")(remix)
 app.command("backends")(backends)
+app.command("predict")(predict)
 app.add_typer(manifest_app, name="manifest")
 app.add_typer(train_app, name="train")
 

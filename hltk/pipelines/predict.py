@@ -37,7 +37,7 @@ from hltk.io.audio import atomic_path
 from hltk.predict.clip import write_clip_manifest
 from hltk.predict.cpc2 import ENHANCEMENT_CHALLENGES, write_cpc2_manifest
 from hltk.predict.cpc3 import write_cpc3_manifest
-from hltk.predict.layout import ChallengeManifest
+from hltk.predict.layout import ChallengeManifest  # noqa: F401  (re-exported for the CLI)
 from hltk.predict.logistic import FitError, LogisticFit, fit_logistic, predict_disjoint
 from hltk.predict.statistics import prediction_statistics
 from hltk.runner.settings import RunError

@@ -1,6 +1,7 @@
 """CLIP (Cadenza lyric intelligibility prediction, CLIP1 / CLIP2) metadata -> a manifest.
 
-The layout (``ROOT`` = ``cadenza_data``, or ``cadenza_data/clip2``)::
+The layout (``ROOT`` = ``cadenza_data``, ``cadenza_data/clip2``, or the folder above ``cadenza_data``
+— the CLIP1 recipe's ``cadenza_data_root``)::
 
     metadata/<split>_metadata.json        [{signal, prompt, hearing_loss, n_words,
                                             correctness (train only), ...}]
@@ -53,7 +54,7 @@ def audio_root(data: Path, split: str) -> Path:
 def clip_rows(root: str | Path, split: str, out: str | Path) -> tuple[list[dict[str, Any]], int]:
     """Manifest rows of ``<split>_metadata.json`` (paths relative to ``out``) and the scale
     the correctness was multiplied by (1 or 100)."""
-    data = find_data_root(Path(root), "clip2", "clip1")
+    data = find_data_root(Path(root), "cadenza_data", "clip2", "cadenza_data/clip2")
     out = Path(out)
     records = load_json(data / "metadata" / f"{split}_metadata.json", CHALLENGE)
     folder = audio_root(data, split)
