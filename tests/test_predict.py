@@ -32,6 +32,7 @@ from hltk.predict.logistic import (
     predict_disjoint,
 )
 from hltk.predict.statistics import kendall_tau, ncc, prediction_statistics, rmse, std_err
+from hltk.synth import signals
 from hltk_cli.app import app
 
 FAKE = Path(__file__).parent / "data" / "cpc"
@@ -390,3 +391,37 @@ def test_cpc3_evaluate_then_predict(tmp_path: Path) -> None:
                                     "--score-column", "stoi", "-o", str(out), "--score", "-q"])
     assert predicted.exit_code == 0, predicted.output
     assert pd.read_csv(out).signal_ID.tolist() == scores.id.tolist()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not signals.has_espeak(), reason="espeak-ng not installed")
+def test_haspi_from_evaluate_recovers_a_known_logistic(tmp_path: Path) -> None:
+    """The issue's check: better-ear HASPI written by ``hltk evaluate`` on synthetic noisy speech,
+    correctness drawn per word from a known logistic of it; ``hltk predict`` recovers the curve
+    and its statistics are scipy's."""
+    runner = CliRunner()
+    corpus, scored = tmp_path / "corpus", tmp_path / "scores"
+    assert runner.invoke(app, ["synth", "noisy", "-o", str(corpus), "--n", "60", "--snr=-12:12",
+                               "--seed", "3", "-q"]).exit_code == 0
+    evaluated = runner.invoke(app, ["evaluate", str(corpus / "manifest.csv"), "-o", str(scored),
+                                    "--metrics", "haspi", "--engine", "torch", "-q"])
+    assert evaluated.exit_code == 0, evaluated.output
+    table = pd.read_csv(scored / "scores.csv", dtype={"id": str})
+    rng = np.random.default_rng(7)
+    words = table.text.str.split().str.len().to_numpy()
+    table["correctness"] = 100 * rng.binomial(words, logistic(table.haspi, 0.6, 10.0) / 100) / words
+    table.iloc[:40].to_csv(tmp_path / "train.csv", index=False)
+    table.iloc[40:].to_csv(tmp_path / "test.csv", index=False)
+    out = tmp_path / "test.predict.csv"
+    predicted = runner.invoke(app, ["predict", str(tmp_path / "test.csv"), "--train",
+                                    str(tmp_path / "train.csv"), "-o", str(out), "--score", "-q"])
+    assert predicted.exit_code == 0, predicted.output
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["fit"]["x0"] == pytest.approx(0.6, abs=0.1)
+    assert record["fit"]["k"] == pytest.approx(10.0, rel=0.5)
+    x = pd.read_csv(out).intelligibility_score.to_numpy()
+    y = table.correctness.to_numpy()[40:]
+    values = {row["statistic"]: row["value"] for row in record["statistics"]}
+    assert values["NCC"] == pytest.approx(scipy_stats.pearsonr(x, y)[0], rel=1e-12)
+    assert values["KT"] == pytest.approx(scipy_stats.kendalltau(x, y)[0], rel=1e-12)
+    assert values["RMSE"] == pytest.approx(np.sqrt(np.mean((x - y) ** 2)), rel=1e-12)
