@@ -18,6 +18,7 @@ from hltk_cli.evaluate import compare, evaluate
 from hltk_cli.manifest import manifest_app
 from hltk_cli.merge import merge
 from hltk_cli.package import package
+from hltk_cli.predict import predict
 from hltk_cli.remix import remix
 from hltk_cli.simulate import simulate
 from hltk_cli.synth import synth
@@ -69,6 +70,7 @@ app.command("synth")(synth)
 app.command("remix")(remix)
 app.command("backends")(backends)
 app.command("package")(package)
+app.command("predict")(predict)
 app.add_typer(manifest_app, name="manifest")
 app.add_typer(train_app, name="train")
 

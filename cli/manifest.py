@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import typer
 
 from hltk.pipelines.cec3 import cec3_manifest
+from hltk.pipelines.predict import ChallengeManifest, clip_manifest, cpc2_manifest, cpc3_manifest
 from hltk.pipelines.remix import cadenza_manifest
 from hltk_cli import common as c
 from hltk_cli.output import info, print_rows
@@ -63,3 +64,70 @@ def cec3(
     info(f"cec3 task {task} {split}: {result.rows} scene-listener pairs -> {result.manifest}"
          + ("" if result.with_reference else " (no references: it cannot be scored)")
          + f"; amplify with --preset cec3 --sample-rate {rates.split(',')[0]}", c.is_quiet(quiet))
+
+
+def _report_challenge(name: str, result: ChallengeManifest, output_format: str, quiet: bool) -> None:
+    summary = {"split": result.split, "rows": result.rows, "correctness": result.with_correctness,
+               **result.notes, "manifest": str(result.manifest)}
+    print_rows([summary], list(summary), output_format, title=f"hltk manifest {name}")
+    info(f"{name} {result.split}: {result.rows} signals -> {result.manifest}"
+         + ("" if result.with_correctness else " (no correctness: predict it, cannot --score it)"),
+         c.is_quiet(quiet))
+
+
+@manifest_app.command("cpc2")
+def cpc2(
+    root: Annotated[Path, typer.Option("--root", help="CPC2 data root (clarity_CPC2_data, "
+                                       "holding clarity_data/metadata).", show_default=False)],
+    out: c.OutOpt,
+    split: Annotated[str, typer.Option(
+        "--split", help="The partition: train.1, train.2, train.3 (or an evaluation "
+        "partition's name), read from CEC1.<split>.json and CEC2.<split>.json.")] = "train.1",
+    cec: Annotated[str, typer.Option(
+        "--cec", help="Which enhancement challenges' signals (comma-separated).")] = "CEC1,CEC2",
+    output_format: c.OutputFormatOpt = "table",
+    quiet: c.QuietOpt = False,
+) -> None:
+    """One row per CPC2 signal (hearing-aid output, its scene's target reference, listener,
+    system, correctness): OUT/manifest.csv and listeners.json, ready for `hltk evaluate`."""
+    with c.exit_codes(usage=(ValueError,)):
+        result = cpc2_manifest(root, split, out, tuple(x.strip() for x in cec.split(",") if x.strip()))
+    _report_challenge("cpc2", result, output_format, quiet)
+
+
+@manifest_app.command("cpc3")
+def cpc3(
+    root: Annotated[Path, typer.Option("--root", help="CPC3 data root (clarity_CPC3_data, or "
+                                       "the dataset folder holding metadata/).", show_default=False)],
+    out: c.OutOpt,
+    split: Annotated[Literal["train", "dev", "eval"], typer.Option(
+        "--split", help="Which CPC3.<split>.json.")] = "train",
+    dataset: Annotated[str, typer.Option(
+        "--dataset", help="The dataset folder under ROOT (clarity_demo_data for the demo).")
+    ] = "clarity_data",
+    output_format: c.OutputFormatOpt = "table",
+    quiet: c.QuietOpt = False,
+) -> None:
+    """One row per CPC3 signal, the listener given the recipe's audiogram for its severity
+    (listeners.csv, or the dev records' hearing_loss): OUT/manifest.csv and listeners.json."""
+    with c.exit_codes(usage=(ValueError,)):
+        result = cpc3_manifest(root, split, out, dataset)
+    _report_challenge("cpc3", result, output_format, quiet)
+
+
+@manifest_app.command("clip")
+def clip(
+    root: Annotated[Path, typer.Option("--root", help="CLIP data root (cadenza_data, or "
+                                       "cadenza_data/clip2).", show_default=False)],
+    out: c.OutOpt,
+    split: Annotated[Literal["train", "valid", "eval"], typer.Option(
+        "--split", help="Which <split>_metadata.json.")] = "train",
+    output_format: c.OutputFormatOpt = "table",
+    quiet: c.QuietOpt = False,
+) -> None:
+    """One row per CLIP (Cadenza lyric intelligibility) signal: audio (1) against the
+    unprocessed audio (2), listener NH (the loss is simulated in the signal), correctness in
+    percent: OUT/manifest.csv."""
+    with c.exit_codes(usage=(ValueError,)):
+        result = clip_manifest(root, split, out)
+    _report_challenge("clip", result, output_format, quiet)
