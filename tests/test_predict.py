@@ -19,10 +19,10 @@ from scipy import stats as scipy_stats
 from scipy.optimize import curve_fit
 from typer.testing import CliRunner
 
+from hltk.challenges.clip import write_clip_manifest
+from hltk.challenges.cpc2 import parse_signal, write_cpc2_manifest
+from hltk.challenges.cpc3 import SEVERITY_AUDIOGRAMS, write_cpc3_manifest
 from hltk.io.manifest import ManifestError, load_manifest
-from hltk.predict.clip import write_clip_manifest
-from hltk.predict.cpc2 import parse_signal, write_cpc2_manifest
-from hltk.predict.cpc3 import SEVERITY_AUDIOGRAMS, write_cpc3_manifest
 from hltk.predict.logistic import (
     INITIAL_GUESS,
     FitError,

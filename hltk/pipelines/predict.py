@@ -33,11 +33,11 @@ import numpy as np
 import pandas as pd
 
 from hltk import __version__
+from hltk.challenges.clip import write_clip_manifest
+from hltk.challenges.cpc2 import ENHANCEMENT_CHALLENGES, write_cpc2_manifest
+from hltk.challenges.cpc3 import write_cpc3_manifest
+from hltk.challenges.layout import ChallengeManifest  # noqa: F401  (re-exported for the CLI)
 from hltk.io.audio import atomic_path
-from hltk.predict.clip import write_clip_manifest
-from hltk.predict.cpc2 import ENHANCEMENT_CHALLENGES, write_cpc2_manifest
-from hltk.predict.cpc3 import write_cpc3_manifest
-from hltk.predict.layout import ChallengeManifest  # noqa: F401  (re-exported for the CLI)
 from hltk.predict.logistic import FitError, LogisticFit, fit_logistic, predict_disjoint
 from hltk.predict.statistics import prediction_statistics
 from hltk.runner.settings import RunError
@@ -183,16 +183,16 @@ def predict(
 
 def cpc2_manifest(root: str | Path, split: str, out: str | Path,
                   challenges: tuple[str, ...] = ENHANCEMENT_CHALLENGES) -> ChallengeManifest:
-    """``hltk manifest cpc2`` (:mod:`hltk.predict.cpc2`)."""
+    """``hltk manifest cpc2`` (:mod:`hltk.challenges.cpc2`)."""
     return write_cpc2_manifest(root, split, out, challenges)
 
 
 def cpc3_manifest(root: str | Path, split: str, out: str | Path,
                   dataset: str = "clarity_data") -> ChallengeManifest:
-    """``hltk manifest cpc3`` (:mod:`hltk.predict.cpc3`)."""
+    """``hltk manifest cpc3`` (:mod:`hltk.challenges.cpc3`)."""
     return write_cpc3_manifest(root, split, out, dataset)
 
 
 def clip_manifest(root: str | Path, split: str, out: str | Path) -> ChallengeManifest:
-    """``hltk manifest clip`` (:mod:`hltk.predict.clip`)."""
+    """``hltk manifest clip`` (:mod:`hltk.challenges.clip`)."""
     return write_clip_manifest(root, split, out)

@@ -6,7 +6,7 @@ Cadenza lyric-intelligibility challenges (CLIP).
   training set, or per item on a disjoint subset (the CPC2 / CPC3 train-set protocol).
 - :mod:`hltk.predict.statistics` — RMSE, Std, NCC, KT as the recipes' ``evaluate.py`` compute
   them, plus SRCC, with bootstrap intervals.
-- :mod:`hltk.predict.cpc2`, :mod:`hltk.predict.cpc3`, :mod:`hltk.predict.clip` — one reader per
-  challenge layout: metadata -> an ``hltk evaluate`` manifest (``id``, ``audio``, ``reference``,
-  ``listener``, ``correctness`` ...) and its ``listeners.json``.
+
+The readers of the challenges' layouts (metadata -> an ``hltk evaluate`` manifest with a
+``correctness`` column) are in :mod:`hltk.challenges` (``cpc2``, ``cpc3``, ``clip``).
 """

@@ -28,9 +28,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from hltk.io.listeners import Audiogram, Listener
-from hltk.io.manifest import ManifestError, Problem
-from hltk.predict.layout import (
+from hltk.challenges.layout import (
     ChallengeManifest,
     check_files,
     find_data_root,
@@ -38,6 +36,8 @@ from hltk.predict.layout import (
     relative,
     write_challenge_manifest,
 )
+from hltk.io.listeners import Audiogram, Listener
+from hltk.io.manifest import ManifestError, Problem
 
 CHALLENGE = "CPC3"
 SPLITS: tuple[str, ...] = ("train", "dev", "eval")

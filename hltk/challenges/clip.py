@@ -28,8 +28,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hltk.io.manifest import ManifestError, Problem
-from hltk.predict.layout import (
+from hltk.challenges.layout import (
     ChallengeManifest,
     check_files,
     find_data_root,
@@ -37,6 +36,7 @@ from hltk.predict.layout import (
     relative,
     write_challenge_manifest,
 )
+from hltk.io.manifest import ManifestError, Problem
 
 CHALLENGE = "CLIP"
 SPLITS: tuple[str, ...] = ("train", "valid", "eval")

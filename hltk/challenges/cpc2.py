@@ -25,9 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hltk.io.listeners import ListenerError, load_listeners
-from hltk.io.manifest import ManifestError, Problem
-from hltk.predict.layout import (
+from hltk.challenges.layout import (
     ChallengeManifest,
     check_files,
     find_data_root,
@@ -35,6 +33,8 @@ from hltk.predict.layout import (
     relative,
     write_challenge_manifest,
 )
+from hltk.io.listeners import ListenerError, load_listeners
+from hltk.io.manifest import ManifestError, Problem
 
 CHALLENGE = "CPC2"
 ENHANCEMENT_CHALLENGES: tuple[str, ...] = ("CEC1", "CEC2")
