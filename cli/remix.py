@@ -39,6 +39,13 @@ def remix(
         "the manifest).")] = None,
     compressor: Annotated[bool, typer.Option(
         "--compressor/--no-compressor", help="CEC compressor after NAL-R (the recipe: off).")] = False,
+    chain: Annotated[str, typer.Option(
+        "--chain", help="The recipe: cadenza-icassp2024 (NAL-R, 32 kHz), cad2-task2 (any stems, "
+        "multiband compressor, 32 kHz) or cad2-task1 (alpha downmix, multiband compressor, "
+        "44.1 kHz).")] = "cadenza-icassp2024",
+    compressor_params: Annotated[Path | None, typer.Option(
+        "--compressor-params", help="CAD2 compressor_params.json (default: beside the "
+        "manifest).")] = None,
 ) -> None:
     """Remix each item for its listener (Cadenza ICASSP 2024 baseline): 16-bit 32 kHz FLAC."""
     with c.exit_codes():
@@ -48,7 +55,8 @@ def remix(
             summary = run_remix(manifest, settings, separator=name,
                                 checkpoint=backend_options.pop("checkpoint", None),
                                 separator_options=backend_options, gains_path=gains,
-                                compressor=compressor, root=shared["root"],
+                                compressor=compressor, chain=chain,
+                                compressor_params_path=compressor_params, root=shared["root"],
                                 listeners_path=shared["listeners"], command=sys.argv,
                                 progress=update)
     c.report_run(TASK, summary, shared.output_format, shared.quiet)

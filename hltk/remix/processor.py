@@ -185,7 +185,10 @@ class RemixProcessor:
         segment = mixture[start:end]
         scale = 10 ** ((-40.0 - integrated_loudness(segment, MODEL_SAMPLE_RATE)) / 20)
         vocals = stems["vocals"][start:end] * scale
-        accompaniment = sum(stems[name][start:end] for name in ACCOMPANIMENT) * scale
+        accompaniment = np.zeros_like(vocals)
+        for name in ACCOMPANIMENT:
+            accompaniment += stems[name][start:end]
+        accompaniment *= scale
         return compress_per_ear(downmix_alpha(vocals, accompaniment, alpha), params, MODEL_SAMPLE_RATE)
 
     def describe(self) -> dict[str, Any]:
