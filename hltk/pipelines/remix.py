@@ -148,7 +148,8 @@ def cad2_stem_paths(manifest: Manifest, chain: str) -> dict[str, dict[str, str]]
 
 
 def load_cad2_manifest(path: str | Path, chain: str, *, root: str | Path | None = None,
-                       listeners_path: str | Path | None = None) -> Manifest:
+                       listeners_path: str | Path | None = None, skip_invalid: bool = False
+                       ) -> Manifest:
     """A CAD2 remix manifest: ``id, audio`` and, for task 2, ``stems`` (+ ``stem_<name>``
     audio, checked here), for task 1 ``alpha`` and the four MUSDB stems."""
     required = ("id", "audio", "stems") if chain == CAD2_TASK2 else ("id", "audio", "alpha", *STEMS)
@@ -160,7 +161,7 @@ def load_cad2_manifest(path: str | Path, chain: str, *, root: str | Path | None 
     stem_columns = [c for c in header if c.startswith(STEM_PREFIX) or c in STEMS]
     return load_manifest(path, root=root, listeners_path=listeners_path, required_columns=required,
                          audio_columns=("audio", *stem_columns), require_listener=True,
-                         check_audio="header")
+                         check_audio="header", skip_invalid=skip_invalid)
 
 
 def remix(
