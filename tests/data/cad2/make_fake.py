@@ -117,7 +117,8 @@ def task1(root: Path) -> None:
     for number, song in enumerate(["Fake Band - Song One", "Fake Band - Song Two"]):
         mixture = np.zeros((int(TASK1_SECONDS * RATE), 2))
         for index, (name, (f0, tremolo, level, pan)) in enumerate(stems.items()):
-            stem = tone(TASK1_SECONDS, f0 * (1 + 0.1 * number), tremolo, level, pan, seed=100 * number + index)
+            stem = tone(TASK1_SECONDS, f0 * (1 + 0.1 * number), tremolo, level, pan,
+                        seed=100 * number + index)
             mixture += stem
             write(root / "audio" / "valid" / song / f"{name}.flac", stem)
         write(root / "audio" / "valid" / song / "mixture.flac", mixture)
