@@ -304,3 +304,40 @@ def test_cadenza_icassp2024_output_is_unchanged(tmp_path: Path) -> None:
         data, rate = sf.read(tmp_path / "run/audio" / f"{item_id}.flac", dtype="int16")
         assert rate == 32000 and data.shape == (32160, 2)
         assert hashlib.sha256(data.tobytes()).hexdigest() == digest
+    # the same stems named by a stems column (two as stem_<name> columns): the same output
+    with (tmp_path / "stems.csv").open("w", newline="") as handle:
+        columns = ["id", "audio", "stems", "vocals", "drums", "stem_low", "stem_rest", "listener",
+                   "gain_vocals", "gain_drums", "gain_low", "gain_rest"]
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "stems": "vocals;drums;low;rest", "stem_low": row["bass"],
+                             "stem_rest": row["other"], "gain_low": row["gain_bass"],
+                             "gain_rest": row["gain_other"]})
+    _invoke("remix", str(tmp_path / "stems.csv"), "-o", str(tmp_path / "named"))
+    for item_id, digest in CADENZA_GOLDEN.items():
+        data, _ = sf.read(tmp_path / "named/audio" / f"{item_id}.flac", dtype="int16")
+        assert hashlib.sha256(data.tobytes()).hexdigest() == digest
+
+
+def test_cadenza_chain_with_three_stems(tmp_path: Path) -> None:
+    from hltk.io.listeners import standard_listener
+    from hltk.remix.chain import remix_for_listener
+
+    t = np.arange(44100) / 44100
+    stems = {name: np.stack([0.2 * np.sin(2 * np.pi * f * t)] * 2, axis=1)
+             for name, f in (("piano", 262.0), ("cello", 131.0), ("flute", 523.0))}
+    for name, audio in stems.items():
+        sf.write(tmp_path / f"{name}.wav", audio, 44100, subtype="FLOAT")
+    sf.write(tmp_path / "mix.wav", sum(stems.values()), 44100, subtype="FLOAT")
+    (tmp_path / "manifest.csv").write_text(
+        "id,audio,stems,stem_piano,stem_cello,stem_flute,listener,gain_piano,gain_cello,gain_flute\n"
+        "trio,mix.wav,piano;cello;flute,piano.wav,cello.wav,flute.wav,N2,6,-3,0\n")
+    _invoke("remix", str(tmp_path / "manifest.csv"), "-o", str(tmp_path / "run"))
+    ours, rate = sf.read(tmp_path / "run/audio/trio.flac", dtype="float64")
+    mixture = sf.read(tmp_path / "mix.wav", dtype="float32")[0].astype(np.float64)
+    read = {name: sf.read(tmp_path / f"{name}.wav", dtype="float32")[0].astype(np.float64) for name in stems}
+    expected = remix_for_listener(read, mixture, {"piano": 6, "cello": -3, "flute": 0},
+                                  standard_listener("N2"))
+    assert rate == 32000 and ours.shape == expected.shape
+    assert np.max(np.abs(ours - np.clip(expected, -1, 1))) <= 1 / 32768

@@ -147,18 +147,31 @@ def cad2_stem_paths(manifest: Manifest, chain: str) -> dict[str, dict[str, str]]
     return paths
 
 
+def _header(path: str | Path) -> list[str]:
+    """A manifest's column names ([] when unreadable: :func:`load_manifest` says why)."""
+    try:
+        with Path(path).open(newline="", encoding="utf-8-sig") as handle:
+            return [column.strip() for column in next(csv.reader(handle), [])]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+
+
 def load_cad2_manifest(path: str | Path, chain: str, *, root: str | Path | None = None,
                        listeners_path: str | Path | None = None, skip_invalid: bool = False
                        ) -> Manifest:
     """A CAD2 remix manifest: ``id, audio`` and, for task 2, ``stems`` (+ ``stem_<name>``
     audio, checked here), for task 1 ``alpha`` and the four MUSDB stems."""
     required = ("id", "audio", "stems") if chain == CAD2_TASK2 else ("id", "audio", "alpha", *STEMS)
-    try:
-        with Path(path).open(newline="", encoding="utf-8-sig") as handle:
-            header = [column.strip() for column in next(csv.reader(handle), [])]
-    except (OSError, UnicodeDecodeError, csv.Error):
-        header = []  # load_manifest says what is wrong
-    stem_columns = [c for c in header if c.startswith(STEM_PREFIX) or c in STEMS]
+    return load_stems_manifest(path, required, root=root, listeners_path=listeners_path,
+                               skip_invalid=skip_invalid)
+
+
+def load_stems_manifest(path: str | Path, required: Sequence[str], *, root: str | Path | None = None,
+                        listeners_path: str | Path | None = None, skip_invalid: bool = False
+                        ) -> Manifest:
+    """A remix manifest whose stem columns (``stem_<name>`` and the MUSDB four) are all
+    checked as audio; the rows' ``stems`` say which each row uses."""
+    stem_columns = [c for c in _header(path) if c.startswith(STEM_PREFIX) or c in STEMS]
     return load_manifest(path, root=root, listeners_path=listeners_path, required_columns=required,
                          audio_columns=("audio", *stem_columns), require_listener=True,
                          check_audio="header", skip_invalid=skip_invalid)
@@ -202,13 +215,17 @@ def remix(
     others.pop("checkpoint", None)
     if settings.ear != "both":
         raise RunError("remix processes both ears (--ear both)")
-    manifest = load_remix_manifest(manifest_path, separator, root=root, listeners_path=listeners_path)
-    table, gains_file = find_gains(manifest, gains_path)
-    check_gains(manifest, table)
+    any_stems = separator == "oracle" and "stems" in _header(manifest_path)
+    manifest = (load_stems_manifest(manifest_path, ("id", "audio", "stems"), root=root,
+                                    listeners_path=listeners_path) if any_stems else
+                load_remix_manifest(manifest_path, separator, root=root, listeners_path=listeners_path))
+    table, gains_file = find_gains(manifest, gains_path, any_stems=any_stems)
+    check_gains(manifest, table, per_row_stems=any_stems)
+    stem_paths = cad2_stem_paths(manifest, CAD2_TASK2) if any_stems else None
     if not settings.filename:
         settings = dataclasses.replace(settings, filename=default_filename(manifest.columns))
     try:
-        processor = RemixProcessor(separator, gains=table, compressor=compressor,
+        processor = RemixProcessor(separator, gains=table, compressor=compressor, stem_paths=stem_paths,
                                    device=str(resolve_device(settings.device)),
                                    checkpoint=checkpoint, separator_options=others)
     except CheckpointError as error:

@@ -21,7 +21,9 @@ main process on ``--device`` (a GPU when there is one); ``-j N`` workers run it 
 CAD2 chains end with the listener's multiband compressor (``compressor_params``). A CAD2 row
 has its own stems (two to five instruments in task 2), which the runner's fixed
 ``input_columns`` cannot express: the pipeline resolves each row's stem paths
-(``stem_paths``, id -> stem -> file) and the processor reads them.
+(``stem_paths``, id -> stem -> file) and the processor reads them. The same holds for a
+Cadenza ICASSP 2024 manifest with a ``stems`` column (any stems, oracle separation); without
+one, the four MUSDB stem columns go through the separator as before.
 """
 
 from __future__ import annotations
@@ -114,7 +116,8 @@ class RemixProcessor:
         self.name = f"remix-{separator}" if chain == CADENZA_ICASSP2024 else f"remix-{chain}-{separator}"
         # CAD2 rows bring their own stems (stem_paths); the rows still come with each item
         self.input_columns: tuple[str, ...] = (self.separator.input_columns
-                                               if chain == CADENZA_ICASSP2024 else ())
+                                               if chain == CADENZA_ICASSP2024 and not stem_paths
+                                               else ())
         self.gains = gains
         self.compressor = compressor
         self.output_sample_rate = (output_sample_rate if chain == CADENZA_ICASSP2024
@@ -140,8 +143,14 @@ class RemixProcessor:
         outputs = []
         for index in range(audio.shape[0]):
             mixture = audio[index, :, : int(lengths[index])]
-            stems = self.separator(mixture, inputs[index] if inputs else None)
-            gains = row_gains(rows[index] if rows else {}, self.gains)
+            if self.stem_paths:  # a manifest with a stems column: each row's own stems
+                row = rows[index]
+                stems = {name: read_stem(path, mixture.shape[-1])
+                         for name, path in self.stem_paths[row["id"]].items()}
+                gains = row_gains(row, self.gains, row_stem_names(row))
+            else:
+                stems = self.separator(mixture, inputs[index] if inputs else None)
+                gains = row_gains(rows[index] if rows else {}, self.gains)
             remixed = remix_for_listener(
                 stems, mixture.detach().cpu().to(torch.float64).numpy().T, gains,
                 listeners.listeners[index], MODEL_SAMPLE_RATE, compressor=self.compressor,
@@ -198,6 +207,7 @@ class RemixProcessor:
                     "compressor": "pyclarity MultibandCompressor, per-listener ratios and gains",
                     "output_sample_rate": self.output_sample_rate,
                     "gains": "gain column in gains.json" if self.chain == CAD2_TASK2 else "alpha column"}
-        return {**self.separator.describe(), "stems": list(STEMS), "nalr_nfir": NALR_NFIR,
+        stems: Any = "the row's stems column" if self.stem_paths else list(STEMS)
+        return {**self.separator.describe(), "stems": stems, "nalr_nfir": NALR_NFIR,
                 "compressor": self.compressor, "output_sample_rate": self.output_sample_rate,
                 "gains": "gain_<stem> columns, else gain column in gains.json, else 0 dB"}
