@@ -46,6 +46,10 @@ def remix(
     compressor_params: Annotated[Path | None, typer.Option(
         "--compressor-params", help="CAD2 compressor_params.json (default: beside the "
         "manifest).")] = None,
+    vocal_separator: Annotated[Path | None, typer.Option(
+        "--vocal-separator", help="CAD2 task 1: a TorchScript vocal separator ([B,2,T] -> "
+        "[B,2 sources,2,T], vocals first, 44.1 kHz), run as the recipe runs its ConvTasNet "
+        "(6 s segments, 10% overlap); default: the true stems.")] = None,
 ) -> None:
     """Remix each item for its listener (Cadenza ICASSP 2024 baseline): 16-bit 32 kHz FLAC."""
     with c.exit_codes():
@@ -56,7 +60,8 @@ def remix(
                                 checkpoint=backend_options.pop("checkpoint", None),
                                 separator_options=backend_options, gains_path=gains,
                                 compressor=compressor, chain=chain,
-                                compressor_params_path=compressor_params, root=shared["root"],
+                                compressor_params_path=compressor_params,
+                                vocal_separator=vocal_separator, root=shared["root"],
                                 listeners_path=shared["listeners"], command=sys.argv,
                                 progress=update)
     c.report_run(TASK, summary, shared.output_format, shared.quiet)

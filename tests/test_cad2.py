@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from typer.testing import CliRunner
 
 from hltk.io.manifest import ManifestError
@@ -341,3 +342,54 @@ def test_cadenza_chain_with_three_stems(tmp_path: Path) -> None:
                                   standard_listener("N2"))
     assert rate == 32000 and ours.shape == expected.shape
     assert np.max(np.abs(ours - np.clip(expected, -1, 1))) <= 1 / 32768
+
+
+# ------------------------------------------------------------- CAD2 task 1 with a separator
+
+
+class _Split(torch.nn.Module):
+    """A stand-in separator: the mixture split 30 % "vocals", 70 % "accompaniment"."""
+
+    def forward(self, mixture: torch.Tensor) -> torch.Tensor:
+        return torch.stack([0.3 * mixture, 0.7 * mixture], dim=1)
+
+
+def test_recipe_segments_add_up_to_the_model_output() -> None:
+    from hltk.remix.separators import separate_recipe_segments
+
+    mixture = torch.randn(1, 2, 14_000, dtype=torch.float64)
+    calls = []
+
+    def model(piece: torch.Tensor) -> torch.Tensor:
+        calls.append(piece.shape[-1])
+        return _Split()(piece)
+
+    # 1 kHz: segments of 6.6 s = 6600 samples, fades over 100 (enhance.py:70-91)
+    out = separate_recipe_segments(model, mixture, 1000)
+    assert calls == [6600, 6700, 900]  # [0, 6600), [6500, 13200), [13100, 14000)
+    assert torch.allclose(out[0, 0], 0.3 * mixture[0]) and torch.allclose(out[0, 1], 0.7 * mixture[0])
+
+
+def test_task1_with_a_torchscript_separator(fake: Path, tmp_path: Path) -> None:
+    from hltk.remix.chain import compress_per_ear, normalise_lufs
+
+    torch.jit.script(_Split()).save(str(tmp_path / "split.pt"))
+    _invoke("manifest", "cad2", "--root", str(fake / "task1"), "--task", "1", "-o", str(tmp_path / "m"))
+    _invoke("remix", str(tmp_path / "m/manifest.csv"), "--chain", "cad2-task1", "--vocal-separator",
+            str(tmp_path / "split.pt"), "-o", str(tmp_path / "r"), "--limit", "1")
+    ours, _ = sf.read(tmp_path / "r/audio/S50001_L5001_A0.5_remix.flac", dtype="float64")
+    mixture = sf.read(fake / "task1/audio/valid/Fake Band - Song One/mixture.flac", dtype="float32")[0]
+    segment = normalise_lufs(mixture[int(0.2 * 44100):int(1.3 * 44100)].astype(np.float64), 44100)
+    params = CompressorParams.from_json(
+        json.loads((fake / "task1/metadata/compressor_params.valid.json").read_text())["L5001"])
+    # a segment shorter than 6.6 s is one chunk, faded out over its last 0.1 s (the recipe's
+    # fade_out_len is only set to 0 for the chunk after the first)
+    fade = np.ones(segment.shape[0])
+    fade[-4410:] = 1 - np.linspace(0, 1, 4410)
+    expected = compress_per_ear(segment * fade[:, None] * (0.3 * 1.25 + 0.7 * 0.75), params)
+    assert np.max(np.abs(ours - np.clip(expected, -1, 1))) <= 1 / 32768 + 1e-6
+    bad = tmp_path / "bad.pt"
+    bad.write_text("not a model")
+    result = runner.invoke(app, ["remix", str(tmp_path / "m/manifest.csv"), "--chain", "cad2-task1",
+                                 "--vocal-separator", str(bad), "-o", str(tmp_path / "r2")])
+    assert result.exit_code != 0 and "TorchScript" in result.output

@@ -44,6 +44,7 @@ from hltk.remix.gains import GainsError, GainTable, load_gains, row_gains
 from hltk.remix.hdemucs import CheckpointError
 from hltk.remix.processor import (
     ACCOMPANIMENT,
+    CAD2_TASK1,
     CAD2_TASK2,
     CADENZA_ICASSP2024,
     CHAINS,
@@ -188,6 +189,7 @@ def remix(
     separator_options: dict[str, Any] | None = None,
     chain: str = CADENZA_ICASSP2024,
     compressor_params_path: str | Path | None = None,
+    vocal_separator: str | Path | None = None,
     root: str | Path | None = None,
     listeners_path: str | Path | None = None,
     command: Sequence[str] | None = None,
@@ -196,12 +198,16 @@ def remix(
     """Remix every (selected) item for its listener. ``settings.filename`` empty: the default
     name (:func:`default_filename`). ``checkpoint``: the weights file of ``hdemucs``;
     ``separator_options``: other options the separator declares (:mod:`hltk.registry`).
-    ``chain``: the recipe (:data:`hltk.remix.processor.CHAINS`)."""
+    ``chain``: the recipe (:data:`hltk.remix.processor.CHAINS`); ``vocal_separator``: CAD2
+    task 1's TorchScript separator (:class:`hltk.remix.separators.ScriptedSeparator`)."""
     if chain not in CHAINS:
         raise RunError(f"--chain {chain!r}: choose one of {', '.join(CHAINS)}")
+    if vocal_separator is not None and chain != CAD2_TASK1:
+        raise RunError("--vocal-separator is CAD2 task 1's separator (--chain cad2-task1)")
     if chain != CADENZA_ICASSP2024:
         return _remix_cad2(manifest_path, settings, chain=chain, separator=separator,
                            gains_path=gains_path, compressor_params_path=compressor_params_path,
+                           vocal_separator=vocal_separator,
                            root=root, listeners_path=listeners_path, command=command,
                            progress=progress)
     if separator not in registry.names(SEPARATE):
@@ -247,7 +253,8 @@ def remix(
 
 def _remix_cad2(manifest_path: str | Path, settings: RunSettings, *, chain: str, separator: str,
                 gains_path: str | Path | None, compressor_params_path: str | Path | None,
-                root: str | Path | None, listeners_path: str | Path | None,
+                vocal_separator: str | Path | None, root: str | Path | None,
+                listeners_path: str | Path | None,
                 command: Sequence[str] | None, progress: Callable[[int, int], Any] | None
                 ) -> RunSummary:
     """The CAD2 chains (oracle stems only: see the module docstring)."""
@@ -257,19 +264,27 @@ def _remix_cad2(manifest_path: str | Path, settings: RunSettings, *, chain: str,
                        "not part of hltk")
     if settings.ear != "both":
         raise RunError("remix processes both ears (--ear both)")
-    manifest = load_cad2_manifest(manifest_path, chain, root=root, listeners_path=listeners_path)
+    if vocal_separator is not None:  # the mixture is separated: no stems needed
+        manifest = load_stems_manifest(manifest_path, ("id", "audio", "alpha"), root=root,
+                                       listeners_path=listeners_path)
+    else:
+        manifest = load_cad2_manifest(manifest_path, chain, root=root, listeners_path=listeners_path)
     table, gains_file = (find_gains(manifest, gains_path, any_stems=True) if chain == CAD2_TASK2
                          else (None, None))
     if chain == CAD2_TASK2:
         check_gains(manifest, table, per_row_stems=True)
     params, params_file = load_compressor_params(manifest, compressor_params_path)
-    stem_paths = cad2_stem_paths(manifest, chain)
+    stem_paths = cad2_stem_paths(manifest, chain) if vocal_separator is None else {}
     if not settings.filename:
         settings = dataclasses.replace(settings, filename=TASK2_FILENAME if chain == CAD2_TASK2
                                        else TASK1_FILENAME)
-    processor = RemixProcessor(separator, gains=table, chain=chain, compressor_params=params,
-                               stem_paths=stem_paths)
+    try:
+        processor = RemixProcessor(separator, gains=table, chain=chain, compressor_params=params,
+                                   stem_paths=stem_paths, vocal_separator=vocal_separator)
+    except ValueError as error:
+        raise RunError(f"--vocal-separator: {error}") from None
     options = {"separator": separator, "chain": chain,
+               "vocal_separator": str(vocal_separator) if vocal_separator is not None else None,
                "gains": str(gains_file) if gains_file else None, "gains_table": table,
                "compressor_params": str(params_file),
                "compressor_params_table": {k: dataclasses.asdict(v) for k, v in params.items()}}

@@ -47,11 +47,12 @@ from hltk.remix.chain import (
     compress_per_ear,
     downmix_alpha,
     integrated_loudness,
+    normalise_lufs,
     remix_for_listener,
 )
 from hltk.remix.chain import to_output_rate as to_rate
 from hltk.remix.gains import GainTable, row_gains
-from hltk.remix.separators import make_separator
+from hltk.remix.separators import ScriptedSeparator, make_separator
 
 CADENZA_ICASSP2024, CAD2_TASK1, CAD2_TASK2 = "cadenza-icassp2024", "cad2-task1", "cad2-task2"
 CHAINS: tuple[str, ...] = (CADENZA_ICASSP2024, CAD2_TASK2, CAD2_TASK1)
@@ -106,7 +107,8 @@ class RemixProcessor:
                  separator_options: Mapping[str, Any] | None = None,
                  chain: str = CADENZA_ICASSP2024,
                  compressor_params: Mapping[str, CompressorParams] | None = None,
-                 stem_paths: Mapping[str, Mapping[str, str]] | None = None) -> None:
+                 stem_paths: Mapping[str, Mapping[str, str]] | None = None,
+                 vocal_separator: str | Path | None = None) -> None:
         if chain not in CHAINS:
             raise ValueError(f"unknown remix chain {chain!r}; choose one of {', '.join(CHAINS)}")
         # the separator follows the audio's device (the runner's --device, or a CPU worker)
@@ -124,6 +126,12 @@ class RemixProcessor:
                                    else CHAIN_OUTPUT_RATE[chain])
         self.compressor_params = dict(compressor_params or {})
         self.stem_paths = {key: dict(value) for key, value in (stem_paths or {}).items()}
+        # CAD2 task 1: a TorchScript vocal separator instead of the true stems (loaded on first
+        # use, in the process that runs the items)
+        self.vocal_separator = str(vocal_separator) if vocal_separator is not None else None
+        self._vocal_model: ScriptedSeparator | None = None
+        if self.vocal_separator is not None:
+            ScriptedSeparator(self.vocal_separator)  # refuse a bad file before any work
 
     def __call__(
         self,
@@ -170,7 +178,7 @@ class RemixProcessor:
             params = self.compressor_params.get(listener.id)
             if params is None:
                 raise ValueError(f"listener {listener.id!r} has no compressor parameters")
-            stems = {name: read_stem(path) for name, path in self.stem_paths[row["id"]].items()}
+            stems = {name: read_stem(path) for name, path in self.stem_paths.get(row["id"], {}).items()}
             mixture = audio[index, :, : int(lengths[index])].detach().cpu().to(torch.float64).numpy().T
             if self.chain == CAD2_TASK2:
                 gains = row_gains(row, self.gains, row_stem_names(row))
@@ -183,15 +191,19 @@ class RemixProcessor:
         longest = max(output.shape[-1] for output in outputs)
         return torch.stack([torch.nn.functional.pad(o, (0, longest - o.shape[-1])) for o in outputs])
 
-    @staticmethod
-    def _cad2_task1(mixture: np.ndarray, stems: Mapping[str, np.ndarray], alpha: float,
+    def _cad2_task1(self, mixture: np.ndarray, stems: Mapping[str, np.ndarray], alpha: float,
                     params: CompressorParams, row: Mapping[str, str]) -> np.ndarray:
-        """Task 1 with the true stems as the separation: the segment of the mixture is set to
-        -40 LUFS (``enhance.py``), the segment's vocals and accompaniment get the same scale
-        factor (what a perfect separator of the normalised segment returns), downmix by alpha,
-        compressor per ear."""
+        """Task 1: the segment of the mixture set to -40 LUFS (``enhance.py``), separated into
+        vocals and accompaniment — by the TorchScript separator when given, else the true
+        stems of the segment with the same scale factor (what a perfect separator of the
+        normalised segment returns) — downmix by alpha, compressor per ear."""
         start, end = segment_bounds(row, mixture.shape[0])
         segment = mixture[start:end]
+        if self.vocal_separator is not None:
+            if self._vocal_model is None:
+                self._vocal_model = ScriptedSeparator(self.vocal_separator)
+            vocals, accompaniment = self._vocal_model(normalise_lufs(segment, MODEL_SAMPLE_RATE))
+            return compress_per_ear(downmix_alpha(vocals, accompaniment, alpha), params, MODEL_SAMPLE_RATE)
         scale = 10 ** ((-40.0 - integrated_loudness(segment, MODEL_SAMPLE_RATE)) / 20)
         vocals = stems["vocals"][start:end] * scale
         accompaniment = np.zeros_like(vocals)
@@ -202,7 +214,9 @@ class RemixProcessor:
 
     def describe(self) -> dict[str, Any]:
         if self.chain != CADENZA_ICASSP2024:
-            return {**self.separator.describe(), "chain": self.chain,
+            separator = (ScriptedSeparator(self.vocal_separator).describe() if self.vocal_separator
+                         else self.separator.describe())
+            return {**separator, "chain": self.chain,
                     "stems": "the row's stems column (CAD2 task 2) or vocals + bass/drums/other",
                     "compressor": "pyclarity MultibandCompressor, per-listener ratios and gains",
                     "output_sample_rate": self.output_sample_rate,
