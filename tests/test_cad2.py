@@ -319,6 +319,13 @@ def test_cadenza_icassp2024_output_is_unchanged(tmp_path: Path) -> None:
     for item_id, digest in CADENZA_GOLDEN.items():
         data, _ = sf.read(tmp_path / "named/audio" / f"{item_id}.flac", dtype="int16")
         assert hashlib.sha256(data.tobytes()).hexdigest() == digest
+    # and the preset scores the stems-column manifest as the MUSDB-column one
+    for run in ("run", "named"):
+        _invoke("evaluate", str(tmp_path / run / "manifest.csv"), "--preset", "cadenza-icassp2024",
+                "-o", str(tmp_path / f"score-{run}"), "--limit", "1")
+    plain, named = (_rows(tmp_path / f"score-{run}/scores.csv")[0] for run in ("run", "named"))
+    assert plain["status"] == named["status"] == "ok"
+    assert (plain["haaqi_left"], plain["haaqi_right"]) == (named["haaqi_left"], named["haaqi_right"])
 
 
 def test_cadenza_chain_with_three_stems(tmp_path: Path) -> None:

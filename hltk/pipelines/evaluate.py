@@ -39,8 +39,11 @@ from hltk.io.manifest import Manifest, ManifestItem, load_manifest
 from hltk.metrics.engine_clarity import METRICS, NEEDS_AUDIOGRAM, ScoringSettings, score_pair
 from hltk.metrics.engine_torch import PairSignals, torch_ear_scores
 from hltk.metrics.stats import agreement
+from hltk.pipelines.remix import header, load_stems_manifest
+from hltk.remix.cad2 import stem_column
 from hltk.remix.chain import STEMS
 from hltk.remix.gains import GainsError, load_gains, row_gains
+from hltk.remix.processor import row_stem_names
 from hltk.remix.scoring import CAD2_TASK1_PRESET, CAD2_TASK2_PRESET, cadenza_haaqi, song_seed
 from hltk.remix.scoring import PRESET as CADENZA_PRESET
 from hltk.runner.executors import map_work
@@ -262,6 +265,9 @@ def load_scoring_manifest(path: Path, settings: EvaluateSettings, root: Path | N
 
         return load_cad2_manifest(path, settings.preset, root=root, listeners_path=listeners_path,
                                   skip_invalid=settings.skip_invalid)
+    if settings.preset == CADENZA_PRESET and "stems" in header(path):  # any stems per row
+        return load_stems_manifest(path, ("id", "audio", MIXTURE_COLUMN, "stems"), root=root,
+                                   listeners_path=listeners_path, skip_invalid=settings.skip_invalid)
     if settings.preset == CADENZA_PRESET:
         columns = ("id", "audio", MIXTURE_COLUMN, *STEMS)
         return load_manifest(path, root=root, listeners_path=listeners_path, required_columns=columns,
@@ -287,6 +293,14 @@ def _score_item(item: ManifestItem, settings: EvaluateSettings,
         return ScoreItem(item.id, item.line, str(item.paths["audio"]), "", audiograms,
                          song_seed(item.row.get("scene") or item.id), listener=item.listener,
                          **cad2_score_item(item, settings.preset, gains_table, cad2_params or {}))
+    if settings.preset == CADENZA_PRESET and "stems" in item.row:
+        names = row_stem_names(item.row)
+        return ScoreItem(
+            item.id, item.line, str(item.paths["audio"]), str(item.paths[MIXTURE_COLUMN]),
+            audiograms, song_seed(item.row.get("scene") or item.id),
+            inputs={MIXTURE_COLUMN: str(item.paths[MIXTURE_COLUMN]),
+                    **{name: str(item.paths[stem_column(name)]) for name in names}},
+            gains=row_gains(item.row, gains_table, names), listener=item.listener)
     if settings.preset == CADENZA_PRESET:
         return ScoreItem(
             item.id, item.line, str(item.paths["audio"]), str(item.paths[MIXTURE_COLUMN]),
@@ -435,9 +449,7 @@ def _preset_gains(manifest: Manifest, preset: str = CADENZA_PRESET) -> dict[str,
     every row's gains are checked before any work (CAD2: any stem names, the row's stems)."""
     if preset == CAD2_TASK1_PRESET:
         return None
-    from hltk.remix.processor import row_stem_names
-
-    cad2 = preset == CAD2_TASK2_PRESET
+    cad2 = preset == CAD2_TASK2_PRESET or "stems" in manifest.columns
     table = None
     beside = manifest.path.parent / "gains.json"
     try:

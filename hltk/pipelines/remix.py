@@ -148,7 +148,7 @@ def cad2_stem_paths(manifest: Manifest, chain: str) -> dict[str, dict[str, str]]
     return paths
 
 
-def _header(path: str | Path) -> list[str]:
+def header(path: str | Path) -> list[str]:
     """A manifest's column names ([] when unreadable: :func:`load_manifest` says why)."""
     try:
         with Path(path).open(newline="", encoding="utf-8-sig") as handle:
@@ -172,9 +172,10 @@ def load_stems_manifest(path: str | Path, required: Sequence[str], *, root: str 
                         ) -> Manifest:
     """A remix manifest whose stem columns (``stem_<name>`` and the MUSDB four) are all
     checked as audio; the rows' ``stems`` say which each row uses."""
-    stem_columns = [c for c in _header(path) if c.startswith(STEM_PREFIX) or c in STEMS]
+    stem_columns = [c for c in header(path) if c.startswith(STEM_PREFIX) or c in STEMS]
+    mixture = ("input",) if "input" in required else ()
     return load_manifest(path, root=root, listeners_path=listeners_path, required_columns=required,
-                         audio_columns=("audio", *stem_columns), require_listener=True,
+                         audio_columns=("audio", *mixture, *stem_columns), require_listener=True,
                          check_audio="header", skip_invalid=skip_invalid)
 
 
@@ -221,7 +222,7 @@ def remix(
     others.pop("checkpoint", None)
     if settings.ear != "both":
         raise RunError("remix processes both ears (--ear both)")
-    any_stems = separator == "oracle" and "stems" in _header(manifest_path)
+    any_stems = separator == "oracle" and "stems" in header(manifest_path)
     manifest = (load_stems_manifest(manifest_path, ("id", "audio", "stems"), root=root,
                                     listeners_path=listeners_path) if any_stems else
                 load_remix_manifest(manifest_path, separator, root=root, listeners_path=listeners_path))
