@@ -1,4 +1,5 @@
-"""``hltk remix``: Cadenza ICASSP 2024 demix -> per-stem gains -> remix -> NAL-R over a manifest."""
+"""``hltk remix``: Cadenza ICASSP 2024 demix -> per-stem gains -> remix -> NAL-R over a manifest
+(``--chain cad2-task2|cad2-task1``: the CAD2 chains, per-listener multiband compressor)."""
 
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ def remix(
         "[B,2 sources,2,T], vocals first, 44.1 kHz), run as the recipe runs its ConvTasNet "
         "(6 s segments, 10% overlap); default: the true stems.")] = None,
 ) -> None:
-    """Remix each item for its listener (Cadenza ICASSP 2024 baseline): 16-bit 32 kHz FLAC."""
+    """Remix each item for its listener (Cadenza ICASSP 2024 baseline, or --chain cad2-task2 /
+    cad2-task1): 16-bit FLAC, 32 kHz (44.1 kHz for CAD2 task 1)."""
     with c.exit_codes():
         settings = shared.settings(out, ear="both", batch_size=1)
         name = separator or registry.default_backend(SEPARATE)
