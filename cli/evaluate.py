@@ -56,13 +56,16 @@ def evaluate(
     equalisation: Annotated[int, typer.Option(
         "--equalisation", min=1, max=2, help="HASQI/HAAQI: 1 = metric applies NAL-R to the "
         "reference, 2 = reference already amplified.")] = 1,
-    preset: Annotated[Literal["cadenza-icassp2024", "cec3"] | None, typer.Option(
+    preset: Annotated[Literal["cadenza-icassp2024", "cec3", "cad2-task2", "cad2-task1"] | None,
+                      typer.Option(
         "--preset", help="cadenza-icassp2024: HAAQI against the reference rebuilt from the "
         "ground-truth stems (columns vocals, drums, bass, other, input = mixture) through the "
         "row's gains, remix and NAL-R; 24 kHz, equalisation 2, reference-rms level, mean of "
         "ears. cec3: better-ear HASPI v2 against the reference column at 100 dB SPL, seeded per "
-        "scene as the CEC3 recipe; report.csv by SNR bin. Fixes --metrics, --calibration and "
-        "--equalisation.")] = None,
+        "scene as the CEC3 recipe; report.csv by SNR bin. cad2-task2 / cad2-task1: the CAD2 "
+        "recipes' HAAQI (reference through the listener's multiband compressor, "
+        "compressor_params.json beside the manifest; task 1: the HAAQI half). Fixes --metrics, "
+        "--calibration and --equalisation.")] = None,
     engine: Annotated[Literal["clarity", "torch"], typer.Option(
         "--engine", help="clarity: pyclarity, pystoi and pesq, one item per worker; torch: "
         "HASPI/HASQI/HAAQI by the batched torch ear model (same scores to ~1e-9).")] = "clarity",

@@ -1,4 +1,5 @@
-"""``hltk remix``: Cadenza ICASSP 2024 demix -> per-stem gains -> remix -> NAL-R over a manifest."""
+"""``hltk remix``: Cadenza ICASSP 2024 demix -> per-stem gains -> remix -> NAL-R over a manifest
+(``--chain cad2-task2|cad2-task1``: the CAD2 chains, per-listener multiband compressor)."""
 
 from __future__ import annotations
 
@@ -39,8 +40,20 @@ def remix(
         "the manifest).")] = None,
     compressor: Annotated[bool, typer.Option(
         "--compressor/--no-compressor", help="CEC compressor after NAL-R (the recipe: off).")] = False,
+    chain: Annotated[str, typer.Option(
+        "--chain", help="The recipe: cadenza-icassp2024 (NAL-R, 32 kHz), cad2-task2 (any stems, "
+        "multiband compressor, 32 kHz) or cad2-task1 (alpha downmix, multiband compressor, "
+        "44.1 kHz).")] = "cadenza-icassp2024",
+    compressor_params: Annotated[Path | None, typer.Option(
+        "--compressor-params", help="CAD2 compressor_params.json (default: beside the "
+        "manifest).")] = None,
+    vocal_separator: Annotated[Path | None, typer.Option(
+        "--vocal-separator", help="CAD2 task 1: a TorchScript vocal separator ([B,2,T] -> "
+        "[B,2 sources,2,T], vocals first, 44.1 kHz), run as the recipe runs its ConvTasNet "
+        "(6 s segments, 10% overlap); default: the true stems.")] = None,
 ) -> None:
-    """Remix each item for its listener (Cadenza ICASSP 2024 baseline): 16-bit 32 kHz FLAC."""
+    """Remix each item for its listener (Cadenza ICASSP 2024 baseline, or --chain cad2-task2 /
+    cad2-task1): 16-bit FLAC, 32 kHz (44.1 kHz for CAD2 task 1)."""
     with c.exit_codes():
         settings = shared.settings(out, ear="both", batch_size=1)
         name = separator or registry.default_backend(SEPARATE)
@@ -48,7 +61,9 @@ def remix(
             summary = run_remix(manifest, settings, separator=name,
                                 checkpoint=backend_options.pop("checkpoint", None),
                                 separator_options=backend_options, gains_path=gains,
-                                compressor=compressor, root=shared["root"],
+                                compressor=compressor, chain=chain,
+                                compressor_params_path=compressor_params,
+                                vocal_separator=vocal_separator, root=shared["root"],
                                 listeners_path=shared["listeners"], command=sys.argv,
                                 progress=update)
     c.report_run(TASK, summary, shared.output_format, shared.quiet)

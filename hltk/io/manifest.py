@@ -42,6 +42,9 @@ AUDIO_COLUMNS: tuple[str, ...] = (
     "audio", "input", "reference", "noise", "vocals", "drums", "bass", "other",
     "audio_ch2", "audio_ch3",  # CEC3: the middle and back microphone pairs (audio is CH1)
 )
+#: a remix stem with any name: column ``stem_<name>`` (the four MUSDB stems keep their own
+#: names above); such columns hold audio paths, resolved like the others
+STEM_PREFIX = "stem_"
 HL_COLUMN = re.compile(r"^hl_(?:(?P<ear>left|right)_)?(?P<frequency>\d+(?:\.\d+)?)$")
 MAX_REPORTED_PROBLEMS = 50
 
@@ -302,7 +305,7 @@ def load_manifest(
             first_line_of[item_id] = line
         paths: dict[str, Path] = {}
         for column in columns:
-            if column not in AUDIO_COLUMNS:
+            if column not in AUDIO_COLUMNS and not column.startswith(STEM_PREFIX):
                 continue
             value = row[column]
             if not value:

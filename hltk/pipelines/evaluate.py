@@ -13,7 +13,10 @@ means, LCC, SRCC, MSE with 95% bootstrap intervals (per group with ``group_by``)
 (``vocals, drums, bass, other``) and mixture (``input``, as in a ``hltk remix`` output manifest)
 through the row's gains (``gain_<stem>`` columns, or ``gain`` + ``gains.json`` beside the
 manifest), remix and NAL-R; HAAQI per ear at 24 kHz, ``equalisation=2``, reference-rms level
-rule, mean of the ears.
+rule, mean of the ears. ``preset="cad2-task2"`` and ``"cad2-task1"`` score as the CAD2
+recipes (:func:`hltk.remix.scoring.cad2_task2_haaqi`, :func:`~hltk.remix.scoring.cad2_task1_haaqi`:
+the reference through the listener's multiband compressor from ``compressor_params.json``
+beside the manifest; task 1's HAAQI half only).
 
 ``preset="cec3"`` scores as the CEC3 recipe does (:mod:`hltk.challenges.cec3`): better-ear
 HASPI v2 of ``audio`` against ``reference`` (``{scene}_reference.wav``) at 100 dB SPL for a
@@ -43,10 +46,13 @@ from hltk.io.manifest import Manifest, ManifestItem, load_manifest
 from hltk.metrics.engine_clarity import METRICS, NEEDS_AUDIOGRAM, ScoringSettings, score_pair
 from hltk.metrics.engine_torch import PairSignals, torch_ear_scores
 from hltk.metrics.stats import agreement
+from hltk.pipelines.remix import header, load_stems_manifest
+from hltk.remix.cad2 import stem_column
 from hltk.remix.chain import STEMS
 from hltk.remix.gains import GainsError, load_gains, row_gains
+from hltk.remix.processor import row_stem_names
+from hltk.remix.scoring import CAD2_TASK1_PRESET, CAD2_TASK2_PRESET, cadenza_haaqi, song_seed
 from hltk.remix.scoring import PRESET as CADENZA_PRESET
-from hltk.remix.scoring import cadenza_haaqi, song_seed
 from hltk.runner.executors import map_work
 from hltk.runner.plan import plan_run
 from hltk.runner.records import RunRecords, hardware, validation_failure, versions, warning_counts
@@ -61,14 +67,15 @@ from hltk.runner.settings import (
 
 SCORES, SUMMARY, REPORT = "scores.csv", "summary.csv", "report.csv"
 ENGINES = ("clarity", "torch")
-PRESETS: tuple[str, ...] = (CADENZA_PRESET, cec3.PRESET)
+PRESETS: tuple[str, ...] = (CADENZA_PRESET, cec3.PRESET, CAD2_TASK2_PRESET, CAD2_TASK1_PRESET)
+CAD2_PRESETS: tuple[str, ...] = (CAD2_TASK2_PRESET, CAD2_TASK1_PRESET)
 #: the mixture column of a Cadenza preset manifest (a ``hltk remix`` output keeps it as ``input``)
 MIXTURE_COLUMN = "input"
 
 
 def preset_scoring(preset: str) -> ScoringSettings:
     """The scoring settings a preset fixes."""
-    if preset == CADENZA_PRESET:
+    if preset in (CADENZA_PRESET, *CAD2_PRESETS):
         return ScoringSettings(metrics=("haaqi",), calibration="reference-rms",
                                reference_level_db_spl=65.0, equalisation=2)
     if preset == cec3.PRESET:
@@ -121,6 +128,8 @@ class ScoreItem:
     inputs: dict[str, str] = field(default_factory=dict)
     gains: dict[str, float] = field(default_factory=dict)
     listener: Listener | None = None
+    #: CAD2 preset items: the chain's further values (compressor parameters, segment)
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -291,6 +300,14 @@ def load_scoring_manifest(path: Path, settings: EvaluateSettings, root: Path | N
                           listeners_path: Path | None) -> Manifest:
     needs_listener = any(m in NEEDS_AUDIOGRAM for m in settings.scoring.metrics)
     column = settings.reference_column
+    if settings.preset in CAD2_PRESETS:
+        from hltk.pipelines.remix import load_cad2_manifest
+
+        return load_cad2_manifest(path, settings.preset, root=root, listeners_path=listeners_path,
+                                  skip_invalid=settings.skip_invalid)
+    if settings.preset == CADENZA_PRESET and "stems" in header(path):  # any stems per row
+        return load_stems_manifest(path, ("id", "audio", MIXTURE_COLUMN, "stems"), root=root,
+                                   listeners_path=listeners_path, skip_invalid=settings.skip_invalid)
     if settings.preset == CADENZA_PRESET:
         columns = ("id", "audio", MIXTURE_COLUMN, *STEMS)
         return load_manifest(path, root=root, listeners_path=listeners_path, required_columns=columns,
@@ -306,9 +323,24 @@ def load_scoring_manifest(path: Path, settings: EvaluateSettings, root: Path | N
 
 
 def _score_item(item: ManifestItem, settings: EvaluateSettings,
-                gains_table: dict[str, dict[str, float]] | None) -> ScoreItem:
+                gains_table: dict[str, dict[str, float]] | None,
+                cad2_params: dict[str, Any] | None = None) -> ScoreItem:
     audiograms = ({"left": item.listener.left, "right": item.listener.right}
                   if item.listener is not None else None)
+    if settings.preset in CAD2_PRESETS:
+        from hltk.remix.scoring import cad2_score_item
+
+        return ScoreItem(item.id, item.line, str(item.paths["audio"]), "", audiograms,
+                         song_seed(item.row.get("scene") or item.id), listener=item.listener,
+                         **cad2_score_item(item, settings.preset, gains_table, cad2_params or {}))
+    if settings.preset == CADENZA_PRESET and "stems" in item.row:
+        names = row_stem_names(item.row)
+        return ScoreItem(
+            item.id, item.line, str(item.paths["audio"]), str(item.paths[MIXTURE_COLUMN]),
+            audiograms, song_seed(item.row.get("scene") or item.id),
+            inputs={MIXTURE_COLUMN: str(item.paths[MIXTURE_COLUMN]),
+                    **{name: str(item.paths[stem_column(name)]) for name in names}},
+            gains=row_gains(item.row, gains_table, names), listener=item.listener)
     if settings.preset == CADENZA_PRESET:
         return ScoreItem(
             item.id, item.line, str(item.paths["audio"]), str(item.paths[MIXTURE_COLUMN]),
@@ -326,6 +358,11 @@ def _score_item(item: ManifestItem, settings: EvaluateSettings,
 
 def _score_stream(settings: EvaluateSettings, todo: Sequence[ScoreItem]) -> Iterator[list[dict[str, Any]]]:
     """The ledger entries of ``todo``, unit by unit as they finish."""
+    if settings.preset in CAD2_PRESETS:
+        from hltk.remix.scoring import score_cad2
+
+        return map_work(score_cad2, settings.preset, todo, jobs=settings.jobs,
+                        executor=settings.executor, scheduler=settings.scheduler, single_thread=True)
     if settings.preset == CADENZA_PRESET:
         return map_work(_score_cadenza, settings.scoring, todo, jobs=settings.jobs,
                         executor=settings.executor, scheduler=settings.scheduler, single_thread=True)
@@ -385,7 +422,8 @@ def score_manifest(
         raise RunError(f"--preset {settings.preset}: the preset fixes the metric and calibration")
     check_workers(settings.executor, settings.jobs, settings.batch_size)
     manifest = load_scoring_manifest(manifest_path, settings, root, listeners_path)
-    gains_table = _preset_gains(manifest) if settings.preset == CADENZA_PRESET else None
+    gains_table = (_preset_gains(manifest, settings.preset)
+                   if settings.preset in (CADENZA_PRESET, *CAD2_PRESETS) else None)
     config = {"metrics": settings.scoring.metrics, "scoring": settings.scoring.describe(),
               "reference_column": settings.reference_column, "engine": settings.engine,
               "seed": settings.seed, "preset": settings.preset}
@@ -393,7 +431,12 @@ def score_manifest(
                     limit=settings.limit, overwrite=settings.overwrite,
                     retry_failed=settings.retry_failed,
                     what="scores made with other settings (metrics or scoring options differ)")
-    todo = [_score_item(item, settings, gains_table) for item in plan.to_run]
+    cad2_params = None
+    if settings.preset in CAD2_PRESETS:
+        from hltk.pipelines.remix import load_compressor_params
+
+        cad2_params, _ = load_compressor_params(manifest, None)
+    todo = [_score_item(item, settings, gains_table, cad2_params) for item in plan.to_run]
     # every check passed: from here on the run writes
     records = RunRecords.open(plan.record_dir, plan.ledger, settings.overwrite)
     started_at, started = datetime.now(UTC), time.perf_counter()
@@ -453,16 +496,19 @@ def score_manifest(
     return result
 
 
-def _preset_gains(manifest: Manifest) -> dict[str, dict[str, float]] | None:
+def _preset_gains(manifest: Manifest, preset: str = CADENZA_PRESET) -> dict[str, dict[str, float]] | None:
     """The Cadenza preset's gains: ``gains.json`` beside the manifest when rows name a ``gain``;
-    every row's gains are checked before any work."""
+    every row's gains are checked before any work (CAD2: any stem names, the row's stems)."""
+    if preset == CAD2_TASK1_PRESET:
+        return None
+    cad2 = preset == CAD2_TASK2_PRESET or "stems" in manifest.columns
     table = None
     beside = manifest.path.parent / "gains.json"
     try:
         if "gain" in manifest.columns and beside.exists():
-            table = load_gains(beside)
+            table = load_gains(beside, None) if cad2 else load_gains(beside)
         for item in manifest.items:
-            row_gains(item.row, table)
+            row_gains(item.row, table, row_stem_names(item.row)) if cad2 else row_gains(item.row, table)
     except GainsError as error:
         raise RunError(f"{manifest.path.name}: {error}") from None
     return table

@@ -1,4 +1,4 @@
-"""The Cadenza ICASSP 2024 remix chain, one function per step.
+"""The Cadenza remix chains, one function per step: ICASSP 2024 and CAD2 (tasks 1 and 2).
 
 The recipe (Cadenza ICASSP 2024 baseline, ``recipes/cad_icassp_2024/baseline/{enhance,
 evaluate}.py`` in the pyclarity repository; REFERENCE.md):
@@ -19,12 +19,27 @@ Audio in this module is numpy ``(time, channels)`` float64, the layout pyloudnor
 use; :mod:`hltk.remix.processor` converts at the boundary. Loudness is ITU-R BS.1770-4
 integrated loudness measured by pyloudnorm (``Meter(rate)``, K-weighting, 400 ms blocks,
 gating); a silent signal (``-inf`` LUFS) counts as -80 LUFS, as in the recipe.
+
+Stems are any named signals: a mapping ``{name: (time, channels)}`` with gains keyed by the
+same names. The ICASSP 2024 recipe has the four MUSDB stems (:data:`STEMS`); a CAD2 task 2
+scene has two to five instrument stems named ``source_1 .. source_N`` (its ``gains.json``
+keys). Nothing below depends on the names or their number.
+
+CAD2 (``recipes/cad2/task{1,2}/baseline/{enhance,evaluate}.py``, pyclarity v0.6):
+
+- task 2: stems -> :func:`apply_gains` -> :func:`sum_stems` (no loudness match) ->
+  :func:`adjust_level` by the scene's gains -> :func:`compress_per_ear` (the per-listener
+  multiband compressor) -> 32 kHz, hard clip, 16-bit FLAC;
+- task 1: the song's mixture normalised to -40 LUFS (:func:`normalise_lufs`) -> vocals and
+  accompaniment -> :func:`downmix_alpha` -> :func:`compress_per_ear` -> 44.1 kHz, hard
+  clip, 16-bit FLAC.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,6 +51,14 @@ MODEL_SAMPLE_RATE = 44100
 REMIX_SAMPLE_RATE = 32000
 HAAQI_SAMPLE_RATE = 24000
 NALR_NFIR = 220
+#: CAD2's multiband compressor (``recipes/cad2/task{1,2}/baseline/config.yaml``, ``enhancer``):
+#: crossovers at [250, 500, 1000, 2000, 4000] * sqrt(2) Hz, six bands.
+CROSSOVER_FREQUENCIES: tuple[float, ...] = (353.55, 707.11, 1414.21, 2828.43, 5656.85)
+MBC_ATTACK: tuple[float, ...] = (11, 11, 14, 13, 11, 11)
+MBC_RELEASE: tuple[float, ...] = (80, 80, 80, 80, 100, 100)
+MBC_THRESHOLD: tuple[float, ...] = (-30, -30, -30, -30, -30, -30)
+#: CAD2 task 1's level before separation (``enhance.py``: ``normalise_luft(..., -40)``)
+CAD2_TASK1_LUFS = -40.0
 SILENT_LUFS = -80.0
 #: The CEC baseline compressor settings of the recipe's config (used only when asked for).
 COMPRESSOR_SETTINGS: dict[str, float] = {
@@ -184,3 +207,119 @@ def reference_for_listener(
     adjusted = apply_gains(stems, sample_rate, gains)
     reference_mixture = remix_stems(adjusted, mixture, sample_rate)
     return nalr_per_ear(reference_mixture, listener, sample_rate), reference_mixture
+
+
+# ------------------------------------------------------------------------------------- CAD2
+
+
+def adjust_level(signal: np.ndarray, scene_gains: Mapping[str, float]) -> np.ndarray:
+    """CAD2 task 2's level compensation for the gains: ``signal * 10 ** (dbn / 20)`` with
+    ``dbn = -10 log10(mean(10 ** (g / 10)))`` over all of the scene's gains ``g`` (dB).
+
+    Recipe: ``recipes/cad2/task2/baseline/evaluate.py: adjust_level`` (the comment in
+    ``enhance.py`` says it brings the remix "roughly to -40 dB before the compressor").
+    """
+    values = np.array([float(value) for value in scene_gains.values()])
+    dbn = -10 * np.log10(np.sum(10 ** (values / 10)) / values.shape[0])
+    return signal * 10 ** (dbn / 20)
+
+
+def average_repeated_gains(gains: Mapping[str, float], instruments: Mapping[str, str]
+                           ) -> dict[str, float]:
+    """Stems of the same instrument get the mean of their gains (``enhance.py:
+    check_repeated_source``): the recipe separates each with the one model of that instrument,
+    so two violins come out as the same estimate. ``instruments``: stem -> instrument family
+    (``Violin_1`` -> ``Violin``). Used with a separator, not with the true (oracle) stems."""
+    families = list(instruments.values())
+    repeated = [stem for stem, family in instruments.items() if families.count(family) > 1]
+    mean = float(np.mean([gain for stem, gain in gains.items() if stem in repeated]))
+    return {stem: (mean if stem in repeated else float(gain)) for stem, gain in gains.items()}
+
+
+@dataclass(frozen=True)
+class CompressorParams:
+    """One listener's CAD2 multiband-compressor settings (``compressor_params.SPLIT.json``:
+    ``{listener: {"cr_l": [6 ratios], "cr_r": [...], "gain_l": [6 dB], "gain_r": [...]}}``),
+    with the recipe config's attack, release and threshold per band."""
+
+    ratio_left: tuple[float, ...]
+    ratio_right: tuple[float, ...]
+    gain_left: tuple[float, ...]
+    gain_right: tuple[float, ...]
+
+    @classmethod
+    def from_json(cls, entry: Mapping[str, Any]) -> CompressorParams:
+        bands = len(CROSSOVER_FREQUENCIES) + 1
+        values = {}
+        for key in ("cr_l", "cr_r", "gain_l", "gain_r"):
+            value = entry.get(key)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                value = [value] * bands
+            if (not isinstance(value, list) or len(value) != bands
+                    or not all(isinstance(v, int | float) and np.isfinite(v) for v in value)):
+                raise ValueError(f"compressor parameter {key!r}: expected {bands} finite numbers")
+            values[key] = tuple(float(v) for v in value)
+        return cls(values["cr_l"], values["cr_r"], values["gain_l"], values["gain_r"])
+
+    def ear(self, side: str) -> dict[str, list[float]]:
+        """Keyword arguments of ``MultibandCompressor.set_compressors`` for one ear."""
+        ratio, gain = ((self.ratio_left, self.gain_left) if side == "left"
+                       else (self.ratio_right, self.gain_right))
+        return {"attack": list(MBC_ATTACK), "release": list(MBC_RELEASE),
+                "threshold": list(MBC_THRESHOLD), "ratio": list(ratio), "makeup_gain": list(gain)}
+
+
+def compress_per_ear(signal: np.ndarray, params: CompressorParams,
+                     sample_rate: int = MODEL_SAMPLE_RATE) -> np.ndarray:
+    """``(time, 2)`` through pyclarity's ``MultibandCompressor`` (Linkwitz-Riley crossovers at
+    :data:`CROSSOVER_FREQUENCIES`, one feed-forward compressor per band) with the left ear's
+    settings on channel 0 and the right's on channel 1 -> ``(time, 2)``, same length.
+
+    pyclarity's implementation is the processing (it is the reference; a per-sample Python
+    loop per band). Recipe: ``enhance.py: process_remix_for_listener``.
+    """
+    from clarity.enhancer.multiband_compressor import MultibandCompressor
+
+    if signal.ndim != 2 or signal.shape[1] != 2:
+        raise ValueError(f"the multiband compressor per ear needs (time, 2) audio, got {signal.shape}")
+    enhancer = MultibandCompressor(crossover_frequencies=list(CROSSOVER_FREQUENCIES),
+                                   sample_rate=sample_rate)
+    ears = []
+    for channel, side in enumerate(("left", "right")):
+        enhancer.set_compressors(**params.ear(side))
+        ears.append(np.asarray(enhancer(np.array(signal[:, channel], dtype=np.float64)))[0])
+    return np.stack(ears, axis=1)
+
+
+def cad2_task2_remix(stems: Mapping[str, np.ndarray], gains: Mapping[str, float],
+                     scene_gains: Mapping[str, float], params: CompressorParams,
+                     sample_rate: int = MODEL_SAMPLE_RATE) -> tuple[np.ndarray, np.ndarray]:
+    """CAD2 task 2 after separation: (compressed ``(time, 2)``, the remix before the
+    compressor). ``gains``: what the stems get (the scene's, or averaged over repeated
+    instruments); ``scene_gains``: the scene's own gains, which set :func:`adjust_level`."""
+    remix = adjust_level(sum_stems(apply_gains(stems, sample_rate, gains)), scene_gains)
+    return compress_per_ear(remix, params, sample_rate), remix
+
+
+def normalise_lufs(signal: np.ndarray, sample_rate: int, target: float = CAD2_TASK1_LUFS) -> np.ndarray:
+    """``signal * 10 ** ((target - loudness) / 20)`` (CAD2 task 1 ``normalise_luft``; unlike
+    :func:`integrated_loudness`, silence is not floored: the recipe's rule)."""
+    import pyloudnorm
+
+    loudness = pyloudnorm.Meter(int(sample_rate)).integrated_loudness(signal)
+    return signal * (10 ** ((target - loudness) / 20))
+
+
+def downmix_alpha(vocals: np.ndarray, accompaniment: np.ndarray, alpha: float) -> np.ndarray:
+    """CAD2 task 1 ``downmix_signal``: ``vocals * (alpha**2 + 1) + accompaniment * (1 - alpha**2)``
+    (alpha 0: the two at their level; alpha 1: vocals doubled, accompaniment removed)."""
+    vocal_gain = alpha**2 + 1
+    return vocals * vocal_gain + accompaniment * (2 - vocal_gain)
+
+
+def cad2_task1_reference(vocals: np.ndarray, accompaniment: np.ndarray, sample_rate: int,
+                         start: int, end: int) -> np.ndarray:
+    """CAD2 task 1 ``load_reference_signal``: ``vocals * 10**(1/20) + accompaniment *
+    10**(-1/20)`` of the whole song, normalised to -40 LUFS, then cut to ``[start, end)``."""
+    mixture = vocals * 10 ** (1 / 20) + accompaniment * 10 ** (-1 / 20)
+    return normalise_lufs(mixture, sample_rate)[start:end, :]

@@ -8,13 +8,17 @@ Sources, the first that applies wins, per item:
    (``{"gain_0007": {"vocals": 10, "drums": 0, "bass": 0, "other": 0}}``), given with
    ``--gains`` or found beside the manifest;
 3. nothing: 0 dB for every stem (the remix is the mixture, loudness-matched).
+
+The stems are the four MUSDB stems by default (Cadenza ICASSP 2024); ``stems`` names others
+(a CAD2 scene's ``source_1 .. source_N``); ``stems=None`` in :func:`load_gains` accepts any
+stem names (a CAD2 ``gains.json`` holds entries of two to five sources).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from hltk.remix.chain import STEMS
@@ -26,8 +30,9 @@ class GainsError(ValueError):
     """A gains file or a row's gains that cannot be used."""
 
 
-def load_gains(path: str | Path) -> GainTable:
-    """A Cadenza ``gains.json``: ``{gain_id: {stem: dB}}``, values checked finite."""
+def load_gains(path: str | Path, stems: Sequence[str] | None = STEMS) -> GainTable:
+    """A Cadenza ``gains.json``: ``{gain_id: {stem: dB}}``, values checked finite (and the
+    stem names among ``stems`` unless it is None)."""
     path = Path(path)
     try:
         content = json.loads(path.read_text(encoding="utf-8"))
@@ -41,8 +46,8 @@ def load_gains(path: str | Path) -> GainTable:
             raise GainsError(f"{path}: entry {gain_id!r} is not an object of stem gains")
         values: dict[str, float] = {}
         for stem, value in entry.items():
-            if stem not in STEMS:
-                raise GainsError(f"{path}: entry {gain_id!r}: unknown stem {stem!r} (stems: {STEMS})")
+            if stems is not None and stem not in stems:
+                raise GainsError(f"{path}: entry {gain_id!r}: unknown stem {stem!r} (stems: {tuple(stems)})")
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
                 raise GainsError(f"{path}: entry {gain_id!r}: gain of {stem} is not a finite number")
             values[stem] = float(value)
@@ -50,9 +55,10 @@ def load_gains(path: str | Path) -> GainTable:
     return table
 
 
-def row_gains(row: Mapping[str, str], table: Mapping[str, Mapping[str, float]] | None) -> dict[str, float]:
-    """The gains (dB per stem) of one manifest row; raises :class:`GainsError`."""
-    inline = {stem: row.get(f"gain_{stem}", "") for stem in STEMS}
+def row_gains(row: Mapping[str, str], table: Mapping[str, Mapping[str, float]] | None,
+              stems: Sequence[str] = STEMS) -> dict[str, float]:
+    """The gains (dB per stem of ``stems``) of one manifest row; raises :class:`GainsError`."""
+    inline = {stem: row.get(f"gain_{stem}", "") for stem in stems}
     if any(value != "" for value in inline.values()):
         gains = {}
         for stem, text in inline.items():
@@ -70,5 +76,5 @@ def row_gains(row: Mapping[str, str], table: Mapping[str, Mapping[str, float]] |
             raise GainsError(f"gain {gain_id!r}: no gains.json given (--gains) or found beside the manifest")
         if gain_id not in table:
             raise GainsError(f"gain {gain_id!r} is not in the gains file")
-        return {stem: float(table[gain_id].get(stem, 0.0)) for stem in STEMS}
-    return {stem: 0.0 for stem in STEMS}
+        return {stem: float(table[gain_id].get(stem, 0.0)) for stem in stems}
+    return {stem: 0.0 for stem in stems}

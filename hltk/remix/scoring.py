@@ -1,4 +1,4 @@
-"""Cadenza ICASSP 2024 scoring: HAAQI of a remix against the ground-truth remix.
+"""Cadenza scoring: HAAQI of a remix against the ground-truth remix (ICASSP 2024, CAD2).
 
 Recipe (``recipes/cad_icassp_2024/baseline/evaluate.py``, ``run_calculate_aq``): the reference
 is the ground-truth stems through the same gains, remix, loudness match and NAL-R per ear
@@ -15,11 +15,21 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from hltk.io.listeners import Listener
-from hltk.remix.chain import HAAQI_SAMPLE_RATE, MODEL_SAMPLE_RATE, reference_for_listener, to_output_rate
+from hltk.remix.chain import (
+    HAAQI_SAMPLE_RATE,
+    MODEL_SAMPLE_RATE,
+    CompressorParams,
+    cad2_task1_reference,
+    cad2_task2_remix,
+    compress_per_ear,
+    reference_for_listener,
+    to_output_rate,
+)
 
 PRESET = "cadenza-icassp2024"
 REFERENCE_LEVEL_DB_SPL = 65.0
@@ -73,3 +83,120 @@ def cadenza_haaqi(
         ))
     scores["haaqi"] = float(np.mean([scores["haaqi_left"], scores["haaqi_right"]]))
     return scores
+
+
+# ------------------------------------------------------------------------------------- CAD2
+
+CAD2_TASK2_PRESET = "cad2-task2"
+CAD2_TASK1_PRESET = "cad2-task1"
+
+
+def _haaqi_ears(processed: np.ndarray, processed_rate: int, reference: np.ndarray,
+                level_source: np.ndarray, listener: Listener, seed: int,
+                reference_rate: int = MODEL_SAMPLE_RATE) -> dict[str, float]:
+    """HAAQI per ear at 24 kHz (``equalisation=2``, ``level1 = 65 - 20 log10(rms)`` of
+    ``level_source``'s ear), the numpy RNG seeded once before the left ear; the mean of the
+    ears (``haaqi``). The CAD2 recipes call ``compute_haaqi`` exactly so."""
+    from clarity.evaluator.haaqi import compute_haaqi
+
+    if processed.ndim != 2 or processed.shape[1] != 2:
+        raise ValueError(f"the processed signal must be (time, 2), got {processed.shape}")
+    np.random.seed(seed)
+    scores = {}
+    for channel, (ear, audiogram) in enumerate((("left", listener.left), ("right", listener.right))):
+        scores[f"haaqi_{ear}"] = float(compute_haaqi(
+            processed_signal=to_output_rate(processed[:, channel], processed_rate, HAAQI_SAMPLE_RATE),
+            reference_signal=to_output_rate(reference[:, channel], reference_rate, HAAQI_SAMPLE_RATE),
+            processed_sample_rate=HAAQI_SAMPLE_RATE,
+            reference_sample_rate=HAAQI_SAMPLE_RATE,
+            audiogram=audiogram.to_clarity(),
+            equalisation=EQUALISATION,
+            level1=haaqi_level(level_source[:, channel]),
+        ))
+    scores["haaqi"] = float(np.mean([scores["haaqi_left"], scores["haaqi_right"]]))
+    return scores
+
+
+def cad2_task2_haaqi(processed: np.ndarray, processed_rate: int, stems: Mapping[str, np.ndarray],
+                     gains: Mapping[str, float], params: CompressorParams, listener: Listener,
+                     seed: int, sample_rate: int = MODEL_SAMPLE_RATE) -> dict[str, float]:
+    """CAD2 task 2 HAAQI (``recipes/cad2/task2/baseline/evaluate.py: run_calculate_aq``): the
+    reference is the true stems through the scene's gains, summed, :func:`adjust_level`'d
+    (``reference_mixture``), then the listener's multiband compressor per ear; ``level1`` from
+    the rms of ``reference_mixture`` (before the compressor); ``seed`` = md5(scene)."""
+    reference, reference_mixture = cad2_task2_remix(stems, gains, gains, params, sample_rate)
+    return _haaqi_ears(processed, processed_rate, reference, reference_mixture, listener, seed,
+                       sample_rate)
+
+
+def cad2_task1_haaqi(processed: np.ndarray, processed_rate: int, stems: Mapping[str, np.ndarray],
+                     start: int, end: int, params: CompressorParams, listener: Listener, seed: int,
+                     sample_rate: int = MODEL_SAMPLE_RATE) -> dict[str, float]:
+    """The HAAQI half of CAD2 task 1 (``recipes/cad2/task1/baseline/evaluate.py``, v0.6:
+    ``load_reference_signal``, ``compute_quality``): reference = vocals +1 dB and bass + drums
+    + other -1 dB, the whole song to -40 LUFS, cut to the segment, the listener's multiband
+    compressor per ear; ``level1`` from the rms of the *compressed* reference (the recipe
+    passes the compressed signal to ``compute_quality``). The task's score is ``alpha *
+    Whisper correctness (better ear) + (1 - alpha) * this mean``; the Whisper half needs a
+    Whisper model (not part of hltk)."""
+    accompaniment = np.zeros_like(stems["vocals"])
+    for name in ("bass", "drums", "other"):
+        accompaniment += stems[name]
+    reference = compress_per_ear(cad2_task1_reference(stems["vocals"], accompaniment, sample_rate,
+                                                      start, end), params, sample_rate)
+    return _haaqi_ears(processed, processed_rate, reference, reference, listener, seed, sample_rate)
+
+
+def cad2_score_item(item: Any, preset: str, gains_table: Mapping[str, Mapping[str, float]] | None,
+                    params: Mapping[str, CompressorParams]) -> dict[str, Any]:
+    """The preset parts of an evaluate item for a CAD2 manifest row (a ``hltk manifest cad2``
+    or ``hltk remix --chain cad2-taskN`` manifest): stem paths, gains, compressor settings."""
+    from hltk.remix.cad2 import stem_column
+    from hltk.remix.gains import row_gains
+    from hltk.remix.processor import ACCOMPANIMENT, row_stem_names
+
+    row = item.row
+    names = row_stem_names(row) if preset == CAD2_TASK2_PRESET else ("vocals", *ACCOMPANIMENT)
+    inputs = {name: str(item.paths[stem_column(name)]) for name in names}
+    gains = row_gains(row, gains_table, names) if preset == CAD2_TASK2_PRESET else {}
+    return {"inputs": inputs, "gains": gains,
+            "options": {"params": params[item.listener.id],
+                        "start_time": row.get("start_time", ""), "end_time": row.get("end_time", "")}}
+
+
+def score_cad2(preset: str, item: Any, worker: bool) -> list[dict[str, Any]]:
+    """One evaluate item of a CAD2 preset -> its ledger entry (never raises)."""
+    import time
+
+    from hltk.io.audio import read_audio
+    from hltk.remix.processor import read_stem, segment_bounds
+
+    if worker:
+        import torch
+
+        torch.set_num_threads(1)
+    started = time.perf_counter()
+    entry: dict[str, Any] = {"id": item.id, "line": item.line, "status": "failed"}
+    try:
+        processed, processed_rate = read_audio(item.processed)
+        stems = {name: read_stem(path) for name, path in item.inputs.items()}
+    except Exception as error:
+        entry.update(stage="read", message=f"{type(error).__name__}: {error}")
+        return [entry]
+    try:
+        signal = processed.numpy().T.astype(np.float64)
+        params = item.options["params"]
+        if preset == CAD2_TASK2_PRESET:
+            scores = cad2_task2_haaqi(signal, processed_rate, stems, item.gains, params,
+                                      item.listener, item.seed)
+        else:
+            length = next(iter(stems.values())).shape[0]
+            start, end = segment_bounds(item.options, length)
+            scores = cad2_task1_haaqi(signal, processed_rate, stems, start, end, params,
+                                      item.listener, item.seed)
+    except Exception as error:  # one item's failure never stops the run
+        entry.update(stage="score", message=f"{type(error).__name__}: {error}")
+        return [entry]
+    entry.update(status="ok", scores=scores, warnings=[], seconds=time.perf_counter() - started,
+                 duration=processed.shape[-1] / processed_rate)
+    return [entry]

@@ -276,3 +276,79 @@ register(TASK, "oracle", OracleSeparator, "the manifest's stems (the upper bound
          "separator)", reference=True, default=True, part_of="remix")
 register(TASK, "hdemucs", HDemucsSeparator, "Hybrid Demucs (hdemucs_high, the Cadenza ICASSP "
          "2024 baseline) from a local weights file", options=HDemucsOptions, part_of="remix")
+
+
+# ------------------------------------------------------------- CAD2 task 1: a vocal separator
+
+#: CAD2 task 1's separation settings (``recipes/cad2/task1/baseline/config.yaml``: separator)
+CAD2_SEGMENT_SECONDS = 6.0
+CAD2_OVERLAP = 0.1
+
+
+def _linear_fade(length: int, fade_in: int, fade_out: int) -> torch.Tensor:
+    """torchaudio ``Fade(fade_shape="linear")`` gains for ``length`` samples: ``linspace(0, 1,
+    fade_in)`` over the first samples times ``linspace(1, 0, fade_out)`` over the last."""
+    gain_in = torch.cat((torch.linspace(0, 1, fade_in), torch.ones(length - fade_in)))
+    gain_out = torch.cat((torch.ones(length - fade_out), 1 - torch.linspace(0, 1, fade_out)))
+    return (gain_in.clamp(0, 1) * gain_out.clamp(0, 1))
+
+
+def separate_recipe_segments(model: Callable[[torch.Tensor], torch.Tensor], mixture: torch.Tensor,
+                         sample_rate: int, *, segment: float = CAD2_SEGMENT_SECONDS,
+                         overlap: float = CAD2_OVERLAP, sources: int = 2) -> torch.Tensor:
+    """The CAD2 recipes' ``separate_sources`` (``recipes/cad2/task1/baseline/enhance.py``
+    lines 28-93): ``mixture [batch, channels, time]`` -> ``[batch, sources, channels, time]``,
+    segments of ``segment * (1 + overlap)`` seconds, the first faded out only, the others
+    faded in and out over ``overlap`` seconds (linear), the last not faded out; added up.
+    Ported step by step, including its stepping (after the first segment, the start moves by
+    a whole segment length, so neighbours overlap by ``overlap`` seconds) and its end: a
+    signal that fits in the first segment is faded out over its last ``overlap`` seconds."""
+    batch, channels, length = mixture.shape
+    chunk = int(sample_rate * segment * (1 + overlap))
+    overlap_frames = overlap * sample_rate
+    fade_in, fade_out = 0, int(overlap_frames)
+    start, end = 0, chunk
+    final = torch.zeros(batch, sources, channels, length, dtype=mixture.dtype, device=mixture.device)
+    while start < length - overlap_frames:
+        piece = mixture[:, :, start:end]
+        with torch.no_grad():
+            out = model(piece)
+        final[:, :, :, start:end] += out * _linear_fade(piece.shape[-1], fade_in, fade_out).to(out)
+        if start == 0:
+            fade_in = int(overlap_frames)
+            start += int(chunk - overlap_frames)
+        else:
+            start += chunk
+        end += chunk
+        if end >= length:
+            fade_out = 0
+    return final
+
+
+class ScriptedSeparator:
+    """A TorchScript vocal separator for CAD2 task 1: ``[batch, 2, time]`` at 44.1 kHz ->
+    ``[batch, 2, 2, time]`` (vocals, accompaniment), as the recipe's ``ConvTasNetStereo``
+    returns; run by :func:`separate_recipe_segments`. hltk ships no weights: the recipe's models
+    (``cadenzachallenge/ConvTasNet_LyricsSeparation_{Causal,NonCausal}`` on the Hugging Face
+    hub) can be exported with ``torch.jit.trace`` where they are installed."""
+
+    def __init__(self, path: str | Path) -> None:
+        try:
+            self.model = torch.jit.load(str(path), map_location="cpu").eval()
+        except Exception as error:  # torch raises several types for a bad file
+            raise ValueError(f"{path}: not a TorchScript separator ({type(error).__name__}: {error})"
+                             ) from None
+        self.path = str(path)
+
+    def __call__(self, segment: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(time, 2)`` float64 -> (vocals, accompaniment), each ``(time, 2)`` float64."""
+        mixture = torch.from_numpy(np.ascontiguousarray(segment.T, dtype=np.float32))[None]
+        estimate = separate_recipe_segments(self.model, mixture, MODEL_SAMPLE_RATE)[0]
+        if estimate.shape[0] != 2:
+            raise ValueError(f"{self.path}: expected 2 sources, got {estimate.shape[0]}")
+        vocals, accompaniment = estimate.numpy().astype(np.float64)
+        return vocals.T, accompaniment.T
+
+    def describe(self) -> dict[str, Any]:
+        return {"separator": "torchscript", "checkpoint": self.path,
+                "segment_s": CAD2_SEGMENT_SECONDS, "overlap": CAD2_OVERLAP}
