@@ -14,6 +14,12 @@ means, LCC, SRCC, MSE with 95% bootstrap intervals (per group with ``group_by``)
 through the row's gains (``gain_<stem>`` columns, or ``gain`` + ``gains.json`` beside the
 manifest), remix and NAL-R; HAAQI per ear at 24 kHz, ``equalisation=2``, reference-rms level
 rule, mean of the ears.
+
+Engines (:mod:`hltk.pipelines.provenance`): HASPI / HASQI / HAAQI come from the ``fast`` engine
+by default (hltk's batched port, compiled kernels on CPU; pyclarity's scores to rounding) or
+from pyclarity itself (``engine="clarity"``, the reference); a preset may fix its own. The
+engine is recorded in ``run.json`` and in ``scores.csv.json`` beside the table, with the system
+scored; ``summary.csv`` and the plots name both systems (their labels, else their backends).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from hltk.metrics.stats import agreement
 from hltk.pipelines.provenance import (
     distinct_labels,
     engine_record,
+    engine_refusal,
     manifest_system,
     resolve_engine,
     scores_system,
@@ -50,7 +57,14 @@ from hltk.remix.scoring import PRESET as CADENZA_PRESET
 from hltk.remix.scoring import cadenza_haaqi, song_seed
 from hltk.runner.executors import map_work
 from hltk.runner.plan import plan_run
-from hltk.runner.records import RunRecords, hardware, validation_failure, versions, warning_counts
+from hltk.runner.records import (
+    RunRecords,
+    hardware,
+    record_dir_for,
+    validation_failure,
+    versions,
+    warning_counts,
+)
 from hltk.runner.settings import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -356,10 +370,11 @@ def score_manifest(
     config = {"metrics": settings.scoring.metrics, "scoring": settings.scoring.describe(),
               "reference_column": settings.reference_column, "engine": settings.engine,
               "seed": settings.seed, "preset": settings.preset}
+    what = engine_refusal(record_dir_for(settings.out, settings.shard), settings.engine) or \
+        "scores made with other settings (metrics or scoring options differ)"
     plan = plan_run(manifest, out=settings.out, config=config, shard=settings.shard,
                     limit=settings.limit, overwrite=settings.overwrite,
-                    retry_failed=settings.retry_failed,
-                    what="scores made with other settings (metrics or scoring options differ)")
+                    retry_failed=settings.retry_failed, what=what)
     todo = [_score_item(item, settings, gains_table) for item in plan.to_run]
     # every check passed: from here on the run writes
     records = RunRecords.open(plan.record_dir, plan.ledger, settings.overwrite)

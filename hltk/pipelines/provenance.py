@@ -126,6 +126,21 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return content if isinstance(content, dict) else None
 
 
+def engine_refusal(record_dir: Path, engine: str) -> str | None:
+    """What an earlier evaluate run in ``record_dir`` holds, when its ``run.json`` names
+    another engine than ``engine`` (the runner refuses to mix them: its settings hash differs):
+    the words of the refusal, with the option that goes on with it. None otherwise."""
+    record = _read_json(record_dir / RUN_RECORD) or {}
+    earlier = record.get("engine") if record.get("task") == "evaluate" else None
+    if not earlier or earlier == engine:
+        return None
+    if ENGINE_ALIASES.get(earlier, earlier) == engine:
+        return (f"scores made with the {earlier} engine, the {engine} engine's former name "
+                "(the same scores)")
+    return (f"scores made with the {earlier} engine (this run's: {engine}; add --engine "
+            f"{earlier} to go on with them)")
+
+
 def manifest_system(manifest: Path) -> dict[str, Any]:
     """The system whose audio a manifest lists: ``{"label", "backend", "task", "run"}`` from
     the ``run.json`` of the processing run that wrote it (``backend``/``task`` None without one);
