@@ -11,10 +11,14 @@ reference, and as the hearing-aid output that speech in another talker plus nois
 16-bit like ``{scene}_{listener}_HA-output.wav``; hearing-impaired listeners cycled over the
 standard audiograms N2-N5 and S1-S3. Both engines score the same manifest with the same
 seeds after a warm-up run each (numba kernels loaded, worker pool started), so the times are a
-corpus run's steady state; the HASPI of the two engines is compared pair by pair.
+corpus run's steady state; the HASPI of the two engines is compared pair by pair. With
+``--rounds N`` the settings are timed N times in turn (fast, clarity, fast, ...) and the median
+is kept, so that a load that comes and goes on a shared machine weighs on both alike; the
+load average before and after is printed with the figures.
 
 Usage: ``python bench/cec3_haspi_estimate.py [--pairs 16] [--jobs 2] [--fast-jobs 1 2]
-[--batch-size 8] [--total 7500]``. Prints one JSON line per engine setting, then a table.
+[--batch-size 8] [--rounds 1] [--total 7500]``. Prints one JSON line per engine setting, then
+a table.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP
 
 import argparse
 import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -93,6 +98,7 @@ def main() -> None:
     parser.add_argument("--fast-jobs", type=int, nargs="+", default=[1, 2],
                         help="worker counts the fast engine is timed with")
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=1, help="timed runs of each setting, in turn")
     parser.add_argument("--total", type=int, default=7500, help="pairs to extrapolate to")
     args = parser.parse_args()
     configure_process()
@@ -107,11 +113,16 @@ def main() -> None:
             score(warm, folder / f"warm-{engine}-{jobs}", engine, jobs, args.batch_size)
         audio_s = sum(sf.info(str(folder / p)).duration
                       for p in (line.split(",")[1] for line in manifest.read_text().split()[1:]))
+        load_before = os.getloadavg()
+        walls: dict[tuple[str, int], list[float]] = {setting: [] for setting in settings}
         results = {}
-        for engine, jobs in settings:
-            scores, wall = score(manifest, folder / f"{engine}-{jobs}", engine, jobs,
-                                 args.batch_size)
-            results[(engine, jobs)] = (scores, wall)
+        for round_ in range(args.rounds):
+            for engine, jobs in settings:
+                scores, wall = score(manifest, folder / f"{engine}-{jobs}-{round_}", engine, jobs,
+                                     args.batch_size)
+                walls[(engine, jobs)].append(wall)
+                results[(engine, jobs)] = (scores, statistics.median(walls[(engine, jobs)]))
+        load_after = os.getloadavg()
         reference = results[("clarity", args.jobs)][0].set_index("id")["haspi"]
         rows = []
         for (engine, jobs), (scores, wall) in results.items():
@@ -121,13 +132,14 @@ def main() -> None:
                    "audio_s": round(audio_s, 1), "wall_s": round(wall, 2),
                    "s_per_pair": round(per_pair, 3),
                    "hours_for_total": round(per_pair * args.total / 3600, 2),
-                   "total": args.total,
+                   "total": args.total, "rounds": [round(w, 2) for w in walls[(engine, jobs)]],
                    "max_abs_diff_vs_clarity": float(diff.max())}
             rows.append(row)
             print(json.dumps(row), flush=True)
     clarity_wall = results[("clarity", args.jobs)][1]
     print(f"\n{args.pairs} CEC3-like pairs (4-6 s stereo, 44.1 kHz, better-ear HASPI v2, "
-          f"0 dBFS = 100 dB SPL); {os.cpu_count()} CPUs")
+          f"0 dBFS = 100 dB SPL); {os.cpu_count()} CPUs, load average {load_before[0]:.1f} "
+          f"before, {load_after[0]:.1f} after; median of {args.rounds} round(s)")
     print(f"{'engine':8} {'jobs':>4} {'s/pair':>8} {'h/' + str(args.total):>9} {'speed-up':>9} "
           f"{'max|diff|':>10}")
     for row in rows:

@@ -328,6 +328,13 @@ def test_engine_names_aliases_and_presets() -> None:
         resolve_engine("fast", "cadenza-icassp2024")
 
 
+def test_preset_refuses_another_engine(pairs: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["evaluate", str(pairs), "-o", str(tmp_path / "o"), "--preset",
+                                 "cadenza-icassp2024", "--engine", "fast", "-q"])
+    assert result.exit_code == 2 and "scores with the clarity engine" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
 def _processing_run(pairs: Path, folder: Path, backend: str, audio_from: str = "audio") -> Path:
     """A manifest as a processing run leaves it: OUT/manifest.csv beside OUT/run.json (the
     runner's record names the task and backend)."""
