@@ -22,7 +22,7 @@ from hltk_cli.output import info, print_rows, progress_bar, warn
 
 SUMMARY_COLUMNS = ["metric", "group", "value", "n", "mean_system", "mean_reference", "lcc",
                    "lcc_ci_low", "lcc_ci_high", "srcc", "srcc_ci_low", "srcc_ci_high", "mse",
-                   "mse_ci_low", "mse_ci_high"]
+                   "mse_ci_low", "mse_ci_high", "system", "reference"]
 
 
 TABLE_SUMMARY_COLUMNS = ["metric", "group", "value", "n", "mean_system", "mean_reference", "lcc",
@@ -32,6 +32,14 @@ TABLE_SUMMARY_COLUMNS = ["metric", "group", "value", "n", "mean_system", "mean_r
 def _summary_columns(output_format: str) -> list[str]:
     """The table view keeps the main figures; csv and json carry the intervals too."""
     return TABLE_SUMMARY_COLUMNS if output_format == "table" else SUMMARY_COLUMNS
+
+
+def _agreement_title(summary: pd.DataFrame) -> str:
+    """``agreement: SYSTEM (system) against REFERENCE (reference)`` from the label columns."""
+    if len(summary) and {"system", "reference"} <= set(summary.columns):
+        first = summary.iloc[0]
+        return f"agreement: {first['system']} (system) against {first['reference']} (reference)"
+    return "agreement"
 
 
 def _records(table: pd.DataFrame) -> list[dict[str, object]]:
@@ -66,14 +74,23 @@ def evaluate(
         "recipes' HAAQI (reference through the listener's multiband compressor, "
         "compressor_params.json beside the manifest; task 1: the HAAQI half). Fixes --metrics, "
         "--calibration and --equalisation.")] = None,
-    engine: Annotated[Literal["clarity", "torch"], typer.Option(
-        "--engine", help="clarity: pyclarity, pystoi and pesq, one item per worker; torch: "
-        "HASPI/HASQI/HAAQI by the batched torch ear model (same scores to ~1e-9).")] = "clarity",
+    engine: Annotated[Literal["fast", "clarity", "torch"] | None, typer.Option(
+        "--engine", help="fast (default): HASPI/HASQI/HAAQI by hltk's batched port of "
+        "pyclarity's ear model (compiled kernels on CPU), pyclarity's scores to ~1e-8; "
+        "clarity: pyclarity itself, one item per worker (the reference); torch: former name "
+        "of fast. STOI, PESQ, SI-SDR are the same code in both. Recorded in run.json and "
+        "scores.csv.json. A preset scores with its own engine.", show_default=False)] = None,
     batch_size: Annotated[int, typer.Option(
-        "--batch-size", min=1, help="Items per batch (torch engine).")] = 8,
+        "--batch-size", min=1, help="Items per batch (fast engine).")] = 8,
     against: Annotated[Path | None, typer.Option(
         "--against", help="Another system's manifest (scored over the same ids) or its "
         "scores.csv; writes summary.csv and plots.")] = None,
+    label: Annotated[str | None, typer.Option(
+        "--label", help="Name of the scored system in the summary and plots (default: the "
+        "backend of the run that made the manifest's audio).", show_default=False)] = None,
+    against_label: Annotated[str | None, typer.Option(
+        "--against-label", help="Name of the --against system (default: its backend).",
+        show_default=False)] = None,
     group_by: Annotated[str, typer.Option(
         "--group-by", help="Comma-separated columns for per-group rows (listener, severity, split).")] = "",
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="PNG plots with --against.")] = True,
@@ -101,16 +118,17 @@ def evaluate(
             out=out, scoring=scoring, reference_column=reference_column, engine=engine, seed=seed,
             jobs=jobs, batch_size=batch_size, executor=executor, scheduler=scheduler, limit=limit,
             overwrite=overwrite, retry_failed=retry_failed, preset=preset, shard=parse_shard(shard),
-            skip_invalid=skip_invalid,
+            skip_invalid=skip_invalid, label=label,
         )
         groups = [g.strip() for g in group_by.split(",") if g.strip()]
         with progress_bar("evaluate", quiet) as update:
-            result = run_evaluate(manifest, settings, against=against, group_by=groups, root=root,
+            result = run_evaluate(manifest, settings, against=against, against_label=against_label,
+                                  group_by=groups, root=root,
                                   listeners_path=listeners, plots=plots, command=sys.argv,
                                   progress=update)
     if result.summary is not None:
         print_rows(_records(result.summary), _summary_columns(output_format), output_format,
-                   title="agreement")
+                   title=_agreement_title(result.summary))
     else:
         print_rows(_records(result.scores), list(result.scores.columns), output_format, title="scores")
     if result.report is not None:
@@ -130,6 +148,12 @@ def compare(
     out: Annotated[Path | None, typer.Option("-o", "--out", help="Write summary.csv and plots here.")] = None,
     metrics: Annotated[str, typer.Option("--metrics", help="Metrics to compare (default: all shared).")] = "",
     group_by: Annotated[str, typer.Option("--group-by", help="Comma-separated group columns.")] = "",
+    label: Annotated[str | None, typer.Option(
+        "--label", help="Name of the system (default: from its scores.csv.json or run.json: "
+        "the backend of the run that made its audio).", show_default=False)] = None,
+    against_label: Annotated[str | None, typer.Option(
+        "--against-label", help="Name of the reference system (default: as --label).",
+        show_default=False)] = None,
     seed: c.SeedOpt = 0,
     output_format: c.OutputFormatOpt = "table",
 ) -> None:
@@ -137,5 +161,6 @@ def compare(
     with c.exit_codes():
         summary = run_compare(system, reference, metrics=parse_metrics(metrics) if metrics else None,
                               group_by=[g.strip() for g in group_by.split(",") if g.strip()],
-                              seed=seed, out=out)
-    print_rows(_records(summary), _summary_columns(output_format), output_format, title="agreement")
+                              seed=seed, out=out, label=label, against_label=against_label)
+    print_rows(_records(summary), _summary_columns(output_format), output_format,
+               title=_agreement_title(summary))

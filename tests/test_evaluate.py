@@ -1,4 +1,5 @@
-"""evaluate: scores equal direct reference calls; agreement statistics; resume; failures."""
+"""evaluate: scores equal direct reference calls (clarity engine); the fast engine by default,
+equal to it; engines recorded; agreement statistics named by system; resume; failures."""
 
 from __future__ import annotations
 
@@ -100,7 +101,8 @@ def direct_scores(manifest: Path, item_id: str, seed: int) -> dict[str, float]:
 
 
 def test_scores_equal_direct_reference_calls(pairs: Path, tmp_path: Path) -> None:
-    settings = EvaluateSettings(out=tmp_path / "eval", seed=5,
+    """The clarity engine, the reference, gives pyclarity's (pystoi's, pesq's) numbers exactly."""
+    settings = EvaluateSettings(out=tmp_path / "eval", seed=5, engine="clarity",
                                 scoring=ScoringSettings(metrics=("haspi", "hasqi", "haaqi", "stoi",
                                                                  "estoi", "pesq", "sisdr")))
     result = score_manifest(pairs, settings)
@@ -118,7 +120,7 @@ def test_scores_equal_direct_reference_calls(pairs: Path, tmp_path: Path) -> Non
 
 
 def test_jobs_resume_and_cli(pairs: Path, tmp_path: Path, monkeypatch) -> None:
-    base = dict(scoring=ScoringSettings(metrics=("haspi", "stoi", "sisdr")), seed=1)
+    base = dict(scoring=ScoringSettings(metrics=("haspi", "stoi", "sisdr")), seed=1, engine="clarity")
     one = score_manifest(pairs, EvaluateSettings(out=tmp_path / "one", **base))
     two = score_manifest(pairs, EvaluateSettings(out=tmp_path / "two", jobs=2, **base))
     pd.testing.assert_frame_equal(one.scores, two.scores)
@@ -141,7 +143,8 @@ def test_jobs_resume_and_cli(pairs: Path, tmp_path: Path, monkeypatch) -> None:
     pd.testing.assert_frame_equal(resumed.scores, one.scores)
     # the CLI prints the scores table as CSV on stdout
     result = runner.invoke(app, ["evaluate", str(pairs), "-o", str(tmp_path / "one"), "--metrics",
-                                 "haspi,stoi,sisdr", "--seed", "1", "--format", "json", "-q"])
+                                 "haspi,stoi,sisdr", "--seed", "1", "--engine", "clarity",
+                                 "--format", "json", "-q"])
     assert result.exit_code == 0, result.output
     assert [row["id"] for row in json.loads(result.stdout)] == ["speech0", "speech1", "speech2", "music0"]
 
@@ -208,7 +211,7 @@ def test_torch_engine_equals_clarity_engine(pairs: Path, tmp_path: Path) -> None
     """evaluate --engine torch: the batched torch ear model gives pyclarity's scores (the
     full 30+ pair agreement is tests/test_torch_metrics_slow.py)."""
     base = dict(scoring=ScoringSettings(metrics=("haspi", "hasqi", "stoi")), seed=2, limit=2)
-    clarity = score_manifest(pairs, EvaluateSettings(out=tmp_path / "clarity", **base))
+    clarity = score_manifest(pairs, EvaluateSettings(out=tmp_path / "clarity", engine="clarity", **base))
     result = runner.invoke(app, ["evaluate", str(pairs), "-o", str(tmp_path / "torch"), "--engine",
                                  "torch", "--metrics", "haspi,hasqi,stoi", "--seed", "2", "--limit",
                                  "2", "--batch-size", "4", "--format", "csv", "-q"])
@@ -216,6 +219,8 @@ def test_torch_engine_equals_clarity_engine(pairs: Path, tmp_path: Path) -> None
     torch_scores = pd.read_csv(tmp_path / "torch/scores.csv", dtype={"id": str})
     for column in ("haspi_left", "haspi_right", "haspi", "hasqi", "stoi"):
         np.testing.assert_allclose(torch_scores[column], clarity.scores[column], rtol=0, atol=1e-6)
+    # 'torch' is the fast engine's former name: recorded under its name
+    assert json.loads((tmp_path / "torch/run.json").read_text())["engine"] == "fast"
 
 
 def _with_silent_reference(pairs: Path, folder: Path) -> Path:
@@ -270,3 +275,169 @@ def test_skip_invalid_scores_the_other_rows(pairs: Path, tmp_path: Path) -> None
     scores = pd.read_csv(tmp_path / "o/scores.csv", dtype=str)
     assert list(scores["id"]) == ["speech0", "speech1", "music0"]
     assert set(scores["status"]) == {"ok"}
+
+
+def test_fast_engine_is_the_default_and_recorded(pairs: Path, tmp_path: Path) -> None:
+    """Without --engine, evaluate scores with the fast engine: HASPI/HASQI/HAAQI equal the
+    clarity engine's to 1e-6, the other metrics are the same numbers, and run.json and the
+    sidecar scores.csv.json say which engine, path, device and versions made them."""
+    metrics = "haspi,haaqi,stoi,sisdr"
+    common = ["--metrics", metrics, "--seed", "3", "--limit", "2", "--format", "csv", "-q"]
+    fast = runner.invoke(app, ["evaluate", str(pairs), "-o", str(tmp_path / "fast"), *common])
+    assert fast.exit_code == 0, fast.output
+    clarity = runner.invoke(app, ["evaluate", str(pairs), "-o", str(tmp_path / "clarity"),
+                                  "--engine", "clarity", *common])
+    assert clarity.exit_code == 0, clarity.output
+    got = pd.read_csv(tmp_path / "fast/scores.csv", dtype={"id": str})
+    reference = pd.read_csv(tmp_path / "clarity/scores.csv", dtype={"id": str})
+    for column in ("haspi_left", "haspi_right", "haspi", "haaqi_left", "haaqi"):
+        np.testing.assert_allclose(got[column], reference[column], rtol=0, atol=1e-6)
+    for column in ("stoi_left", "stoi_right", "stoi", "sisdr_left", "sisdr"):
+        pd.testing.assert_series_equal(got[column], reference[column])
+    import hltk
+
+    for folder, name, path in (("fast", "fast", "compiled"), ("clarity", "clarity", "pyclarity")):
+        run = json.loads((tmp_path / folder / "run.json").read_text())
+        sidecar = json.loads((tmp_path / folder / "scores.csv.json").read_text())
+        assert run["engine"] == name and run["settings"]["engine"] == name
+        assert sidecar["table"] == "scores.csv" and sidecar["engine"] == run["scoring_engine"]
+        record = sidecar["engine"]
+        assert (record["name"], record["ear_model"], record["device"]) == (name, path, "cpu")
+        assert record["hltk"] == hltk.__version__ and record["pyclarity"]
+        assert sidecar["metrics"] == metrics.split(",") and sidecar["seed"] == 3
+    # no ear-model metric: the engine is still named, no ear-model path claimed
+    stoi_only = runner.invoke(app, ["evaluate", str(pairs), "-o", str(tmp_path / "stoi"),
+                                    "--metrics", "stoi", "--limit", "1", "-q"])
+    assert stoi_only.exit_code == 0, stoi_only.output
+    record = json.loads((tmp_path / "stoi/scores.csv.json").read_text())["engine"]
+    assert record["name"] == "fast" and record["ear_model"] is None
+
+
+def test_engine_names_aliases_and_presets() -> None:
+    from hltk.pipelines.provenance import resolve_engine
+    from hltk.runner.settings import RunError
+
+    assert resolve_engine(None) == "fast"
+    assert resolve_engine("torch") == "fast" and resolve_engine("clarity") == "clarity"
+    with pytest.raises(RunError, match="available engines: fast, clarity, torch"):
+        resolve_engine("numpy")
+    # the Cadenza preset replays the recipe's random stream: pyclarity's engine only
+    assert resolve_engine(None, "cadenza-icassp2024") == "clarity"
+    assert resolve_engine("clarity", "cadenza-icassp2024") == "clarity"
+    with pytest.raises(RunError, match="scores with the clarity engine"):
+        resolve_engine("fast", "cadenza-icassp2024")
+
+
+def test_preset_refuses_another_engine(pairs: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["evaluate", str(pairs), "-o", str(tmp_path / "o"), "--preset",
+                                 "cadenza-icassp2024", "--engine", "fast", "-q"])
+    assert result.exit_code == 2 and "scores with the clarity engine" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def _processing_run(pairs: Path, folder: Path, backend: str, audio_from: str = "audio") -> Path:
+    """A manifest as a processing run leaves it: OUT/manifest.csv beside OUT/run.json (the
+    runner's record names the task and backend)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    table = pd.read_csv(pairs, dtype=str).head(3)
+    table["audio"] = [str(pairs.parent / v) for v in table[audio_from]]
+    table["reference"] = [str(pairs.parent / v) for v in table["reference"]]
+    table.to_csv(folder / "manifest.csv", index=False)
+    (folder / "run.json").write_text(json.dumps({"task": "amplify", "backend": backend}))
+    return folder / "manifest.csv"
+
+
+def _figure_texts(monkeypatch) -> list[str]:
+    """Collect the titles, axis labels and legend entries of every saved agreement plot."""
+    from hltk.metrics import plots
+
+    texts: list[str] = []
+    real = plots._save
+
+    def save(figure, path, plt):  # type: ignore[no-untyped-def]
+        for axes in figure.axes:
+            texts.extend([axes.get_title(), axes.get_xlabel(), axes.get_ylabel()])
+            legend = axes.get_legend()
+            if legend is not None:
+                texts.extend(t.get_text() for t in legend.get_texts())
+        return real(figure, path, plt)
+
+    monkeypatch.setattr(plots, "_save", save)
+    return texts
+
+
+def test_against_names_the_systems_by_backend_or_label(pairs: Path, tmp_path: Path, monkeypatch) -> None:
+    """--against: summary.csv keeps mean_system / mean_reference and names them in its system /
+    reference columns; the plots' titles, axes and legends name them too; hltk compare derives
+    the same names from the score tables' sidecars, and --label / --against-label win."""
+    system = _processing_run(pairs, tmp_path / "amp-neuroamp", "neuroamp")
+    other = _processing_run(pairs, tmp_path / "amp-nalr", "nalr-wdrc", audio_from="reference")
+    texts = _figure_texts(monkeypatch)
+    common = ["--metrics", "stoi,sisdr", "--format", "csv", "-q"]
+    result = runner.invoke(app, ["evaluate", str(system), "-o", str(tmp_path / "cmp"),
+                                 "--against", str(other), *common])
+    assert result.exit_code == 0, result.output
+    summary = pd.read_csv(tmp_path / "cmp/summary.csv")
+    assert {"mean_system", "mean_reference"} <= set(summary.columns)
+    assert set(summary["system"]) == {"neuroamp"} and set(summary["reference"]) == {"nalr-wdrc"}
+    assert result.stdout.splitlines()[0].endswith(",system,reference")
+    joined = "\n".join(texts)
+    assert "the system" not in joined and "reference system" not in joined
+    assert "SI-SDR (dB) of nalr-wdrc" in texts and "SI-SDR (dB) of neuroamp" in texts
+    assert {"neuroamp", "nalr-wdrc"} <= set(texts)  # the severity plot's legend
+    assert any("neuroamp against nalr-wdrc" in t for t in texts)
+    assert json.loads((tmp_path / "cmp/scores.csv.json").read_text())["system"]["backend"] == "neuroamp"
+    # hltk compare: names from the sidecars; given labels win
+    texts.clear()
+    again = runner.invoke(app, ["compare", str(tmp_path / "cmp/scores.csv"),
+                                str(tmp_path / "cmp/against"), "-o", str(tmp_path / "again"),
+                                "--format", "csv"])
+    assert again.exit_code == 0, again.output
+    assert set(pd.read_csv(tmp_path / "again/summary.csv")["reference"]) == {"nalr-wdrc"}
+    assert "STOI of neuroamp" in texts
+    labelled = runner.invoke(app, ["compare", str(tmp_path / "cmp"), str(tmp_path / "cmp/against"),
+                                   "--label", "NeuroAMP (CNN)", "--against-label", "NAL-R + WDRC",
+                                   "--format", "json"])
+    assert labelled.exit_code == 0, labelled.output
+    rows = json.loads(labelled.stdout)
+    assert {(r["system"], r["reference"]) for r in rows} == {("NeuroAMP (CNN)", "NAL-R + WDRC")}
+    # evaluate --label / --against-label against an existing scores.csv
+    named = runner.invoke(app, ["evaluate", str(system), "-o", str(tmp_path / "named"), "--against",
+                                str(tmp_path / "cmp/against/scores.csv"), "--label", "mine",
+                                "--against-label", "baseline", "--no-plots", *common])
+    assert named.exit_code == 0, named.output
+    summary = pd.read_csv(tmp_path / "named/summary.csv")
+    assert set(summary["system"]) == {"mine"} and set(summary["reference"]) == {"baseline"}
+
+
+def test_labels_of_two_runs_of_one_backend_differ(tmp_path: Path) -> None:
+    from hltk.pipelines.provenance import distinct_labels, manifest_system, scores_system
+
+    one = {"label": "msbg", "run": "sim-a"}
+    two = {"label": "msbg", "run": "sim-b"}
+    assert distinct_labels(one, two) == ("msbg (sim-a)", "msbg (sim-b)")
+    assert distinct_labels(one, {"label": "msbg", "run": "sim-a"}) == ("msbg (system)", "msbg (reference)")
+    assert distinct_labels(one, two, "left", None) == ("left", "msbg")
+    # a manifest without a processing run is named by its file (or folder); so is a bare table
+    (tmp_path / "hand").mkdir()
+    (tmp_path / "hand/pairs.csv").write_text("id,audio,reference\n")
+    assert manifest_system(tmp_path / "hand/pairs.csv")["label"] == "pairs"
+    (tmp_path / "hand/manifest.csv").write_text("id,audio,reference\n")
+    assert manifest_system(tmp_path / "hand/manifest.csv")["label"] == "hand"
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t/scores.csv").write_text("id,stoi\n")
+    assert scores_system(tmp_path / "t")["label"] == "t"
+
+
+def test_resuming_with_another_engine_says_which(pairs: Path, tmp_path: Path) -> None:
+    """An OUT scored with the clarity engine (the default before the fast one) is not mixed
+    with fast scores: the refusal names the engine to pass."""
+    common = ["--metrics", "sisdr", "--limit", "1", "-q"]
+    first = runner.invoke(app, ["evaluate", str(pairs), "-o", str(tmp_path / "o"), "--engine",
+                                "clarity", *common])
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(app, ["evaluate", str(pairs), "-o", str(tmp_path / "o"), *common])
+    assert again.exit_code == 2 and "add --engine clarity to go on" in " ".join(again.stderr.split())
+    resumed = runner.invoke(app, ["evaluate", str(pairs), "-o", str(tmp_path / "o"), "--engine",
+                                  "clarity", *common])
+    assert resumed.exit_code == 0, resumed.output

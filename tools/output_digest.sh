@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Digest of every output byte of the demo runs: the `simulate` demo (msbg, torch-msbg,
 # neuro-msbg), amplification (nalr-wdrc, the CEC2 nalr-compressor, neuroamp),
-# denoise-amplify and `evaluate` (clarity and torch engines). Run it before and after a
+# denoise-amplify and `evaluate` (clarity and fast engines; the fast one by its former name,
+# torch). Run it before and after a
 # refactor and diff the two listings: a line that differs is an output that changed.
 # run.json and ledger.jsonl hold timings and are left out; every other file is listed.
 #   tools/output_digest.sh [HLTK] > digest.txt
@@ -20,7 +21,7 @@ run amplify "$demo" -o "$work/amp-cec2" --backend nalr-compressor --jobs 2
 run amplify "$demo" -o "$work/amp-neuroamp" --backend neuroamp --device cpu
 run denoise-amplify "$demo" -o "$work/den-two-stage" --backend two-stage --jobs 2
 run evaluate "$work/sim-msbg/manifest.csv" -o "$work/eval-clarity" --reference-column input \
-    --metrics haspi,hasqi,stoi,estoi,pesq,sisdr --jobs 2
+    --metrics haspi,hasqi,stoi,estoi,pesq,sisdr --jobs 2 --engine clarity
 run evaluate "$work/amp-cec2/manifest.csv" -o "$work/eval-torch" --reference-column input \
     --metrics haspi,hasqi,haaqi --engine torch
 cd "$work"

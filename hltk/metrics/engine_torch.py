@@ -1,6 +1,8 @@
-"""The ``torch`` scoring engine (``hltk evaluate --engine torch``): HASPI v2, HASQI v2 and HAAQI
-of a batch of items through the batched indices (:mod:`hltk.metrics.indices`);
-STOI, ESTOI, PESQ and SI-SDR stay on their reference implementations.
+"""The ``fast`` scoring engine, ``hltk evaluate``'s default (``--engine fast``; ``torch`` is its
+former name): HASPI v2, HASQI v2 and HAAQI of a batch of items through the batched indices
+(:mod:`hltk.metrics.indices`); STOI, ESTOI, PESQ and SI-SDR stay on their reference
+implementations. The indices run the ear model's compiled kernels on CPU (the engine calls them
+without autograd) and its torch path on other devices: :func:`ear_model_path` names which.
 
 Semantics are the clarity engine's (:mod:`hltk.metrics.engine_clarity`): the same ears, trim,
 calibration and combination rules, and each (item, metric, ear) score uses a fresh
@@ -38,6 +40,13 @@ class PairSignals:
     processed_rate: int
     audiograms: dict[str, Audiogram] | None
     seed: int
+
+
+def ear_model_path(device: str | torch.device = "cpu") -> str:
+    """``compiled`` on CPU, ``torch`` elsewhere: the ear-model path the indices take for inputs
+    on ``device`` scored without autograd, as :func:`torch_ear_scores` scores them (the test
+    is :func:`hltk.metrics.indices._chunk_size`'s)."""
+    return "compiled" if torch.device(device).type == "cpu" else "torch"
 
 
 def torch_ear_scores(pairs: Sequence[PairSignals], settings: ScoringSettings,

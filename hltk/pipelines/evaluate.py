@@ -23,6 +23,12 @@ HASPI v2 of ``audio`` against ``reference`` (``{scene}_reference.wav``) at 100 d
 digital RMS of 1, the numpy RNG seeded once per row with ``md5(scene) % 10**8`` then left and
 right ears; with an ``snr`` column, ``report.csv`` gives the mean SNR and HASPI per SNR bin as
 ``report_score.py`` prints them.
+
+Engines (:mod:`hltk.pipelines.provenance`): HASPI / HASQI / HAAQI come from the ``fast`` engine
+by default (hltk's batched port, compiled kernels on CPU; pyclarity's scores to rounding) or
+from pyclarity itself (``engine="clarity"``, the reference); a preset may fix its own. The
+engine is recorded in ``run.json`` and in ``scores.csv.json`` beside the table, with the system
+scored; ``summary.csv`` and the plots name both systems (their labels, else their backends).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +52,15 @@ from hltk.io.manifest import Manifest, ManifestItem, load_manifest
 from hltk.metrics.engine_clarity import METRICS, NEEDS_AUDIOGRAM, ScoringSettings, score_pair
 from hltk.metrics.engine_torch import PairSignals, torch_ear_scores
 from hltk.metrics.stats import agreement
+from hltk.pipelines.provenance import (
+    distinct_labels,
+    engine_record,
+    engine_refusal,
+    manifest_system,
+    resolve_engine,
+    scores_system,
+    write_sidecar,
+)
 from hltk.pipelines.remix import header, load_stems_manifest
 from hltk.remix.cad2 import stem_column
 from hltk.remix.chain import STEMS
@@ -55,7 +70,14 @@ from hltk.remix.scoring import CAD2_TASK1_PRESET, CAD2_TASK2_PRESET, cadenza_haa
 from hltk.remix.scoring import PRESET as CADENZA_PRESET
 from hltk.runner.executors import map_work
 from hltk.runner.plan import plan_run
-from hltk.runner.records import RunRecords, hardware, validation_failure, versions, warning_counts
+from hltk.runner.records import (
+    RunRecords,
+    hardware,
+    record_dir_for,
+    validation_failure,
+    versions,
+    warning_counts,
+)
 from hltk.runner.settings import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -66,7 +88,6 @@ from hltk.runner.settings import (
 )
 
 SCORES, SUMMARY, REPORT = "scores.csv", "summary.csv", "report.csv"
-ENGINES = ("clarity", "torch")
 PRESETS: tuple[str, ...] = (CADENZA_PRESET, cec3.PRESET, CAD2_TASK2_PRESET, CAD2_TASK1_PRESET)
 CAD2_PRESETS: tuple[str, ...] = (CAD2_TASK2_PRESET, CAD2_TASK1_PRESET)
 #: the mixture column of a Cadenza preset manifest (a ``hltk remix`` output keeps it as ``input``)
@@ -100,7 +121,9 @@ class EvaluateSettings:
     out: Path
     scoring: ScoringSettings = field(default_factory=ScoringSettings)
     reference_column: str = "reference"
-    engine: str = "clarity"
+    #: ``fast`` (the default), ``clarity`` (the reference) or ``torch`` (``fast``'s former
+    #: name); None: the default, or the preset's own engine (hltk.pipelines.provenance)
+    engine: str | None = None
     seed: int = 0
     jobs: int = 1
     batch_size: int = 8
@@ -112,6 +135,8 @@ class EvaluateSettings:
     preset: str | None = None
     shard: tuple[int, int] | None = None
     skip_invalid: bool = False
+    #: the name of the system scored (plots, summary); None: its backend (hltk.pipelines.provenance)
+    label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +167,9 @@ class EvaluateSummary:
     plots: list[Path] = field(default_factory=list)
     #: ``--preset cec3`` with an ``snr`` column: the SNR-bin report (``report.csv``)
     report: pd.DataFrame | None = None
+    #: the system scored, and with ``against`` the other (``label``, ``backend``, ``task``, ``run``)
+    system: dict[str, Any] = field(default_factory=dict)
+    against: dict[str, Any] | None = None
 
 
 def _read_pair(item: ScoreItem) -> PairSignals:
@@ -369,7 +397,7 @@ def _score_stream(settings: EvaluateSettings, todo: Sequence[ScoreItem]) -> Iter
     if settings.preset == cec3.PRESET:
         return map_work(_score_cec3, settings.scoring, todo, jobs=settings.jobs,
                         executor=settings.executor, scheduler=settings.scheduler, single_thread=True)
-    if settings.engine == "torch":
+    if settings.engine == "fast":
         return map_work(
             _score_batch, (settings.scoring, settings.batch_size),
             [todo[i: i + settings.batch_size] for i in range(0, len(todo), settings.batch_size)],
@@ -416,8 +444,8 @@ def score_manifest(
 ) -> EvaluateSummary:
     """Score every (selected) row; resumable through the ledger, shardable as processing
     runs are (the plan and records of :mod:`hltk.runner`)."""
-    if settings.engine not in ENGINES:
-        raise RunError(f"--engine {settings.engine!r}: available engines: {', '.join(ENGINES)}")
+    settings = replace(settings, engine=resolve_engine(settings.engine, settings.preset))
+    assert settings.engine is not None
     if settings.preset is not None and settings.scoring != preset_scoring(settings.preset):
         raise RunError(f"--preset {settings.preset}: the preset fixes the metric and calibration")
     check_workers(settings.executor, settings.jobs, settings.batch_size)
@@ -427,10 +455,11 @@ def score_manifest(
     config = {"metrics": settings.scoring.metrics, "scoring": settings.scoring.describe(),
               "reference_column": settings.reference_column, "engine": settings.engine,
               "seed": settings.seed, "preset": settings.preset}
+    what = engine_refusal(record_dir_for(settings.out, settings.shard), settings.engine) or \
+        "scores made with other settings (metrics or scoring options differ)"
     plan = plan_run(manifest, out=settings.out, config=config, shard=settings.shard,
                     limit=settings.limit, overwrite=settings.overwrite,
-                    retry_failed=settings.retry_failed,
-                    what="scores made with other settings (metrics or scoring options differ)")
+                    retry_failed=settings.retry_failed, what=what)
     cad2_params = None
     if settings.preset in CAD2_PRESETS:
         from hltk.pipelines.remix import load_compressor_params
@@ -461,6 +490,19 @@ def score_manifest(
     final = records.final(plan.selected)
     failed = [entry for entry in final if entry.get("status") != "ok"]
     _write_table(table, plan.record_dir / SCORES)
+    system = manifest_system(Path(manifest_path))
+    if settings.label:
+        system = {**system, "label": settings.label}
+    scoring_engine = engine_record(settings.engine, settings.scoring.metrics)
+    seeding = ("np.random.seed(md5(seed:id)) before every metric call per ear"
+               if settings.preset is None else
+               "np.random.seed(md5(scene or id) % 10**8) once per item, then left and right ears "
+               "(recipe)")
+    write_sidecar(plan.record_dir / SCORES, {
+        "engine": scoring_engine, "preset": settings.preset,
+        "metrics": list(settings.scoring.metrics), "reference_column": settings.reference_column,
+        "calibration": settings.scoring.describe(), "seed": settings.seed, "seeding": seeding,
+        "system": system, "run_record": "run.json"})
     records.write_failures(failed)
     if exit_code == EXIT_OK and failed:
         exit_code = EXIT_FAILED
@@ -473,13 +515,11 @@ def score_manifest(
     records.write_run_record({
         "command": list(command) if command is not None else sys.argv,
         "task": "evaluate", "manifest": str(Path(manifest_path).resolve()),
-        "engine": settings.engine, "preset": settings.preset,
-        "metrics": list(settings.scoring.metrics),
+        "engine": settings.engine, "scoring_engine": scoring_engine, "system": system,
+        "preset": settings.preset, "metrics": list(settings.scoring.metrics),
         "reference_column": settings.reference_column,
         "calibration": settings.scoring.describe(),
-        "seeding": "np.random.seed(md5(seed:id)) before every metric call per ear"
-        if settings.preset is None else
-        "np.random.seed(md5(scene or id) % 10**8) once per item, then left and right ears (recipe)",
+        "seeding": seeding,
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()
                      if k != "scoring"},
         "versions": versions(), "hardware": hardware(_cpu()),
@@ -489,7 +529,7 @@ def score_manifest(
                    "audio_s_per_s": round(audio_s / wall, 4) if wall > 0 and audio_s else None},
         "warnings": warning_counts(pending),
     })
-    result = EvaluateSummary(exit_code, table, counts, plan.record_dir)
+    result = EvaluateSummary(exit_code, table, counts, plan.record_dir, system=system)
     if settings.preset == cec3.PRESET and "snr" in table.columns and "haspi" in table.columns:
         result.report = cec3.snr_report(table)
         _write_table(result.report, plan.record_dir / REPORT)
@@ -536,8 +576,13 @@ def read_scores(path: Path) -> pd.DataFrame:
 
 
 def compare_scores(system: pd.DataFrame, reference: pd.DataFrame, metrics: Sequence[str] | None = None,
-                   group_by: Sequence[str] = (), resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Join two score tables by id; per metric (and group) N, means, LCC, SRCC, MSE, 95% CIs."""
+                   group_by: Sequence[str] = (), resamples: int = 1000, seed: int = 0,
+                   labels: tuple[str, str] | None = None) -> pd.DataFrame:
+    """Join two score tables by id; per metric (and group) N, means, LCC, SRCC, MSE, 95% CIs.
+
+    The columns keep their names whatever the systems (``mean_system``, ``mean_reference``),
+    so one script reads every summary; ``labels`` (the two systems' names) add the columns
+    ``system`` and ``reference`` that say whose means they are."""
     if metrics is None:
         metrics = [m for m in METRICS if m in system.columns and m in reference.columns]
     joined = system.merge(reference, on="id", suffixes=("", "_reference"))
@@ -554,7 +599,10 @@ def compare_scores(system: pd.DataFrame, reference: pd.DataFrame, metrics: Seque
         for group, value, part in groups:
             stats = agreement(part[metric].to_numpy(dtype=float),
                               part[f"{metric}_reference"].to_numpy(dtype=float), resamples, seed)
-            rows.append({"metric": metric, "group": group, "value": value, **stats})
+            row = {"metric": metric, "group": group, "value": value, **stats}
+            if labels is not None:
+                row.update(system=labels[0], reference=labels[1])
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -563,6 +611,7 @@ def evaluate(
     settings: EvaluateSettings,
     *,
     against: Path | None = None,
+    against_label: str | None = None,
     group_by: Sequence[str] = (),
     root: Path | None = None,
     listeners_path: Path | None = None,
@@ -570,7 +619,8 @@ def evaluate(
     command: Sequence[str] | None = None,
     progress: Callable[[int, int], Any] | None = None,
 ) -> EvaluateSummary:
-    """Score a system; with ``against`` also the other system and their agreement."""
+    """Score a system; with ``against`` also the other system and their agreement, each named
+    by its label (``settings.label``, ``against_label``) or its backend."""
     if against is not None and settings.shard is not None:
         raise RunError("--against compares whole runs: score the shards, `hltk merge` them, "
                        "then `hltk compare` the merged scores.csv")
@@ -580,24 +630,30 @@ def evaluate(
         return result
     if against.is_dir() or against.name == SCORES:
         other = read_scores(against)
+        other_system = scores_system(against)
+        if against_label:
+            other_system = {**other_system, "label": against_label}
     else:
         other_settings = EvaluateSettings(**{**asdict(settings), "out": settings.out / "against",
-                                             "scoring": settings.scoring})
+                                             "scoring": settings.scoring, "label": against_label})
         other_result = score_manifest(against, other_settings, root=None, listeners_path=listeners_path,
                                       command=command, progress=progress)
-        other = other_result.scores
+        other, other_system = other_result.scores, other_result.system
         if other_result.exit_code == EXIT_FAILED and result.exit_code == EXIT_OK:
             result.exit_code = EXIT_FAILED
     missing = sorted(set(result.scores["id"]) ^ set(other["id"])) if len(result.scores) else []
     if missing:
         print(f"warning: {len(missing)} ids are not in both systems; compared on the shared ids",
               file=sys.stderr)
-    summary = compare_scores(result.scores, other, settings.scoring.metrics, group_by, seed=settings.seed)
+    result.against = other_system
+    labels = distinct_labels(result.system, other_system, settings.label, against_label)
+    summary = compare_scores(result.scores, other, settings.scoring.metrics, group_by,
+                             seed=settings.seed, labels=labels)
     _write_table(summary, settings.out / SUMMARY)
     result.summary = summary
     if plots:
         from hltk.metrics.plots import agreement_plots
 
         result.plots = agreement_plots(result.scores, other, summary, settings.scoring.metrics,
-                                       settings.out / "plots")
+                                       settings.out / "plots", labels=labels)
     return result

@@ -90,8 +90,9 @@ case $stage in
     $RUN $HLTK -q denoise-amplify $HELD/noisy/manifest.csv -o $EVAL/noisy/neuroamp-denoise --backend neuroamp-denoise $OUTFMT
     ;;
   evaluate)
-    # scores against the clean speech (HASPI, HASQI; clarity engine) or the unprocessed music
-    # (HAAQI); each NeuroAMP core --against nalr-wdrc's scores (LCC, SRCC, MSE with 95% CIs)
+    # scores against the clean speech (HASPI, HASQI; clarity engine, as the shipped figures
+    # were made: --engine clarity) or the unprocessed music (HAAQI); each NeuroAMP core
+    # --against nalr-wdrc's scores (LCC, SRCC, MSE with 95% CIs)
     for cond in clean music noisy denoised; do
       case $cond in
         clean) metric="--metrics haspi,hasqi --reference-column input --limit $NCLEAN" ;;
@@ -99,6 +100,7 @@ case $stage in
         noisy) metric="--metrics haspi,hasqi --reference-column reference --limit $NNOISY" ;;
         denoised) metric="--metrics haspi,hasqi --reference-column reference --limit $NDENOISED" ;;
       esac
+      metric="$metric --engine clarity"
       $RUN $HLTK -q evaluate $EVAL/$cond/nalr-wdrc/manifest.csv -o $EVAL/$cond/nalr-wdrc/scores $metric --format csv
       for arch in ${ARCHS-cnn lstm crnn transformer}; do
         $RUN $HLTK -q evaluate $EVAL/$cond/neuroamp-$arch/manifest.csv -o $EVAL/$cond/neuroamp-$arch/scores $metric \
@@ -112,7 +114,7 @@ case $stage in
     # rewrites its scores.csv; the ledger makes this a re-read), then the two other systems
     for system in nalr-wdrc two-stage neuroamp-denoise; do
       $RUN $HLTK -q evaluate $EVAL/noisy/$system/manifest.csv -o $EVAL/noisy/$system/scores \
-        --metrics haspi,hasqi --reference-column reference --limit $NSPEECH --format csv
+        --metrics haspi,hasqi --reference-column reference --limit $NSPEECH --engine clarity --format csv
     done
     ;;
   tables)
