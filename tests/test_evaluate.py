@@ -441,3 +441,28 @@ def test_resuming_with_another_engine_says_which(pairs: Path, tmp_path: Path) ->
     resumed = runner.invoke(app, ["evaluate", str(pairs), "-o", str(tmp_path / "o"), "--engine",
                                   "clarity", *common])
     assert resumed.exit_code == 0, resumed.output
+
+
+def test_recipe_entry_names_the_stage_that_failed() -> None:
+    """Every preset's item goes through one entry shape: a read failure is stage ``read``, a
+    scoring failure stage ``score``, neither stops the run; an ok entry has the scores, the wall
+    time and the duration that ``read`` gave."""
+    from types import SimpleNamespace
+
+    from hltk.metrics.entries import recipe_entry
+
+    item = SimpleNamespace(id="s1", line=2)
+
+    def broken_read() -> tuple[int, float]:
+        raise OSError("no such file")
+
+    def broken_score(signals: int) -> dict[str, float]:
+        raise ValueError("silent reference")
+
+    [entry] = recipe_entry(item, False, broken_read, lambda signals: {"haspi": 1.0})
+    assert (entry["status"], entry["stage"], entry["message"]) == ("failed", "read", "OSError: no such file")
+    [entry] = recipe_entry(item, False, lambda: (3, 1.5), broken_score)
+    assert (entry["status"], entry["stage"]) == ("failed", "score") and "silent reference" in entry["message"]
+    [entry] = recipe_entry(item, False, lambda: (3, 1.5), lambda signals: {"haspi": signals / 4})
+    assert entry["status"] == "ok" and entry["scores"] == {"haspi": 0.75} and entry["duration"] == 1.5
+    assert entry["seconds"] >= 0 and "stage" not in entry

@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from hltk.challenges import cec3
 from hltk.io.audio import read_audio
@@ -51,6 +52,7 @@ from hltk.io.listeners import Audiogram, Listener
 from hltk.io.manifest import Manifest, ManifestItem, load_manifest
 from hltk.metrics.engine_clarity import METRICS, NEEDS_AUDIOGRAM, ScoringSettings, score_pair
 from hltk.metrics.engine_torch import PairSignals, torch_ear_scores
+from hltk.metrics.entries import recipe_entry
 from hltk.metrics.stats import agreement
 from hltk.pipelines.provenance import (
     distinct_labels,
@@ -257,13 +259,8 @@ def _score_batch(shared: tuple[ScoringSettings, int], items: Sequence[ScoreItem]
 
 def _score_cadenza(scoring: ScoringSettings, item: ScoreItem, worker: bool) -> list[dict[str, Any]]:
     """One item of the Cadenza ICASSP 2024 preset (reference rebuilt from the stems)."""
-    if worker:
-        import torch
 
-        torch.set_num_threads(1)
-    started = time.perf_counter()
-    entry: dict[str, Any] = {"id": item.id, "line": item.line, "status": "failed"}
-    try:
+    def read() -> tuple[tuple[torch.Tensor, int, dict[str, np.ndarray]], float]:
         processed, processed_rate = read_audio(item.processed)
         signals = {}
         for column, path in item.inputs.items():
@@ -272,48 +269,35 @@ def _score_cadenza(scoring: ScoringSettings, item: ScoreItem, worker: bool) -> l
                 raise ValueError(f"{column}: the ground truth must be stereo 44.1 kHz, got "
                                  f"{audio.shape[0]} channels at {rate} Hz")
             signals[column] = audio.numpy().T.astype(np.float64)
-    except Exception as error:
-        entry.update(stage="read", message=f"{type(error).__name__}: {error}")
-        return [entry]
-    try:
+        return (processed, processed_rate, signals), processed.shape[-1] / processed_rate
+
+    def score(read_back: tuple[torch.Tensor, int, dict[str, np.ndarray]]) -> dict[str, float]:
+        processed, processed_rate, signals = read_back
         assert item.listener is not None
         mixture = signals.pop(MIXTURE_COLUMN)
-        scores = cadenza_haaqi(processed.numpy().T.astype(np.float64), processed_rate, signals,
-                               mixture, item.gains, item.listener, item.seed)
-    except Exception as error:  # one item's failure never stops the run
-        entry.update(stage="score", message=f"{type(error).__name__}: {error}")
-        return [entry]
-    entry.update(status="ok", scores=scores, warnings=[], seconds=time.perf_counter() - started,
-                 duration=processed.shape[-1] / processed_rate)
-    return [entry]
+        return cadenza_haaqi(processed.numpy().T.astype(np.float64), processed_rate, signals,
+                             mixture, item.gains, item.listener, item.seed)
+
+    return recipe_entry(item, worker, read, score)
 
 
 def _score_cec3(_: ScoringSettings, item: ScoreItem, worker: bool) -> list[dict[str, Any]]:
     """The CEC3 preset: one item, better-ear HASPI v2 as the recipe computes it."""
-    if worker:
-        import torch
 
-        torch.set_num_threads(1)
-    started = time.perf_counter()
-    entry: dict[str, Any] = {"id": item.id, "line": item.line, "status": "failed"}
-    try:
+    def read() -> tuple[tuple[torch.Tensor, int, torch.Tensor, int], float]:
         processed, processed_rate = read_audio(item.processed)
         reference, reference_rate = read_audio(item.reference)
-    except Exception as error:
-        entry.update(stage="read", message=f"{type(error).__name__}: {error}")
-        return [entry]
-    try:
+        return (processed, processed_rate, reference, reference_rate), processed.shape[-1] / processed_rate
+
+    def score(read_back: tuple[torch.Tensor, int, torch.Tensor, int]) -> dict[str, float]:
+        processed, processed_rate, reference, reference_rate = read_back
         assert item.listener is not None
         # dtypes as the recipe's: the processed file as read (float32), the reference / 32768.0
-        scores = cec3.cec3_haspi(processed.numpy(), processed_rate,
-                                 reference.numpy().astype(np.float64), reference_rate,
-                                 item.listener, item.seed)
-    except Exception as error:  # one item's failure never stops the run
-        entry.update(stage="score", message=f"{type(error).__name__}: {error}")
-        return [entry]
-    entry.update(status="ok", scores=scores, warnings=[], seconds=time.perf_counter() - started,
-                 duration=processed.shape[-1] / processed_rate)
-    return [entry]
+        return cec3.cec3_haspi(processed.numpy(), processed_rate,
+                               reference.numpy().astype(np.float64), reference_rate,
+                               item.listener, item.seed)
+
+    return recipe_entry(item, worker, read, score)
 
 
 def _severity(audiograms: dict[str, Audiogram] | None) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from hltk.io.listeners import Listener
+from hltk.metrics.entries import recipe_entry
 from hltk.remix.chain import (
     HAAQI_SAMPLE_RATE,
     MODEL_SAMPLE_RATE,
@@ -166,37 +167,24 @@ def cad2_score_item(item: Any, preset: str, gains_table: Mapping[str, Mapping[st
 
 def score_cad2(preset: str, item: Any, worker: bool) -> list[dict[str, Any]]:
     """One evaluate item of a CAD2 preset -> its ledger entry (never raises)."""
-    import time
-
     from hltk.io.audio import read_audio
     from hltk.remix.processor import read_stem, segment_bounds
 
-    if worker:
-        import torch
-
-        torch.set_num_threads(1)
-    started = time.perf_counter()
-    entry: dict[str, Any] = {"id": item.id, "line": item.line, "status": "failed"}
-    try:
+    def read() -> tuple[tuple[np.ndarray, int, dict[str, np.ndarray]], float]:
         processed, processed_rate = read_audio(item.processed)
         stems = {name: read_stem(path) for name, path in item.inputs.items()}
-    except Exception as error:
-        entry.update(stage="read", message=f"{type(error).__name__}: {error}")
-        return [entry]
-    try:
-        signal = processed.numpy().T.astype(np.float64)
+        return ((processed.numpy().T.astype(np.float64), processed_rate, stems),
+                processed.shape[-1] / processed_rate)
+
+    def score(read_back: tuple[np.ndarray, int, dict[str, np.ndarray]]) -> dict[str, float]:
+        signal, processed_rate, stems = read_back
         params = item.options["params"]
         if preset == CAD2_TASK2_PRESET:
-            scores = cad2_task2_haaqi(signal, processed_rate, stems, item.gains, params,
-                                      item.listener, item.seed)
-        else:
-            length = next(iter(stems.values())).shape[0]
-            start, end = segment_bounds(item.options, length)
-            scores = cad2_task1_haaqi(signal, processed_rate, stems, start, end, params,
-                                      item.listener, item.seed)
-    except Exception as error:  # one item's failure never stops the run
-        entry.update(stage="score", message=f"{type(error).__name__}: {error}")
-        return [entry]
-    entry.update(status="ok", scores=scores, warnings=[], seconds=time.perf_counter() - started,
-                 duration=processed.shape[-1] / processed_rate)
-    return [entry]
+            return cad2_task2_haaqi(signal, processed_rate, stems, item.gains, params,
+                                    item.listener, item.seed)
+        length = next(iter(stems.values())).shape[0]
+        start, end = segment_bounds(item.options, length)
+        return cad2_task1_haaqi(signal, processed_rate, stems, start, end, params,
+                                item.listener, item.seed)
+
+    return recipe_entry(item, worker, read, score)
