@@ -41,7 +41,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import re
 import shutil
 import tarfile
@@ -55,7 +54,8 @@ import numpy as np
 
 from hltk.io.audio import atomic_path, audio_info
 from hltk.io.listeners import Listener
-from hltk.io.manifest import ManifestError, Problem, write_manifest
+from hltk.io.manifest import ManifestError, Problem, load_metadata, write_manifest
+from hltk.io.paths import relative_path
 
 PRESET = "cec3"
 TASKS: tuple[int, ...] = (1, 2, 3)
@@ -91,17 +91,8 @@ def task_folder(root: str | Path, task: int) -> Path:
     return Path(root) / f"task{task}" / "clarity_data"
 
 
-def _load_json(path: Path, what: str) -> Any:
-    if not path.is_file():
-        raise ManifestError(path.name, [Problem(None, None, f"CEC3 {what} not found: {path}")])
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ManifestError(path.name, [Problem(None, None, f"not valid JSON: {error}")]) from None
 
 
-def _relative(path: Path, start: Path) -> str:
-    return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
 
 
 def scene_listener_pairs(scenes_listeners: Mapping[str, Sequence[str]]) -> list[tuple[str, str]]:
@@ -119,12 +110,12 @@ def cec3_rows(root: str | Path, task: int, split: str,
         raise ValueError(f"--split {split!r}: choose one of {', '.join(SPLITS)}")
     data, out = task_folder(root, task), Path(out)
     metadata, folder = data / "metadata", data / split / "scenes"
-    pairs = _load_json(metadata / f"scenes_listeners.{split}.json", "scene-listener pairs")
-    listeners = _load_json(metadata / "listeners.json", "listeners")
+    pairs = load_metadata(metadata / f"scenes_listeners.{split}.json", "CEC3 scene-listener pairs")
+    listeners = load_metadata(metadata / "listeners.json", "CEC3 listeners")
     scenes_file = metadata / f"scenes.{split}.json"
     snrs: dict[str, float] = {}
     if scenes_file.is_file():
-        snrs = {entry["scene"]: float(entry["SNR"]) for entry in _load_json(scenes_file, "scenes")
+        snrs = {entry["scene"]: float(entry["SNR"]) for entry in load_metadata(scenes_file, "CEC3 scenes")
                 if isinstance(entry, dict) and "scene" in entry and "SNR" in entry}
     problems: list[Problem] = []
     rows: list[dict[str, object]] = []
@@ -145,9 +136,9 @@ def cec3_rows(root: str | Path, task: int, split: str,
         row: dict[str, object] = {
             "id": f"{scene}_{listener}", "scene": scene, "listener": listener,
             "snr": snrs.get(scene, ""), "sample_rate": rates.get(scene, ""), "task": task,
-            "split": split, "reference": _relative(folder / f"{scene}_reference.wav", out)}
+            "split": split, "reference": relative_path(folder / f"{scene}_reference.wav", out)}
         for column, channel in zip(MICROPHONES, (1, 2, 3), strict=True):
-            row[column] = _relative(folder / f"{scene}_mix_CH{channel}.wav", out)
+            row[column] = relative_path(folder / f"{scene}_mix_CH{channel}.wav", out)
         rows.append(row)
     if not rows and not problems:
         problems.append(Problem(None, None, f"task {task} {split}: no scene-listener pairs"))

@@ -32,11 +32,10 @@ from hltk.challenges.layout import (
     ChallengeManifest,
     check_files,
     find_data_root,
-    load_json,
-    relative,
     write_challenge_manifest,
 )
-from hltk.io.manifest import ManifestError, Problem
+from hltk.io.manifest import ManifestError, Problem, load_metadata
+from hltk.io.paths import relative_path
 
 CHALLENGE = "CLIP"
 SPLITS: tuple[str, ...] = ("train", "valid", "eval")
@@ -56,7 +55,7 @@ def clip_rows(root: str | Path, split: str, out: str | Path) -> tuple[list[dict[
     the correctness was multiplied by (1 or 100)."""
     data = find_data_root(Path(root), "cadenza_data", "clip2", "cadenza_data/clip2")
     out = Path(out)
-    records = load_json(data / "metadata" / f"{split}_metadata.json", CHALLENGE)
+    records = load_metadata(data / "metadata" / f"{split}_metadata.json", f"{CHALLENGE} metadata file")
     folder = audio_root(data, split)
     values = [r["correctness"] for r in records if r.get("correctness") is not None]
     scale = 100 if values and all(0.0 <= float(v) <= 1.0 for v in values) else 1
@@ -70,8 +69,8 @@ def clip_rows(root: str | Path, split: str, out: str | Path) -> tuple[list[dict[
         correctness = record.get("correctness")
         rows.append({
             "id": signal,
-            "audio": relative(folder / "signals" / f"{signal}.flac", out),
-            "reference": relative(folder / "unprocessed" / f"{signal}_unproc.flac", out),
+            "audio": relative_path(folder / "signals" / f"{signal}.flac", out),
+            "reference": relative_path(folder / "unprocessed" / f"{signal}_unproc.flac", out),
             "listener": LISTENER, "hearing_loss": str(record.get("hearing_loss", "")),
             "n_words": record.get("n_words"), "prompt": record.get("prompt"), "split": split,
             "correctness": None if correctness is None else float(correctness) * scale,

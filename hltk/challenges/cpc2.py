@@ -29,12 +29,11 @@ from hltk.challenges.layout import (
     ChallengeManifest,
     check_files,
     find_data_root,
-    load_json,
-    relative,
     write_challenge_manifest,
 )
 from hltk.io.listeners import ListenerError, load_listeners
-from hltk.io.manifest import ManifestError, Problem
+from hltk.io.manifest import ManifestError, Problem, load_metadata
+from hltk.io.paths import relative_path
 
 CHALLENGE = "CPC2"
 ENHANCEMENT_CHALLENGES: tuple[str, ...] = ("CEC1", "CEC2")
@@ -77,7 +76,7 @@ def cpc2_rows(root: str | Path, split: str, out: str | Path,
     problems: list[Problem] = []
     rows: list[dict[str, Any]] = []
     for cec, path in files.items():
-        records = load_json(path, CHALLENGE)
+        records = load_metadata(path, f"{CHALLENGE} metadata file")
         for number, record in enumerate(records, start=1):
             signal = str(record.get("signal", ""))
             try:
@@ -91,8 +90,8 @@ def cpc2_rows(root: str | Path, split: str, out: str | Path,
                                         "not in listeners.json"))
             rows.append({
                 "id": signal,
-                "audio": relative(_signal_path(data, split, cec, signal), out),
-                "reference": relative(data / "scenes" / cec / f"{scene}_target_ref.wav", out),
+                "audio": relative_path(_signal_path(data, split, cec, signal), out),
+                "reference": relative_path(data / "scenes" / cec / f"{scene}_target_ref.wav", out),
                 "listener": listener, "scene": str(record.get("scene", scene)),
                 "system": str(record.get("system", system)), "cec": cec, "split": split,
                 "correctness": record.get("correctness"),

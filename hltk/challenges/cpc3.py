@@ -32,12 +32,11 @@ from hltk.challenges.layout import (
     ChallengeManifest,
     check_files,
     find_data_root,
-    load_json,
-    relative,
     write_challenge_manifest,
 )
 from hltk.io.listeners import Audiogram, Listener
-from hltk.io.manifest import ManifestError, Problem
+from hltk.io.manifest import ManifestError, Problem, load_metadata
+from hltk.io.paths import relative_path
 
 CHALLENGE = "CPC3"
 SPLITS: tuple[str, ...] = ("train", "dev", "eval")
@@ -85,7 +84,7 @@ def cpc3_rows(root: str | Path, split: str, out: str | Path,
     Raises :class:`ManifestError` naming every missing file, listener or severity."""
     data = find_data_root(Path(root), dataset)
     out = Path(out)
-    records = load_json(data / "metadata" / f"CPC3.{split}.json", CHALLENGE)
+    records = load_metadata(data / "metadata" / f"CPC3.{split}.json", f"{CHALLENGE} metadata file")
     severities = _severities(data / "metadata" / "listeners.csv")
     problems: list[Problem] = []
     rows: list[dict[str, Any]] = []
@@ -117,8 +116,8 @@ def cpc3_rows(root: str | Path, split: str, out: str | Path,
             continue
         rows.append({
             "id": signal,
-            "audio": relative(data / split / "signals" / f"{signal}.wav", out),
-            "reference": relative(data / split / "references" / f"{reference}.wav", out),
+            "audio": relative_path(data / split / "signals" / f"{signal}.wav", out),
+            "reference": relative_path(data / split / "references" / f"{reference}.wav", out),
             "listener": listener_id, "hearing_loss": severity, **fields, "split": split,
             "correctness": record.get("correctness"),
         })

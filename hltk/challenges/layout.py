@@ -4,8 +4,6 @@ writing ``OUT/manifest.csv`` (+ ``listeners.json``) in the pattern of
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,18 +31,8 @@ class ChallengeManifest:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
-def load_json(path: Path, challenge: str) -> Any:
-    if not path.is_file():
-        raise ManifestError(path.name, [Problem(None, None, f"{challenge} metadata file not found: "
-                                                f"{path}")])
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ManifestError(path.name, [Problem(None, None, f"not valid JSON: {error}")]) from None
 
 
-def relative(path: Path, start: Path) -> str:
-    return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
 
 
 def find_data_root(root: Path, *candidates: str) -> Path:

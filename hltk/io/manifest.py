@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import math
 import re
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hltk.io.audio import AudioReadError, audio_info, read_audio
 from hltk.io.listeners import (
@@ -77,6 +79,17 @@ class ManifestError(ValueError):
         if more > 0:
             shown.append(f"... and {more} more problems")
         super().__init__("\n".join(shown))
+
+
+def load_metadata(path: Path, what: str) -> Any:
+    """A challenge's JSON metadata file (``what`` names it in the message): a missing file or
+    invalid JSON is a :class:`ManifestError`, as a bad manifest is (exit 2)."""
+    if not path.is_file():
+        raise ManifestError(path.name, [Problem(None, None, f"{what} not found: {path}")])
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ManifestError(path.name, [Problem(None, None, f"not valid JSON: {error}")]) from None
 
 
 @dataclass(frozen=True)

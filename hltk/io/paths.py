@@ -8,9 +8,10 @@ than from the template itself) is refused.
 
 from __future__ import annotations
 
+import os
 import string
 from collections.abc import Mapping
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 
 class OutputPathError(ValueError):
@@ -60,3 +61,9 @@ def fill_template(template: str, values: Mapping[str, str]) -> str:
     if pure.is_absolute() or result.startswith("\\") or ".." in pure.parts or not pure.parts:
         raise OutputPathError(f"output path {result!r} would be outside the output folder")
     return result
+
+
+def relative_path(path: str | Path, start: str | Path) -> str:
+    """``path`` relative to the folder ``start`` (both resolved), with ``/`` separators: how
+    manifests written by hltk name their files, so an output folder can be moved whole."""
+    return Path(os.path.relpath(Path(path).resolve(), Path(start).resolve())).as_posix()

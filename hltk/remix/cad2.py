@@ -39,15 +39,16 @@ Beside the manifest: ``listeners.json``, ``compressor_params.json`` and (task 2)
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from hltk.io.audio import atomic_path
-from hltk.io.manifest import STEM_PREFIX, ManifestError, Problem, write_manifest
+from hltk.io.manifest import STEM_PREFIX, ManifestError, Problem, load_metadata, write_manifest
+from hltk.io.paths import relative_path
 from hltk.remix.chain import STEMS
+
+#: how the challenge's metadata files are named in messages
+METADATA = "CAD2 metadata file"
 
 TASKS: tuple[int, ...] = (1, 2)
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
@@ -71,13 +72,6 @@ class Cad2Manifest:
     with_stems: bool
 
 
-def _load_json(path: Path) -> Any:
-    if not path.is_file():
-        raise ManifestError(path.name, [Problem(None, None, f"CAD2 metadata file not found: {path}")])
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ManifestError(path.name, [Problem(None, None, f"not valid JSON: {error}")]) from None
 
 
 def _first(metadata: Path, *names: str) -> Path:
@@ -89,8 +83,6 @@ def _first(metadata: Path, *names: str) -> Path:
     return metadata / names[0]
 
 
-def _relative(path: Path, start: Path) -> str:
-    return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
 
 
 def stem_column(stem: str) -> str:
@@ -106,12 +98,12 @@ def _pairs(scene_listeners: dict[str, list[str]]) -> list[tuple[str, str]]:
 def task2_rows(root: Path, split: str, out: Path) -> tuple[list[dict[str, object]], list[str]]:
     """Task 2 rows (paths relative to ``out``) and the stem columns, in order."""
     metadata, music_dir = root / "metadata", root / "audio"
-    scenes = _load_json(_first(metadata, f"scenes.{split}.json", f"scene.{split}.json"))
-    scene_listeners = _load_json(metadata / f"scene_listeners.{split}.json")
-    songs = _load_json(metadata / f"music.{split}.json")
-    listeners = _load_json(metadata / f"listeners.{split}.json")
-    params = _load_json(metadata / f"compressor_params.{split}.json")
-    gains = _load_json(metadata / "gains.json")
+    scenes = load_metadata(_first(metadata, f"scenes.{split}.json", f"scene.{split}.json"), METADATA)
+    scene_listeners = load_metadata(metadata / f"scene_listeners.{split}.json", METADATA)
+    songs = load_metadata(metadata / f"music.{split}.json", METADATA)
+    listeners = load_metadata(metadata / f"listeners.{split}.json", METADATA)
+    params = load_metadata(metadata / f"compressor_params.{split}.json", METADATA)
+    gains = load_metadata(metadata / "gains.json", METADATA)
     problems: list[Problem] = []
     rows: list[dict[str, object]] = []
     stem_names: list[str] = []
@@ -144,7 +136,7 @@ def task2_rows(root: Path, split: str, out: Path) -> tuple[list[dict[str, object
         start = float(mixture.get("start", 0.0))
         row: dict[str, object] = {
             "id": f"{scene_id}_{listener_id}",
-            "audio": _relative(music_dir / mixture["track"], out),
+            "audio": relative_path(music_dir / mixture["track"], out),
             "stems": ";".join(sources),
             "instruments": ";".join(str(song[s].get("instrument", "")) for s in sources),
             "scene": scene_id, "listener": listener_id, "song": scene["music"],
@@ -157,7 +149,7 @@ def task2_rows(root: Path, split: str, out: Path) -> tuple[list[dict[str, object
                 problems.append(Problem(None, "audio", f"scene {scene_id}: no audio at {music_dir / track}"))
         for source in sources:
             column = stem_column(source)
-            row[column] = _relative(music_dir / song[source]["track"], out)
+            row[column] = relative_path(music_dir / song[source]["track"], out)
             if column not in stem_names:
                 stem_names.append(column)
         rows.append(row)
@@ -171,12 +163,12 @@ def task2_rows(root: Path, split: str, out: Path) -> tuple[list[dict[str, object
 def task1_rows(root: Path, split: str, out: Path) -> tuple[list[dict[str, object]], bool]:
     """Task 1 rows (paths relative to ``out``) and whether every song has its four stems."""
     metadata, music_dir = root / "metadata", root / "audio"
-    scenes = _load_json(_first(metadata, f"scene.{split}.json", f"scenes.{split}.json"))
-    scene_listeners = _load_json(metadata / f"scene_listeners.{split}.json")
-    songs = _load_json(metadata / f"music.{split}.json")
-    alphas = _load_json(metadata / "alpha.json")
-    listeners = _load_json(metadata / f"listeners.{split}.json")
-    params = _load_json(metadata / f"compressor_params.{split}.json")
+    scenes = load_metadata(_first(metadata, f"scene.{split}.json", f"scenes.{split}.json"), METADATA)
+    scene_listeners = load_metadata(metadata / f"scene_listeners.{split}.json", METADATA)
+    songs = load_metadata(metadata / f"music.{split}.json", METADATA)
+    alphas = load_metadata(metadata / "alpha.json", METADATA)
+    listeners = load_metadata(metadata / f"listeners.{split}.json", METADATA)
+    params = load_metadata(metadata / f"compressor_params.{split}.json", METADATA)
     problems: list[Problem] = []
     rows: list[dict[str, object]] = []
     stems_everywhere = True
@@ -206,7 +198,7 @@ def task1_rows(root: Path, split: str, out: Path) -> tuple[list[dict[str, object
         has_stems = all((folder / f"{stem}.flac").is_file() for stem in STEMS)
         stems_everywhere = stems_everywhere and has_stems
         row: dict[str, object] = {
-            "id": f"{scene_id}_{listener_id}", "audio": _relative(folder / "mixture.flac", out),
+            "id": f"{scene_id}_{listener_id}", "audio": relative_path(folder / "mixture.flac", out),
             "scene": scene_id, "listener": listener_id,
             "song": str(segment.get("track_name", "")), "segment": scene["segment_id"],
             "alpha": f"{alphas[scene['alpha']]}",
@@ -214,7 +206,7 @@ def task1_rows(root: Path, split: str, out: Path) -> tuple[list[dict[str, object
             "end_time": repr(float(segment["end_time"])),
             "lyrics": str(segment.get("text", "")), "split": split, "task": 1,
         }
-        row.update({stem: _relative(folder / f"{stem}.flac", out) for stem in STEMS})
+        row.update({stem: relative_path(folder / f"{stem}.flac", out) for stem in STEMS})
         rows.append(row)
     if not rows and not problems:
         problems.append(Problem(None, None, f"split {split}: no scene-listener pairs"))

@@ -18,15 +18,16 @@ a separator such as Hybrid Demucs applies), ``scene``, ``listener``, ``song``, `
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from hltk.io.audio import atomic_path
-from hltk.io.manifest import ManifestError, Problem, write_manifest
+from hltk.io.manifest import ManifestError, Problem, load_metadata, write_manifest
+from hltk.io.paths import relative_path
 from hltk.remix.chain import STEMS
+
+#: how the challenge's metadata files are named in messages
+METADATA = "Cadenza metadata file"
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
 COLUMNS: tuple[str, ...] = ("id", "audio", *STEMS, "scene", "listener", "song", "gain",
@@ -45,17 +46,8 @@ class CadenzaManifest:
     with_stems: bool
 
 
-def _load_json(path: Path) -> Any:
-    if not path.is_file():
-        raise ManifestError(path.name, [Problem(None, None, f"Cadenza metadata file not found: {path}")])
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ManifestError(path.name, [Problem(None, None, f"not valid JSON: {error}")]) from None
 
 
-def _relative(path: Path, start: Path) -> str:
-    return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
 
 
 def cadenza_rows(root: str | Path, split: str, out: str | Path) -> tuple[list[dict[str, object]], bool]:
@@ -67,11 +59,11 @@ def cadenza_rows(root: str | Path, split: str, out: str | Path) -> tuple[list[di
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     root, out = Path(root), Path(out)
     metadata = root / "metadata"
-    scenes = _load_json(metadata / f"scenes.{split}.json")
-    scene_listeners = _load_json(metadata / f"scene_listeners.{split}.json")
-    songs = _load_json(metadata / f"at_mic_music.{split}.json")
-    listeners = _load_json(metadata / f"listeners.{split}.json")
-    gains = _load_json(metadata / "gains.json")
+    scenes = load_metadata(metadata / f"scenes.{split}.json", METADATA)
+    scene_listeners = load_metadata(metadata / f"scene_listeners.{split}.json", METADATA)
+    songs = load_metadata(metadata / f"at_mic_music.{split}.json", METADATA)
+    listeners = load_metadata(metadata / f"listeners.{split}.json", METADATA)
+    gains = load_metadata(metadata / "gains.json", METADATA)
     music_dir = root / "audio" / "at_mic_music"
     problems: list[Problem] = []
     rows: list[dict[str, object]] = []
@@ -101,10 +93,10 @@ def cadenza_rows(root: str | Path, split: str, out: str | Path) -> tuple[list[di
             if listener_id not in listeners:
                 problems.append(Problem(None, "listener", f"scene {scene_id}: listener {listener_id!r} "
                                         f"is not in listeners.{split}.json"))
-            row = {"id": f"{scene_id}_{listener_id}", "audio": _relative(folder / "mixture.wav", out),
+            row = {"id": f"{scene_id}_{listener_id}", "audio": relative_path(folder / "mixture.wav", out),
                    "scene": scene_id, "listener": listener_id, "song": song_name,
                    "gain": str(scene.get("gain", "")), "head_position": str(position), "split": split}
-            row.update({stem: _relative(folder / f"{stem}.wav", out) for stem in STEMS})
+            row.update({stem: relative_path(folder / f"{stem}.wav", out) for stem in STEMS})
             rows.append(row)
     if not rows and not problems:
         problems.append(Problem(None, None, f"split {split}: no scene-listener pairs"))

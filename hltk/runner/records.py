@@ -32,6 +32,7 @@ import torch
 from hltk import __version__
 from hltk.io.audio import atomic_path
 from hltk.io.manifest import InvalidRow, Manifest, ManifestItem
+from hltk.io.paths import relative_path
 
 LEDGER, FAILURES, MANIFEST, RUN_RECORD = "ledger.jsonl", "failures.csv", "manifest.csv", "run.json"
 FAILURE_COLUMNS = ("id", "line", "stage", "message")
@@ -118,17 +119,13 @@ class RunRecords:
         write_json(self.record_dir / RUN_RECORD, record)
 
 
-def _relative_to(path: Path, start: Path) -> str:
-    return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
-
-
 def output_row(item: ManifestItem, output_rel: str, out: Path,
                extra: dict[str, Any]) -> dict[str, Any]:
     """The output manifest row: input columns carried, paths relative to ``out``."""
     row: dict[str, Any] = dict(item.row)
     for column, path in item.paths.items():
-        row[column] = _relative_to(path, out)
-    row["input"] = _relative_to(item.paths["audio"], out)
+        row[column] = relative_path(path, out)
+    row["input"] = relative_path(item.paths["audio"], out)
     row["audio"] = output_rel
     if item.listener is not None and "listener" not in row:
         row["listener"] = item.listener.id
