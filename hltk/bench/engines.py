@@ -6,9 +6,9 @@ better ear for HASPI / HASQI, mean of ears for HAAQI), with the per-item seed an
 level of the reference engine, so two engines' scores can be compared item by item.
 
 - ``clarity`` (the reference): pyclarity's HASPI v2 / HASQI v2 / HAAQI one ear at a time in a
-  joblib pool of ``jobs`` workers — what ``hltk evaluate`` runs.
-- ``torch``: the batched torch port (:mod:`hltk.metrics.indices`), all pairs in one call on
-  the benchmark's device; listed only when that module imports.
+  joblib pool of ``jobs`` workers — what ``hltk evaluate --engine clarity`` runs.
+- ``fast``: the batched port (:mod:`hltk.metrics.indices`), ``hltk evaluate``'s default engine,
+  all pairs in one call on the benchmark's device; listed only when that module imports.
 
 Register another with :func:`register_engine`.
 """
@@ -148,8 +148,9 @@ def torch_score(metric: str, pairs: Sequence[MetricPair], scoring: ScoringSettin
 ENGINES: dict[str, MetricEngine] = {
     "clarity": MetricEngine("clarity", "pyclarity HASPI v2 / HASQI v2 / HAAQI, one item per worker",
                             clarity_score, lambda: True, reference=True, batched=False),
-    "torch": MetricEngine("torch", "batched torch port of the Kates ear model (hltk.metrics.indices)",
-                          torch_score, torch_engine_available, reference=False, batched=True),
+    "fast": MetricEngine("fast", "hltk's batched port of the Kates ear model (hltk.metrics.indices; "
+                         "evaluate's default engine)",
+                         torch_score, torch_engine_available, reference=False, batched=True),
 }
 
 
