@@ -247,7 +247,7 @@ def test_shards_then_merge_equal_unsharded_scores(pairs: Path, tmp_path: Path) -
     assert not (tmp_path / "sharded/scores.csv").exists()
     merged = runner.invoke(app, ["merge", str(tmp_path / "sharded"), "-q"])
     assert merged.exit_code == 3, merged.output
-    for name in ("scores.csv", "failures.csv"):
+    for name in ("scores.csv", "failures.csv", "scores.csv.json"):
         assert (tmp_path / "sharded" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
     # --against compares whole runs only
     against = runner.invoke(app, ["evaluate", str(manifest), "-o", str(tmp_path / "cmp"), "--shard",

@@ -16,9 +16,10 @@ random stream per song, which only pyclarity's call order gives) names its engin
 :data:`PRESET_ENGINES`; asking such a preset for another engine is refused.
 
 Records: ``run.json`` keeps ``engine`` (the name) and ``scoring_engine`` (the record of
-:func:`engine_record`); ``scores.csv.json`` (:data:`SIDECAR`), beside ``scores.csv``, holds
-what a score needs to be traced when the table travels alone: the engine record, the metrics
-and calibration, the seeding and the system scored. It holds no time, path or host name, so
+:func:`engine_record`); ``scores.csv.json`` beside ``scores.csv``
+(:func:`hltk.runner.records.sidecar_path`; ``hltk merge`` carries it over) holds what a score
+needs to be traced when the table travels alone: the engine record, the metrics and
+calibration, the seeding and the system scored. It holds no time, path or host name, so
 the same run gives the same bytes.
 
 Labels (whose scores): a system is named by ``--label`` where given, else by the backend of the
@@ -35,7 +36,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from hltk.runner.records import RUN_RECORD, versions, write_json
+from hltk.runner.records import RUN_RECORD, sidecar_path, versions, write_json
 from hltk.runner.settings import RunError
 
 #: the engines, the default first
@@ -47,8 +48,6 @@ ENGINE_ALIASES: dict[str, str] = {"torch": "fast"}
 #: presets that score by their own path, and the engine that path is
 PRESET_ENGINES: dict[str, str] = {
     "cadenza-icassp2024": "clarity", "cec3": "clarity", "cad2-task2": "clarity", "cad2-task1": "clarity"}
-#: the sidecar of a scores table: ``scores.csv`` -> ``scores.csv.json``
-SIDECAR_SUFFIX = ".json"
 #: metrics the engines compute differently (the others are the same code in both)
 EAR_METRICS: tuple[str, ...] = ("haspi", "hasqi", "haaqi")
 
@@ -108,11 +107,6 @@ def engine_record(engine: str, metrics: Sequence[str], device: str = "cpu") -> d
 
             record["numba"] = version("numba")
     return record
-
-
-def sidecar_path(table: Path) -> Path:
-    """``OUT/scores.csv`` -> ``OUT/scores.csv.json``."""
-    return table.with_name(table.name + SIDECAR_SUFFIX)
 
 
 def write_sidecar(table: Path, content: dict[str, Any]) -> None:

@@ -31,6 +31,7 @@ from hltk.runner.records import (
     RUN_RECORD,
     Entry,
     read_ledger,
+    sidecar_path,
     write_failures,
     write_json,
 )
@@ -88,6 +89,11 @@ def merge_runs(sources: Sequence[Path], destination: Path) -> dict[str, Any]:
     ok_entries = [e for e in ordered if e.get("status") == "ok"]
     failed = [e for e in ordered if e.get("status") == "failed"]
     merged_rows = None if table == MANIFEST else _table_rows(table, ordered, origin)
+    sidecars = {path.read_bytes() for source in sources for folder in record_dirs(source)
+                if (path := sidecar_path(folder / table)).exists()}
+    if len(sidecars) > 1:
+        raise RunError(f"the runs to merge describe their {table} differently "
+                       f"({sidecar_path(Path(table)).name} differs)")
 
     destination.mkdir(parents=True, exist_ok=True)
     for entry in ok_entries:
@@ -107,6 +113,9 @@ def merge_runs(sources: Sequence[Path], destination: Path) -> dict[str, Any]:
         write_manifest(destination / MANIFEST, [e["row"] for e in ok_entries], columns)
     else:
         _write_rows(destination / table, *merged_rows)
+    if sidecars:
+        with atomic_path(sidecar_path(destination / table)) as temporary:
+            temporary.write_bytes(sidecars.pop())
     write_failures(destination / FAILURES, failed)
     counts = {"ok": len(ok_entries), "failed": len(failed), "runs": len(records)}
     merged = dict(records[0]) if records else {}

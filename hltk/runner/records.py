@@ -35,6 +35,14 @@ from hltk.io.manifest import InvalidRow, Manifest, ManifestItem
 from hltk.io.paths import relative_path
 
 LEDGER, FAILURES, MANIFEST, RUN_RECORD = "ledger.jsonl", "failures.csv", "manifest.csv", "run.json"
+#: A table's sidecar (``scores.csv`` -> ``scores.csv.json``): what its values need to be traced
+#: when the table travels alone (evaluate's engine record); ``hltk merge`` carries it over.
+SIDECAR_SUFFIX = ".json"
+
+
+def sidecar_path(table: Path) -> Path:
+    """``OUT/scores.csv`` -> ``OUT/scores.csv.json``."""
+    return table.with_name(table.name + SIDECAR_SUFFIX)
 FAILURE_COLUMNS = ("id", "line", "stage", "message")
 #: the stage of a row set aside by ``--skip-invalid``
 VALIDATE_STAGE = "validate"
