@@ -4,7 +4,9 @@
 # denoise-amplify and `evaluate` (clarity and fast engines; the fast one by its former name,
 # torch). Run it before and after a
 # refactor and diff the two listings: a line that differs is an output that changed.
-# run.json and ledger.jsonl hold timings and are left out; every other file is listed.
+# run.json and ledger.jsonl hold timings and are left out; every other file is listed. Each
+# manifest.csv names its input relative to OUT (a temporary folder), so it holds the checkout's
+# path: compare digests made from the same checkout folder.
 #   tools/output_digest.sh [HLTK] > digest.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
