@@ -95,8 +95,20 @@ recorded-data: install
 	$(BIN)/hltk synth speech --source recorded -o $(DATA)/recorded --n 600 $(REC_FLAGS)
 	$(BIN)/hltk synth noisy --source recorded -o $(DATA)/recorded-noisy --n 300 $(REC_FLAGS)
 	$(BIN)/hltk synth noisy --source recorded --noise babble --snr 0:5 -o $(DATA)/recorded-babble --n 100 $(REC_FLAGS)
+	$(MAKE) recorded-en-data
+
+# The held-out English corpora alone (a talker and a language no model is trained on).
+.PHONY: recorded-en-data fidelity-neuro-msbg-recorded
+recorded-en-data: install
+	test -f $(DATA)/listeners/listeners.json || $(BIN)/hltk synth listeners -o $(DATA)/listeners --n 44 --seed $(SYNTH_SEED)
 	$(BIN)/hltk synth speech --source recorded:en -o $(DATA)/recorded-en --n 100 $(REC_FLAGS)
 	$(BIN)/hltk synth noisy --source recorded:en --noise babble --snr 0:5 -o $(DATA)/recorded-en-babble --n 50 $(REC_FLAGS)
+
+# Neuro-MSBG against msbg on that held-out recorded speech, clean and in recorded babble.
+fidelity-neuro-msbg-recorded: recorded-en-data
+	$(BIN)/python recipes/neuro_msbg/fidelity.py --speech $(DATA)/recorded-en/manifest.csv \
+		--noisy $(DATA)/recorded-en-babble/manifest.csv -o $(NM_OUT)/fidelity-recorded \
+		--checkpoint hltk/checkpoints/neuro_msbg_cnn.pt --per-corpus 100
 
 # Neuro-MSBG: the corpora, the shipped checkpoint and its fidelity table (hours on 2 CPU cores).
 # Items of `hltk synth` are seeded per id, so --n 500 gives the first 500 items of --n 1200.
