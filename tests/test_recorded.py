@@ -316,3 +316,20 @@ def test_installed_prompts_are_wideband_speech() -> None:
             strong = frequencies[power > power.max() * 10 ** (-60 / 10)]
             assert strong.max() > 5000.0, (voice.name, name)  # more than telephone band
             assert 80 < frequencies[np.argmax(power)] < 1500  # voice fundamental / formants
+
+
+def test_empty_prompt_file_is_skipped_not_fatal(fake_root: Path, tmp_path: Path) -> None:
+    """Debian's ru set ships a zero-byte prompt: a draw that meets it takes the next prompt."""
+    root = tmp_path / "root"
+    shutil.copytree(fake_root, root)
+    pool = [p for p in recorded.catalogue(["ru"], root) if p.split == "train"]
+    assert len(pool) >= 3
+    pool[0].path.write_bytes(b"")
+    assert not recorded.usable(pool[0]) and recorded.usable(pool[1])
+    for seed in range(6):
+        _, chosen = recorded._join(np.random.default_rng(seed), pool, 30.0, len(pool))
+        assert pool[0] not in chosen and len(chosen) == len(pool) - 1
+    for prompt in pool:
+        prompt.path.write_bytes(b"")
+    with pytest.raises(recorded.RecordedSpeechError, match="no usable prompt"):
+        recorded._join(np.random.default_rng(0), pool, 2.0, 4)

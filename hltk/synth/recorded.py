@@ -250,7 +250,12 @@ def prompt_audio(path: Path, sample_rate: int) -> np.ndarray:
 
 
 def usable(prompt: Prompt) -> bool:
-    """Whether the prompt, trimmed, is long enough to be speech (:data:`MIN_PROMPT_S`)."""
+    """Whether the prompt, trimmed, is long enough to be speech (:data:`MIN_PROMPT_S`). An empty
+    file (Debian's ``asterisk-core-sounds-ru-g722`` ships one) is not: it stays in the
+    catalogue, so the draws among the other prompts do not move, and is skipped like a short
+    one."""
+    if prompt.path.stat().st_size == 0:
+        return False
     return prompt_audio(prompt.path, prompt.voice.sample_rate).size >= (
         MIN_PROMPT_S * prompt.voice.sample_rate)
 
