@@ -60,7 +60,9 @@ ROOM_LENGTH_M, ROOM_WIDTH_M, ROOM_HEIGHT_M = (3.0, 9.0), (3.0, 7.0), (2.4, 3.6)
 WALL_MARGIN_M = 0.5
 MIN_DISTANCE_M = 0.5
 LISTENER_HEIGHT_M, SOURCE_HEIGHT_M = (1.1, 1.7), (1.0, 2.0)
-CALIBRATION_STEPS = 4
+CALIBRATION_STEPS = 5
+#: Rooms are drawn with Sabine absorption below this, leaving the calibration room to move.
+SABINE_DRAW_LIMIT = 0.6
 RT60_TOLERANCE = 0.05
 
 
@@ -107,11 +109,16 @@ class Scene:
     room: RoomScene
 
 
-def _sabine_ok(size: tuple[float, float, float], rt60: float) -> bool:
+def _sabine_absorption(size: tuple[float, float, float], rt60: float) -> float:
+    """Sabine's energy absorption coefficient for ``rt60`` in a shoebox: 0.161 V / (S T)."""
     length, width, height = size
     volume = length * width * height
     surface = 2 * (length * width + length * height + width * height)
-    return 0.161 * volume / (surface * rt60) < 1.0
+    return 0.161 * volume / (surface * rt60)
+
+
+def _sabine_ok(size: tuple[float, float, float], rt60: float, limit: float = 1.0) -> bool:
+    return _sabine_absorption(size, rt60) < limit
 
 
 def _position(rng: np.random.Generator, size: tuple[float, float, float],
@@ -137,7 +144,7 @@ def draw_scene(rng: np.random.Generator, options: RoomOptions) -> RoomScene:
     for _ in range(50):
         drawn = (round(float(rng.uniform(*ROOM_LENGTH_M)), 2), round(float(rng.uniform(*ROOM_WIDTH_M)), 2),
                  round(float(rng.uniform(*ROOM_HEIGHT_M)), 2))
-        if _sabine_ok(drawn, rt60):
+        if _sabine_ok(drawn, rt60, SABINE_DRAW_LIMIT):
             size = drawn
             break
     listener = _position(rng, size, LISTENER_HEIGHT_M)
@@ -165,16 +172,15 @@ def schroeder_rt60(rir: np.ndarray, sample_rate: int, fit_db: tuple[float, float
     return float(-60.0 / slope)
 
 
-def _shoebox_rirs(size: tuple[float, float, float], design_rt60: float,
+def _shoebox_rirs(size: tuple[float, float, float], design_rt60: float, max_order: int,
                   sources: tuple[tuple[float, float, float], ...],
-                  listener: tuple[float, float, float], sample_rate: int,
-                  max_order: int | None = None) -> list[np.ndarray]:
+                  listener: tuple[float, float, float], sample_rate: int) -> list[np.ndarray]:
+    """Image-source RIRs, walls of Sabine absorption for ``design_rt60``."""
     import pyroomacoustics as pra
 
-    absorption, order = pra.inverse_sabine(design_rt60, list(size))
+    absorption = _sabine_absorption(size, design_rt60)
     room = pra.ShoeBox(list(size), fs=sample_rate, materials=pra.Material(float(absorption)),
-                       max_order=int(order if max_order is None else max_order),
-                       air_absorption=False, use_rand_ism=False)
+                       max_order=int(max_order), air_absorption=False, use_rand_ism=False)
     for source in sources:
         room.add_source(list(source))
     room.add_microphone(list(listener))
@@ -186,30 +192,39 @@ def room_impulse_responses(scene: RoomScene, sample_rate: int) -> tuple[
         np.ndarray, np.ndarray, list[np.ndarray], float]:
     """``(target RIR, target direct-path RIR, noise RIRs, measured RT60)`` of a scene.
 
-    The absorption is calibrated on the target's RIR so that its Schroeder RT60 is within
-    :data:`RT60_TOLERANCE` of the drawn one (at most :data:`CALIBRATION_STEPS` designs); the
-    noise sources use the same walls.
+    The reflection order is the one pyroomacoustics' ``inverse_sabine`` gives for the drawn
+    RT60 (image sources up to about RT60 seconds: the RIR reaches about -60 dB, well past the
+    -25 dB the measurement fits) and stays fixed; the walls' absorption is then
+    calibrated on the target's RIR: the design RT60 (Sabine) starts at the drawn one, the next
+    is drawn^2 / measured, then secant steps in log-log, until the Schroeder RT60 is within
+    :data:`RT60_TOLERANCE` of the drawn one (at most :data:`CALIBRATION_STEPS` designs; the
+    closest is kept). The noise sources use the same walls.
     """
-    design = scene.rt60_s
-    best: tuple[float, float, np.ndarray] | None = None  # (error, design, rir)
+    import pyroomacoustics as pra
+
+    target_rt60 = scene.rt60_s
+    order = int(pra.inverse_sabine(target_rt60, list(scene.size))[1])
+    lowest = _sabine_absorption(scene.size, 1.0) / 0.99  # the design RT60 of absorption 0.99
+    tried: list[tuple[float, float, np.ndarray]] = []  # (design, measured, rir)
+    design = target_rt60
     for _ in range(CALIBRATION_STEPS):
-        if not _sabine_ok(scene.size, design):
-            design = scene.rt60_s if best is None else best[1]
-            break
-        rir = _shoebox_rirs(scene.size, design, (scene.target,), scene.listener, sample_rate)[0]
+        rir = _shoebox_rirs(scene.size, design, order, (scene.target,), scene.listener,
+                            sample_rate)[0]
         measured = schroeder_rt60(rir, sample_rate)
-        error = abs(measured / scene.rt60_s - 1.0)
-        if best is None or error < best[0]:
-            best = (error, design, rir)
-        if error <= RT60_TOLERANCE:
+        tried.append((design, measured, rir))
+        if abs(measured / target_rt60 - 1.0) <= RT60_TOLERANCE:
             break
-        design *= scene.rt60_s / measured
-    assert best is not None
-    _, design, target = best
-    measured = schroeder_rt60(target, sample_rate)
-    direct = _shoebox_rirs(scene.size, design, (scene.target,), scene.listener, sample_rate,
-                           max_order=0)[0]
-    noises = _shoebox_rirs(scene.size, design, scene.noises, scene.listener, sample_rate)
+        if len(tried) == 1:
+            design = design * target_rt60 / measured
+        else:
+            (d0, m0, _), (d1, m1, _) = tried[-2], tried[-1]
+            slope = (np.log(m1) - np.log(m0)) / (np.log(d1) - np.log(d0)) if d1 != d0 else 1.0
+            slope = slope if np.isfinite(slope) and slope > 0.2 else 1.0
+            design = float(np.exp(np.log(d1) + (np.log(target_rt60) - np.log(m1)) / slope))
+        design = float(np.clip(design, max(lowest, target_rt60 / 3), target_rt60 * 3))
+    design, measured, target = min(tried, key=lambda entry: abs(entry[1] / target_rt60 - 1.0))
+    direct = _shoebox_rirs(scene.size, design, 0, (scene.target,), scene.listener, sample_rate)[0]
+    noises = _shoebox_rirs(scene.size, design, order, scene.noises, scene.listener, sample_rate)
     return target, direct, noises, measured
 
 
