@@ -2,31 +2,35 @@
 (``hltk synth noisy --room reverberant``), for issue 24's training and test data.
 
 Room impulse responses come from the image-source method of pyroomacoustics (Scheibler et al.,
-ICASSP 2018), a maintained library made for exactly this: ``inverse_sabine`` gives the wall
-absorption and reflection order for a reverberation time, ``ShoeBox.compute_rir`` the
-responses (deterministic: no randomised image sources, no ray tracing, no air absorption).
+ICASSP 2018), a maintained library made for exactly this: ``ShoeBox.compute_rir`` gives the
+responses (deterministic: no randomised image sources, no ray tracing, no air absorption),
+``inverse_sabine`` the reflection order for a reverberation time; the walls' absorption starts
+at Sabine's and is calibrated (below).
 
 A scene (:func:`draw_scene`, every draw from the item's own ``md5(seed, id, "room")`` stream):
 
 - reverberation time uniform in ``rt60_range_s`` (default 0.1-0.7 s); room length 3-9 m, width
   3-7 m, height 2.4-3.6 m, redrawn (at most 50 times, then the smallest room) until Sabine's
-  absorption for that RT60 is below 1;
+  absorption for that RT60 is below :data:`SABINE_DRAW_LIMIT` (0.6, leaving the calibration
+  room to move);
 - the listener (one omnidirectional microphone) at least 0.5 m from every wall, 1.1-1.7 m high;
   the target talker and ``noise_sources`` (uniform integer in the range, default 1-3) noise
   sources at random positions at least 0.5 m from the walls and from the listener, 1.0-2.0 m
   high.
 
 The image-source RIR of a shoebox decays faster or slower than Sabine's formula says, by up to
-about 40 % (measured); the absorption is therefore calibrated on the target's RIR: its RT60 is
-measured (:func:`schroeder_rt60`, Schroeder backward integration, -5 to -25 dB fit extrapolated
-to 60 dB) and the design RT60 rescaled by drawn / measured, at most :data:`CALIBRATION_STEPS`
-times, until they agree within :data:`RT60_TOLERANCE`. The manifest records both.
+about 40 % (measured); the walls' absorption is therefore calibrated on the target's RIR
+(:func:`room_impulse_responses`): with the reflection order fixed, the design RT60 is moved
+(secant steps in log-log) until the RIR's RT60 measured by :func:`schroeder_rt60` (Schroeder
+backward integration, -5 to -25 dB fit extrapolated to 60 dB) is within :data:`RT60_TOLERANCE`
+(5 %) of the drawn one. The manifest records both (``rt60_s``, ``rt60_measured_s``).
 
 Signals (:func:`render_scene`), all the utterance's length ``T``:
 
 - reverberant target = speech * RIR (the first ``T`` samples);
 - **reference = direct path only** (the same source and listener with reflection order 0, so
-  the same propagation delay and 1/r attenuation as in the mixture): the training target of a
+  the same propagation delay, distance / 343 m/s plus pyroomacoustics' 40-sample fractional-
+  delay offset, and 1/r attenuation as in the mixture): the training target of a
   system that denoises *and* dereverberates, aligned sample for sample with the mixture. The
   direct path rather than direct + early reflections, because it is one unambiguous signal that
   needs no choice of an early/late boundary; a model trained on it learns to remove all
