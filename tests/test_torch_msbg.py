@@ -132,6 +132,20 @@ def test_fft_fir_filter_matches_lfilter(length: int, count: int) -> None:
     np.testing.assert_allclose(got, expected, atol=1e-10 * np.abs(expected).max())
 
 
+@pytest.mark.parametrize("length", [5000, 40_001])
+def test_fft_fir_filter_per_channel_taps(length: int) -> None:
+    """Taps ``[C, K]`` filter channel c of a ``[B, C, T]`` signal with their row c, on both
+    paths (overlap-save used to line the channel axis up with its block axis)."""
+    from hltk.dsp.fftconv import fir_filter
+
+    rng = np.random.default_rng(1)
+    signal, taps = rng.standard_normal((2, 3, length)), rng.standard_normal((3, 200))
+    expected = np.stack([[sps.lfilter(taps[c], 1, signal[b, c]) for c in range(3)]
+                         for b in range(2)])
+    got = fir_filter(torch.from_numpy(signal), torch.from_numpy(taps)).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-10 * np.abs(expected).max())
+
+
 @pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-9), (torch.float32, 5e-6)])
 def test_block_sosfilt_and_filtfilt_match_scipy(dtype: torch.dtype, tolerance: float) -> None:
     from hltk.simulate.msbg_dsp.iir import block_sosfilt, block_state_space, filtfilt

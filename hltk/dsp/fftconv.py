@@ -75,7 +75,8 @@ def fft_convolve(signal: torch.Tensor, kernel: torch.Tensor, *,
 def fir_filter(signal: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
     """Causal FIR filtering with zero initial state, same length as the input.
 
-    Equals ``scipy.signal.lfilter(taps, 1, signal)``: ``[..., T] -> [..., T]``.
+    Equals ``scipy.signal.lfilter(taps, 1, signal)``: ``[..., T] -> [..., T]``; ``taps``
+    ``[K]`` or ``[..., K]`` broadcasting against the signal's leading axes (a filter per channel).
     """
     length, count = signal.shape[-1], taps.shape[-1]
     size = fast_fft_size(max(8 * count, 4096))
@@ -86,6 +87,8 @@ def fir_filter(signal: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
     blocks = -(-length // hop)
     padded = F.pad(signal, (count - 1, blocks * hop - length))
     frames = padded.unfold(-1, size, hop)  # [..., blocks, size]
-    spectrum = torch.fft.rfft(frames, n=size) * torch.fft.rfft(taps.to(signal.dtype), n=size)
+    # taps [..., K] broadcast against the signal's leading axes, not the block axis
+    spectrum = torch.fft.rfft(frames, n=size) * torch.fft.rfft(
+        taps.to(signal.dtype), n=size).unsqueeze(-2)
     kept = torch.fft.irfft(spectrum, n=size)[..., count - 1 :]  # [..., blocks, hop]
     return kept.reshape(*signal.shape[:-1], blocks * hop)[..., :length]
