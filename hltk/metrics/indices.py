@@ -99,7 +99,8 @@ def _levels(level1: float | Sequence[float] | torch.Tensor, batch: int) -> torch
     return lv.expand(batch).clone() if lv.numel() == 1 else lv
 
 
-def _rngs(seeds: Sequence[int | np.random.RandomState | None] | None, batch: int) -> list[np.random.RandomState]:
+def _rngs(seeds: Sequence[int | np.random.RandomState | None] | None, batch: int
+          ) -> list[np.random.RandomState]:
     if seeds is None:
         return [np.random.RandomState() for _ in range(batch)]
     if len(seeds) != batch:
