@@ -46,6 +46,10 @@ def remix_gains(
         "and a GPU.")] = False,
     listeners_per_song: Annotated[int, typer.Option(
         "--listeners-per-song", min=1, help="Training listeners per song.")] = 1,
+    max_items: Annotated[int | None, typer.Option(
+        "--max-items", min=1, help="At most this many training items.")] = None,
+    max_valid_items: Annotated[int | None, typer.Option(
+        "--max-valid-items", min=1, help="At most this many validation items.")] = None,
     evaluations: Annotated[int, typer.Option(
         "--evaluations", min=1, help="HAAQI evaluations per item in the gain search.")] = 16,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Passes over the items.")] = 40,
@@ -68,7 +72,8 @@ def remix_gains(
                 "CPU thread): not run by this command; see docs/remix-gains.md")
         settings = RemixGainsSettings(
             corpus=corpus, out=work or out.parent, separator=separator, leak_db=leak_db,
-            listeners_per_song=listeners_per_song, max_evaluations=evaluations, epochs=epochs,
+            listeners_per_song=listeners_per_song, max_items=max_items,
+            max_valid_items=max_valid_items, max_evaluations=evaluations, epochs=epochs,
             batch_size=batch_size, learning_rate=lr, seed=seed, threads=threads, quick=quick)
         result = train_remix_gains(settings, out, progress=None if quiet else (
             lambda stage, done, total: print(f"\r{stage} {done}/{total}", end="", flush=True)))

@@ -243,6 +243,8 @@ class RemixGainsSettings:
     leak_db: float = DEFAULT_LEAK_DB
     listeners_per_song: int = 1
     valid_listeners_per_song: int = 1
+    max_items: int | None = None
+    max_valid_items: int | None = None
     max_evaluations: int = 20
     epochs: int = 60
     batch_size: int = 16
@@ -268,6 +270,8 @@ def train_remix_gains(settings: RemixGainsSettings, checkpoint: str | Path, *,
                              seed=settings.seed)
     valid_items = make_items(valid_songs, settings.valid_listeners_per_song,
                              HELD_OUT_LISTENER_SEED, seed=settings.seed + 1)
+    train_items = train_items[:settings.max_items]
+    valid_items = valid_items[:settings.max_valid_items]
     cache = settings.out / "optima.jsonl"
     evaluations = 4 if settings.quick else settings.max_evaluations
     clock = time.perf_counter()
