@@ -26,9 +26,9 @@ from hltk.pipelines.train_remix_gains import (
 from hltk.remix.leaky_oracle import DEFAULT_LEAK_DB
 
 WORSE_LEAK_DB = 10.0
-TEST_LISTENERS_PER_SONG = 2
+TEST_LISTENERS_PER_SONG = 3
 #: what one CPU thread affords in this session (see docs/remix-gains.md)
-TRAIN_ITEMS, VALID_ITEMS, EVALUATIONS = 36, 6, 16
+TRAIN_ITEMS, VALID_ITEMS, EVALUATIONS, TEST_EVALUATIONS = 48, 7, 16, 20
 CONDITIONS = (("leaky-oracle", DEFAULT_LEAK_DB), ("leaky-oracle", WORSE_LEAK_DB), ("oracle", 0.0))
 
 
@@ -50,7 +50,8 @@ def main(corpus: str, out: str) -> None:
             def report(done: int, total: int, label: str = label, clock: float = clock) -> None:
                 print(f"{label}: {done}/{total} {time.perf_counter() - clock:.0f}s", flush=True)
 
-            optimise_items(items, separator, leak, cache, max_evaluations=EVALUATIONS,
+            optimise_items(items, separator, leak, cache,
+                           max_evaluations=TEST_EVALUATIONS if name == "test" else EVALUATIONS,
                            progress=report)
 
 
