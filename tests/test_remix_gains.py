@@ -202,3 +202,46 @@ def test_finetune_decoder_changes_only_the_decoder() -> None:
     assert changed and all(name.startswith(DECODER_PREFIXES) for name in changed)
     frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
     assert frozen and not any(name.startswith(DECODER_PREFIXES) for name in frozen)
+
+
+def test_train_remix_gains_refuses_hdemucs(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hltk_cli.app import app
+
+    result = CliRunner().invoke(app, ["train", "remix-gains", "--data", str(tmp_path), "-o",
+                                      str(tmp_path / "g.pt"), "--separator", "hdemucs",
+                                      "--finetune-decoder", "-q"])
+    assert result.exit_code == 2 and "torch HAAQI" in result.output
+
+
+@pytest.mark.slow
+def test_train_remix_gains_quick_and_resumable(tmp_path: Path) -> None:
+    """``hltk train remix-gains --quick`` on a small synthetic corpus writes a checkpoint the
+    remix command loads, with the exact validation HAAQI per ear in its history; run again it
+    resumes (no new search, no new steps)."""
+    from typer.testing import CliRunner
+
+    from hltk.remix.gain_predictor import load_predictor
+    from hltk_cli.app import app
+
+    if not signals.has_fluidsynth():
+        pytest.skip("fluidsynth or the GM soundfont not installed")
+    corpus = tmp_path / "music"
+    runner = CliRunner()
+    made = runner.invoke(app, ["synth", "music", "--out", str(corpus), "--n", "12", "--seconds", "1",
+                               "--seed", "3", "-q"])
+    assert made.exit_code == 0, made.output
+    checkpoint = tmp_path / "gains.pt"
+    command = ["train", "remix-gains", "--data", str(corpus), "-o", str(checkpoint), "--quick", "-q"]
+    first = runner.invoke(app, command)
+    assert first.exit_code == 0, first.output
+    model, content = load_predictor(checkpoint)
+    history = content["training"]["history"]
+    valid = [h for h in history if "valid_haaqi_left" in h]
+    assert valid and all(0.0 <= h["valid_haaqi_right"] <= 1.0 for h in valid)
+    optima = (tmp_path / "optima.jsonl").read_text().splitlines()
+    second = runner.invoke(app, command)
+    assert second.exit_code == 0, second.output
+    assert (tmp_path / "optima.jsonl").read_text().splitlines() == optima
+    assert load_predictor(checkpoint)[1]["training"]["steps"] == content["training"]["steps"]
