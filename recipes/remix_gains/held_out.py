@@ -1,6 +1,6 @@
 """Held-out results of the remix-gains predictor, and its figures.
 
-    .venv/bin/python recipes/remix_gains/held_out.py CORPUS RUN CHECKPOINT [MANIFEST_OUT]
+    .venv/bin/python recipes/remix_gains/held_out.py CORPUS RUN CHECKPOINT [MANIFEST_OUT [LONG_RUN]]
 
 On the test songs x held-out listeners (every severity), behind the leaky oracle at two leaks
 and behind the oracle, the exact Cadenza HAAQI (:class:`hltk.remix.gain_search.ItemObjective`,
@@ -24,15 +24,24 @@ import numpy as np
 import torch
 
 from hltk.io.listeners import CLARITY_FREQUENCIES, save_listeners
-from hltk.pipelines.train_remix_gains import held_out_items, item_objective, load_songs, separator_key
+from hltk.pipelines.train_remix_gains import (
+    HELD_OUT_LISTENER_SEED,
+    held_out_items,
+    item_objective,
+    load_songs,
+    make_items,
+    separator_key,
+)
 from hltk.remix.chain import STEMS
 from hltk.remix.gain_predictor import audiogram_image, load_predictor, predict_gains
+from hltk.remix.leaky_oracle import DEFAULT_LEAK_DB
 from hltk.synth.listeners import make_listeners
 
 sys.path.insert(0, str(Path(__file__).parent))
 from search import CONDITIONS, TEST_LISTENERS_PER_SONG  # noqa: E402
 
 FIGURES = Path(__file__).resolve().parents[2] / "docs" / "figures"
+
 #: severity groups of the Bisgaard profiles
 GROUPS = {"NH": "none/mild", "N1": "none/mild", "N2": "none/mild", "N3": "moderate",
           "N4": "moderate", "S1": "moderate", "S2": "moderate", "N5": "severe", "N6": "severe",
@@ -45,7 +54,8 @@ def bootstrap(differences: np.ndarray, resamples: int = 2000, seed: int = 0) -> 
     return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
 
 
-def main(corpus: str, run: str, checkpoint: str, manifest_out: str | None = None) -> None:
+def main(corpus: str, run: str, checkpoint: str, manifest_out: str | None = None,
+         long_run: str | None = None) -> None:
     torch.set_num_threads(1)
     run_dir = Path(run)
     optima = {}
@@ -106,29 +116,44 @@ def main(corpus: str, run: str, checkpoint: str, manifest_out: str | None = None
         summary[condition] = entry
     (run_dir / "held_out_summary.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary, indent=1))
-    figures(content, model)
+    valid = make_items(load_songs(corpus, "valid"), 1, HELD_OUT_LISTENER_SEED, seed=1)
+    key = separator_key("leaky-oracle", DEFAULT_LEAK_DB)
+    baseline = [optima[(i.id, key)]["haaqi_requested"] for i in valid if (i.id, key) in optima]
+    figures(content, model, np.mean(baseline, axis=0) if baseline else None,
+            Path(long_run) if long_run else None)
     if manifest_out:
         write_manifest(items, Path(manifest_out))
 
 
-def figures(content: dict, model: torch.nn.Module) -> None:
+def figures(content: dict, model: torch.nn.Module, baseline: np.ndarray | None,
+            long_run: Path | None) -> None:
+    """The validation curve per epoch, both ears (with ``long_run``'s beside it), and the
+    predicted gains of unseen listeners against audiogram features."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     FIGURES.mkdir(parents=True, exist_ok=True)
-    history = [h for h in content["training"]["history"] if "valid_haaqi_left" in h]
-    steps_per_epoch = content["training"]["data"]["steps_per_epoch"]
-    epochs = [h["step"] / steps_per_epoch for h in history]
-    figure, axis = plt.subplots(figsize=(5.5, 3.4))
-    axis.plot(epochs, [h["valid_haaqi_left"] for h in history], label="left ear")
-    axis.plot(epochs, [h["valid_haaqi_right"] for h in history], label="right ear")
-    axis.plot(epochs, [h["valid_haaqi"] for h in history], "k--", label="mean of ears")
+    figure, axis = plt.subplots(figsize=(6, 3.6))
+    runs = [(content, "shipped, 10 epochs", "-")]
+    if long_run is not None:  # the longer run that chose the number of epochs
+        runs.insert(0, (torch.load(long_run, weights_only=False), "30 epochs", ":"))
+    for record, label, style in runs:
+        history = [h for h in record["training"]["history"] if "valid_haaqi_left" in h]
+        steps_per_epoch = record["training"]["data"]["steps_per_epoch"]
+        epochs = [h["step"] / steps_per_epoch for h in history]
+        axis.plot(epochs, [h["valid_haaqi_left"] for h in history], style, color="C0",
+                  label=f"left ear ({label})")
+        axis.plot(epochs, [h["valid_haaqi_right"] for h in history], style, color="C1",
+                  label=f"right ear ({label})")
+    if baseline is not None:
+        axis.axhline(baseline[0], color="C0", lw=0.8, alpha=0.5, label="left ear, fixed gains")
+        axis.axhline(baseline[1], color="C1", lw=0.8, alpha=0.5, label="right ear, fixed gains")
+    axis.legend(fontsize=7)
     axis.set_xlabel("epoch")
     axis.set_ylabel("held-out HAAQI (exact)")
     axis.set_title("Validation HAAQI per epoch (cf. the paper's Fig. 2)")
-    axis.legend()
     figure.tight_layout()
     figure.savefig(FIGURES / "remix_gains_valid_haaqi.png", dpi=110)
     plt.close(figure)
@@ -148,8 +173,8 @@ def figures(content: dict, model: torch.nn.Module) -> None:
     axes[1].set_xlabel("slope above 1 kHz (dB per octave)")
     axes[0].set_ylabel("predicted gain (dB, requested 0)")
     axes[0].legend(fontsize=8)
-    figure.suptitle("What the predictor learned: gains against audiogram features "
-                    f"({len(listeners)} unseen jittered Bisgaard listeners, requested gains 0 dB)")
+    figure.suptitle(f"Predicted gains against the audiogram: {len(listeners)} unseen listeners, "
+                    "requested gains 0 dB", fontsize=10)
     figure.tight_layout()
     figure.savefig(FIGURES / "remix_gains_vs_audiogram.png", dpi=110)
     plt.close(figure)
@@ -172,4 +197,4 @@ def write_manifest(items: list, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:5])
+    main(*sys.argv[1:6])
