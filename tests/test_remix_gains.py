@@ -16,11 +16,14 @@ from hltk.io.audio import read_audio, write_audio
 from hltk.remix.chain import STEMS, remix_for_listener
 from hltk.remix.gain_predictor import BOUND_DB, MODEL_KIND, PARAMETERS, GainPredictor
 from hltk.remix.gain_search import ItemObjective, pcm16_round_trip, search_gains
-from hltk.remix.hdemucs import DECODER_PREFIXES, HDemucs, freeze_encoder
+from hltk.remix.hdemucs import DECODER_PREFIXES, HDemucs, HDemucsConfig, freeze_encoder
 from hltk.remix.leaky_oracle import DEFAULT_LEAK_DB, HDEMUCS_SDR_DB, leaky_stems, sdr_db
 from hltk.synth import signals
 from hltk.synth.listeners import make_listeners
-from tests.test_remix_hdemucs import SMALL
+
+#: a small random Hybrid Demucs (as tests/test_remix_hdemucs.py builds it)
+SMALL = HDemucsConfig(channels=4, nfft=256, depth=4, norm_starts=2, dconv_lstm=2, dconv_attn=2,
+                      sample_rate=8000)
 
 
 @pytest.fixture(scope="module")
