@@ -68,7 +68,7 @@ def remix_gains(
         if separator == "hdemucs" or checkpoint is not None or finetune_decoder:
             raise RunError(
                 "--separator hdemucs [--finetune-decoder] needs back-propagation through the torch "
-                "HAAQI into HDemucs' decoder (about 12 s per ear and step for 2 s of audio on one "
+                "HAAQI into HDemucs' decoder (9-12 s per ear and step for 2.5 s of audio on one "
                 "CPU thread): not run by this command; see docs/remix-gains.md")
         settings = RemixGainsSettings(
             corpus=corpus, out=work or out.parent, separator=separator, leak_db=leak_db,

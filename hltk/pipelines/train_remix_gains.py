@@ -3,10 +3,11 @@
 The objective is the HAAQI of the evaluate preset ``cadenza-icassp2024`` (per ear, mean of
 the ears), computed exactly by :class:`hltk.remix.gain_search.ItemObjective` (no learned
 proxy). Route, chosen by measurement (``docs/remix-gains.md``): back-propagating through the
-torch HAAQI costs about 12 s per ear and step for a 2 s excerpt on one CPU thread, while the
-compiled HAAQI scores one ear in about 0.3 s; so each training item's four gains are first
-optimised directly (:func:`hltk.remix.gain_search.search_gains`, a compass search on the
-exact score, some 20 evaluations), and the network is then fitted to those per-item optimal
+torch HAAQI costs 9-12 s per ear and step for a 2-2.5 s excerpt on one CPU thread, while the
+compiled HAAQI scores one ear in 0.23-0.36 s (``bench/remix_gains_speed.py``); so each
+training item's four gains are first optimised directly
+(:func:`hltk.remix.gain_search.search_gains`, a compass search on the exact score, some 20
+evaluations), and the network is then fitted to those per-item optimal
 gains by regression (MSE on the centred offsets from the requested gains, dB) with the shared
 loop (:func:`hltk.train.loop.train`: resumable, checkpoint + ``.resume``). Validation, every
 epoch: the regression loss and the exact HAAQI of the predicted gains on held-out items (both
