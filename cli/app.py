@@ -9,6 +9,7 @@ import typer
 
 from hltk import __version__
 from hltk_cli import train_neuroamp as _train_neuroamp  # noqa: F401  (registers its commands)
+from hltk_cli import train_remix_gains as _train_remix_gains  # noqa: F401  (registers its command)
 from hltk_cli.amplify import amplify, gain_plot_command
 from hltk_cli.backends import backends
 from hltk_cli.benchmark import benchmark

@@ -37,7 +37,12 @@ def remix(
     shared: c.Shared,
     gains: Annotated[Path | None, typer.Option(
         "--gains", help="Cadenza gains.json for the 'gain' column (default: gains.json beside "
-        "the manifest).")] = None,
+        "the manifest), or 'predictor': each listener's gains from the gain predictor (the "
+        "requested gains are its input and stay the scoring reference; the gains applied go "
+        "to OUT/manifest.csv columns predicted_gain_<stem>).")] = None,
+    gains_checkpoint: Annotated[Path | None, typer.Option(
+        "--gains-checkpoint", help="--gains predictor: its checkpoint (default: the shipped "
+        "hltk/checkpoints/remix_gains.pt).")] = None,
     compressor: Annotated[bool, typer.Option(
         "--compressor/--no-compressor", help="CEC compressor after NAL-R (the recipe: off).")] = False,
     chain: Annotated[str, typer.Option(
@@ -61,6 +66,7 @@ def remix(
             summary = run_remix(manifest, settings, separator=name,
                                 checkpoint=backend_options.pop("checkpoint", None),
                                 separator_options=backend_options, gains_path=gains,
+                                gains_checkpoint=gains_checkpoint,
                                 compressor=compressor, chain=chain,
                                 compressor_params_path=compressor_params,
                                 vocal_separator=vocal_separator, root=shared["root"],

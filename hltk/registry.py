@@ -63,6 +63,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "hltk.amplify.neuroamp",
     "hltk.denoise.neuroamp_denoise",
     "hltk.remix.separators",
+    "hltk.remix.leaky_oracle",
 )
 #: The entry point group third-party distributions register their backends under.
 ENTRY_POINT_GROUP = "hltk.backends"

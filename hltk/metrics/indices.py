@@ -45,7 +45,7 @@ import torch
 from hltk.dsp.fftconv import fast_fft_size, fft_convolve
 from hltk.metrics.ear.channels import FS, center_frequency
 from hltk.metrics.ear.compiled import decimating_fir_rows, segment_covariance_rows
-from hltk.metrics.ear.legacy_rng import add_standard_normal
+from hltk.metrics.ear.legacy_rng import add_standard_normal, skip_standard_normal
 from hltk.metrics.ear.model import AUDIOMETRIC_FREQUENCIES, ear_model
 
 __all__ = ["haspi_v2", "hasqi_v2", "haaqi", "audiograms_to_levels"]
@@ -99,12 +99,15 @@ def _levels(level1: float | Sequence[float] | torch.Tensor, batch: int) -> torch
     return lv.expand(batch).clone() if lv.numel() == 1 else lv
 
 
-def _rngs(seeds: Sequence[int | None] | None, batch: int) -> list[np.random.RandomState]:
+def _rngs(seeds: Sequence[int | np.random.RandomState | None] | None, batch: int
+          ) -> list[np.random.RandomState]:
     if seeds is None:
         return [np.random.RandomState() for _ in range(batch)]
     if len(seeds) != batch:
         raise ValueError("one seed per item is needed")
-    return [np.random.RandomState(s) for s in seeds]
+    # a RandomState is used as it is: its stream goes on from where an earlier call left it
+    # (the Cadenza recipe seeds once and scores the left ear, then the right, from one stream)
+    return [s if isinstance(s, np.random.RandomState) else np.random.RandomState(s) for s in seeds]
 
 
 # ----------------------------------------------------------------------------- shared features
@@ -593,8 +596,12 @@ def hasqi_v2(
 
 
 def _melcor9_high(reference: torch.Tensor, processed: torch.Tensor, threshold: float,
-                  segment_ms: int) -> torch.Tensor:
-    """``eb.melcor9`` (add_noise = 0): the high-modulation (bands 5-8) cepstral correlation."""
+                  segment_ms: int, rng: np.random.RandomState | None = None) -> torch.Tensor:
+    """``eb.melcor9`` (add_noise = 0): the high-modulation (bands 5-8) cepstral correlation.
+
+    pyclarity still draws its (zero-weighted) noise, ``standard_normal`` of the selected
+    envelopes' shape twice; ``rng`` is advanced past those draws, so a stream that goes on
+    into another call (the Cadenza recipe's right ear after the left) stays pyclarity's."""
     nbands = reference.shape[0]
     ncep = 6
     cepm = _cepstral_basis(nbands, ncep, reference.device)
@@ -604,6 +611,8 @@ def _melcor9_high(reference: torch.Tensor, processed: torch.Tensor, threshold: f
     if nsel <= 1:
         logger.warning("melcor9: signal below threshold, outputs set to 0")
         return reference.new_zeros(())
+    if rng is not None:
+        skip_standard_normal(rng, 2 * nbands, nsel)
     ref_cep = cepm.T @ reference[:, index]
     proc_cep = cepm.T @ processed[:, index]
     ref_cep = ref_cep - ref_cep.mean(-1, keepdim=True)
@@ -637,7 +646,7 @@ def haaqi(
     audiograms: AudiogramsLike,
     equalisation: int = 1,
     level1: float | Sequence[float] | torch.Tensor = 65.0,
-    seeds: Sequence[int | None] | None = None,
+    seeds: Sequence[int | np.random.RandomState | None] | None = None,
     processed_sample_rate: float | None = None,
     batch_size: int = 8,
     silence_threshold: float = 2.5,
@@ -674,7 +683,7 @@ def haaqi(
         n = int(ear.lengths[j])
         ref_smooth = _env_smooth(ear.reference_db[j], n, 8)
         proc_smooth = _env_smooth(ear.processed_db[j], n, 8)
-        high = _melcor9_high(ref_smooth, proc_smooth, silence_threshold, 8)
+        high = _melcor9_high(ref_smooth, proc_smooth, silence_threshold, 8, ear.rngs[j])
         dloud, dnorm, _ = _spectrum_diff(ear.reference_sl[j], ear.processed_sl[j])
         cov, ref_ms = _bm_covary(ear.reference_bm[j], ear.processed_bm[j], n, segment_covariance,
                                  threshold_db=silence_threshold)

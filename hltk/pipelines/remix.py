@@ -66,11 +66,21 @@ def default_filename(columns: Sequence[str]) -> str:
     return CADENZA_FILENAME if "scene" in columns and "listener" in columns else PLAIN_FILENAME
 
 
+#: ``--gains predictor``: the gains come from the gain predictor (:mod:`hltk.remix.gain_predictor`)
+PREDICTOR = "predictor"
+#: the output manifest's columns of the gains the predictor chose (``gain_<stem>`` columns
+#: would change the scoring reference, which keeps the requested gains)
+PREDICTED_PREFIX = "predicted_gain_"
+#: separators that read the manifest's true stems
+STEM_SEPARATORS: tuple[str, ...] = ("oracle", "leaky-oracle")
+
+
 def load_remix_manifest(path: str | Path, separator: str, *, root: str | Path | None = None,
                         listeners_path: str | Path | None = None) -> Manifest:
-    """A remix manifest; the oracle separator needs the four stem columns."""
-    required = ("id", "audio", *STEMS) if separator == "oracle" else ("id", "audio")
-    audio_columns = ("audio", *STEMS) if separator == "oracle" else ("audio",)
+    """A remix manifest; the oracle separators need the four stem columns."""
+    needs_stems = separator in STEM_SEPARATORS
+    required = ("id", "audio", *STEMS) if needs_stems else ("id", "audio")
+    audio_columns = ("audio", *STEMS) if needs_stems else ("audio",)
     return load_manifest(path, root=root, listeners_path=listeners_path, required_columns=required,
                          audio_columns=audio_columns, require_listener=True, check_audio="header")
 
@@ -148,6 +158,40 @@ def cad2_stem_paths(manifest: Manifest, chain: str) -> dict[str, dict[str, str]]
     return paths
 
 
+def with_predicted_gains(manifest: Manifest, table: GainTable | None,
+                         checkpoint: str | Path | None) -> tuple[Manifest, dict[str, Any]]:
+    """The manifest with ``predicted_gain_<stem>`` columns: the gain predictor's gains for
+    each row's listener and requested gains (:func:`hltk.remix.gains.row_gains`), and a
+    record of the checkpoint used."""
+    from hltk.nn.checkpoint import CheckpointError as BadCheckpoint
+    from hltk.remix.gain_predictor import DEFAULT_CHECKPOINT, load_predictor, predict_gains
+
+    path = Path(checkpoint) if checkpoint is not None else DEFAULT_CHECKPOINT
+    try:
+        model, content = load_predictor(path)
+    except BadCheckpoint as error:
+        raise RunError(f"--gains-checkpoint: {error}") from None
+    items = list(manifest.items)
+    listeners = [item.listener for item in items]
+    if any(listener is None for item, listener in zip(items, listeners, strict=True)):
+        raise RunError("--gains predictor needs each row's listener")
+    requested = [row_gains(item.row, table) for item in items]
+    predicted = predict_gains(model, [lis for lis in listeners if lis is not None], requested)
+    new_items = tuple(dataclasses.replace(item, row={**item.row, **{
+        f"{PREDICTED_PREFIX}{stem}": f"{gains[stem]:g}" for stem in STEMS}})
+        for item, gains in zip(items, predicted, strict=True))
+    columns = tuple(dict.fromkeys((*manifest.columns, *(f"{PREDICTED_PREFIX}{s}" for s in STEMS))))
+    record = {"checkpoint": str(path), "checkpoint_sha256": _sha256(path),
+              "model": content.get("model"), "config": content.get("config")}
+    return dataclasses.replace(manifest, items=new_items, columns=columns), record
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def header(path: str | Path) -> list[str]:
     """A manifest's column names ([] when unreadable: :func:`load_manifest` says why)."""
     try:
@@ -186,6 +230,7 @@ def remix(
     separator: str = "oracle",
     checkpoint: str | Path | None = None,
     gains_path: str | Path | None = None,
+    gains_checkpoint: str | Path | None = None,
     compressor: bool = False,
     separator_options: dict[str, Any] | None = None,
     chain: str = CADENZA_ICASSP2024,
@@ -203,6 +248,13 @@ def remix(
     task 1's TorchScript separator (:class:`hltk.remix.separators.ScriptedSeparator`)."""
     if chain not in CHAINS:
         raise RunError(f"--chain {chain!r}: choose one of {', '.join(CHAINS)}")
+    predictor = gains_path is not None and str(gains_path) == PREDICTOR
+    if predictor:
+        if chain != CADENZA_ICASSP2024:
+            raise RunError("--gains predictor runs the cadenza-icassp2024 chain")
+        gains_path = None
+    elif gains_checkpoint is not None:
+        raise RunError("--gains-checkpoint is the gain predictor's (--gains predictor)")
     if vocal_separator is not None and chain != CAD2_TASK1:
         raise RunError("--vocal-separator is CAD2 task 1's separator (--chain cad2-task1)")
     if chain != CADENZA_ICASSP2024:
@@ -223,24 +275,33 @@ def remix(
     if settings.ear != "both":
         raise RunError("remix processes both ears (--ear both)")
     any_stems = separator == "oracle" and "stems" in header(manifest_path)
+    if predictor and any_stems:
+        raise RunError("--gains predictor predicts the four MUSDB stems' gains; this manifest "
+                       "has a stems column")
     manifest = (load_stems_manifest(manifest_path, ("id", "audio", "stems"), root=root,
                                     listeners_path=listeners_path) if any_stems else
                 load_remix_manifest(manifest_path, separator, root=root, listeners_path=listeners_path))
     table, gains_file = find_gains(manifest, gains_path, any_stems=any_stems)
     check_gains(manifest, table, per_row_stems=any_stems)
     stem_paths = cad2_stem_paths(manifest, CAD2_TASK2) if any_stems else None
+    predictor_record = None
+    if predictor:
+        manifest, predictor_record = with_predicted_gains(manifest, table, gains_checkpoint)
     if not settings.filename:
         settings = dataclasses.replace(settings, filename=default_filename(manifest.columns))
     try:
         processor = RemixProcessor(separator, gains=table, compressor=compressor, stem_paths=stem_paths,
                                    device=str(resolve_device(settings.device)),
-                                   checkpoint=checkpoint, separator_options=others)
+                                   checkpoint=checkpoint, separator_options=others,
+                                   gain_columns=PREDICTED_PREFIX if predictor else None)
     except CheckpointError as error:
         raise RunError(f"--checkpoint: {error}") from None
     options = {"separator": separator, "compressor": compressor,
                "checkpoint": str(checkpoint) if checkpoint is not None else None,
                "gains": str(gains_file) if gains_file else None,
                "gains_table": table, **others}
+    if predictor_record is not None:
+        options["gain_predictor"] = predictor_record
     return run_processor(
         manifest, processor, settings, task=TASK, backend=processor.name, backend_options=options,
         calibration={"remix": "Cadenza ICASSP 2024: stems to own LUFS + gain, sum, match the "

@@ -627,3 +627,22 @@ def load_hdemucs(path: str | Path, config: HDemucsConfig = HDEMUCS_HIGH,
                               f"{config.nfft}, {len(config.sources)} sources): " + "; ".join(problems))
     model.load_state_dict(state, strict=True)
     return model.eval().to(device)
+
+
+# ------------------------------------------------------------------- decoder-only fine-tuning
+
+#: the module prefixes of the decoder (the paper fine-tunes these; everything else is frozen)
+DECODER_PREFIXES: tuple[str, ...] = ("freq_decoder.", "time_decoder.")
+
+
+def freeze_encoder(model: HDemucs) -> list[nn.Parameter]:
+    """Decoder-only fine-tuning (the Cadenza paper's ``--finetune-decoder``): every parameter
+    outside :data:`DECODER_PREFIXES` (both encoders, the frequency embedding) gets
+    ``requires_grad = False``; returns the decoder's parameters, for the optimizer."""
+    trainable = []
+    for name, parameter in model.named_parameters():
+        decoder = name.startswith(DECODER_PREFIXES)
+        parameter.requires_grad_(decoder)
+        if decoder:
+            trainable.append(parameter)
+    return trainable

@@ -108,7 +108,8 @@ class RemixProcessor:
                  chain: str = CADENZA_ICASSP2024,
                  compressor_params: Mapping[str, CompressorParams] | None = None,
                  stem_paths: Mapping[str, Mapping[str, str]] | None = None,
-                 vocal_separator: str | Path | None = None) -> None:
+                 vocal_separator: str | Path | None = None,
+                 gain_columns: str | None = None) -> None:
         if chain not in CHAINS:
             raise ValueError(f"unknown remix chain {chain!r}; choose one of {', '.join(CHAINS)}")
         # the separator follows the audio's device (the runner's --device, or a CPU worker)
@@ -121,6 +122,9 @@ class RemixProcessor:
                                                if chain == CADENZA_ICASSP2024 and not stem_paths
                                                else ())
         self.gains = gains
+        #: ``predicted_gain_``: each row's ``<prefix><stem>`` columns are the gains applied
+        #: (``--gains predictor``); the requested gains stay the scoring reference's
+        self.gain_columns = gain_columns
         self.compressor = compressor
         self.output_sample_rate = (output_sample_rate if chain == CADENZA_ICASSP2024
                                    else CHAIN_OUTPUT_RATE[chain])
@@ -157,8 +161,14 @@ class RemixProcessor:
                          for name, path in self.stem_paths[row["id"]].items()}
                 gains = row_gains(row, self.gains, row_stem_names(row))
             else:
-                stems = self.separator(mixture, inputs[index] if inputs else None)
-                gains = row_gains(rows[index] if rows else {}, self.gains)
+                stem_inputs = inputs[index] if inputs else None
+                if getattr(self.separator, "takes_seed", False):  # seeded per item
+                    stems = self.separator(mixture, stem_inputs, seed=seeds[index])
+                else:
+                    stems = self.separator(mixture, stem_inputs)
+                row = rows[index] if rows else {}
+                gains = (row_gains(row, self.gains) if self.gain_columns is None else
+                         {stem: float(row[f"{self.gain_columns}{stem}"]) for stem in STEMS})
             remixed = remix_for_listener(
                 stems, mixture.detach().cpu().to(torch.float64).numpy().T, gains,
                 listeners.listeners[index], MODEL_SAMPLE_RATE, compressor=self.compressor,
@@ -222,6 +232,9 @@ class RemixProcessor:
                     "output_sample_rate": self.output_sample_rate,
                     "gains": "gain column in gains.json" if self.chain == CAD2_TASK2 else "alpha column"}
         stems: Any = "the row's stems column" if self.stem_paths else list(STEMS)
+        gains = ("gain_<stem> columns, else gain column in gains.json, else 0 dB"
+                 if self.gain_columns is None else
+                 f"{self.gain_columns}<stem> columns (the gain predictor's)")
         return {**self.separator.describe(), "stems": stems, "nalr_nfir": NALR_NFIR,
                 "compressor": self.compressor, "output_sample_rate": self.output_sample_rate,
-                "gains": "gain_<stem> columns, else gain column in gains.json, else 0 dB"}
+                "gains": gains}
