@@ -181,10 +181,11 @@ class MaskHead(nn.Module):
         self.film = Film(conditions, channels)
         self.norms = nn.ModuleList(GlobalLayerNorm(channels) for _ in widths)
         self.hidden = nn.ModuleList(nn.Linear(channels, ratio * channels) for _ in widths)
-        self.outputs = nn.ModuleList(nn.Linear(ratio * channels, 2 * 2 * width) for width in widths)
-        for layer in self.outputs:
+        outputs = [nn.Linear(ratio * channels, 2 * 2 * width) for width in widths]
+        for layer in outputs:
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
+        self.outputs = nn.ModuleList(outputs)
 
     def forward(self, features: torch.Tensor, condition: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -33,7 +33,7 @@ def train_cnrhlc(
     max_items: int | None = None,
     max_seconds: float = 4.0,
     segment_seconds: float = 1.0,
-    level_range_db: tuple[float, float] = (55.0, 75.0),
+    level_range_db: tuple[float, float] = (64.0, 80.0),
     init: Path | None = None,
     progress: StepProgress | None = None,
 ) -> TrainResult:

@@ -265,7 +265,7 @@ class CnrhlcTask:
     auditory: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
     auditory_name: str
     segment_seconds: float = 1.0
-    level_range_db: tuple[float, float] = (55.0, 75.0)
+    level_range_db: tuple[float, float] = (64.0, 80.0)
     valid_batch: int = 8
     data_description: dict[str, Any] = field(default_factory=dict)
     model_kind: str = "cnrhlc"
