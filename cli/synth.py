@@ -40,6 +40,26 @@ def _noise_types(text: str) -> tuple[str, ...]:
     return names
 
 
+def _rt60_range(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    low, separator, high = text.partition(":")
+    try:
+        return float(low), float(high if separator else low)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: give LOW:HIGH in seconds, e.g. 0.1:0.7") from None
+
+
+def _source_range(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    low, separator, high = text.partition(":")
+    try:
+        return int(low), int(high if separator else low)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: give LOW:HIGH source counts, e.g. 1:3") from None
+
+
 def synth(
     kind: Annotated[Literal["speech", "noisy", "music", "listeners"], typer.Argument(
         help="speech: espeak-ng sentences; noisy: speech + noise at SNRs; music: MIDI songs "
@@ -70,6 +90,16 @@ def synth(
         "--source", help="speech/noisy: espeak (synthetic) or recorded[:LANG,...] (Debian's "
         "Asterisk prompts, decoded by ffmpeg; default languages es,fr,it,ru; en rows are "
         "always split=test; noisy babble is other recorded talkers).")] = "espeak",
+    room: Annotated[Literal["anechoic", "reverberant"], typer.Option(
+        "--room", help="noisy: anechoic (the mixture as before) or reverberant: the talker and "
+        "noise sources in a simulated shoebox room (image-source RIRs, pyroomacoustics); the "
+        "reference is then the direct-path talker.")] = "anechoic",
+    rt60: Annotated[str | None, typer.Option(
+        "--rt60", help="reverberant: reverberation time range LOW:HIGH in seconds "
+        "[default: 0.1:0.7].")] = None,
+    noise_sources: Annotated[str | None, typer.Option(
+        "--noise-sources", help="reverberant: number of noise sources LOW:HIGH "
+        "[default: 1:3].")] = None,
     output_format: c.OutputFormatOpt = "table",
     quiet: c.QuietOpt = False,
 ) -> None:
@@ -79,6 +109,8 @@ def synth(
     quiet = c.is_quiet(quiet)
     snr_range = _snr_range(snr)
     noise_types = _noise_types(noise)
+    rt60_range = _rt60_range(rt60)
+    source_range = _source_range(noise_sources)
     usage_errors = (ValueError, ListenerError)
     fatal = {ToolMissingError: "{}", RecordedSpeechError: "{}",
              ManifestError: "the written manifest does not validate (a bug in hltk synth): {}"}
@@ -88,6 +120,7 @@ def synth(
                 kind, out, n=n, hours=hours, seed=seed, sample_rate=sample_rate, jobs=jobs,
                 listeners_path=listeners, n_listeners=n_listeners, snr_range_db=snr_range,
                 noise_types=noise_types, music_seconds=seconds, source=source,
+                room=room, rt60_range_s=rt60_range, noise_sources=source_range,
                 command=sys.argv,
                 progress=lambda done, total: update(done, total),
             )

@@ -20,6 +20,7 @@ from hltk.runner.records import RUN_RECORD, versions, write_json
 from hltk.synth.asterisk import parse_source
 from hltk.synth.corpus import DEFAULT_COUNTS, DEFAULT_LISTENERS, KINDS, CorpusResult, make_corpus
 from hltk.synth.noise import NOISE_TYPES
+from hltk.synth.room import ROOM_KINDS, RoomOptions
 from hltk.synth.tools import tool_version
 
 __all__ = ["KINDS", "NOISE_TYPES", "SynthSummary", "synth"]
@@ -61,6 +62,9 @@ def synth(
     noise_types: Sequence[str] = NOISE_TYPES,
     music_seconds: float = 10.0,
     source: str = "espeak",
+    room: str = "anechoic",
+    rt60_range_s: tuple[float, float] | None = None,
+    noise_sources: tuple[int, int] | None = None,
     command: Sequence[str] | None = None,
     progress: Callable[[int, int | None], Any] | None = None,
 ) -> SynthSummary:
@@ -70,6 +74,11 @@ def synth(
 
     ``source`` (speech / noisy): ``espeak`` (synthetic) or ``recorded[:LANG,...]``, Debian's
     Asterisk prompts (:mod:`hltk.synth.recorded`).
+
+    ``room`` (noisy): ``anechoic`` (default, the corpus as before) or ``reverberant``: the target
+    and ``noise_sources`` (default 1-3) noise sources in a shoebox room of RT60 in
+    ``rt60_range_s`` (default 0.1-0.7 s), :mod:`hltk.synth.room`; giving ``rt60_range_s`` or
+    ``noise_sources`` without ``reverberant`` is refused.
 
     ``progress(items_done, items_total_or_None)`` is called as chunks finish. Raises, in this
     order (usage errors before the environment, all before ``out`` is created):
@@ -87,6 +96,15 @@ def synth(
         if progress is not None:
             progress(items, total)
 
+    if room not in ROOM_KINDS:
+        raise ValueError(f"--room {room!r}: choose from {', '.join(ROOM_KINDS)}")
+    room_options: RoomOptions | None = None
+    if room == "reverberant":
+        defaults = RoomOptions()
+        room_options = RoomOptions(rt60_range_s=rt60_range_s or defaults.rt60_range_s,
+                                   noise_sources=noise_sources or defaults.noise_sources)
+    elif rt60_range_s is not None or noise_sources is not None:
+        raise ValueError("--rt60 and --noise-sources need --room reverberant")
     source_kind, languages = parse_source(source)
     if source_kind == "recorded":
         from hltk.synth.recorded import make_recorded_corpus
@@ -95,12 +113,14 @@ def synth(
             kind, out, languages, n=n, hours=hours, seed=seed, sample_rate=sample_rate,
             jobs=jobs, listeners_file=listeners_path, n_listeners=n_listeners,
             snr_range_db=snr_range_db, noise_types=noise_types, progress=report,
+            room=room_options,
         )
     else:
         result = make_corpus(
             kind, out, n=n, hours=hours, seed=seed, sample_rate=sample_rate, jobs=jobs,
             listeners_file=listeners_path, n_listeners=n_listeners, snr_range_db=snr_range_db,
             noise_types=noise_types, music_seconds=music_seconds, progress=report,
+            room=room_options,
         )
     load_manifest(result.manifest, check_audio="header")
     record = {
@@ -112,7 +132,9 @@ def synth(
             "listeners": str(listeners_path) if listeners_path is not None else None,
             "n_listeners": n_listeners, "snr_range_db": list(snr_range_db),
             "noise_types": list(noise_types), "music_seconds": music_seconds,
-            "source": source,
+            "source": source, "room": room,
+            **({"rt60_range_s": list(room_options.rt60_range_s),
+                "noise_sources": list(room_options.noise_sources)} if room_options else {}),
         },
         "versions": {**versions(), "espeak-ng": tool_version("espeak-ng"),
                      "fluidsynth": tool_version("fluidsynth"),

@@ -32,6 +32,7 @@ from hltk.io.audio import atomic_path, write_audio
 from hltk.io.listeners import Listener, save_listeners
 from hltk.synth.listeners import PROFILES, load_or_make_listeners
 from hltk.synth.noise import NOISE_TYPES, make_noise, mix_at_snr
+from hltk.synth.room import ROOM_COLUMNS, RoomOptions, draw_scene, render_scene, scene_columns
 from hltk.synth.seeding import item_rng
 from hltk.synth.speech import SPLITS, draw_split, draw_utterance
 from hltk.synth.tools import require_tools, tool_version
@@ -132,6 +133,37 @@ def _noisy_item(item: str, options: SynthOptions, out: Path) -> dict[str, Any]:
         "id": item, **paths, "snr_db": f"{target_snr:.1f}", "noise_type": noise_type,
         "split": split, "duration_s": _seconds(utterance.duration), "text": utterance.text,
         "voice": utterance.voice.name, "_files": list(paths.values()),
+        "_seconds": utterance.duration,
+    }
+
+
+def _reverberant_item(item: str, options: SynthOptions, room: RoomOptions,
+                      out: Path) -> dict[str, Any]:
+    """A noisy item in a simulated room (:mod:`hltk.synth.room`): the same utterance, noise type
+    and SNR draws as the anechoic item of that id; ``reference`` is the direct-path target."""
+    rng = item_rng(options.seed, item, "noisy")
+    split = draw_split(rng)
+    utterance = draw_utterance(rng, options.rate, split=split)
+    noise_type = options.noise_types[int(rng.integers(len(options.noise_types)))]
+    low, high = options.snr_range_db
+    target_snr = round(float(rng.uniform(low, high)), 1)
+    noise_rng = item_rng(options.seed, item, "noise")
+    scene = draw_scene(item_rng(options.seed, item, "room"), room)
+
+    def draw_noise(length: int) -> np.ndarray:
+        return make_noise(noise_type, length, noise_rng, options.rate, speech=utterance.audio,
+                          split=split)
+
+    rendered = render_scene(utterance.audio, scene, options.rate, target_snr, draw_noise)
+    paths = {"audio": f"audio/{item}.wav", "reference": f"reference/{item}.wav",
+             "noise": f"noise/{item}.wav"}
+    for column, signal in (("audio", rendered.mixture), ("reference", rendered.reference),
+                           ("noise", rendered.noise)):
+        write_wav(out / paths[column], signal, options.rate, FLOAT_SUBTYPE)
+    return {
+        "id": item, **paths, "snr_db": f"{target_snr:.1f}", "noise_type": noise_type,
+        "split": split, "duration_s": _seconds(utterance.duration), "text": utterance.text,
+        "voice": utterance.voice.name, **scene_columns(rendered), "_files": list(paths.values()),
         "_seconds": utterance.duration,
     }
 
@@ -309,6 +341,7 @@ def make_corpus(
     noise_types: Sequence[str] = NOISE_TYPES,
     music_seconds: float = 10.0,
     progress: Callable[[int, float], None] | None = None,
+    room: RoomOptions | None = None,
 ) -> CorpusResult:
     """Make a corpus of ``kind`` (:data:`KINDS`) under ``out``.
 
@@ -320,9 +353,15 @@ def make_corpus(
     :class:`hltk.io.listeners.ListenerError` for a bad ``listeners_file``, and only then
     :class:`hltk.synth.tools.ToolMissingError` when espeak-ng or fluidsynth is missing (usage
     errors first: they exit 2 whatever the machine has); ``out`` is created after all three.
+
+    ``room`` (noisy only): reverberant scenes (:mod:`hltk.synth.room`), columns
+    :data:`~hltk.synth.room.ROOM_COLUMNS` added and ``room`` recorded in ``synth.json``;
+    ``None`` (default) is the anechoic corpus, unchanged.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown corpus kind {kind!r}; choose from {', '.join(KINDS)}")
+    if room is not None and kind != "noisy":
+        raise ValueError(f"--room reverberant applies to noisy corpora, not {kind}")
     check_corpus_options(kind, n, hours, jobs, noise_types, snr_range_db, sample_rate)
     started = time.perf_counter()
     options = SynthOptions(kind=kind, seed=int(seed), sample_rate=sample_rate,
@@ -345,21 +384,31 @@ def make_corpus(
     else:
         count = n if n is not None else (None if hours is not None else DEFAULT_COUNTS[kind])
         chunk = (2 if kind == "music" else 16) * jobs  # songs are slow: overshoot less
-        rows = collect_items(lambda index: make_item(kind, index, options, out), count, hours,
-                             chunk, jobs, out, progress)
+        if room is not None:
+            reverberant = room
+
+            def make(index: int) -> dict[str, Any]:
+                return _reverberant_item(item_id(kind, index), options, reverberant, out)
+        else:
+            def make(index: int) -> dict[str, Any]:
+                return make_item(kind, index, options, out)
+        rows = collect_items(make, count, hours, chunk, jobs, out, progress)
         listener_ids = [listener.id for listener in listeners]
         for row in rows:
             assign_listener(row, options.seed, listener_ids)
         if kind == "music":
             write_json(out / "gains.json", dict(row["_gains"] for row in rows))
 
-    write_manifest(out / "manifest.csv", COLUMNS[kind], rows)
-    record = {
+    columns = COLUMNS[kind] + (ROOM_COLUMNS if room is not None else ())
+    write_manifest(out / "manifest.csv", columns, rows)
+    record: dict[str, Any] = {
         "kind": kind, "items": len(rows), "hours": hours, "listeners_file":
         str(listeners_file) if listeners_file is not None else None,
         "options": {**asdict(options), "sample_rate": options.rate},
         "tools": {program: tool_version(program) for program in ("espeak-ng", "fluidsynth")},
     }
+    if room is not None:
+        record["room"] = {"kind": "reverberant", **asdict(room)}
     write_json(out / "synth.json", record)
     return CorpusResult(
         manifest=out / "manifest.csv",

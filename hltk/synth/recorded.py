@@ -74,6 +74,7 @@ from hltk.synth.corpus import (
 )
 from hltk.synth.listeners import load_or_make_listeners
 from hltk.synth.noise import NOISE_TYPES, _loop_to, _unit_rms, make_noise, mix_at_snr
+from hltk.synth.room import ROOM_COLUMNS, RoomOptions, draw_scene, render_scene, scene_columns
 from hltk.synth.seeding import item_rng
 from hltk.synth.speech import SPLIT_FRACTIONS, SPLITS, normalise_level, to_rate
 from hltk.synth.tools import (
@@ -432,6 +433,42 @@ def _noisy_item(item: str, options: SynthOptions, prompts: Sequence[Prompt],
             "_seconds": utterance.duration}
 
 
+def _reverberant_item(item: str, options: SynthOptions, prompts: Sequence[Prompt],
+                      babble_prompts: Sequence[Prompt], room: RoomOptions,
+                      out: Path) -> dict[str, Any]:
+    """A recorded noisy item in a simulated room (:mod:`hltk.synth.room`): the anechoic item's
+    utterance, noise type and SNR; each noise source its own draw (babble: its own talkers)."""
+    rng = item_rng(options.seed, item, "recorded-noisy")
+    split = draw_recorded_split(rng, prompts)
+    utterance = draw_recorded_utterance(rng, prompts, options.rate, split)
+    noise_type = options.noise_types[int(rng.integers(len(options.noise_types)))]
+    low, high = options.snr_range_db
+    target_snr = round(float(rng.uniform(low, high)), 1)
+    noise_rng = item_rng(options.seed, item, "noise")
+    scene = draw_scene(item_rng(options.seed, item, "room"), room)
+    babble_voices: set[str] = set()
+
+    def draw_noise(length: int) -> np.ndarray:
+        if noise_type == "babble":
+            noise, voices = recorded_babble(length, noise_rng, options.rate, babble_prompts,
+                                            split, utterance)
+            babble_voices.update(voices)
+            return noise
+        return make_noise(noise_type, length, noise_rng, options.rate, speech=utterance.audio,
+                          split=split)
+
+    rendered = render_scene(utterance.audio, scene, options.rate, target_snr, draw_noise)
+    paths = {"audio": f"audio/{item}.wav", "reference": f"reference/{item}.wav",
+             "noise": f"noise/{item}.wav"}
+    for column, signal in (("audio", rendered.mixture), ("reference", rendered.reference),
+                           ("noise", rendered.noise)):
+        write_wav(out / paths[column], signal, options.rate, FLOAT_SUBTYPE)
+    return {"id": item, **paths, "snr_db": f"{target_snr:.1f}", "noise_type": noise_type,
+            "split": split, "duration_s": _seconds(utterance.duration), **_describe(utterance),
+            "babble_voices": "+".join(sorted(babble_voices)), **scene_columns(rendered),
+            "_files": list(paths.values()), "_seconds": utterance.duration}
+
+
 def _package_version(package: str) -> str:
     if shutil.which("dpkg-query") is None:
         return ""
@@ -458,13 +495,17 @@ def make_recorded_corpus(
     noise_types: Sequence[str] = NOISE_TYPES,
     progress: Callable[[int, float], None] | None = None,
     root: str | Path | None = None,
+    room: RoomOptions | None = None,
 ) -> CorpusResult:
     """Make a recorded ``speech`` or ``noisy`` corpus of ``languages`` under ``out`` (options as
     :func:`hltk.synth.corpus.make_corpus`; ``root``: the Asterisk sounds folder). Raises
     ``ValueError`` for bad options and :class:`ToolMissingError` naming the Debian packages
-    when ffmpeg, a voice set, or (for music noise) fluidsynth is missing."""
+    when ffmpeg, a voice set, or (for music noise) fluidsynth is missing. ``room``: reverberant
+    noisy scenes, as :func:`hltk.synth.corpus.make_corpus`."""
     if kind not in KINDS:
         raise ValueError(f"recorded corpora are {' or '.join(KINDS)}, not {kind!r}")
+    if room is not None and kind != "noisy":
+        raise ValueError(f"--room reverberant applies to noisy corpora, not {kind}")
     unknown = [language for language in languages if language not in LANGUAGES]
     if unknown or not languages:
         raise ValueError(f"no recorded speech for {list(unknown)}; choose from "
@@ -493,6 +534,8 @@ def make_recorded_corpus(
         name = item_id(kind, index)
         if kind == "speech":
             return _speech_item(name, options, prompts, out)
+        if room is not None:
+            return _reverberant_item(name, options, prompts, babble_prompts, room, out)
         return _noisy_item(name, options, prompts, babble_prompts, out)
 
     count = n if n is not None else (None if hours is not None else DEFAULT_COUNTS[kind])
@@ -500,15 +543,18 @@ def make_recorded_corpus(
     listener_ids = [listener.id for listener in listeners]
     for row in rows:
         assign_listener(row, options.seed, listener_ids)
-    write_manifest(out / "manifest.csv", COLUMNS[kind], rows)
+    write_manifest(out / "manifest.csv", COLUMNS[kind] + (ROOM_COLUMNS if room is not None else ()),
+                   rows)
     used = sorted({prompt.voice.package for prompt in prompts})
-    record = {
+    record: dict[str, Any] = {
         "kind": kind, "source": "recorded", "items": len(rows), "hours": hours,
         "listeners_file": str(listeners_file) if listeners_file is not None else None,
         "options": {**asdict(options), "sample_rate": options.rate, **asdict(recorded)},
         "tools": {DECODER: tool_version(DECODER, "-version")},
         "packages": {package: _package_version(package) for package in used},
     }
+    if room is not None:
+        record["room"] = {"kind": "reverberant", **asdict(room)}
     write_json(out / "synth.json", record)
     return CorpusResult(
         manifest=out / "manifest.csv", items=len(rows),
