@@ -1,5 +1,7 @@
-"""The alpha grid (the paper's Figures 6 and 7): cnrhlc at alpha_NR, alpha_HLC in
-{0, 0.25, 0.5, 0.75, 1} for NH, N1, N3, N6, S2 on a few held-out items.
+"""The alpha grid (the paper's Figures 6 and 7), cut to two sweeps: alpha_NR in
+{0, 0.25, 0.5, 0.75, 1} at alpha_HLC in {0, 0.5, 1} for NH (PESQ / ESTOI / SI-SDR, and HASPI /
+HASQI), and alpha_HLC in {0, ..., 1} at alpha_NR = 1 for NH, N1, N3, N6, S2 (HASPI / HASQI), on
+a few held-out items.
 
     python recipes/cnrhlc/alpha_grid.py --out OUT [--checkpoint CKPT] [--items 2] [--seconds 2.5]
 
@@ -22,6 +24,8 @@ import common  # noqa: E402
 
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 GRID_PROFILES = ("NH", "N1", "N3", "N6", "S2")
+#: the alpha_HLC lines of the alpha_NR sweep
+NR_LINES = (0.0, 0.5, 1.0)
 FIGURES = Path(__file__).resolve().parents[2] / "docs" / "figures"
 
 
@@ -40,21 +44,25 @@ def main() -> None:
         items = common.load_items(args.items, args.seconds)
         systems = common.Systems(args.checkpoint)
         rows = []
-        for profile in GRID_PROFILES:
-            for nr in ALPHAS:
-                for hlc in ALPHAS:
-                    processor = systems.cnrhlc(nr, hlc)
-                    processed = [common.run(processor, i.noisy, profile) for i in items]
-                    ear = common.ear_metrics([i.clean for i in items], processed, profile)
-                    nh = [common.nh_metrics(i.clean, p) for i, p in zip(items, processed, strict=True)]
-                    row = {"profile": profile, "alpha_nr": nr, "alpha_hlc": hlc}
-                    for metric in ("haspi", "hasqi"):
-                        row[metric] = common.mean([e[metric] for e in ear])
-                    for metric in ("pesq", "estoi", "sisdr"):
-                        row[metric] = common.mean([n[metric] for n in nh])
-                    rows.append(row)
-                    print(row, file=sys.stderr)
-            common.write_rows(args.out / "grid.csv", rows)
+        # Figure 6: the NR metrics along alpha_NR (NH audiogram), lines of alpha_HLC;
+        # Figure 7: HASPI / HASQI along alpha_HLC at alpha_NR = 1, one line per profile.
+        cells = [("NH", nr, hlc) for hlc in NR_LINES for nr in ALPHAS]
+        cells += [(p, 1.0, hlc) for p in GRID_PROFILES for hlc in ALPHAS
+                  if (p, 1.0, hlc) not in cells]
+        for profile, nr, hlc in cells:
+            processor = systems.cnrhlc(nr, hlc)
+            processed = [common.run(processor, i.noisy, profile) for i in items]
+            row = {"profile": profile, "alpha_nr": nr, "alpha_hlc": hlc}
+            ear = common.ear_metrics([i.clean for i in items], processed, profile)
+            for metric in ("haspi", "hasqi"):
+                row[metric] = common.mean([e[metric] for e in ear])
+            if profile == "NH":
+                nh = [common.nh_metrics(i.clean, p) for i, p in zip(items, processed, strict=True)]
+                for metric in ("pesq", "estoi", "sisdr"):
+                    row[metric] = common.mean([n[metric] for n in nh])
+            rows.append(row)
+            print(row, file=sys.stderr)
+        common.write_rows(args.out / "grid.csv", rows)
     plot(common.read_rows(args.out / "grid.csv"), args.tag)
 
 
@@ -69,7 +77,7 @@ def plot(rows: list[dict[str, str]], tag: str) -> None:
     figure, axes = plt.subplots(1, 3, figsize=(11, 3.2))
     for axis, (metric, label) in zip(axes, (("pesq", "PESQ"), ("estoi", "ESTOI"),
                                             ("sisdr", "SI-SDR (dB)")), strict=True):
-        for hlc in ALPHAS:
+        for hlc in NR_LINES:
             line = sorted((value(r, "alpha_nr"), value(r, metric)) for r in rows
                           if r["profile"] == "NH" and value(r, "alpha_hlc") == hlc)
             axis.plot(*zip(*line, strict=True), marker="o", label=f"alpha_HLC={hlc:g}")

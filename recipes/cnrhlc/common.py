@@ -32,6 +32,7 @@ CORPORA = (
     ("recorded-en-babble", MAIN_DATA / "recorded-en-babble" / "manifest.csv", "test"),
     ("recorded-noisy", DATA / "recorded-noisy" / "manifest.csv", "test"),
     ("synth-noisy", DATA / "synth-noisy" / "manifest.csv", "test"),
+    ("recorded-reverb", DATA / "recorded-reverb" / "manifest.csv", "test"),
 )
 
 

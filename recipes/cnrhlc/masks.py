@@ -62,7 +62,7 @@ def main() -> None:
         axis.set_xlabel("s")
     figure.colorbar(image, ax=axes[1:, :].ravel().tolist(), shrink=0.6, label="gain (dB)")
     FIGURES.mkdir(parents=True, exist_ok=True)
-    figure.savefig(FIGURES / f"cnrhlc_masks{args.tag}.png", dpi=70)
+    figure.savefig(FIGURES / f"cnrhlc_masks{args.tag}.png", dpi=55)
 
 
 if __name__ == "__main__":

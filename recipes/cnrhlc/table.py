@@ -31,6 +31,9 @@ def main() -> None:
     parser.add_argument("--systems", default=",".join(common.TABLE_SYSTEMS))
     parser.add_argument("--nrmse-model", default="msbg")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tag", default="", help="appended to the cnrhlc systems' names")
+    parser.add_argument("--merge", type=Path, nargs="*", default=(),
+                        help="rows.csv of other runs to add to the table (same items)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     profiles = args.profiles.split(",")
@@ -45,14 +48,18 @@ def main() -> None:
             processed = [systems.process(system, item.noisy, profile) for item in items]
             ear = common.ear_metrics([i.clean for i in items], processed, profile)
             for item, output, scores in zip(items, processed, ear, strict=True):
-                row = {"system": system, "profile": profile, "corpus": item.corpus, "id": item.id,
+                name = system + args.tag if system.startswith("cnrhlc") else system
+                row = {"system": name, "profile": profile, "corpus": item.corpus, "id": item.id,
                        **scores, "nrmse": common.nrmse_value(nrmse, item.clean, output, profile)}
                 if profile == "NH":
                     row.update(common.nh_metrics(item.clean, output))
                 rows.append(row)
             print(f"{system} {profile} {time.perf_counter() - started:.0f} s", file=sys.stderr)
         common.write_rows(args.out / "rows.csv", rows)
-    summary = summarise(rows, systems_names, profiles)
+    for other in args.merge:
+        rows += [{k: v for k, v in r.items() if v != ""} for r in common.read_rows(other)]
+    names = list(dict.fromkeys(r["system"] for r in rows))
+    summary = summarise(rows, names, profiles)
     common.write_rows(args.out / "table.csv", summary)
     (args.out / "table.md").write_text(markdown(summary) + "\n")
     print(markdown(summary))
@@ -67,9 +74,9 @@ def summarise(rows: list[dict], systems: list[str], profiles: list[str]) -> list
         hi = [r for r in mine if r["profile"] in impaired]
         table.append({
             "system": system,
-            "PESQ": common.mean([float(r["pesq"]) for r in nh]),
-            "ESTOI": common.mean([float(r["estoi"]) for r in nh]),
-            "SI-SDR": common.mean([float(r["sisdr"]) for r in nh]),
+            "PESQ": common.mean([float(r.get("pesq", "nan")) for r in nh]),
+            "ESTOI": common.mean([float(r.get("estoi", "nan")) for r in nh]),
+            "SI-SDR": common.mean([float(r.get("sisdr", "nan")) for r in nh]),
             "HASPI": common.mean([float(r["haspi"]) for r in hi]),
             "HASQI": common.mean([float(r["hasqi"]) for r in hi]),
             "NRMSE": common.mean([float(r["nrmse"]) for r in hi]),
