@@ -30,7 +30,7 @@ from hltk.nn.bsrnn import (
     inference_parameter_count,
 )
 from hltk.nn.checkpoint import save_checkpoint
-from hltk.train.cnrhlc import CnrhlcTask, MsbgResponse, NoisySet, fft_resample
+from hltk.train.cnrhlc import CnrhlcTask, MsbgResponse, NoisySet, auditory_model, fft_resample
 from tests.helpers import batch_of, speech
 
 
@@ -187,3 +187,43 @@ def test_msbg_response_is_lower_for_the_impaired_ear() -> None:
     # a sloping loss removes much more above 2 kHz (channels 20-30) than below 300 Hz (0-5)
     assert float(lost[20:].mean()) > 1.0
     assert float(lost[20:].mean()) > 3 * float(lost[:5].mean())
+
+
+def test_drnl_training_loss_gives_gradients_and_hlc_sees_the_audiogram() -> None:
+    torch.manual_seed(0)
+    clean = speech("s04", seconds=0.5, rate=16000)[None].repeat(2, 1)
+    noisy = clean + 0.01 * torch.randn_like(clean)
+    pairs = NoisySet(noisy, clean, torch.full((2,), clean.shape[-1]))
+    task = CnrhlcTask(pairs, None, QUICK_CONFIG, auditory_model("drnl"), "drnl",
+                      segment_seconds=0.5)
+    model = BandSplitRnn(QUICK_CONFIG).train()  # untrained: both masks pass the input
+    batch = task.train_batch(np.random.default_rng(0), 2, torch.device("cpu"))
+    normal = torch.zeros(2, 8)
+    impaired = torch.tensor([[0.0] * 8, [20.0, 30.0, 40.0, 50.0, 60.0, 65.0, 70.0, 70.0]])
+    _, parts_normal = task.loss(model, (batch[0], batch[1], normal))
+    loss, parts = task.loss(model, (batch[0], batch[1], impaired))
+    loss.backward()
+    assert parts["hlc"] > parts_normal["hlc"]  # the impaired ear hears the output less well
+    gradient = model.hlc_head.outputs[0].weight.grad
+    assert gradient is not None and torch.isfinite(gradient).all() and float(gradient.abs().sum()) > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["msbg", "drnl"])
+def test_train_cnrhlc_quick_through_the_cli_and_resume(tmp_path: Path, target: str) -> None:
+    from typer.testing import CliRunner
+
+    from hltk_cli.app import app
+
+    corpus = tmp_path / "noisy"
+    result = CliRunner().invoke(app, ["synth", "noisy", "-o", str(corpus), "--n", "12", "-q"])
+    assert result.exit_code == 0, result.output
+    checkpoint = tmp_path / "c.pt"
+    arguments = ["train", "cnrhlc", "--data", str(corpus / "manifest.csv"), "-o", str(checkpoint),
+                 "--auditory-model", target, "--quick", "--threads", "1", "-q"]
+    result = CliRunner().invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    processor = CnrhlcProcessor(checkpoint=checkpoint)
+    assert processor.config["auditory_model"] == target
+    again = CliRunner().invoke(app, arguments)  # finished: resumes and does nothing more
+    assert again.exit_code == 0, again.output
