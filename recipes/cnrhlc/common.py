@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,9 @@ from hltk.metrics.engine_clarity import MetricError, ScoringSettings, metric_ear
 
 RATE = 16000
 PROFILES = ("NH", "N1", "N2", "N3", "N4", "N5", "N6", "N7", "S1", "S2", "S3")
-DATA = Path("/work/out/cnrhlc/data")
-MAIN_DATA = Path("/work/main/data")
+#: where data.sh put the corpora ($DATA) and where the shared held-out corpora are ($MAIN_DATA)
+DATA = Path(os.environ.get("DATA", "/work/out/cnrhlc/data"))
+MAIN_DATA = Path(os.environ.get("MAIN_DATA", "/work/main/data"))
 #: held-out corpora: (name, manifest, split)
 CORPORA = (
     ("recorded-en-babble", MAIN_DATA / "recorded-en-babble" / "manifest.csv", "test"),
