@@ -114,13 +114,15 @@ def _lagged(signal: torch.Tensor) -> tuple[torch.Tensor, int]:
     return F.pad(lagged, (0, needed - lagged.shape[1])), frames_count
 
 
-def _finite_gradient(gradient: torch.Tensor) -> torch.Tensor:
+def _finite_gradient(gradient: torch.Tensor | None) -> torch.Tensor | None:
     """Zero the non-finite entries of the gradient reaching a frame's power.
 
     ``sqrt(smeared / power)`` has a derivative of ``-smeared / power ** 2`` that overflows
     (then meets a zero: NaN) in frames of tiny but non-zero power (the FIRs' pre-ringing in
     the padding, in float32). Those frames carry no signal, so their gradient is set to 0.
     """
+    if gradient is None:  # no gradient reaches the power (e.g. inside torch.autograd.gradcheck)
+        return None
     return torch.nan_to_num(gradient, nan=0.0, posinf=0.0, neginf=0.0)
 
 
