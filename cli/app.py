@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from hltk import __version__
+from hltk_cli import train_cnrhlc as _train_cnrhlc  # noqa: F401  (registers its command)
 from hltk_cli import train_neuroamp as _train_neuroamp  # noqa: F401  (registers its commands)
 from hltk_cli import train_remix_gains as _train_remix_gains  # noqa: F401  (registers its command)
 from hltk_cli.amplify import amplify, gain_plot_command

@@ -62,6 +62,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "hltk.denoise.two_stage",
     "hltk.amplify.neuroamp",
     "hltk.denoise.neuroamp_denoise",
+    "hltk.denoise.cnrhlc",
     "hltk.remix.separators",
     "hltk.remix.leaky_oracle",
 )

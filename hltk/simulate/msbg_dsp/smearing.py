@@ -114,6 +114,18 @@ def _lagged(signal: torch.Tensor) -> tuple[torch.Tensor, int]:
     return F.pad(lagged, (0, needed - lagged.shape[1])), frames_count
 
 
+def _finite_gradient(gradient: torch.Tensor | None) -> torch.Tensor | None:
+    """Zero the non-finite entries of the gradient reaching a frame's power.
+
+    ``sqrt(smeared / power)`` has a derivative of ``-smeared / power ** 2`` that overflows
+    (then meets a zero: NaN) in frames of tiny but non-zero power (the FIRs' pre-ringing in
+    the padding, in float32). Those frames carry no signal, so their gradient is set to 0.
+    """
+    if gradient is None:  # no gradient reaches the power (e.g. inside torch.autograd.gradcheck)
+        return None
+    return torch.nan_to_num(gradient, nan=0.0, posinf=0.0, neginf=0.0)
+
+
 def spectral_smear(signal: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     """Smear the spectrum of ``signal`` as pyclarity's ``smear3``.
 
@@ -137,6 +149,8 @@ def spectral_smear(signal: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
     spectrum = torch.view_as_real(complex_spectrum)
     # |X|^2 without a square root  [N, K, 256]
     power = complex_spectrum.real.square().addcmul_(complex_spectrum.imag, complex_spectrum.imag)
+    if power.requires_grad:  # the forward is unchanged; see _finite_gradient
+        power.register_hook(_finite_gradient)
     matrix = matrix.to(power.dtype)
     if matrix.dim() == 2:
         smeared = power @ matrix.T
