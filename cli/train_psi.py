@@ -45,14 +45,14 @@ def psi_msbg(
         "same-audiogram pairs stay whole; default all).")] = None,
     individual: Annotated[str | None, typer.Option(
         "--individual", help="The one individual of a --condition none model.")] = None,
-    channels: Annotated[int, typer.Option("--channels", min=4, help="Network width.")] = 48,
+    channels: Annotated[int, typer.Option("--channels", min=4, help="Network width.")] = 32,
     audiogram_penalty: Annotated[float, typer.Option(
         "--audiogram-penalty", min=0.0, help="Weight of the early psi/audiogram distance "
         "penalty (the paper's L_ABR; 0: off).")] = 0.0,
     audiogram_penalty_steps: Annotated[int, typer.Option(
         "--audiogram-penalty-steps", min=0, help="Steps the penalty applies for.")] = 0,
-    steps: StepsOpt = 3000,
-    batch_size: BatchOpt = 32,
+    steps: StepsOpt = 1200,
+    batch_size: BatchOpt = 24,
     lr: LrOpt = 2e-3,
     cache_dir: CacheOpt = None,
     seed: c.SeedOpt = 0,
@@ -66,7 +66,7 @@ def psi_msbg(
     (run the same command again)."""
     quiet = c.is_quiet(quiet)
     settings = TrainSettings(steps=steps, batch_size=batch_size, learning_rate=lr, seed=seed,
-                             threads=threads, valid_every=250, checkpoint_every=250)
+                             threads=threads, valid_every=100, checkpoint_every=100, warmup_steps=50)
     with training(settings, quiet) as (data_update, report), c.exit_codes(usage=(ValueError,)):
         result = train_psi_msbg(
             data, listeners, out, n_psi=n_psi, condition=condition, individuals=individuals,

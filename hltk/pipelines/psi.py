@@ -57,7 +57,7 @@ def train_psi_msbg(
     condition: str = "psi",
     individuals: int | None = None,
     individual: str | None = None,
-    channels: int = 48,
+    channels: int = 32,
     audiogram_penalty: float = 0.0,
     audiogram_penalty_steps: int = 0,
     settings: TrainSettings,

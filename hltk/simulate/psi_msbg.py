@@ -123,7 +123,7 @@ class PsiMsbgConfig:
     condition: str = "psi"
     n_psi: int = 6
     individuals: tuple[str, ...] = field(default_factory=tuple)
-    channels: int = 48
+    channels: int = 32
     encoder_layers: int = 3
     combine_layers: int = 4
     n_mels: int = N_MELS

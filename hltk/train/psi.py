@@ -55,6 +55,8 @@ DEAD_RANGE = (1500.0, 12000.0)
 LEVEL_RANGE = (60.0, 80.0)
 KL_WEIGHT = 1e-3
 SPLITS = ("train", "fit", "test")
+#: training crops, frames of 10 ms
+TRAIN_FRAMES = 80
 
 
 @dataclass(frozen=True)
@@ -282,7 +284,7 @@ class PsiTask:
     model_kind = "psi-msbg"
 
     def __init__(self, data: PopulationData, individuals: Sequence[str], *, condition: str = "psi",
-                 n_psi: int = 6, channels: int = 48, audiogram_penalty: float = 0.0,
+                 n_psi: int = 6, channels: int = 32, audiogram_penalty: float = 0.0,
                  audiogram_penalty_steps: int = 0, data_path: str | None = None) -> None:
         self.data = data
         self.ids = list(individuals)
@@ -321,10 +323,18 @@ class PsiTask:
 
     def train_batch(self, rng: np.random.Generator, batch_size: int, device: torch.device
                     ) -> dict[str, torch.Tensor]:
+        """Random (individual, segment) pairs, one random crop of :data:`TRAIN_FRAMES` frames
+        for the batch (the network is convolutional, its receptive field 23 frames)."""
         which = rng.integers(0, len(self.rows), batch_size)
         segments = np.asarray(self.train_segments)[rng.integers(0, len(self.train_segments),
                                                                 batch_size)]
-        return self._batch(which, segments, device)
+        batch = self._batch(which, segments, device)
+        frames = batch["inputs"].shape[-1]
+        if frames > TRAIN_FRAMES:
+            start = int(rng.integers(0, frames - TRAIN_FRAMES + 1))
+            for key in ("inputs", "targets"):
+                batch[key] = batch[key][..., start : start + TRAIN_FRAMES]
+        return batch
 
     def valid_batches(self, device: torch.device) -> list[dict[str, torch.Tensor]]:
         rng = np.random.default_rng(1234)
