@@ -317,7 +317,8 @@ def plot_surfaces(path: Path, data: PopulationData, model: PsiMsbgNet, runs: lis
 
 def summarise(results: dict[str, Any]) -> None:
     if "table" in results:
-        print("\n| split | group | n | psi3 loss / FVE | psi6 loss / FVE | twin loss / FVE | specific loss / FVE |")
+        print("\n| split | group | n | psi3 loss / FVE | psi6 loss / FVE | twin loss / FVE "
+              "| specific loss / FVE |")
         print("|---|---|---|---|---|---|---|")
         for split in ("in-sample", "unseen"):
             for group in ("near-normal", "impaired"):
@@ -335,7 +336,8 @@ def summarise(results: dict[str, Any]) -> None:
                     cells.append("-")
                 print(f"| {split} | {group} | {len(rows)} | " + " | ".join(cells) + " |")
     if "pairs" in results:
-        print("\n| pair | group | true a-b dB | twin a-b dB | psi3 a-b dB | psi6 a-b dB | psi6 own vs swapped (a; b) |")
+        print("\n| pair | group | true a-b dB | twin a-b dB | psi3 a-b dB | psi6 a-b dB "
+              "| psi6 own vs swapped (a; b) |")
         print("|---|---|---|---|---|---|---|")
         for p in results["pairs"]:
             own = p["psi6_own_vs_swapped"]
