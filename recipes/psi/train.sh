@@ -8,9 +8,9 @@ set -euo pipefail
 DATA=${DATA:-/work/main/data/recorded/audio}
 LISTENERS=${LISTENERS:-/work/main/data/listeners/listeners.json}
 OUT=${OUT:-/work/out/psi}
-STEPS=${STEPS:-1200}
-SMALL_STEPS=${SMALL_STEPS:-800}
-SPECIFIC_STEPS=${SPECIFIC_STEPS:-300}
+STEPS=${STEPS:-3000}
+SMALL_STEPS=${SMALL_STEPS:-3000}
+SPECIFIC_STEPS=${SPECIFIC_STEPS:-800}
 HLTK=${HLTK:-.venv/bin/hltk}
 common=(--data "$DATA" --listeners "$LISTENERS" --cache-dir "$OUT/cache" --threads 1 -q)
 
