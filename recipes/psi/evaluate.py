@@ -73,23 +73,35 @@ def main() -> None:
     reference = data.responses[train_rows].float().mean(0)
     groups = {row: data.individuals[row].group for row in range(len(data.individuals))}
 
+    args.figures.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:
+        args.out.write_text(json.dumps(results, indent=1) + "\n")
+
     # ---- fitted psi of unseen listeners (reference optimum on the fit segments) ------------
     fitted: dict[str, dict[int, list[float]]] = {}
     optimum: dict[str, dict[int, float]] = {}
+    lookup = {ind.id: row for row, ind in enumerate(data.individuals)}
     for name in ("psi3", "psi6", "psi6_10"):
         path = args.runs / f"{name}.pt"
         if not path.is_file():
             continue
         model = models.get(name) or load_model(path)
         models[name] = model
+        if name in results.get("reference_optimum", {}):
+            stored = results["reference_optimum"][name]
+            fitted[name] = {lookup[k]: v[0] for k, v in stored.items()}
+            optimum[name] = {lookup[k]: v[1] for k, v in stored.items()}
+            continue
         fitted[name], optimum[name] = {}, {}
         for row in unseen_rows + train_rows[:4]:
             objective = psi_objective(model, data.inputs[fit_segments],
                                       data.responses[row, fit_segments])
             psi, loss = reference_optimum(objective, model.config.n_psi)
             fitted[name][row], optimum[name][row] = psi, loss
-    results["unseen_fitted_psi"] = {n: {data.individuals[r].id: v for r, v in f.items()}
-                                    for n, f in fitted.items()}
+    results["reference_optimum"] = {
+        n: {data.individuals[r].id: [f[r], optimum[n][r]] for r in f} for n, f in fitted.items()}
+    save()
 
     if "table" in parts:
         table: list[dict[str, Any]] = []
@@ -108,6 +120,7 @@ def main() -> None:
                 entry["specific"] = scores(specific[ind.id], data, row, test_segments, reference)
             table.append(entry)
         results["table"] = table
+        save()
 
     if "pairs" in parts and "psi6" in models:
         pairs = []
@@ -137,6 +150,7 @@ def main() -> None:
                     figure_pair = (a, b, true_a, true_b, twin_a, pa, pb)
             pairs.append(entry)
         results["pairs"] = pairs
+        save()
         plot_pair(args.figures / "psi_same_audiogram.png", data, figure_pair)
 
     if "bo" in parts:
@@ -171,6 +185,7 @@ def main() -> None:
                                   result.iterations_to_target, round(result.seconds, 1),
                                   flush=True)
         results["bo"] = runs
+        save()
         plot_bo(args.figures / "psi_bo_iterations.png", runs, args.max_iter)
 
     if "surfaces" in parts and "psi3" in models and results.get("bo"):
