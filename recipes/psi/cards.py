@@ -63,7 +63,9 @@ def main() -> None:
                   f"listeners.json -o psi{n_psi}.pt --n-psi {n_psi} --steps 3000 --threads 1`)",
                   "", "## Held-out figures (32 test segments; recipes/psi/evaluate.py)", "",
                   "Loss: mean squared dB error; FVE: fraction of the individual variance "
-                  "explained (1 - SSE / deviation of the response from the population mean).",
+                  "explained (1 - SSE / deviation of the response from the population mean). "
+                  "In-sample: the learned psi; unseen: psi fitted on the 16 fit segments "
+                  "(reference optimum); twin: the audiogram-conditioned network.",
                   "", "| listeners | group | loss | FVE | twin loss | twin FVE |",
                   "|---|---|---|---|---|---|"]
         for split in ("in-sample", "unseen"):

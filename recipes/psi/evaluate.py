@@ -124,6 +124,7 @@ def main() -> None:
 
     if "pairs" in parts and "psi6" in models:
         pairs = []
+        best_difference = -1.0
         for first in range(0, len(unseen_rows), 2):
             a, b = unseen_rows[first], unseen_rows[first + 1]
             true_a = data.responses[a, test_segments].float()
@@ -146,8 +147,9 @@ def main() -> None:
                 entry[f"{name}_own_vs_swapped"] = [
                     [float(response_loss(pa, true_a)), float(response_loss(pb, true_a))],
                     [float(response_loss(pb, true_b)), float(response_loss(pa, true_b))]]
-                if name == "psi6":
-                    figure_pair = (a, b, true_a, true_b, twin_a, pa, pb)
+                if name == "psi6" and entry["true_difference_db"] > best_difference:
+                    best_difference = entry["true_difference_db"]
+                    figure_pair = (a, b, true_a, true_b, twin_a, twin_b, pa, pb)
             pairs.append(entry)
         results["pairs"] = pairs
         save()
@@ -218,18 +220,16 @@ def plot_pair(path: Path, data: PopulationData, pair: tuple[Any, ...]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    a, b, true_a, true_b, twin, psi_a, psi_b = pair
-    panels = [(true_a, f"{data.individuals[a].id}: MSBG response"),
-              (true_b, f"{data.individuals[b].id}: MSBG response"),
-              (twin, "audiogram twin (both)"),
-              (psi_a, f"{data.individuals[a].id}: fitted psi (6)"),
-              (psi_b, f"{data.individuals[b].id}: fitted psi (6)"),
-              (true_a - true_b, "true a - b (dB)")]
-    figure, axes = plt.subplots(2, 3, figsize=(10, 4.6), sharex=True, sharey=True)
-    for axis, (values, title) in zip(axes.flat, panels, strict=True):
-        image = values[0].numpy()
-        diff = "a - b" in title
-        shown = axis.imshow(image, origin="lower", aspect="auto", cmap="RdBu_r" if diff else "magma",
+    a, b, true_a, true_b, twin_a, twin_b, psi_a, psi_b = pair
+    id_a, id_b = data.individuals[a].id, data.individuals[b].id
+    panels = [(true_a, f"{id_a}: MSBG response", False), (true_b, f"{id_b}: MSBG response", False),
+              (true_a - true_b, "MSBG: a - b", True), (twin_a, "audiogram twin (a and b)", False),
+              (psi_a, f"{id_a}: fitted psi (6)", False), (psi_b, f"{id_b}: fitted psi (6)", False),
+              (psi_a - psi_b, "fitted psi: a - b", True), (twin_a - twin_b, "twin: a - b", True)]
+    figure, axes = plt.subplots(2, 4, figsize=(12, 4.6), sharex=True, sharey=True)
+    for axis, (values, title, diff) in zip(axes.flat, panels, strict=True):
+        shown = axis.imshow(values[0].numpy(), origin="lower", aspect="auto",
+                            cmap="RdBu_r" if diff else "magma",
                             vmin=-20 if diff else 10, vmax=20 if diff else 80)
         axis.set_title(title, fontsize=9)
         figure.colorbar(shown, ax=axis, fraction=0.05)
