@@ -37,7 +37,7 @@ def _band_energy_db(audio: torch.Tensor, low: float, high: float) -> float:
 
 @pytest.mark.parametrize("compiled", [None, False])
 def test_suprathreshold_default_is_msbg(compiled: bool | None) -> None:
-    audio = _noise(2)
+    audio = _noise(2, seconds=0.1)
     listeners = ListenerBatch((standard_listener("NH"), standard_listener("N3")), ("left",))
     msbg = TorchMsbg(compiled=compiled)
     plain = msbg(audio, listeners)

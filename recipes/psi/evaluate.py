@@ -25,6 +25,10 @@ from hltk.simulate.psi_msbg import PsiMsbgNet, audiogram_condition, load_model
 from hltk.train.psi import PopulationData, fraction_explained, predict, response_loss
 from hltk.train.psi_fit import fit_psi, psi_objective, reference_optimum
 
+#: the 10 vs 40 comparison: checkpoints under --runs (psi6_long: 40 individuals trained 4x the
+#: steps, the 10-individual model's exposure per individual)
+SIZE_MODELS = {"psi6_10": "10", "psi6": "40", "psi6_long": "40 (4x steps)"}
+
 
 def population(runs: Path) -> PopulationData:
     caches = sorted((runs / "cache").glob("population-*.pt"), key=lambda p: p.stat().st_size)
@@ -82,7 +86,7 @@ def main() -> None:
     fitted: dict[str, dict[int, list[float]]] = {}
     optimum: dict[str, dict[int, float]] = {}
     lookup = {ind.id: row for row, ind in enumerate(data.individuals)}
-    for name in ("psi3", "psi6", "psi6_10"):
+    for name in ("psi3", "psi6", *SIZE_MODELS):
         path = args.runs / f"{name}.pt"
         if not path.is_file():
             continue
@@ -198,7 +202,7 @@ def main() -> None:
         sizes = []
         for row in unseen_rows:
             entry = {"id": data.individuals[row].id, "group": groups[row]}
-            for name in ("psi6_10", "psi6"):
+            for name in [n for n in SIZE_MODELS if n in models]:
                 entry[name] = scores(models[name], data, row, test_segments, reference,
                                      fitted[name][row])
             sizes.append(entry)
@@ -381,7 +385,9 @@ def summarise(results: dict[str, Any]) -> None:
     if "sizes" in results:
         print("\n| training individuals | unseen test loss | unseen FVE |")
         print("|---|---|---|")
-        for name, label in (("psi6_10", "10"), ("psi6", "40")):
+        for name, label in SIZE_MODELS.items():
+            if name not in results["sizes"][0]:
+                continue
             print(f"| {label} | {mean(results['sizes'], name, 'loss'):.2f} | "
                   f"{mean(results['sizes'], name, 'fve'):.2f} |")
 

@@ -25,3 +25,7 @@ done
 # the shipped checkpoints: weights and record only (no optimizer state)
 cp "$OUT/psi3.pt" hltk/checkpoints/psi_msbg_3.pt
 cp "$OUT/psi6.pt" hltk/checkpoints/psi_msbg_6.pt
+# 10 vs 40 at equal exposure per individual: 40 individuals, 4x the steps (not shipped)
+if [[ ${LONG:-0} == 1 ]]; then
+  "$HLTK" train psi-msbg "${common[@]}" -o "$OUT/psi6_long.pt" --n-psi 6 --steps $((4 * STEPS))
+fi
