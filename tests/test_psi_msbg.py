@@ -205,3 +205,26 @@ def test_fit_listener_and_simulate_commands(tmp_path: Path) -> None:
         backend.model.decoder[1].bias.zero_()
     same = backend(audio, renamed)
     assert torch.allclose(logmel(same[0]), logmel(audio[0]), atol=1e-2)
+
+
+@pytest.mark.slow
+def test_train_psi_msbg_quick_and_resume(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for index in range(16):
+        sf.write(audio / f"s{index:02d}.wav", (0.05 * rng.standard_normal(26000)).astype(np.float32),
+                 16000)
+    listeners = _listeners_json(tmp_path / "listeners.json")
+    out = tmp_path / "psi.pt"
+    arguments = ["train", "psi-msbg", "--data", str(audio), "--listeners", str(listeners), "-o",
+                 str(out), "--n-psi", "3", "--quick", "--threads", "1", "-q"]
+    result = CliRunner().invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    from hltk.simulate.psi_msbg import load_model
+
+    model = load_model(out)
+    assert model.config.n_psi == 3 and len(model.config.individuals) == 4
+    again = CliRunner().invoke(app, arguments)  # finished: resumes at the end, trains nothing
+    assert again.exit_code == 0 and torch.equal(load_model(out).conditioning.mean,  # type: ignore[union-attr]
+                                                model.conditioning.mean)  # type: ignore[union-attr]
