@@ -180,7 +180,7 @@ def test_fit_listener_and_simulate_commands(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["fit-listener", str(tmp_path / "pairs.csv"), "-o",
                                       str(profile), "--checkpoint", str(checkpoint),
                                       "--init-points", "4", "--max-iter", "6", "--target", "none",
-                                      "--output-format", "json"])
+                                      "--format", "json"])
     assert result.exit_code == 0, result.output
     entry = json.loads(profile.read_text())["newcomer"]
     assert len(entry["psi"]) == 2 and len(entry["psi_fit"]["losses"]) == 6
