@@ -10,6 +10,7 @@ import typer
 from hltk import __version__
 from hltk_cli import train_cnrhlc as _train_cnrhlc  # noqa: F401  (registers its command)
 from hltk_cli import train_neuroamp as _train_neuroamp  # noqa: F401  (registers its commands)
+from hltk_cli import train_psi as _train_psi  # noqa: F401  (registers its commands)
 from hltk_cli import train_remix_gains as _train_remix_gains  # noqa: F401  (registers its command)
 from hltk_cli.amplify import amplify, gain_plot_command
 from hltk_cli.backends import backends
@@ -17,6 +18,7 @@ from hltk_cli.benchmark import benchmark
 from hltk_cli.common import GLOBAL_OPTIONS
 from hltk_cli.denoise_amplify import denoise_amplify
 from hltk_cli.evaluate import compare, evaluate
+from hltk_cli.fit_listener import fit_listener
 from hltk_cli.manifest import manifest_app
 from hltk_cli.merge import merge
 from hltk_cli.package import package
@@ -73,6 +75,7 @@ app.command("remix")(remix)
 app.command("backends")(backends)
 app.command("package")(package)
 app.command("predict")(predict)
+app.command("fit-listener")(fit_listener)
 app.add_typer(manifest_app, name="manifest")
 app.add_typer(train_app, name="train")
 

@@ -56,6 +56,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "hltk.simulate.msbg",
     "hltk.simulate.torch_msbg",
     "hltk.simulate.neuro_msbg",
+    "hltk.simulate.psi_msbg",
     "hltk.amplify.nalr",
     "hltk.amplify.compressor",
     "hltk.amplify.wdrc",

@@ -309,6 +309,56 @@ def build_filterbank(name: str, block: int = 64) -> Filterbank:
 _DELAYS: dict[tuple[Any, ...], int] = {}
 
 
+@dataclass(frozen=True)
+class Suprathreshold:
+    """Per-listener MSBG parameters an audiogram does not show (library only; the ``listeners``
+    psi-msbg population of :mod:`hltk.train.psi` draws them). Every field's ``None`` keeps
+    MSBG's own rule, so ``Suprathreshold()`` changes nothing.
+
+    - ``smear_scale``: the spectral smearing broadening factors (lower, upper) of the severity
+      class (``SMEAR_BROADENING``; ``(1, 1)`` for NOTHING, which MSBG does not smear) times
+      this factor: wider (> 1) or narrower auditory filters than the audiogram implies.
+    - ``recruitment_scale``: each channel's expansion ratio ``r`` becomes
+      ``1 + recruitment_scale * (r - 1)``: steeper (> 1) or shallower loudness growth than
+      ``catch_up / (catch_up - HL)``.
+    - ``dead_above_hz``: a high-frequency dead region: every gammatone channel centred at or
+      above it is silenced (MSBG has no off-frequency listening, so the place simply gives no
+      output; the audiogram, measured with the normal chain, need not show it).
+
+    The delay removed is that of the audiogram's own chain (:meth:`TorchMsbg.delays`): these
+    changes act on magnitudes (the smearing keeps each frame's phase).
+    """
+
+    smear_scale: float | None = None
+    recruitment_scale: float | None = None
+    dead_above_hz: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("smear_scale", "recruitment_scale", "dead_above_hz"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number, got {value}")
+
+    def broadening(self, severity_class: str) -> tuple[float, float] | None:
+        """The smearing broadening (lower, upper) for ``severity_class``; None: no smearing."""
+        base = SMEAR_BROADENING[severity_class]
+        if self.smear_scale is None:
+            return base
+        lower, upper = base if base is not None else (1.0, 1.0)
+        return (lower * self.smear_scale, upper * self.smear_scale)
+
+    def ratios(self, ratios: np.ndarray) -> np.ndarray:
+        if self.recruitment_scale is None:
+            return ratios
+        return 1.0 + self.recruitment_scale * (ratios - 1.0)
+
+    def channel_mask(self, centre_frequencies: np.ndarray) -> np.ndarray:
+        """``[C]`` True for the channels that respond."""
+        if self.dead_above_hz is None:
+            return np.ones(len(centre_frequencies), dtype=bool)
+        return centre_frequencies < self.dead_above_hz
+
+
 class TorchMsbg:
     """Batched, differentiable MSBG (the ``torch-msbg`` simulate backend).
 
@@ -366,12 +416,19 @@ class TorchMsbg:
             self._on_device[key] = build_filterbank(name, self.block).to(device, dtype)
         return self._on_device[key]
 
-    def _smearing_matrix(self, severity_class: str, device: torch.device, dtype: torch.dtype
+    def _smearing_matrix(self, severity_class: str, device: torch.device, dtype: torch.dtype,
+                         broadening: tuple[float, float] | None | str = "class"
                          ) -> torch.Tensor | None:
-        broadening = SMEAR_BROADENING[severity_class]
+        """The smearing matrix of ``severity_class`` (``broadening="class"``) or of the given
+        broadening (lower, upper) factors (a :class:`Suprathreshold` override)."""
+        if broadening == "class":
+            broadening = SMEAR_BROADENING[severity_class]
+            key: tuple[Any, ...] = (severity_class, str(device), dtype)
+        else:
+            key = (broadening, str(device), dtype)
         if broadening is None:
             return None
-        key = (severity_class, str(device), dtype)
+        assert not isinstance(broadening, str)
         if key not in self._smearing:
             matrix = cached_smearing_matrix(*broadening)
             self._smearing[key] = torch.as_tensor(matrix, dtype=dtype, device=device)
@@ -411,8 +468,13 @@ class TorchMsbg:
         ratios: torch.Tensor,
         spl_equiv: torch.Tensor,
         dtype: torch.dtype,
+        broadening: tuple[float, float] | None | str = "class",
+        responding: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Outer ear -> cochlea -> back -> low-pass for signals of one severity class.
+
+        ``broadening`` and ``responding [N, C]`` (bool, False: a dead channel) carry the
+        :class:`Suprathreshold` overrides; their defaults are MSBG's own chain.
 
         The FIR stages run in float64 (the backward outer/middle-ear filter has ~34 dB of
         gain, which lifts float32 FFT rounding to ~1e-5 of the peak); smearing, gammatone
@@ -426,7 +488,7 @@ class TorchMsbg:
         bank = self._filterbank(severity_class, device, dtype)
         cochlea_in = fir_filter(signal.to(wide), self._fir("forward", device, wide)).to(dtype)
         compiled = self._compiled(cochlea_in)
-        matrix = self._smearing_matrix(severity_class, device, dtype)
+        matrix = self._smearing_matrix(severity_class, device, dtype, broadening)
         if matrix is not None:
             smear = spectral_smear_compiled if compiled else spectral_smear
             cochlea_in = smear(cochlea_in, matrix)
@@ -443,6 +505,12 @@ class TorchMsbg:
         first = 0
         for bands in groups:
             last = first + bands.shape[0]
+            if responding is not None:  # dead channels: no output, before the envelope
+                alive = responding[:, first:last].T.to(bands.device)  # [C_g, N]
+                if compiled:
+                    bands[~alive] = 0
+                else:
+                    bands = bands * alive[:, :, None].to(bands.dtype)
             group_ratios = ratios[:, first:last].T  # [C_g, N]
             recruited = bool((group_ratios != 1).any())
             # else: every gain is exactly (env / max) ** 0 = 1 (normal hearing)
@@ -485,15 +553,24 @@ class TorchMsbg:
         starts: torch.Tensor,
         length: int,
         dtype: torch.dtype,
+        profiles: list[Suprathreshold | None] | None = None,
     ) -> torch.Tensor:
         """Run the chain on ``signal [N, T]`` grouped by severity, chunked, and return
-        ``output[n, starts[n] : starts[n] + length]`` for each signal, ``[N, length]``."""
+        ``output[n, starts[n] : starts[n] + length]`` for each signal, ``[N, length]``.
+        ``profiles``: a :class:`Suprathreshold` (or None) per signal; signals are then also
+        grouped by their smearing broadening."""
         classes = [severity(a) for a in audiograms]
         starts = starts.to(signal.device)
         pieces: list[torch.Tensor] = []
         order: list[int] = []
-        for severity_class in sorted(set(classes)):
-            members = [i for i, c in enumerate(classes) if c == severity_class]
+        groups: list[tuple[str, Any]] = [(c, "class") for c in sorted(set(classes))]
+        keys: list[tuple[str, Any]] = [(c, "class") for c in classes]
+        if profiles is not None:
+            keys = [(c, p.broadening(c) if p is not None else "class")
+                    for c, p in zip(classes, profiles, strict=True)]
+            groups = sorted(set(keys), key=str)
+        for severity_class, broadening in groups:
+            members = [i for i, k in enumerate(keys) if k == (severity_class, broadening)]
             bank = self._filterbank(severity_class, signal.device, dtype)
             channels = len(bank.delays)
             chunk = max(1, self.max_elements // (channels * signal.shape[-1]))
@@ -502,14 +579,20 @@ class TorchMsbg:
             chunk = -(-len(members) // -(-len(members) // chunk))
             for first in range(0, len(members), chunk):
                 indices = members[first : first + chunk]
-                ratios = torch.as_tensor(
-                    np.stack([expansion_ratios(bank.centre_frequencies, audiograms[i])
-                              for i in indices]),
-                    dtype=dtype, device=signal.device,
-                )
+                ratios_rows = [expansion_ratios(bank.centre_frequencies, audiograms[i])
+                               for i in indices]
+                responding = None
+                if profiles is not None:
+                    chosen = [profiles[i] or Suprathreshold() for i in indices]
+                    ratios_rows = [p.ratios(r) for p, r in zip(chosen, ratios_rows, strict=True)]
+                    masks = np.stack([p.channel_mask(bank.centre_frequencies) for p in chosen])
+                    if not masks.all():
+                        responding = torch.as_tensor(masks)
+                ratios = torch.as_tensor(np.stack(ratios_rows), dtype=dtype, device=signal.device)
                 index = torch.as_tensor(indices, device=signal.device)
                 output = self._chain(
-                    signal[index], severity_class, ratios, spl_equiv[index], dtype
+                    signal[index], severity_class, ratios, spl_equiv[index], dtype,
+                    broadening, responding,
                 )
                 output = torch.nn.functional.pad(output, (0, max(0, int(starts.max()) + length
                                                                   - output.shape[-1])))
@@ -563,10 +646,18 @@ class TorchMsbg:
         lengths: torch.Tensor | None = None,
         level_db_spl: torch.Tensor | None = None,
         seeds: list[int] | None = None,
+        suprathreshold: list[Suprathreshold | None] | None = None,
     ) -> torch.Tensor:
         """Simulate hearing loss: ``audio [B, C, T]`` (channel ``c`` is ear
-        ``listeners.ears[c]``) -> ``[B, C, T]``, time-aligned with the input."""
+        ``listeners.ears[c]``) -> ``[B, C, T]``, time-aligned with the input.
+
+        ``suprathreshold`` (library only, not part of the Processor contract): one
+        :class:`Suprathreshold` or None per item (both ears), the listener's parameters
+        beyond the audiogram; None (default) is MSBG's chain, output unchanged."""
         del seeds  # MSBG is deterministic
+        if suprathreshold is not None and len(suprathreshold) != audio.shape[0]:
+            raise ValueError(f"{len(suprathreshold)} suprathreshold profiles for "
+                             f"{audio.shape[0]} items")
         device = self.device or audio.device
         batch, channels, length = audio.shape
         if lengths is None:
@@ -593,7 +684,9 @@ class TorchMsbg:
         padded[:, :length] = calibrated
         spl = torch.tensor(ear_levels, dtype=self.dtype, device=device) + self.ahr
         starts = torch.tensor(self.delays(audiograms, ear_levels, device), dtype=torch.long)
-        output = self._run_groups(padded, audiograms, spl, starts, length, self.dtype)
+        profiles = (None if suprathreshold is None else
+                    [suprathreshold[b] for b in range(batch) for _ in range(channels)])
+        output = self._run_groups(padded, audiograms, spl, starts, length, self.dtype, profiles)
         out_dtype = audio.dtype if audio.is_floating_point() else self.dtype
         return output.reshape(batch, channels, length).to(out_dtype)
 
