@@ -27,7 +27,9 @@ from hltk.nn.checkpoint import parameter_count
 from hltk.simulate.neuro_msbg import NeuroMsbgConfig, NeuroMsbgNet
 from hltk.train.data import PairSet, PairSettings, PairTask, Progress, joined_pairs
 from hltk.train.loop import TrainSettings
-from hltk.train.losses import complex_mse, phase_losses
+from hltk.train.losses import complex_mse, phase_losses, weighted_phase_losses
+
+PHASE_LOSSES: tuple[str, ...] = ("plain", "weighted")
 
 LOSS_WEIGHTS: dict[str, float] = {"magnitude": 0.9, "phase": 0.3, "complex": 0.1, "waveform": 0.2}
 #: ``--log-magnitude W`` adds ``W * mean |log(m + e) - log(m' + e)|`` on compressed magnitudes
@@ -50,6 +52,9 @@ class NeuroMsbgTask(PairTask):
 
     config: NeuroMsbgConfig = field(kw_only=True)
     log_magnitude_weight: float = 0.0
+    #: ``plain`` (the paper's phase losses, every bin alike) or ``weighted`` (each bin by the
+    #: target's compressed magnitude, :func:`hltk.train.losses.weighted_phase_losses`)
+    phase_loss: str = "plain"
     model_kind: str = "neuro-msbg"
 
     def build_model(self) -> nn.Module:
@@ -69,7 +74,8 @@ class NeuroMsbgTask(PairTask):
             "complex": complex_mse(magnitude, phase, target_magnitude, target_phase),
             "waveform": F.l1_loss(waveform, targets),
         }
-        phases = phase_losses(phase, target_phase)
+        phases = (weighted_phase_losses(phase, target_phase, target_magnitude.detach())
+                  if self.phase_loss == "weighted" else phase_losses(phase, target_phase))
         parts["phase"] = phases["ip"] + phases["gd"] + phases["iaf"]
         total = sum(LOSS_WEIGHTS[name] * value for name, value in parts.items())
         if self.log_magnitude_weight:
@@ -83,13 +89,15 @@ class NeuroMsbgTask(PairTask):
         weights = {**LOSS_WEIGHTS, **({"log_magnitude": self.log_magnitude_weight}
                                       if self.log_magnitude_weight else {})}
         return {**(self.data_description or {}), "parameters": parameter_count(self.build_model()),
-                "segment_seconds": self.segment_seconds, "loss_weights": weights}
+                "segment_seconds": self.segment_seconds, "loss_weights": weights,
+                **({"phase_loss": self.phase_loss} if self.phase_loss != "plain" else {})}
 
 
 def make_task(manifests: list[Path], config: NeuroMsbgConfig, cache_dir: Path, *,
               target_backend: str = "torch-msbg", max_seconds: float = 4.0, seed: int = 0,
               segment_seconds: float = 2.0, limit: int | None = None,
-              log_magnitude_weight: float = 0.0, progress: Progress | None = None) -> NeuroMsbgTask:
+              log_magnitude_weight: float = 0.0, phase_loss: str = "plain",
+              progress: Progress | None = None) -> NeuroMsbgTask:
     """Pairs (cached) and the task for ``manifests``; ``limit``: at most this many training
     items (validation: a quarter of it)."""
     def factory() -> Any:
@@ -114,5 +122,8 @@ def make_task(manifests: list[Path], config: NeuroMsbgConfig, cache_dir: Path, *
         "max_seconds": max_seconds, "pairs_cache": [str(p) for p in train_paths], "seed": seed,
         "audiograms": "jittered Bisgaard (+-10 dB) 60%, Clarity-like sloping 40%, per ear",
     }
+    if phase_loss not in PHASE_LOSSES:
+        raise ValueError(f"unknown phase loss {phase_loss!r}; choose from {PHASE_LOSSES}")
     return NeuroMsbgTask(train_pairs, valid_pairs, segment_seconds, config=config,
-                         data_description=description, log_magnitude_weight=log_magnitude_weight)
+                         data_description=description, log_magnitude_weight=log_magnitude_weight,
+                         phase_loss=phase_loss)
