@@ -141,3 +141,32 @@ fidelity-neuro-msbg: neuro-msbg-data
 		--noisy $(NM_DATA)/noisy/manifest.csv -o $(NM_OUT)/fidelity \
 		--checkpoint hltk/checkpoints/neuro_msbg_cnn.pt \
 		$(foreach c,$(wildcard $(NM_OUT)/ablation/*.pt),--checkpoint $(c))
+
+# Neuro-MSBG on the broadened data (issue 28): recorded train rows (es/fr/it/ru, clean, noisy,
+# babble of other recorded talkers) + the synthetic speech and noisy corpora; the phase losses
+# weighted by the target magnitude. Fine-tunes the first shipped model (same config).
+NM_BROAD = --data $(DATA)/recorded/manifest.csv --data $(DATA)/recorded-noisy/manifest.csv \
+	--data $(DATA)/recorded-babble/manifest.csv --data $(NM_DATA)/speech/manifest.csv \
+	--data $(NM_DATA)/noisy/manifest.csv --cache-dir $(NM_DATA)/cache-broad --batch-size 8 \
+	--segment-seconds 1.5 --threads 1
+.PHONY: train-neuro-msbg-broad neuro-msbg-phase-ablation fidelity-neuro-msbg-broad
+train-neuro-msbg-broad:
+	$(BIN)/hltk train neuro-msbg $(NM_BROAD) --block cnn --steps 1200 --lr 1e-3 --log-magnitude 1.0 \
+		--phase-loss weighted --init hltk/checkpoints/neuro_msbg_cnn.pt -o $(NM_OUT)/neuro_msbg_cnn_broad.pt
+# The controlled phase experiment and the paper's ablation (300 steps each, the shipped config).
+neuro-msbg-phase-ablation: neuro-msbg-data
+	$(BIN)/python recipes/neuro_msbg/phase_diagnosis.py --data $(NM_DATA)/speech/manifest.csv \
+		--cache-dir $(NM_DATA)/cache -o $(NM_OUT)/phase/phase_oracle.csv
+	$(BIN)/python recipes/neuro_msbg/phase_ablation.py --data $(NM_DATA)/speech/manifest.csv \
+		--cache-dir $(NM_DATA)/cache -o $(NM_OUT)/phase --steps 300 --variant none \
+		--variant residual --variant residual-identity --variant residual-identity-weighted \
+		--variant absolute --variant none-noenc --variant residual-identity-weighted-noenc
+fidelity-neuro-msbg-broad: recorded-en-data
+	$(BIN)/python recipes/neuro_msbg/fidelity.py --speech $(DATA)/recorded-en/manifest.csv \
+		--noisy $(DATA)/recorded-en-babble/manifest.csv -o $(NM_OUT)/fidelity-recorded-broad \
+		--checkpoint hltk/checkpoints/neuro_msbg_cnn.pt \
+		--checkpoint hltk/checkpoints/neuro_msbg_cnn_broad.pt --per-corpus 100
+	$(BIN)/python recipes/neuro_msbg/fidelity.py --speech $(DATA)/speech/manifest.csv \
+		--noisy $(DATA)/noisy/manifest.csv -o $(NM_OUT)/fidelity-synthetic-broad \
+		--checkpoint hltk/checkpoints/neuro_msbg_cnn.pt \
+		--checkpoint hltk/checkpoints/neuro_msbg_cnn_broad.pt --per-corpus 60

@@ -85,6 +85,8 @@ def neuro_msbg(
     phase_loss: Annotated[Literal["plain", "weighted"], typer.Option(
         "--phase-loss", help="Anti-wrapping phase losses over every bin alike (plain, the "
         "paper's) or weighted by the target's compressed magnitude.")] = "plain",
+    phase_weight: Annotated[float, typer.Option(
+        "--phase-weight", min=0.0, help="Weight of the summed phase losses (the paper's 0.3).")] = 0.3,
     audiogram_encoder: Annotated[bool, typer.Option(
         "--audiogram-encoder/--no-audiogram-encoder", help="The learnt audiogram encoder, or "
         "the levels interpolated onto the bins (the paper's ablation).")] = True,
@@ -120,6 +122,7 @@ def neuro_msbg(
             data, out, model=model, settings=settings, epochs=epochs, quick=quick,
             cache_dir=cache_dir, target_backend=target_backend,
             segment_seconds=segment_seconds, log_magnitude_weight=log_magnitude,
-            phase_loss=phase_loss, init=init, data_progress=data_update, progress=report,
+            phase_loss=phase_loss, phase_weight=phase_weight, init=init,
+            data_progress=data_update, progress=report,
         )
     print_result(result, output_format, "hltk train neuro-msbg")

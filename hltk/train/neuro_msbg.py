@@ -55,6 +55,8 @@ class NeuroMsbgTask(PairTask):
     #: ``plain`` (the paper's phase losses, every bin alike) or ``weighted`` (each bin by the
     #: target's compressed magnitude, :func:`hltk.train.losses.weighted_phase_losses`)
     phase_loss: str = "plain"
+    #: weight of the summed phase losses (the paper's 0.3)
+    phase_weight: float = LOSS_WEIGHTS["phase"]
     model_kind: str = "neuro-msbg"
 
     def build_model(self) -> nn.Module:
@@ -62,6 +64,11 @@ class NeuroMsbgTask(PairTask):
 
     def model_config(self) -> dict[str, Any]:
         return asdict(self.config)
+
+    def complete_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        """A checkpoint's config with the fields it predates at their defaults (``--init``
+        from a checkpoint made before ``identity_phase`` / ``audiogram_encoder`` existed)."""
+        return asdict(NeuroMsbgConfig(**config))
 
     def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
         inputs, targets, audiograms = batch
@@ -77,7 +84,8 @@ class NeuroMsbgTask(PairTask):
         phases = (weighted_phase_losses(phase, target_phase, target_magnitude.detach())
                   if self.phase_loss == "weighted" else phase_losses(phase, target_phase))
         parts["phase"] = phases["ip"] + phases["gd"] + phases["iaf"]
-        total = sum(LOSS_WEIGHTS[name] * value for name, value in parts.items())
+        weights = {**LOSS_WEIGHTS, "phase": self.phase_weight}
+        total = sum(weights[name] * value for name, value in parts.items())
         if self.log_magnitude_weight:
             parts["log_magnitude"] = torch.mean(torch.abs(torch.log(magnitude + LOG_FLOOR)
                                                           - torch.log(target_magnitude + LOG_FLOOR)))
@@ -86,7 +94,7 @@ class NeuroMsbgTask(PairTask):
         return total, {name: float(value.detach()) for name, value in parts.items()}
 
     def describe(self) -> dict[str, Any]:
-        weights = {**LOSS_WEIGHTS, **({"log_magnitude": self.log_magnitude_weight}
+        weights = {**LOSS_WEIGHTS, "phase": self.phase_weight, **({"log_magnitude": self.log_magnitude_weight}
                                       if self.log_magnitude_weight else {})}
         return {**(self.data_description or {}), "parameters": parameter_count(self.build_model()),
                 "segment_seconds": self.segment_seconds, "loss_weights": weights,
@@ -97,7 +105,7 @@ def make_task(manifests: list[Path], config: NeuroMsbgConfig, cache_dir: Path, *
               target_backend: str = "torch-msbg", max_seconds: float = 4.0, seed: int = 0,
               segment_seconds: float = 2.0, limit: int | None = None,
               log_magnitude_weight: float = 0.0, phase_loss: str = "plain",
-              progress: Progress | None = None) -> NeuroMsbgTask:
+              phase_weight: float = LOSS_WEIGHTS["phase"], progress: Progress | None = None) -> NeuroMsbgTask:
     """Pairs (cached) and the task for ``manifests``; ``limit``: at most this many training
     items (validation: a quarter of it)."""
     def factory() -> Any:
@@ -126,4 +134,4 @@ def make_task(manifests: list[Path], config: NeuroMsbgConfig, cache_dir: Path, *
         raise ValueError(f"unknown phase loss {phase_loss!r}; choose from {PHASE_LOSSES}")
     return NeuroMsbgTask(train_pairs, valid_pairs, segment_seconds, config=config,
                          data_description=description, log_magnitude_weight=log_magnitude_weight,
-                         phase_loss=phase_loss)
+                         phase_loss=phase_loss, phase_weight=phase_weight)

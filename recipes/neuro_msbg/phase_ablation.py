@@ -9,6 +9,7 @@ compared with msbg's own: MSE and mean bias. Variants (``--variant``, repeatable
 - ``residual``: the first shipped phase path (random start of the atan2 head, plain losses);
 - ``residual-identity``: the head starts at atan2 = 0 (passes the input phase through);
 - ``residual-identity-weighted``: and the phase losses weighted by the target magnitude;
+- ``residual-identity-weighted-light``: and their weight cut from 0.3 to 0.03;
 - ``absolute`` / ``absolute-weighted``: the paper's absolute phase (plain / weighted losses);
 - any of them with ``-noenc``: no audiogram encoder (levels interpolated onto the bins).
 
@@ -29,13 +30,17 @@ import torch
 
 from hltk.simulate.neuro_msbg import NeuroMsbgConfig, load_model
 from hltk.train.loop import TrainSettings, train
-from hltk.train.neuro_msbg import make_task
+from hltk.train.neuro_msbg import LOSS_WEIGHTS, make_task
+
+#: ``residual-identity-weighted-light``: the phase losses at this weight instead of 0.3
+LIGHT_PHASE_WEIGHT = 0.03
 
 VARIANTS: dict[str, tuple[dict[str, object], str]] = {
     "none": ({"phase": "none"}, "plain"),
     "residual": ({"phase": "residual", "identity_phase": False}, "plain"),
     "residual-identity": ({"phase": "residual", "identity_phase": True}, "plain"),
     "residual-identity-weighted": ({"phase": "residual", "identity_phase": True}, "weighted"),
+    "residual-identity-weighted-light": ({"phase": "residual", "identity_phase": True}, "weighted"),
     "absolute": ({"phase": "absolute", "identity_phase": False}, "plain"),
     "absolute-weighted": ({"phase": "absolute", "identity_phase": False}, "weighted"),
 }
@@ -96,7 +101,9 @@ def main() -> None:
         fields, phase_loss = variant(name)
         config = replace(base, **fields)  # type: ignore[arg-type]
         task = make_task(options.data, config, options.cache_dir, segment_seconds=options.segment_seconds,
-                         log_magnitude_weight=options.log_magnitude, phase_loss=phase_loss)
+                         log_magnitude_weight=options.log_magnitude, phase_loss=phase_loss,
+                         phase_weight=LIGHT_PHASE_WEIGHT if name.startswith(
+                             "residual-identity-weighted-light") else LOSS_WEIGHTS["phase"])
         settings = TrainSettings(steps=options.steps, batch_size=8, learning_rate=2e-3,
                                  warmup_steps=min(100, options.steps // 5),
                                  valid_every=max(1, options.steps // 3),
