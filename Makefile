@@ -130,7 +130,7 @@ train-neuro-msbg: neuro-msbg-data
 		--init $(NM_OUT)/stage1.pt -o $(NM_OUT)/stage2.pt
 	$(BIN)/hltk train neuro-msbg $(NM_TRAIN) --block cnn --steps 1500 --lr 2e-3 --log-magnitude 1.0 \
 		--init $(NM_OUT)/stage2.pt -o $(NM_OUT)/neuro_msbg_cnn.pt
-	cp $(NM_OUT)/neuro_msbg_cnn.pt hltk/checkpoints/neuro_msbg_cnn.pt
+	cp $(NM_OUT)/neuro_msbg_cnn.pt hltk/checkpoints/neuro_msbg_cnn_v1.pt
 neuro-msbg-ablation: neuro-msbg-data
 	$(BIN)/hltk train neuro-msbg $(NM_TRAIN) --block cnn --steps 800 --lr 2e-3 --phase residual \
 		-o $(NM_OUT)/ablation/phase_residual.pt
@@ -146,27 +146,31 @@ fidelity-neuro-msbg: neuro-msbg-data
 # babble of other recorded talkers) + the synthetic speech and noisy corpora; the phase losses
 # weighted by the target magnitude. Fine-tunes the first shipped model (same config).
 NM_BROAD = --data $(DATA)/recorded/manifest.csv --data $(DATA)/recorded-noisy/manifest.csv \
-	--data $(DATA)/recorded-babble/manifest.csv --data $(NM_DATA)/speech/manifest.csv \
-	--data $(NM_DATA)/noisy/manifest.csv --cache-dir $(NM_DATA)/cache-broad --batch-size 8 \
+	--data $(DATA)/recorded-babble/manifest.csv --data $(NM_DATA)/speech300/manifest.csv \
+	--data $(NM_DATA)/noisy200/manifest.csv --cache-dir $(NM_DATA)/cache-broad --batch-size 8 \
 	--segment-seconds 1.5 --threads 1
-.PHONY: train-neuro-msbg-broad neuro-msbg-phase-ablation fidelity-neuro-msbg-broad
-train-neuro-msbg-broad:
+.PHONY: neuro-msbg-broad-data train-neuro-msbg-broad neuro-msbg-phase-ablation fidelity-neuro-msbg-broad
+neuro-msbg-broad-data: install
+	$(BIN)/hltk synth speech -o $(NM_DATA)/speech300 --n 300 --sample-rate 16000 --seed 11
+	$(BIN)/hltk synth noisy -o $(NM_DATA)/noisy200 --n 200 --sample-rate 16000 --seed 12 --snr=-5:20
+train-neuro-msbg-broad: neuro-msbg-broad-data
 	$(BIN)/hltk train neuro-msbg $(NM_BROAD) --block cnn --steps 1200 --lr 1e-3 --log-magnitude 1.0 \
-		--phase-loss weighted --init hltk/checkpoints/neuro_msbg_cnn.pt -o $(NM_OUT)/neuro_msbg_cnn_broad.pt
+		--phase-loss weighted --init hltk/checkpoints/neuro_msbg_cnn_v1.pt -o $(NM_OUT)/neuro_msbg_cnn_broad.pt
+	cp $(NM_OUT)/neuro_msbg_cnn_broad.pt hltk/checkpoints/neuro_msbg_cnn.pt
 # The controlled phase experiment and the paper's ablation (300 steps each, the shipped config).
-neuro-msbg-phase-ablation: neuro-msbg-data
-	$(BIN)/python recipes/neuro_msbg/phase_diagnosis.py --data $(NM_DATA)/speech/manifest.csv \
+neuro-msbg-phase-ablation: neuro-msbg-broad-data
+	$(BIN)/python recipes/neuro_msbg/phase_diagnosis.py --data $(NM_DATA)/speech300/manifest.csv \
 		--cache-dir $(NM_DATA)/cache -o $(NM_OUT)/phase/phase_oracle.csv
-	$(BIN)/python recipes/neuro_msbg/phase_ablation.py --data $(NM_DATA)/speech/manifest.csv \
+	$(BIN)/python recipes/neuro_msbg/phase_ablation.py --data $(NM_DATA)/speech300/manifest.csv \
 		--cache-dir $(NM_DATA)/cache -o $(NM_OUT)/phase --steps 300 --variant none \
 		--variant residual --variant residual-identity --variant residual-identity-weighted \
 		--variant absolute --variant none-noenc --variant residual-identity-weighted-noenc
-fidelity-neuro-msbg-broad: recorded-en-data
+fidelity-neuro-msbg-broad: recorded-en-data neuro-msbg-broad-data
 	$(BIN)/python recipes/neuro_msbg/fidelity.py --speech $(DATA)/recorded-en/manifest.csv \
 		--noisy $(DATA)/recorded-en-babble/manifest.csv -o $(NM_OUT)/fidelity-recorded-broad \
-		--checkpoint hltk/checkpoints/neuro_msbg_cnn.pt \
-		--checkpoint hltk/checkpoints/neuro_msbg_cnn_broad.pt --per-corpus 100
-	$(BIN)/python recipes/neuro_msbg/fidelity.py --speech $(DATA)/speech/manifest.csv \
-		--noisy $(DATA)/noisy/manifest.csv -o $(NM_OUT)/fidelity-synthetic-broad \
-		--checkpoint hltk/checkpoints/neuro_msbg_cnn.pt \
-		--checkpoint hltk/checkpoints/neuro_msbg_cnn_broad.pt --per-corpus 60
+		--checkpoint hltk/checkpoints/neuro_msbg_cnn_v1.pt \
+		--checkpoint hltk/checkpoints/neuro_msbg_cnn.pt --per-corpus 100
+	$(BIN)/python recipes/neuro_msbg/fidelity.py --speech $(NM_DATA)/speech300/manifest.csv \
+		--noisy $(NM_DATA)/noisy200/manifest.csv -o $(NM_OUT)/fidelity-synthetic-broad \
+		--checkpoint hltk/checkpoints/neuro_msbg_cnn_v1.pt \
+		--checkpoint hltk/checkpoints/neuro_msbg_cnn.pt --per-corpus 60
