@@ -4,7 +4,10 @@ magnitude-weighted anti-wrapping phase losses, and the audiogram ablation's inte
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
+from pathlib import Path
 
+import pytest
 import torch
 
 from hltk.nn.audiogram import AudiogramInterpolated
@@ -85,3 +88,46 @@ def test_model_without_the_audiogram_encoder_depends_on_the_audiogram() -> None:
     with torch.no_grad():
         assert float((model(audio, torch.zeros(1, 8)) - model(audio, torch.full((1, 8), 70.0)))
                      .abs().max()) > 1e-4
+
+
+@pytest.mark.slow  # makes torch-msbg pairs and trains three times: ~20-40 s on 2 busy cores
+def test_fine_tune_from_a_checkpoint_without_the_new_fields_and_the_cli_flags(tmp_path: Path) -> None:
+    """``--init`` from a checkpoint that predates ``identity_phase`` / ``audiogram_encoder``
+    (the shipped v1) is accepted; the new flags reach the checkpoint's config and record."""
+    import soundfile as sf
+    from typer.testing import CliRunner
+
+    from hltk.nn.checkpoint import load_checkpoint, save_checkpoint
+    from hltk.simulate.neuro_msbg import load_model
+    from hltk.train.neuro_msbg import QUICK_MODEL
+    from hltk_cli.app import app
+    from tests.helpers import write_manifest_csv
+
+    (tmp_path / "audio").mkdir()
+    rows = []
+    for index, item in enumerate(["s01", "s02", "s03", "s04"]):
+        samples, rate = demo_speech(item, 1.5, 16000)
+        sf.write(tmp_path / f"audio/{item}.wav", samples, rate, subtype="PCM_16")
+        rows.append({"id": item, "audio": f"audio/{item}.wav", "split": "valid" if index == 3 else "train"})
+    manifest = write_manifest_csv(tmp_path / "manifest.csv", rows)
+    old_config = {k: v for k, v in asdict(QUICK_MODEL).items()
+                  if k not in ("identity_phase", "audiogram_encoder")}
+    torch.manual_seed(0)
+    old = NeuroMsbgNet(QUICK_MODEL)
+    save_checkpoint(tmp_path / "old.pt", "neuro-msbg", old_config, old.state_dict(), {})
+    common = ["train", "neuro-msbg", "--data", str(manifest), "--quick", "--threads", "1",
+              "--steps", "3", "--cache-dir", str(tmp_path / "cache")]
+    tuned = CliRunner().invoke(app, [*common, "--init", str(tmp_path / "old.pt"), "--phase-loss",
+                                     "weighted", "--phase-weight", "0.1", "-o", str(tmp_path / "tuned.pt")])
+    assert tuned.exit_code == 0, tuned.output
+    record = load_checkpoint(tmp_path / "tuned.pt")["training"]["data"]
+    assert record["phase_loss"] == "weighted" and record["loss_weights"]["phase"] == 0.1
+    fresh = CliRunner().invoke(app, [*common, "--identity-phase", "--no-audiogram-encoder",
+                                     "-o", str(tmp_path / "fresh.pt")])
+    assert fresh.exit_code == 0, fresh.output
+    config = load_model(tmp_path / "fresh.pt").config
+    assert config.identity_phase and not config.audiogram_encoder
+    # a flag that changes the network cannot fine-tune the old one
+    refused = CliRunner().invoke(app, [*common, "--init", str(tmp_path / "old.pt"),
+                                       "--no-audiogram-encoder", "-o", str(tmp_path / "bad.pt")])
+    assert refused.exit_code != 0
