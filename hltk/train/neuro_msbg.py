@@ -9,7 +9,9 @@ validate; the cache of pairs is reused between runs.
 
 Loss (weights as MP-SENet, which Neuro-MSBG builds on; spectra compressed ``|X| ** 0.3``):
 ``0.9 * magnitude MSE + 0.3 * (IP + GD + IAF anti-wrapping phase losses) + 0.1 * complex MSE
-+ 0.2 * waveform L1``.
++ 0.2 * waveform L1``. ``phase_loss="weighted"`` weights each bin's phase losses by the
+target's compressed magnitude (MSBG silences most bins of a severe loss, whose target phase is
+noise; ``recipes/neuro_msbg/phase_diagnosis.py``); ``phase_weight`` replaces the 0.3.
 """
 
 from __future__ import annotations
