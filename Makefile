@@ -108,7 +108,8 @@ recorded-en-data: install
 fidelity-neuro-msbg-recorded: recorded-en-data
 	$(BIN)/python recipes/neuro_msbg/fidelity.py --speech $(DATA)/recorded-en/manifest.csv \
 		--noisy $(DATA)/recorded-en-babble/manifest.csv -o $(NM_OUT)/fidelity-recorded \
-		--checkpoint hltk/checkpoints/neuro_msbg_cnn.pt --per-corpus 100
+		--checkpoint hltk/checkpoints/neuro_msbg_cnn.pt \
+		--checkpoint hltk/checkpoints/neuro_msbg_lstm.pt --per-corpus 100
 
 # Neuro-MSBG: the corpora, the shipped checkpoint and its fidelity table (hours on 2 CPU cores).
 # Items of `hltk synth` are seeded per id, so --n 500 gives the first 500 items of --n 1200.
@@ -130,7 +131,7 @@ train-neuro-msbg: neuro-msbg-data
 		--init $(NM_OUT)/stage1.pt -o $(NM_OUT)/stage2.pt
 	$(BIN)/hltk train neuro-msbg $(NM_TRAIN) --block cnn --steps 1500 --lr 2e-3 --log-magnitude 1.0 \
 		--init $(NM_OUT)/stage2.pt -o $(NM_OUT)/neuro_msbg_cnn.pt
-	cp $(NM_OUT)/neuro_msbg_cnn.pt hltk/checkpoints/neuro_msbg_cnn.pt
+	cp $(NM_OUT)/neuro_msbg_cnn.pt hltk/checkpoints/neuro_msbg_cnn_v1.pt
 neuro-msbg-ablation: neuro-msbg-data
 	$(BIN)/hltk train neuro-msbg $(NM_TRAIN) --block cnn --steps 800 --lr 2e-3 --phase residual \
 		-o $(NM_OUT)/ablation/phase_residual.pt
@@ -141,3 +142,44 @@ fidelity-neuro-msbg: neuro-msbg-data
 		--noisy $(NM_DATA)/noisy/manifest.csv -o $(NM_OUT)/fidelity \
 		--checkpoint hltk/checkpoints/neuro_msbg_cnn.pt \
 		$(foreach c,$(wildcard $(NM_OUT)/ablation/*.pt),--checkpoint $(c))
+
+# Neuro-MSBG on the broadened data (issue 28): recorded train rows (es/fr/it/ru, clean, noisy,
+# babble of other recorded talkers) + the synthetic speech and noisy corpora; the phase losses
+# weighted by the target magnitude. Fine-tunes the first shipped model (same config).
+NM_BROAD = --data $(DATA)/recorded/manifest.csv --data $(DATA)/recorded-noisy/manifest.csv \
+	--data $(DATA)/recorded-babble/manifest.csv --data $(NM_DATA)/speech300/manifest.csv \
+	--data $(NM_DATA)/noisy200/manifest.csv --cache-dir $(NM_DATA)/cache-broad --batch-size 8 \
+	--segment-seconds 1.5 --threads 1
+.PHONY: neuro-msbg-broad-data train-neuro-msbg-broad train-neuro-msbg-lstm neuro-msbg-phase-ablation fidelity-neuro-msbg-broad
+neuro-msbg-broad-data: install
+	$(BIN)/hltk synth speech -o $(NM_DATA)/speech300 --n 300 --sample-rate 16000 --seed 11
+	$(BIN)/hltk synth noisy -o $(NM_DATA)/noisy200 --n 200 --sample-rate 16000 --seed 12 --snr=-5:20
+train-neuro-msbg-broad: neuro-msbg-broad-data
+	$(BIN)/hltk train neuro-msbg $(NM_BROAD) --block cnn --steps 1200 --lr 1e-3 --log-magnitude 1.0 \
+		--phase-loss weighted --init hltk/checkpoints/neuro_msbg_cnn_v1.pt -o $(NM_OUT)/neuro_msbg_cnn_broad.pt
+	cp $(NM_OUT)/neuro_msbg_cnn_broad.pt hltk/checkpoints/neuro_msbg_cnn.pt
+# The lstm option: from scratch, with the phase fix (identity start, weighted phase losses).
+train-neuro-msbg-lstm: neuro-msbg-broad-data
+	$(BIN)/hltk train neuro-msbg $(NM_BROAD) --block lstm --channels 16 --hidden 24 --steps 1500 \
+		--lr 2e-3 --log-magnitude 1.0 --phase-loss weighted --identity-phase \
+		-o $(NM_OUT)/neuro_msbg_lstm_broad.pt
+	cp $(NM_OUT)/neuro_msbg_lstm_broad.pt hltk/checkpoints/neuro_msbg_lstm.pt
+# The controlled phase experiment and the paper's ablation (300 steps each, the shipped config).
+neuro-msbg-phase-ablation: neuro-msbg-broad-data
+	$(BIN)/python recipes/neuro_msbg/phase_diagnosis.py --data $(NM_DATA)/speech300/manifest.csv \
+		--cache-dir $(NM_DATA)/cache -o $(NM_OUT)/phase/phase_oracle.csv
+	$(BIN)/python recipes/neuro_msbg/phase_ablation.py --data $(NM_DATA)/speech300/manifest.csv \
+		--cache-dir $(NM_DATA)/cache -o $(NM_OUT)/phase --steps 300 --variant none \
+		--variant residual --variant residual-identity --variant residual-identity-weighted \
+		--variant absolute --variant none-noenc --variant residual-identity-weighted-noenc
+fidelity-neuro-msbg-broad: recorded-en-data neuro-msbg-broad-data
+	$(BIN)/python recipes/neuro_msbg/fidelity.py --speech $(DATA)/recorded-en/manifest.csv \
+		--noisy $(DATA)/recorded-en-babble/manifest.csv -o $(NM_OUT)/fidelity-recorded-broad \
+		--checkpoint hltk/checkpoints/neuro_msbg_cnn_v1.pt \
+		--checkpoint hltk/checkpoints/neuro_msbg_cnn.pt \
+		--checkpoint hltk/checkpoints/neuro_msbg_lstm.pt --per-corpus 100
+	$(BIN)/python recipes/neuro_msbg/fidelity.py --speech $(NM_DATA)/speech300/manifest.csv \
+		--noisy $(NM_DATA)/noisy200/manifest.csv -o $(NM_OUT)/fidelity-synthetic-broad \
+		--checkpoint hltk/checkpoints/neuro_msbg_cnn_v1.pt \
+		--checkpoint hltk/checkpoints/neuro_msbg_cnn.pt \
+		--checkpoint hltk/checkpoints/neuro_msbg_lstm.pt --per-corpus 60

@@ -78,6 +78,18 @@ def neuro_msbg(
     channels: Annotated[int | None, typer.Option("--channels", min=1)] = None,
     hidden: Annotated[int | None, typer.Option("--hidden", min=1)] = None,
     blocks: Annotated[int | None, typer.Option("--blocks", min=1)] = None,
+    identity_phase: Annotated[bool, typer.Option(
+        "--identity-phase/--random-phase-start", help="Start the phase head at atan2 = 0 (an "
+        "untrained residual model passes the input phase through; issue 28's fix) or at the "
+        "random rotation the first shipped model started from.")] = False,
+    phase_loss: Annotated[Literal["plain", "weighted"], typer.Option(
+        "--phase-loss", help="Anti-wrapping phase losses over every bin alike (plain, the "
+        "paper's) or weighted by the target's compressed magnitude.")] = "plain",
+    phase_weight: Annotated[float, typer.Option(
+        "--phase-weight", min=0.0, help="Weight of the summed phase losses (the paper's 0.3).")] = 0.3,
+    audiogram_encoder: Annotated[bool, typer.Option(
+        "--audiogram-encoder/--no-audiogram-encoder", help="The learnt audiogram encoder, or "
+        "the levels interpolated onto the bins (the paper's ablation).")] = True,
     steps: StepsOpt = 2500,
     epochs: EpochsOpt = None,
     batch_size: BatchOpt = 8,
@@ -103,12 +115,14 @@ def neuro_msbg(
     settings = TrainSettings(steps=steps, batch_size=batch_size, learning_rate=lr, seed=seed,
                              threads=threads, device=device)
     model = {"block": block, "phase": phase, "channels": channels, "hidden": hidden,
-             "blocks": blocks}
+             "blocks": blocks, "identity_phase": identity_phase,
+             "audiogram_encoder": audiogram_encoder}
     with training(settings, quiet) as (data_update, report):
         result = train_neuro_msbg(
             data, out, model=model, settings=settings, epochs=epochs, quick=quick,
             cache_dir=cache_dir, target_backend=target_backend,
             segment_seconds=segment_seconds, log_magnitude_weight=log_magnitude,
-            init=init, data_progress=data_update, progress=report,
+            phase_loss=phase_loss, phase_weight=phase_weight, init=init,
+            data_progress=data_update, progress=report,
         )
     print_result(result, output_format, "hltk train neuro-msbg")

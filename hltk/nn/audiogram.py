@@ -31,6 +31,31 @@ class AudiogramToBins(nn.Module):
         return self.linear(self.pool(features).flatten(1))
 
 
+class AudiogramInterpolated(nn.Module):
+    """No learnt encoder (Neuro-MSBG's ablation): the hearing levels / 100 interpolated
+    linearly over log frequency onto the STFT bins (held flat below 250 Hz and above
+    8 kHz). ``[N, 8]`` dB HL -> ``[N, bins]``."""
+
+    weights: torch.Tensor
+
+    def __init__(self, bins: int, sample_rate: int, points: tuple[float, ...] = AUDIOGRAM_GRID
+                 ) -> None:
+        super().__init__()
+        grid = torch.log(torch.as_tensor(points, dtype=torch.float64))
+        frequencies = torch.linspace(0.0, sample_rate / 2, bins, dtype=torch.float64)
+        position = torch.log(frequencies.clamp(min=float(points[0]), max=float(points[-1])))
+        upper = torch.searchsorted(grid, position).clamp(1, len(points) - 1)
+        fraction = (position - grid[upper - 1]) / (grid[upper] - grid[upper - 1])
+        weights = torch.zeros(len(points), bins, dtype=torch.float64)
+        columns = torch.arange(bins)
+        weights[upper - 1, columns] = 1.0 - fraction
+        weights[upper, columns] += fraction
+        self.register_buffer("weights", weights.float(), persistent=False)
+
+    def forward(self, hearing_levels: torch.Tensor) -> torch.Tensor:
+        return (hearing_levels / HL_SCALE) @ self.weights
+
+
 class AudiogramDense(nn.Module):
     """NeuroAMP's audiogram path: a dense layer (with ReLU). ``[N, 8]`` dB HL -> ``[N, units]``."""
 

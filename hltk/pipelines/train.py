@@ -33,6 +33,8 @@ def train_neuro_msbg(
     max_seconds: float = 4.0,
     segment_seconds: float = 2.0,
     log_magnitude_weight: float = 0.0,
+    phase_loss: str = "plain",
+    phase_weight: float = 0.3,
     init: Path | None = None,
     data_progress: Callable[[int, int], None] | None = None,
     progress: StepProgress | None = None,
@@ -53,6 +55,7 @@ def train_neuro_msbg(
     task = make_task(manifests, config, cache_dir, target_backend=target_backend,
                      max_seconds=max_seconds, seed=settings.seed, segment_seconds=segment_seconds,
                      limit=6 if quick else None, log_magnitude_weight=log_magnitude_weight,
+                     phase_loss=phase_loss, phase_weight=phase_weight,
                      progress=data_progress)
     if epochs is not None:
         settings = replace(settings, steps=steps_for_epochs(

@@ -14,9 +14,19 @@ compressed as ``|X| ** 0.3``. Per ear:
 5. inverse STFT.
 
 Phase modes: ``absolute`` (the paper: the decoder's atan2 is the output phase), ``residual``
-(hltk's default: the decoder's atan2 is added to the input phase, so the untrained model
-starts from MSBG's nearly phase-preserving behaviour; the targets are delay-compensated) and
-``none`` (magnitude only, the input phase is kept: the paper's ablation).
+(hltk's default: the decoder's atan2 is added to the input phase; the targets are
+delay-compensated, so MSBG's output phase is the input's plus a slowly varying per-bin
+rotation) and ``none`` (magnitude only, the input phase is kept: the paper's ablation).
+
+``identity_phase`` (new models; ``recipes/neuro_msbg/phase_diagnosis.py``): the phase head's
+last layer starts at zero weights and the bias ``(1, 0)``, so ``atan2`` starts at exactly 0
+and an untrained ``residual`` model passes the input phase through. Without it (the first
+shipped checkpoint) the atan2 of two small random outputs is a random rotation of every bin
+(mean ``|offset|`` 1.79 rad), which the model must first unlearn.
+
+``audiogram_encoder`` False (the ablation "without the audiogram encoder"): the third input
+channel is the hearing levels / 100 interpolated linearly over log frequency onto the bins,
+with no learnt layer.
 
 Checkpoints (``hltk/checkpoints/neuro_msbg_<block>.pt``) hold the model config, the weights
 and the training record; ``hltk train neuro-msbg`` makes them.
@@ -33,7 +43,7 @@ from torch import nn
 
 from hltk.dsp.stft import Stft
 from hltk.io.listeners import ListenerBatch
-from hltk.nn.audiogram import AudiogramToBins
+from hltk.nn.audiogram import AudiogramInterpolated, AudiogramToBins
 from hltk.nn.checkpoint import file_sha256
 from hltk.nn.heads import DenseEncoder, MaskDecoder, PhaseDecoder, reduced_bins
 from hltk.nn.inputs import pad_short, shortest_input
@@ -67,6 +77,10 @@ class NeuroMsbgConfig:
     audiogram_channels: int = 16
     phase: str = "residual"
     sample_rate: int = SAMPLE_RATE
+    #: start the phase head at atan2 = 0 (see the module docstring); False in old checkpoints
+    identity_phase: bool = False
+    #: the learnt audiogram encoder (False: the levels interpolated onto the bins)
+    audiogram_encoder: bool = True
 
     def __post_init__(self) -> None:
         if self.block not in BLOCKS:
@@ -86,7 +100,9 @@ class NeuroMsbgNet(nn.Module):
         self.config = config
         self.stft = Stft(config.n_fft, config.hop, config.compress)
         bins = self.stft.bins
-        self.audiogram = AudiogramToBins(bins, config.audiogram_channels)
+        self.audiogram: nn.Module = (AudiogramToBins(bins, config.audiogram_channels)
+                                     if config.audiogram_encoder
+                                     else AudiogramInterpolated(bins, config.sample_rate))
         self.encoder = DenseEncoder(3, config.channels, config.dense_depth, config.stride)
         self.blocks = nn.Sequential(*[
             DualPathBlock(config.block, config.channels, config.hidden) for _ in range(config.blocks)
@@ -94,6 +110,11 @@ class NeuroMsbgNet(nn.Module):
         self.mask = MaskDecoder(config.channels, config.dense_depth, config.stride, bins)
         self.phase = (PhaseDecoder(config.channels, config.dense_depth, config.stride)
                       if config.phase != "none" else None)
+        if self.phase is not None and config.identity_phase:
+            with torch.no_grad():
+                self.phase.widen.weight.zero_()
+                assert self.phase.widen.bias is not None
+                self.phase.widen.bias.copy_(torch.tensor([1.0, 0.0]))
         self.narrow_bins = reduced_bins(bins, config.stride)
 
     def spectra(self, waveform: torch.Tensor, hearing_levels: torch.Tensor

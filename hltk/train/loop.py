@@ -140,7 +140,8 @@ def train(task: TrainTask, settings: TrainSettings, checkpoint: str | Path, *,
     initial: dict[str, Any] | None = None
     if init is not None and step == 0:
         content = load_checkpoint(init, expect_model=task.model_kind)
-        if content["config"] != task.model_config():
+        complete = getattr(task, "complete_config", None)  # fills fields newer than init's
+        if (complete(content["config"]) if complete else content["config"]) != task.model_config():
             raise CheckpointError(f"{init} has another model config than the one trained")
         model.load_state_dict(content["state_dict"])
         initial = {"checkpoint": str(init), "training": content.get("training", {})}

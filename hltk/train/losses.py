@@ -25,6 +25,28 @@ def phase_losses(predicted: torch.Tensor, target: torch.Tensor) -> dict[str, tor
     }
 
 
+def weighted_phase_losses(predicted: torch.Tensor, target: torch.Tensor,
+                          weight: torch.Tensor) -> dict[str, torch.Tensor]:
+    """:func:`phase_losses` with each bin weighted by ``weight`` ``[N, frames, bins]`` (the
+    target's compressed magnitude): a bin's phase counts as much as it is heard. The
+    difference terms weigh each pair of neighbours by the smaller of their weights. Weighted
+    means, so the scale matches the unweighted losses (an error of ``x`` rad everywhere gives
+    ``x``). MSBG leaves most bins of a severe loss 40-80 dB down (7% of the bins within 40 dB
+    of the peak on average), where the target phase is noise that the unweighted losses make
+    the network chase."""
+    gd_weight = torch.minimum(weight[:, :, 1:], weight[:, :, :-1])
+    iaf_weight = torch.minimum(weight[:, 1:], weight[:, :-1])
+
+    def mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        return (values * weights).sum() / weights.sum().clamp_min(1e-8)
+
+    return {
+        "ip": mean(anti_wrap(predicted - target), weight),
+        "gd": mean(anti_wrap(torch.diff(predicted, dim=2) - torch.diff(target, dim=2)), gd_weight),
+        "iaf": mean(anti_wrap(torch.diff(predicted, dim=1) - torch.diff(target, dim=1)), iaf_weight),
+    }
+
+
 def complex_mse(magnitude: torch.Tensor, phase: torch.Tensor, target_magnitude: torch.Tensor,
                 target_phase: torch.Tensor) -> torch.Tensor:
     """MSE of the compressed complex spectra (real and imaginary parts)."""

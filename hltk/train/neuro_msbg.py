@@ -9,7 +9,9 @@ validate; the cache of pairs is reused between runs.
 
 Loss (weights as MP-SENet, which Neuro-MSBG builds on; spectra compressed ``|X| ** 0.3``):
 ``0.9 * magnitude MSE + 0.3 * (IP + GD + IAF anti-wrapping phase losses) + 0.1 * complex MSE
-+ 0.2 * waveform L1``.
++ 0.2 * waveform L1``. ``phase_loss="weighted"`` weights each bin's phase losses by the
+target's compressed magnitude (MSBG silences most bins of a severe loss, whose target phase is
+noise; ``recipes/neuro_msbg/phase_diagnosis.py``); ``phase_weight`` replaces the 0.3.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from hltk.nn.checkpoint import parameter_count
 from hltk.simulate.neuro_msbg import NeuroMsbgConfig, NeuroMsbgNet
 from hltk.train.data import PairSet, PairSettings, PairTask, Progress, joined_pairs
 from hltk.train.loop import TrainSettings
-from hltk.train.losses import complex_mse, phase_losses
+from hltk.train.losses import complex_mse, phase_losses, weighted_phase_losses
+
+PHASE_LOSSES: tuple[str, ...] = ("plain", "weighted")
 
 LOSS_WEIGHTS: dict[str, float] = {"magnitude": 0.9, "phase": 0.3, "complex": 0.1, "waveform": 0.2}
 #: ``--log-magnitude W`` adds ``W * mean |log(m + e) - log(m' + e)|`` on compressed magnitudes
@@ -50,6 +54,11 @@ class NeuroMsbgTask(PairTask):
 
     config: NeuroMsbgConfig = field(kw_only=True)
     log_magnitude_weight: float = 0.0
+    #: ``plain`` (the paper's phase losses, every bin alike) or ``weighted`` (each bin by the
+    #: target's compressed magnitude, :func:`hltk.train.losses.weighted_phase_losses`)
+    phase_loss: str = "plain"
+    #: weight of the summed phase losses (the paper's 0.3)
+    phase_weight: float = LOSS_WEIGHTS["phase"]
     model_kind: str = "neuro-msbg"
 
     def build_model(self) -> nn.Module:
@@ -57,6 +66,11 @@ class NeuroMsbgTask(PairTask):
 
     def model_config(self) -> dict[str, Any]:
         return asdict(self.config)
+
+    def complete_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        """A checkpoint's config with the fields it predates at their defaults (``--init``
+        from a checkpoint made before ``identity_phase`` / ``audiogram_encoder`` existed)."""
+        return asdict(NeuroMsbgConfig(**config))
 
     def loss(self, model: nn.Module, batch: Any) -> tuple[torch.Tensor, dict[str, float]]:
         inputs, targets, audiograms = batch
@@ -69,9 +83,11 @@ class NeuroMsbgTask(PairTask):
             "complex": complex_mse(magnitude, phase, target_magnitude, target_phase),
             "waveform": F.l1_loss(waveform, targets),
         }
-        phases = phase_losses(phase, target_phase)
+        phases = (weighted_phase_losses(phase, target_phase, target_magnitude.detach())
+                  if self.phase_loss == "weighted" else phase_losses(phase, target_phase))
         parts["phase"] = phases["ip"] + phases["gd"] + phases["iaf"]
-        total = sum(LOSS_WEIGHTS[name] * value for name, value in parts.items())
+        weights = {**LOSS_WEIGHTS, "phase": self.phase_weight}
+        total = sum(weights[name] * value for name, value in parts.items())
         if self.log_magnitude_weight:
             parts["log_magnitude"] = torch.mean(torch.abs(torch.log(magnitude + LOG_FLOOR)
                                                           - torch.log(target_magnitude + LOG_FLOOR)))
@@ -80,16 +96,18 @@ class NeuroMsbgTask(PairTask):
         return total, {name: float(value.detach()) for name, value in parts.items()}
 
     def describe(self) -> dict[str, Any]:
-        weights = {**LOSS_WEIGHTS, **({"log_magnitude": self.log_magnitude_weight}
+        weights = {**LOSS_WEIGHTS, "phase": self.phase_weight, **({"log_magnitude": self.log_magnitude_weight}
                                       if self.log_magnitude_weight else {})}
         return {**(self.data_description or {}), "parameters": parameter_count(self.build_model()),
-                "segment_seconds": self.segment_seconds, "loss_weights": weights}
+                "segment_seconds": self.segment_seconds, "loss_weights": weights,
+                **({"phase_loss": self.phase_loss} if self.phase_loss != "plain" else {})}
 
 
 def make_task(manifests: list[Path], config: NeuroMsbgConfig, cache_dir: Path, *,
               target_backend: str = "torch-msbg", max_seconds: float = 4.0, seed: int = 0,
               segment_seconds: float = 2.0, limit: int | None = None,
-              log_magnitude_weight: float = 0.0, progress: Progress | None = None) -> NeuroMsbgTask:
+              log_magnitude_weight: float = 0.0, phase_loss: str = "plain",
+              phase_weight: float = LOSS_WEIGHTS["phase"], progress: Progress | None = None) -> NeuroMsbgTask:
     """Pairs (cached) and the task for ``manifests``; ``limit``: at most this many training
     items (validation: a quarter of it)."""
     def factory() -> Any:
@@ -114,5 +132,8 @@ def make_task(manifests: list[Path], config: NeuroMsbgConfig, cache_dir: Path, *
         "max_seconds": max_seconds, "pairs_cache": [str(p) for p in train_paths], "seed": seed,
         "audiograms": "jittered Bisgaard (+-10 dB) 60%, Clarity-like sloping 40%, per ear",
     }
+    if phase_loss not in PHASE_LOSSES:
+        raise ValueError(f"unknown phase loss {phase_loss!r}; choose from {PHASE_LOSSES}")
     return NeuroMsbgTask(train_pairs, valid_pairs, segment_seconds, config=config,
-                         data_description=description, log_magnitude_weight=log_magnitude_weight)
+                         data_description=description, log_magnitude_weight=log_magnitude_weight,
+                         phase_loss=phase_loss, phase_weight=phase_weight)

@@ -13,7 +13,9 @@
         --noisy data/neuro-msbg/noisy/manifest.csv -o out/neuro-msbg-fidelity \\
         --checkpoint hltk/checkpoints/neuro_msbg_cnn.pt [--checkpoint ablation.pt] [--per-corpus 60]
 
-Prints one row per (checkpoint, metric) and writes ``OUT/fidelity.csv``.
+Prints one row per (checkpoint, metric) and writes ``OUT/fidelity.csv`` (with ``bias``: the
+mean of neuro-msbg minus msbg's). Run again with more ``--checkpoint`` s into the same ``OUT``:
+msbg and the checkpoints already scored there (by file stem) are reused.
 """
 
 from __future__ import annotations
@@ -76,13 +78,19 @@ def main() -> None:
     manifest = heldout_manifest([("speech", options.speech), ("noisy", options.noisy)],
                                 options.out, options.per_corpus)
     metrics = "stoi,pesq"
-    hltk("simulate", str(manifest), "-o", str(options.out / "msbg"), "--backend", "msbg",
-         "--jobs", str(options.jobs), "--audio-format", "wav32f")
-    hltk("evaluate", str(options.out / "msbg" / "manifest.csv"), "-o", str(options.out / "eval-msbg"),
-         "--metrics", metrics, "--jobs", str(options.jobs))
+    if not (options.out / "eval-msbg" / "scores.csv").is_file():  # msbg is reused once scored
+        hltk("simulate", str(manifest), "-o", str(options.out / "msbg"), "--backend", "msbg",
+             "--jobs", str(options.jobs), "--audio-format", "wav32f")
+        hltk("evaluate", str(options.out / "msbg" / "manifest.csv"), "-o",
+             str(options.out / "eval-msbg"), "--metrics", metrics, "--jobs", str(options.jobs))
     rows = []
     for checkpoint in options.checkpoint:
         name = checkpoint.stem
+        if (options.out / f"eval-{name}" / "summary.csv").is_file():  # already scored
+            summary = pd.read_csv(options.out / f"eval-{name}" / "summary.csv")
+            summary.insert(0, "checkpoint", name)
+            rows.append(summary)
+            continue
         hltk("simulate", str(manifest), "-o", str(options.out / name), "--backend", "neuro-msbg",
              "--checkpoint", str(checkpoint), "--audio-format", "wav32f", "--batch-size", "16")
         hltk("evaluate", str(options.out / name / "manifest.csv"), "-o", str(options.out / f"eval-{name}"),
@@ -92,6 +100,7 @@ def main() -> None:
         summary.insert(0, "checkpoint", name)
         rows.append(summary)
     table = pd.concat(rows)
+    table["bias"] = table["mean_system"] - table["mean_reference"]
     table.to_csv(options.out / "fidelity.csv", index=False)
     print(table.to_string(index=False))
 
