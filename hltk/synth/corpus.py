@@ -114,6 +114,17 @@ def _speech_item(item: str, options: SynthOptions, out: Path) -> dict[str, Any]:
     }
 
 
+def write_noisy_files(out: Path, item: str, rate: int, mixture: np.ndarray,
+                      reference: np.ndarray, noise: np.ndarray) -> dict[str, str]:
+    """Write a noisy item's ``audio`` (the mixture), ``reference`` and ``noise`` as float WAV
+    under ``out``; returns their manifest paths by column."""
+    paths = {"audio": f"audio/{item}.wav", "reference": f"reference/{item}.wav",
+             "noise": f"noise/{item}.wav"}
+    for column, signal in (("audio", mixture), ("reference", reference), ("noise", noise)):
+        write_wav(out / paths[column], signal, rate, FLOAT_SUBTYPE)
+    return paths
+
+
 def _noisy_item(item: str, options: SynthOptions, out: Path) -> dict[str, Any]:
     rng = item_rng(options.seed, item, "noisy")
     split = draw_split(rng)
@@ -125,10 +136,7 @@ def _noisy_item(item: str, options: SynthOptions, out: Path) -> dict[str, Any]:
     noise = make_noise(noise_type, utterance.audio.size, noise_rng, options.rate,
                        speech=utterance.audio, split=split)
     mixture, reference, scaled_noise = mix_at_snr(utterance.audio, noise, target_snr)
-    paths = {"audio": f"audio/{item}.wav", "reference": f"reference/{item}.wav",
-             "noise": f"noise/{item}.wav"}
-    for column, signal in (("audio", mixture), ("reference", reference), ("noise", scaled_noise)):
-        write_wav(out / paths[column], signal, options.rate, FLOAT_SUBTYPE)
+    paths = write_noisy_files(out, item, options.rate, mixture, reference, scaled_noise)
     return {
         "id": item, **paths, "snr_db": f"{target_snr:.1f}", "noise_type": noise_type,
         "split": split, "duration_s": _seconds(utterance.duration), "text": utterance.text,
@@ -155,11 +163,8 @@ def _reverberant_item(item: str, options: SynthOptions, room: RoomOptions,
                           split=split)
 
     rendered = render_scene(utterance.audio, scene, options.rate, target_snr, draw_noise)
-    paths = {"audio": f"audio/{item}.wav", "reference": f"reference/{item}.wav",
-             "noise": f"noise/{item}.wav"}
-    for column, signal in (("audio", rendered.mixture), ("reference", rendered.reference),
-                           ("noise", rendered.noise)):
-        write_wav(out / paths[column], signal, options.rate, FLOAT_SUBTYPE)
+    paths = write_noisy_files(out, item, options.rate, rendered.mixture, rendered.reference,
+                              rendered.noise)
     return {
         "id": item, **paths, "snr_db": f"{target_snr:.1f}", "noise_type": noise_type,
         "split": split, "duration_s": _seconds(utterance.duration), "text": utterance.text,

@@ -216,6 +216,21 @@ def snr_db(reference: np.ndarray, noise: np.ndarray) -> float:
     return 10.0 * np.log10(reference_power / noise_power)
 
 
+def snr_scaling(speech: np.ndarray, noise: np.ndarray, target_snr_db: float,
+                peak_limit: float = 0.99, what: str = "reference") -> tuple[np.ndarray, float]:
+    """``(noise64, scale)``: ``noise`` (float64) scaled so that ``speech`` to it is
+    ``target_snr_db`` over the whole signal, and the common ``scale`` (<= 1) that keeps the
+    peak of their sum at ``peak_limit``; ``speech`` is float64."""
+    noise64 = np.asarray(noise, dtype=np.float64)
+    speech_power = float(np.mean(speech**2))
+    noise_power = float(np.mean(noise64**2))
+    if speech_power <= 0 or noise_power <= 0:
+        raise ValueError(f"cannot set an SNR with a silent {what} or silent noise")
+    noise64 = noise64 * np.sqrt(speech_power / noise_power / 10.0 ** (target_snr_db / 10.0))
+    peak = float(np.max(np.abs(speech + noise64)))
+    return noise64, (peak_limit / peak if peak > peak_limit else 1.0)
+
+
 def mix_at_snr(
     reference: np.ndarray, noise: np.ndarray, target_snr_db: float, peak_limit: float = 0.99
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -228,14 +243,7 @@ def mix_at_snr(
     (pauses included), as most corpora define it.
     """
     reference64 = np.asarray(reference, dtype=np.float64)
-    noise64 = np.asarray(noise, dtype=np.float64)
-    reference_power = float(np.mean(reference64**2))
-    noise_power = float(np.mean(noise64**2))
-    if reference_power <= 0 or noise_power <= 0:
-        raise ValueError("cannot set an SNR with a silent reference or silent noise")
-    noise64 = noise64 * np.sqrt(reference_power / noise_power / 10.0 ** (target_snr_db / 10.0))
-    peak = float(np.max(np.abs(reference64 + noise64)))
-    scale = peak_limit / peak if peak > peak_limit else 1.0
+    noise64, scale = snr_scaling(reference64, noise, target_snr_db, peak_limit)
     reference32 = (reference64 * scale).astype(np.float32)
     noise32 = (noise64 * scale).astype(np.float32)
     mixture32 = reference32 + noise32

@@ -60,7 +60,6 @@ from hltk.synth.asterisk import (
 from hltk.synth.corpus import (
     DEFAULT_COUNTS,
     DEFAULT_LISTENERS,
-    FLOAT_SUBTYPE,
     SPEECH_SUBTYPE,
     CorpusResult,
     SynthOptions,
@@ -70,6 +69,7 @@ from hltk.synth.corpus import (
     item_id,
     write_json,
     write_manifest,
+    write_noisy_files,
     write_wav,
 )
 from hltk.synth.listeners import load_or_make_listeners
@@ -428,10 +428,7 @@ def _noisy_item(item: str, options: SynthOptions, prompts: Sequence[Prompt],
         noise = make_noise(noise_type, utterance.audio.size, noise_rng, options.rate,
                            speech=utterance.audio, split=split)
     mixture, reference, scaled_noise = mix_at_snr(utterance.audio, noise, target_snr)
-    paths = {"audio": f"audio/{item}.wav", "reference": f"reference/{item}.wav",
-             "noise": f"noise/{item}.wav"}
-    for column, signal in (("audio", mixture), ("reference", reference), ("noise", scaled_noise)):
-        write_wav(out / paths[column], signal, options.rate, FLOAT_SUBTYPE)
+    paths = write_noisy_files(out, item, options.rate, mixture, reference, scaled_noise)
     return {"id": item, **paths, "snr_db": f"{target_snr:.1f}", "noise_type": noise_type,
             "split": split, "duration_s": _seconds(utterance.duration), **_describe(utterance),
             "babble_voices": "+".join(babble_voices), "_files": list(paths.values()),
@@ -463,11 +460,8 @@ def _reverberant_item(item: str, options: SynthOptions, prompts: Sequence[Prompt
                           split=split)
 
     rendered = render_scene(utterance.audio, scene, options.rate, target_snr, draw_noise)
-    paths = {"audio": f"audio/{item}.wav", "reference": f"reference/{item}.wav",
-             "noise": f"noise/{item}.wav"}
-    for column, signal in (("audio", rendered.mixture), ("reference", rendered.reference),
-                           ("noise", rendered.noise)):
-        write_wav(out / paths[column], signal, options.rate, FLOAT_SUBTYPE)
+    paths = write_noisy_files(out, item, options.rate, rendered.mixture, rendered.reference,
+                              rendered.noise)
     return {"id": item, **paths, "snr_db": f"{target_snr:.1f}", "noise_type": noise_type,
             "split": split, "duration_s": _seconds(utterance.duration), **_describe(utterance),
             "babble_voices": "+".join(sorted(babble_voices)), **scene_columns(rendered),

@@ -54,6 +54,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.signal
 
+from hltk.synth.noise import snr_scaling
+
 __all__ = [
     "CALIBRATION_STEPS", "RT60_TOLERANCE", "RoomOptions", "RoomScene", "Scene", "draw_scene",
     "mix_reverberant", "render_scene", "room_impulse_responses", "schroeder_rt60",
@@ -239,14 +241,7 @@ def mix_reverberant(reverberant: np.ndarray, direct: np.ndarray, noise: np.ndarr
     with the SNR of ``reverberant`` to ``noise``; ``direct`` gets the same gain as
     ``reverberant`` (so it stays the direct-path part of the mixture's speech)."""
     reverberant64 = np.asarray(reverberant, dtype=np.float64)
-    noise64 = np.asarray(noise, dtype=np.float64)
-    speech_power = float(np.mean(reverberant64**2))
-    noise_power = float(np.mean(noise64**2))
-    if speech_power <= 0 or noise_power <= 0:
-        raise ValueError("cannot set an SNR with a silent target or silent noise")
-    noise64 = noise64 * np.sqrt(speech_power / noise_power / 10.0 ** (target_snr_db / 10.0))
-    peak = float(np.max(np.abs(reverberant64 + noise64)))
-    scale = peak_limit / peak if peak > peak_limit else 1.0
+    noise64, scale = snr_scaling(reverberant64, noise, target_snr_db, peak_limit, "target")
     reverberant32 = (reverberant64 * scale).astype(np.float32)
     noise32 = (noise64 * scale).astype(np.float32)
     direct32 = (np.asarray(direct, dtype=np.float64) * scale).astype(np.float32)
