@@ -26,8 +26,10 @@ from hltk.train.psi import PopulationData, fraction_explained, predict, response
 from hltk.train.psi_fit import fit_psi, psi_objective, reference_optimum
 
 #: the 10 vs 40 comparison: checkpoints under --runs (psi6_long: 40 individuals trained 4x the
-#: steps, the 10-individual model's exposure per individual)
-SIZE_MODELS = {"psi6_10": "10", "psi6": "40", "psi6_long": "40 (4x steps)"}
+#: steps, the 10-individual model's exposure per individual; psi6_10_long: 10 individuals at
+#: those steps too, so that training length alone is not what differs)
+SIZE_MODELS = {"psi6_10": "10", "psi6": "40", "psi6_10_long": "10 (4x steps)",
+               "psi6_long": "40 (4x steps)"}
 
 
 def population(runs: Path) -> PopulationData:

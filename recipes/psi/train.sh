@@ -25,7 +25,10 @@ done
 # the shipped checkpoints: weights and record only (no optimizer state)
 cp "$OUT/psi3.pt" hltk/checkpoints/psi_msbg_3.pt
 cp "$OUT/psi6.pt" hltk/checkpoints/psi_msbg_6.pt
-# 10 vs 40 at equal exposure per individual: 40 individuals, 4x the steps (not shipped)
+# 10 vs 40 at equal exposure per individual (40 individuals, 4x the steps) and at equal
+# steps (10 individuals, 4x the steps too); not shipped
 if [[ ${LONG:-0} == 1 ]]; then
   "$HLTK" train psi-msbg "${common[@]}" -o "$OUT/psi6_long.pt" --n-psi 6 --steps $((4 * STEPS))
+  "$HLTK" train psi-msbg "${common[@]}" -o "$OUT/psi6_10_long.pt" --n-psi 6 --individuals 10 \
+    --steps $((4 * SMALL_STEPS))
 fi
