@@ -48,10 +48,11 @@ RH=$ROUT/heldout
 REVAL=$ROUT/eval
 # the checkpoints shipped before the retraining (commit 62a25fa), the fine-tunes' start
 INIT_REV=${INIT_REV:-62a25fa}
-REC_STEPS=${REC_STEPS:-3000}
+REC_STEPS=${REC_STEPS:-6000}
+DENOISE_STEPS=${DENOISE_STEPS:-2500}
 NREC=${NREC:-30}
-NBABBLE=${NBABBLE:-24}
-NSYN=${NSYN:-10}
+NBABBLE=${NBABBLE:-16}
+NSYN=${NSYN:-6}
 REC_COMMON="--max-items 300 --max-seconds 3 --segment-seconds 1 --batch-size 16 --lr 3e-4 --seed 2 --threads ${REC_THREADS:-1} -q --format csv"
 declare -A STEPS=([cnn]=1500 [lstm]=15000 [crnn]=2000 [transformer]=1200)
 # the shipped LSTM (the default core) and the denoiser were retrained at the published width
@@ -182,14 +183,15 @@ case $stage in
     $RUN $HLTK train neuroamp-denoise --data $DATA_DIR/recorded-noisy/manifest.csv \
       --data $DATA_DIR/recorded-babble/manifest.csv --data $DATA_DIR/noisy/manifest.csv \
       -o $ROUT/ckpt/neuroamp_denoise.pt --arch lstm --size published --init $ROUT/init_denoise.pt \
-      --steps $REC_STEPS --cache-dir $ROUT/cache $REC_COMMON
+      --steps $DENOISE_STEPS --cache-dir $ROUT/cache $REC_COMMON
     ;;
   rec-amplify)
     # rec-amplify before|after: the old (init_*) or the fine-tuned checkpoints; nalr-wdrc and
     # two-stage once (with "before")
     tag=${2:?before or after}
+    conds=${3:-rec-clean rec-babble syn-clean syn-noisy}
     if [ "$tag" = before ]; then lstm=$ROUT/init_lstm.pt; den=$ROUT/init_denoise.pt; else lstm=$ROUT/ckpt/neuroamp_lstm.pt; den=$ROUT/ckpt/neuroamp_denoise.pt; fi
-    for cond in rec-clean rec-babble syn-clean syn-noisy; do
+    for cond in $conds; do
       if [ "$tag" = before ]; then
         $RUN $HLTK -q amplify $RH/$cond/manifest.csv -o $REVAL/$cond/nalr-wdrc --backend nalr-wdrc $OUTFMT
       fi
@@ -203,7 +205,7 @@ case $stage in
     done
     ;;
   rec-evaluate)
-    # rec-evaluate before|after [CONDITIONS]: HASPI + HASQI (clarity engine); clean conditions
+    # rec-evaluate before|after ["CONDITIONS"]: HASPI + HASQI (clarity engine); clean conditions
     # against the unprocessed input, NeuroAMP --against nalr-wdrc's scores (SRCC, LCC, MSE);
     # noisy conditions against the clean reference (the denoising table)
     tag=${2:?before or after}
@@ -219,8 +221,10 @@ case $stage in
             --against $REVAL/$cond/nalr-wdrc/scores/scores.csv --no-plots --format csv ;;
         *)
           metric="--metrics haspi,hasqi --reference-column reference --limit $n --engine clarity"
+          # the baselines on the recorded babble only (the synthetic check compares the models)
           systems=neuroamp-denoise-$tag
-          [ "$tag" = before ] && systems="nalr-wdrc two-stage $systems"
+          [ "$tag" = before ] && [ $cond = rec-babble ] && systems="nalr-wdrc two-stage $systems"
+          systems=${REC_SYSTEMS:-$systems}  # one system at a time (two evaluations in parallel)
           for system in $systems; do
             $RUN $HLTK -q evaluate $REVAL/$cond/$system/manifest.csv -o $REVAL/$cond/$system/scores $metric --no-plots --format csv
           done ;;
