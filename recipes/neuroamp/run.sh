@@ -52,7 +52,8 @@ REC_STEPS=${REC_STEPS:-6000}
 DENOISE_STEPS=${DENOISE_STEPS:-2500}
 NREC=${NREC:-30}
 NBABBLE=${NBABBLE:-16}
-NSYN=${NSYN:-6}
+NSYN=${NSYN:-10}
+NSYN_NOISY=${NSYN_NOISY:-6}
 REC_COMMON="--max-items 300 --max-seconds 3 --segment-seconds 1 --batch-size 16 --lr 3e-4 --seed 2 --threads ${REC_THREADS:-1} -q --format csv"
 declare -A STEPS=([cnn]=1500 [lstm]=15000 [crnn]=2000 [transformer]=1200)
 # the shipped LSTM (the default core) and the denoiser were retrained at the published width
@@ -211,7 +212,7 @@ case $stage in
     tag=${2:?before or after}
     for cond in ${3:-rec-clean rec-babble syn-clean syn-noisy}; do
       case $cond in
-        rec-clean) n=$NREC ;; rec-babble) n=$NBABBLE ;; *) n=$NSYN ;;
+        rec-clean) n=$NREC ;; rec-babble) n=$NBABBLE ;; syn-noisy) n=$NSYN_NOISY ;; *) n=$NSYN ;;
       esac
       case $cond in
         *clean)
