@@ -9,6 +9,15 @@
 #   $NM/speech  hltk synth speech -o $NM/speech --n 1200 --sample-rate 16000
 #   $NM/noisy   hltk synth noisy  -o $NM/noisy  --n 1200 --sample-rate 16000   (SNR -5..15 dB)
 # Everything else goes under $WORK. CPU only: one torch thread per job, nice 5 (shared machine).
+#
+# Retraining on recorded speech (issue #28 part 3, stages rec-*): fine-tunes of the checkpoints
+# shipped before it (INIT_REV) on the corpora of `make data` ($DATA_DIR): recorded, recorded-noisy,
+# recorded-babble (Asterisk es/fr/it/ru talkers; babble of other recorded talkers, 0-5 dB) and
+# speech, noisy (espeak-ng); scored on held-out English recordings (recorded-en,
+# recorded-en-babble: no model trains on them) and a few synthetic test items:
+#   DATA_DIR=/work/main/data recipes/neuroamp/run.sh rec-init   (then rec-heldout,
+#   rec-amplify before, rec-evaluate before, rec-finetune-lstm, rec-finetune-denoise,
+#   rec-amplify after, rec-evaluate after, rec-ship, rec-tables)
 set -euo pipefail
 NM=${NM:-/work/data/nm}
 WORK=${WORK:-/work/data/namp}
@@ -32,6 +41,20 @@ NMUSIC=${NMUSIC:-12}
 NCLEAN=${NCLEAN:-$NSPEECH}
 NNOISY=${NNOISY:-$NSPEECH}
 NDENOISED=${NDENOISED:-$NSPEECH}
+# retraining on recorded speech (stages rec-*)
+DATA_DIR=${DATA_DIR:-data}
+ROUT=${ROUT:-/work/out/retrain}
+RH=$ROUT/heldout
+REVAL=$ROUT/eval
+# the checkpoints shipped before the retraining (commit 62a25fa), the fine-tunes' start
+INIT_REV=${INIT_REV:-62a25fa}
+REC_STEPS=${REC_STEPS:-6000}
+DENOISE_STEPS=${DENOISE_STEPS:-2500}
+NREC=${NREC:-30}
+NBABBLE=${NBABBLE:-16}
+NSYN=${NSYN:-10}
+NSYN_NOISY=${NSYN_NOISY:-6}
+REC_COMMON="--max-items 300 --max-seconds 3 --segment-seconds 1 --batch-size 16 --lr 3e-4 --seed 2 --threads ${REC_THREADS:-1} -q --format csv"
 declare -A STEPS=([cnn]=1500 [lstm]=15000 [crnn]=2000 [transformer]=1200)
 # the shipped LSTM (the default core) and the denoiser were retrained at the published width
 # (2 x LSTM 256) on a quieter machine; the other cores are the "basic" size
@@ -130,6 +153,90 @@ case $stage in
     ;;
   speed)
     $RUN $PY bench/neuroamp_speed.py --items 4 --seconds 4 --repeats 2
+    ;;
+  rec-init)
+    # the checkpoints as shipped before the retraining: the fine-tunes start from them
+    mkdir -p $ROUT
+    for name in lstm denoise; do
+      git show $INIT_REV:hltk/checkpoints/neuroamp_$name.pt > $ROUT/init_$name.pt
+    done
+    ;;
+  rec-heldout)
+    # held-out English recordings (clean; babble of other recorded talkers at 0-5 dB SNR) and
+    # a few synthetic test items (espeak-ng voices unseen in training)
+    $PY recipes/neuroamp/heldout.py $DATA_DIR/recorded-en/manifest.csv $RH/rec-clean --n $NREC --max-seconds 4.5
+    $PY recipes/neuroamp/heldout.py $DATA_DIR/recorded-en-babble/manifest.csv $RH/rec-babble --n $NBABBLE --max-seconds 4.5
+    $PY recipes/neuroamp/heldout.py $DATA_DIR/speech/manifest.csv $RH/syn-clean --n $NSYN --max-seconds 4.5
+    $PY recipes/neuroamp/heldout.py $DATA_DIR/noisy/manifest.csv $RH/syn-noisy --n $NSYN --max-seconds 4.5
+    ;;
+  rec-finetune-lstm)
+    # NeuroAMP LSTM: recorded clean + noisy + babble, synthetic clean + noisy, and music (so the
+    # fine-tune keeps the music it was trained on); from the shipped checkpoint at lr 3e-4
+    $RUN $HLTK train neuroamp --data $DATA_DIR/recorded/manifest.csv --data $DATA_DIR/recorded-noisy/manifest.csv \
+      --data $DATA_DIR/recorded-babble/manifest.csv --data $DATA_DIR/speech/manifest.csv \
+      --data $DATA_DIR/noisy/manifest.csv --data $DATA_DIR/music/manifest.csv \
+      -o $ROUT/ckpt/neuroamp_lstm.pt --arch lstm --size published --init $ROUT/init_lstm.pt \
+      --steps $REC_STEPS --cache-dir $ROUT/cache $REC_COMMON
+    ;;
+  rec-finetune-denoise)
+    # Denoising NeuroAMP: recorded speech in noise (six types, babble of recorded talkers
+    # included) and in babble alone, synthetic noisy speech; target nalr-wdrc of the clean reference
+    $RUN $HLTK train neuroamp-denoise --data $DATA_DIR/recorded-noisy/manifest.csv \
+      --data $DATA_DIR/recorded-babble/manifest.csv --data $DATA_DIR/noisy/manifest.csv \
+      -o $ROUT/ckpt/neuroamp_denoise.pt --arch lstm --size published --init $ROUT/init_denoise.pt \
+      --steps $DENOISE_STEPS --cache-dir $ROUT/cache $REC_COMMON
+    ;;
+  rec-amplify)
+    # rec-amplify before|after: the old (init_*) or the fine-tuned checkpoints; nalr-wdrc and
+    # two-stage once (with "before")
+    tag=${2:?before or after}
+    conds=${3:-rec-clean rec-babble syn-clean syn-noisy}
+    if [ "$tag" = before ]; then lstm=$ROUT/init_lstm.pt; den=$ROUT/init_denoise.pt; else lstm=$ROUT/ckpt/neuroamp_lstm.pt; den=$ROUT/ckpt/neuroamp_denoise.pt; fi
+    for cond in $conds; do
+      if [ "$tag" = before ]; then
+        $RUN $HLTK -q amplify $RH/$cond/manifest.csv -o $REVAL/$cond/nalr-wdrc --backend nalr-wdrc $OUTFMT
+      fi
+      case $cond in
+        rec-clean|syn-clean)
+          $RUN $HLTK -q amplify $RH/$cond/manifest.csv -o $REVAL/$cond/neuroamp-$tag --backend neuroamp --checkpoint $lstm $OUTFMT ;;
+        *)
+          [ "$tag" = before ] && $RUN $HLTK -q denoise-amplify $RH/$cond/manifest.csv -o $REVAL/$cond/two-stage --backend two-stage $OUTFMT
+          $RUN $HLTK -q denoise-amplify $RH/$cond/manifest.csv -o $REVAL/$cond/neuroamp-denoise-$tag --backend neuroamp-denoise --checkpoint $den $OUTFMT ;;
+      esac
+    done
+    ;;
+  rec-evaluate)
+    # rec-evaluate before|after ["CONDITIONS"]: HASPI + HASQI (clarity engine); clean conditions
+    # against the unprocessed input, NeuroAMP --against nalr-wdrc's scores (SRCC, LCC, MSE);
+    # noisy conditions against the clean reference (the denoising table)
+    tag=${2:?before or after}
+    for cond in ${3:-rec-clean rec-babble syn-clean syn-noisy}; do
+      case $cond in
+        rec-clean) n=$NREC ;; rec-babble) n=$NBABBLE ;; syn-noisy) n=$NSYN_NOISY ;; *) n=$NSYN ;;
+      esac
+      case $cond in
+        *clean)
+          metric="--metrics haspi,hasqi --reference-column input --limit $n --engine clarity"
+          [ "$tag" = before ] && $RUN $HLTK -q evaluate $REVAL/$cond/nalr-wdrc/manifest.csv -o $REVAL/$cond/nalr-wdrc/scores $metric --no-plots --format csv
+          $RUN $HLTK -q evaluate $REVAL/$cond/neuroamp-$tag/manifest.csv -o $REVAL/$cond/neuroamp-$tag/scores $metric \
+            --against $REVAL/$cond/nalr-wdrc/scores/scores.csv --no-plots --format csv ;;
+        *)
+          metric="--metrics haspi,hasqi --reference-column reference --limit $n --engine clarity"
+          # the baselines on the recorded babble only (the synthetic check compares the models)
+          systems=neuroamp-denoise-$tag
+          [ "$tag" = before ] && [ $cond = rec-babble ] && systems="nalr-wdrc two-stage $systems"
+          systems=${REC_SYSTEMS:-$systems}  # one system at a time (two evaluations in parallel)
+          for system in $systems; do
+            $RUN $HLTK -q evaluate $REVAL/$cond/$system/manifest.csv -o $REVAL/$cond/$system/scores $metric --no-plots --format csv
+          done ;;
+      esac
+    done
+    ;;
+  rec-ship)
+    cp $ROUT/ckpt/neuroamp_${2:?lstm or denoise}.pt hltk/checkpoints/neuroamp_$2.pt
+    ;;
+  rec-tables)
+    $PY recipes/neuroamp/rec_tables.py $REVAL
     ;;
   *)
     echo "unknown stage $stage" >&2; exit 2 ;;

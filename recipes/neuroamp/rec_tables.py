@@ -1,0 +1,84 @@
+"""Before / after tables of the retraining on recorded speech (``recipes/neuroamp/run.sh
+rec-evaluate before|after``), Markdown on stdout.
+
+- Fidelity: ``REVAL/<condition>/neuroamp-<tag>/scores/summary.csv`` (``hltk evaluate
+  --against`` nalr-wdrc's scores; HASPI / HASQI against the unprocessed clean input): N, means,
+  SRCC, LCC, MSE.
+- Denoising: mean HASPI / HASQI against the clean reference over the ids every system scored
+  (``REVAL/<condition>/<system>/scores/scores.csv``), with the paired mean difference of each
+  neuroamp-denoise model minus the better baseline.
+
+    python recipes/neuroamp/rec_tables.py REVAL
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+FIDELITY = ("rec-clean", "syn-clean")
+DENOISING = ("rec-babble", "syn-noisy")
+TAGS = ("before", "after")
+
+
+def fidelity(evaluation: Path) -> list[str]:
+    lines = ["| condition | metric | model | N | mean NeuroAMP | mean NAL-R+WDRC | SRCC | LCC | MSE |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for condition in FIDELITY:
+        for tag in TAGS:
+            path = evaluation / condition / f"neuroamp-{tag}" / "scores" / "summary.csv"
+            if not path.is_file():
+                continue
+            summary = pd.read_csv(path)
+            for _, row in summary[summary["group"] == "all"].iterrows():
+                lines.append(
+                    f"| {condition} | {row['metric']} | {tag} | {int(row['n'])} | "
+                    f"{row['mean_system']:.3f} | {row['mean_reference']:.3f} | "
+                    f"{row['srcc']:.4f} [{row['srcc_ci_low']:.3f}, {row['srcc_ci_high']:.3f}] | "
+                    f"{row['lcc']:.4f} | {row['mse']:.2e} |")
+    return lines
+
+
+def denoising(evaluation: Path) -> list[str]:
+    lines = ["| condition | system | N | HASPI | HASQI |", "|---|---|---|---|---|"]
+    for condition in DENOISING:
+        tables = {}
+        for system in ("nalr-wdrc", "two-stage", *(f"neuroamp-denoise-{t}" for t in TAGS)):
+            path = evaluation / condition / system / "scores" / "scores.csv"
+            if path.is_file():
+                tables[system] = pd.read_csv(path, dtype={"id": str}).set_index("id")
+        if not tables:
+            continue
+        common = sorted(set.intersection(*(set(t.index[t["status"] == "ok"])
+                                           for t in tables.values())))
+        for system, table in tables.items():
+            part = table.loc[common]
+            lines.append(f"| {condition} | {system} | {len(common)} | {part['haspi'].mean():.3f} | "
+                         f"{part['hasqi'].mean():.3f} |")
+        for tag in TAGS:
+            name = f"neuroamp-denoise-{tag}"
+            if name not in tables or "nalr-wdrc" not in tables:
+                continue
+            for metric in ("haspi", "hasqi"):
+                best = max(("nalr-wdrc", "two-stage"),
+                           key=lambda s: tables[s].loc[common, metric].mean() if s in tables else -1)
+                diff = tables[name].loc[common, metric] - tables[best].loc[common, metric]
+                lines.append(f"| {condition} | {name} - {best}, {metric} | {len(common)} | "
+                             f"mean {diff.mean():+.3f} | higher on {int((diff > 0).sum())} |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("evaluation", type=Path, metavar="REVAL")
+    evaluation = parser.parse_args().evaluation
+    print("### NeuroAMP LSTM against nalr-wdrc\n")
+    print("\n".join(fidelity(evaluation)))
+    print("\n### Denoising (scores against the clean reference)\n")
+    print("\n".join(denoising(evaluation)))
+
+
+if __name__ == "__main__":
+    main()
