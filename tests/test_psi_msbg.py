@@ -197,7 +197,13 @@ def test_fit_listener_and_simulate_commands(tmp_path: Path) -> None:
     backend.profiles["newcomer"] = [1 - v for v in entry["psi"]]
     assert not torch.allclose(out, backend(audio, renamed))
     with pytest.raises(ValueError, match="no psi"):
-        backend(audio, listener)
+        PsiMsbg(checkpoint=checkpoint, profiles=profile, unfitted="error")(audio, listener)
+    # by default an unfitted listener is the population's average listener (mean psi)
+    backend.profiles["average"] = backend.mean_psi
+    averaged = ListenerBatch((type(listener.listeners[0])("average", listener.listeners[0].left,
+                                                          listener.listeners[0].right),), ("left",))
+    assert torch.equal(backend(audio, listener), backend(audio, averaged))
+    assert not torch.allclose(backend(audio, listener), out)
     # the log-mel of the resynthesis with no change is the input's
     logmel = LogMel()
     with torch.no_grad():

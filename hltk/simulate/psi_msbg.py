@@ -40,6 +40,7 @@ and a 512-point window with 4x overlap resynthesise exactly for a gain of 0 dB).
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -52,6 +53,11 @@ from torch import nn
 from hltk.io.listeners import AUDIOGRAM_GRID, ListenerBatch
 from hltk.nn.checkpoint import file_sha256, load_checkpoint
 from hltk.registry import option, register
+
+logger = logging.getLogger(__name__)
+
+#: what the backend does for a listener with no psi (see :class:`PsiMsbg`)
+UNFITTED: tuple[str, ...] = ("mean", "error")
 
 SAMPLE_RATE = 16000
 N_FFT = 512
@@ -277,6 +283,10 @@ class PsiMsbg:
         profiles: a listeners.json whose entries carry ``psi`` (``hltk fit-listener`` writes
             one); listeners are looked up by id. Without it, or for an id it lacks, the
             checkpoint's training individuals are used by id.
+        unfitted: for a listener with no psi either way: ``"mean"`` gives the mean psi of the
+            training individuals (an average listener of the population: the network sees no
+            audiogram, so the listener's own audiogram plays no part; a warning names each
+            such listener once), ``"error"`` raises (the runner records the row as failed).
         device: ``None`` follows the input's device.
     """
 
@@ -285,8 +295,12 @@ class PsiMsbg:
     batched = True
 
     def __init__(self, checkpoint: str | Path | None = None, n_psi: int = 6,
-                 profiles: str | Path | None = None,
+                 profiles: str | Path | None = None, unfitted: str = "mean",
                  device: str | torch.device | None = None) -> None:
+        if unfitted not in UNFITTED:
+            raise ValueError(f"unfitted must be one of {', '.join(UNFITTED)}, got {unfitted!r}")
+        self.unfitted = unfitted
+        self._warned: set[str] = set()
         path = Path(checkpoint) if checkpoint else default_checkpoint(n_psi)
         if not path.is_file():
             raise FileNotFoundError(f"no psi-msbg checkpoint at {path}; train one with "
@@ -302,13 +316,21 @@ class PsiMsbg:
         assert self.model.conditioning is not None
         learned = self.model.conditioning.learned().tolist()
         self.learned = dict(zip(self.model.config.individuals, learned, strict=True))
+        self.mean_psi = [float(v) for v in self.model.conditioning.learned().mean(0).tolist()]
         self.logmel = LogMel()
 
     def psi_of(self, listener_id: str) -> list[float]:
         psi = self.profiles.get(listener_id, self.learned.get(listener_id))
         if psi is None:
-            raise ValueError(f"no psi for listener {listener_id!r}: give --profiles with a "
-                             "listeners.json from `hltk fit-listener`")
+            if self.unfitted == "error":
+                raise ValueError(f"no psi for listener {listener_id!r}: give --profiles with a "
+                                 "listeners.json from `hltk fit-listener`")
+            if listener_id not in self._warned:
+                self._warned.add(listener_id)
+                logger.warning("psi-msbg: no psi for listener %r: the population's mean psi is "
+                               "used (fit one with `hltk fit-listener`, or --unfitted error)",
+                               listener_id)
+            return self.mean_psi
         if len(psi) != self.model.config.n_psi:
             raise ValueError(f"listener {listener_id!r} has {len(psi)} psi values; "
                              f"{self.checkpoint} takes {self.model.config.n_psi}")
@@ -316,7 +338,8 @@ class PsiMsbg:
 
     def describe(self) -> dict[str, Any]:
         return {"checkpoint": str(self.checkpoint), "checkpoint_sha256": file_sha256(self.checkpoint),
-                "profiles": str(self.profiles_path) if self.profiles_path else None}
+                "profiles": str(self.profiles_path) if self.profiles_path else None,
+                "unfitted": self.unfitted}
 
     def __call__(
         self,
@@ -365,6 +388,10 @@ class PsiMsbgOptions:
     profiles: Path | None = option(
         None, "listeners.json whose entries carry psi (from `hltk fit-listener`); default: "
         "the checkpoint's training individuals by id.")
+    unfitted: str = option(
+        "mean", "A listener with no psi (not in --profiles, not a training individual): 'mean' "
+        "simulates the population's average listener (mean psi; their audiogram plays no part; "
+        "a warning names them), 'error' fails their rows.", choices=UNFITTED)
 
 
 register(
