@@ -29,8 +29,9 @@ from hltk_cli.train import (
 @train_app.command("psi-msbg")
 def psi_msbg(
     data: Annotated[Path, typer.Option(
-        "--data", help="Speech: a folder of .wav files (sorted) or a manifest (its split=train "
-        "rows). Train, fit and test segments come from different files.", show_default=False)],
+        "--data", help="Speech: a manifest (its train / valid / test rows give the train / fit / "
+        "test segments) or a folder of .wav files (sorted; split in file order). Train, fit and "
+        "test segments come from different files.", show_default=False)],
     listeners: Annotated[Path, typer.Option(
         "--listeners", help="listeners.json whose audiograms the population is drawn from.",
         show_default=False)],

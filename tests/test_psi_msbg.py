@@ -234,3 +234,42 @@ def test_train_psi_msbg_quick_and_resume(tmp_path: Path) -> None:
     again = CliRunner().invoke(app, arguments)  # finished: resumes at the end, trains nothing
     assert again.exit_code == 0 and torch.equal(load_model(out).conditioning.mean,  # type: ignore[union-attr]
                                                 model.conditioning.mean)  # type: ignore[union-attr]
+
+
+def test_manifest_splits_give_each_segment_split_its_own_files(tmp_path: Path) -> None:
+    """A manifest with train / valid / test rows: train, fit and test segments come from those
+    rows only (a corpus's split keeps talkers and prompts apart), whatever the file order."""
+    from hltk.pipelines.psi import audio_files
+    from hltk.train.psi import build_population
+
+    rng = np.random.default_rng(1)
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    # rows interleaved, so file order alone would mix the splits
+    splits = ["test", "valid", "train"] * 4
+    rows = []
+    for index, split in enumerate(splits):
+        name = f"audio/s{index:02d}.wav"
+        sf.write(tmp_path / name, (0.05 * rng.standard_normal(26000)).astype(np.float32), 16000)
+        rows.append(f"s{index:02d},{name},{split}")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("id,audio,split\n" + "\n".join(rows) + "\n")
+    files = audio_files(manifest)
+    assert isinstance(files, dict) and set(files) == {"train", "fit", "test"}
+    data, _ = build_population(_listeners_json(tmp_path / "l.json"), files, tmp_path / "cache",
+                               train_audiograms=1, unseen_audiograms=1, segments=(3, 2, 2))
+    expected = {"train": "train", "fit": "valid", "test": "test"}
+    by_name = {f"audio/s{i:02d}.wav": s for i, s in enumerate(splits)}
+    for source, segment_split in zip(data.sources, data.segment_split, strict=True):
+        assert by_name[str(Path(source).relative_to(tmp_path))] == expected[segment_split]
+    assert data.segment_split.count("fit") == 2
+    # the same segments again from the stored sources and levels (recipes/psi/make_pairs.py)
+    from hltk.train.psi import speech_segments
+
+    waveforms, sources, levels = speech_segments(data.sources, len(data.sources),
+                                                 levels=data.levels.tolist())
+    assert sources == data.sources and torch.allclose(levels, data.levels)
+    assert torch.allclose(LogMel()(waveforms), data.inputs, atol=1e-4)
+    # a manifest with only train rows: file order, as before
+    manifest.write_text("id,audio,split\n" + "\n".join(r for r in rows if r.endswith("train")))
+    assert isinstance(audio_files(manifest), list)

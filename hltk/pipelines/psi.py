@@ -34,14 +34,27 @@ HIDDEN_COLUMNS = ("smear_scale", "recruitment_scale", "dead_above_hz")
 HL_COLUMN = re.compile(r"^hl_(\d+(?:\.\d+)?)$")
 
 
-def audio_files(data: Path) -> list[Path]:
-    """The training audio: a folder's ``*.wav`` (sorted), or a manifest's ``audio`` column
-    (only ``split=train`` rows when it has a split column)."""
+#: a manifest's split names -> the population's segment splits (:data:`hltk.train.psi.SPLITS`)
+MANIFEST_SPLITS = {"train": "train", "valid": "fit", "test": "test"}
+
+
+def audio_files(data: Path) -> list[Path] | dict[str, list[Path]]:
+    """The population's speech: a folder's ``*.wav`` (sorted; the segment splits follow file
+    order), or a manifest's ``audio`` column. A manifest whose split column has train, valid
+    and test rows gives each segment split its own rows (train -> train, valid -> fit, test ->
+    test), so no talker or prompt of the corpus crosses them; otherwise its ``split=train``
+    rows (or every row without a split column), in file order."""
     if data.is_dir():
         files = sorted(data.glob("*.wav"))
     else:
         with data.open(newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
+        if rows and "audio" not in rows[0]:
+            raise ValueError(f"{data}: a manifest needs an 'audio' column")
+        by_split = {segment: [data.parent / r["audio"] for r in rows if r.get("split") == name]
+                    for name, segment in MANIFEST_SPLITS.items()}
+        if all(by_split.values()):
+            return by_split
         files = [data.parent / r["audio"] for r in rows if r.get("split", "train") == "train"]
     if not files:
         raise FileNotFoundError(f"no training audio in {data}")

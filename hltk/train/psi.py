@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -126,15 +126,19 @@ def draw_population(listeners_path: str | Path, train_audiograms: int = 20,
 
 
 def speech_segments(files: Sequence[str | Path], count: int, seed: int = 0,
-                    seconds: float = SEGMENT_SECONDS) -> tuple[torch.Tensor, list[str], torch.Tensor]:
+                    seconds: float = SEGMENT_SECONDS, levels: Sequence[float] | None = None
+                    ) -> tuple[torch.Tensor, list[str], torch.Tensor]:
     """``count`` segments ``[count, T]`` (16 kHz), one from each of the first ``count`` files
     long enough, cut where the 1.5 s window has the most energy, each scaled to a drawn level
-    (dB SPL at 100 dB per digital unit: :data:`LEVEL_RANGE`); their sources and levels."""
+    (dB SPL at 100 dB per digital unit: :data:`LEVEL_RANGE`); their sources and levels.
+    ``levels``: the segments' levels instead of drawn ones (to cut a population's segments
+    again from its ``sources`` and ``levels``)."""
     rng = np.random.default_rng(seed)
+    given = list(levels) if levels is not None else None
     length = int(seconds * SAMPLE_RATE)
     pieces: list[torch.Tensor] = []
     sources: list[str] = []
-    levels: list[float] = []
+    used_levels: list[float] = []
     for path in files:
         if len(pieces) == count:
             break
@@ -145,14 +149,14 @@ def speech_segments(files: Sequence[str | Path], count: int, seed: int = 0,
         energy = torch.nn.functional.avg_pool1d(mono[None, None] ** 2, length, 160)[0, 0]
         start = int(torch.argmax(energy)) * 160
         piece = mono[start : start + length]
-        level = rng.uniform(*LEVEL_RANGE)
+        level = float(given[len(pieces)] if given is not None else rng.uniform(*LEVEL_RANGE))
         rms = float(piece.pow(2).mean().sqrt())
         pieces.append(piece * (10 ** ((level - 100.0) / 20) / max(rms, 1e-9)))
         sources.append(str(path))
-        levels.append(level)
+        used_levels.append(level)
     if len(pieces) < count:
         raise ValueError(f"only {len(pieces)} files of at least {seconds} s, {count} wanted")
-    return torch.stack(pieces), sources, torch.tensor(levels)
+    return torch.stack(pieces), sources, torch.tensor(used_levels)
 
 
 def simulate_responses(segments: torch.Tensor, audiogram: Audiogram,
@@ -219,22 +223,50 @@ def population_key(**settings: Any) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-def build_population(listeners_path: str | Path, audio_files: Sequence[str | Path],
+def build_population(listeners_path: str | Path,
+                     audio_files: Sequence[str | Path] | Mapping[str, Sequence[str | Path]],
                      cache_dir: str | Path, *, train_audiograms: int = 20,
                      unseen_audiograms: int = 4, segments: tuple[int, int, int] = (96, 16, 32),
                      seed: int = 0, progress: Callable[[int, int], None] | None = None
                      ) -> tuple[PopulationData, Path]:
-    """Draw the population, cut the segments (files in order: train segments first, then fit,
-    then test, so the three come from different recordings) and simulate every response;
-    cached under ``cache_dir`` by the settings' hash."""
-    key = population_key(listeners=str(listeners_path), files=[str(f) for f in audio_files],
+    """Draw the population, cut the segments and simulate every response; cached under
+    ``cache_dir`` by the settings' hash.
+
+    ``audio_files``: either one list (files in order: train segments first, then fit, then
+    test, so the three come from different recordings), or a mapping from each of
+    :data:`SPLITS` to its own files (a corpus's split column: no talker or prompt crosses
+    segment splits). The segments' levels are drawn in that order, one generator."""
+    if isinstance(audio_files, Mapping):
+        missing = [name for name in SPLITS if not audio_files.get(name)]
+        if missing:
+            raise ValueError(f"no audio for the segment split(s) {', '.join(missing)}")
+        by_split: dict[str, list[str]] | None = {
+            name: [str(f) for f in audio_files[name]] for name in SPLITS}
+        files_key: Any = by_split
+    else:
+        by_split = None
+        files_key = [str(f) for f in audio_files]
+    key = population_key(listeners=str(listeners_path), files=files_key,
                          train=train_audiograms, unseen=unseen_audiograms, segments=segments,
                          seed=seed, version=1)
     path = Path(cache_dir) / f"population-{key}.pt"
     if path.is_file():
         return PopulationData.load(path), path
     individuals = draw_population(listeners_path, train_audiograms, unseen_audiograms, seed)
-    waveforms, sources, levels = speech_segments(audio_files, sum(segments), seed)
+    if by_split is None:
+        waveforms, sources, levels = speech_segments(list(audio_files), sum(segments), seed)
+    else:
+        rng = np.random.default_rng(seed)
+        parts = []
+        for name, count in zip(SPLITS, segments, strict=True):
+            drawn = rng.uniform(*LEVEL_RANGE, size=count)
+            try:
+                parts.append(speech_segments(by_split[name], count, levels=drawn))
+            except ValueError as error:
+                raise ValueError(f"segment split {name!r}: {error}") from None
+        waveforms = torch.cat([p[0] for p in parts])
+        sources = [s for p in parts for s in p[1]]
+        levels = torch.cat([p[2] for p in parts])
     split = [name for name, count in zip(SPLITS, segments, strict=True) for _ in range(count)]
     logmel = LogMel()
     inputs = logmel(waveforms)

@@ -25,7 +25,8 @@ def main() -> None:
     data = PopulationData.load(caches[-1])
     fit = data.index("fit")
     # the same segments the population was made from (same files, seed and levels)
-    waveforms, sources, _ = speech_segments(data.sources, len(data.sources))
+    waveforms, sources, _ = speech_segments(data.sources, len(data.sources),
+                                            levels=data.levels.tolist())
     assert sources == data.sources
     args.out.mkdir(parents=True, exist_ok=True)
     names = []

@@ -2,15 +2,15 @@
 # The psi-msbg models of docs/listener-profiles.md, one after another on one thread:
 # the shipped checkpoints (3 and 6 psi, 40 training individuals), the audiogram twin, a 6-psi
 # model on 10 individuals, and individual-specific models for four individuals.
-#   DATA=folder-of-wavs LISTENERS=listeners.json OUT=/work/out/psi recipes/psi/train.sh
+#   DATA=manifest.csv LISTENERS=listeners.json OUT=/work/out/psi recipes/psi/train.sh
 # Resumable: each command goes on from its last checkpoint when run again.
 set -euo pipefail
-DATA=${DATA:-/work/main/data/recorded/audio}
+DATA=${DATA:-/work/main/data/recorded/manifest.csv}
 LISTENERS=${LISTENERS:-/work/main/data/listeners/listeners.json}
 OUT=${OUT:-/work/out/psi}
-STEPS=${STEPS:-3000}
-SMALL_STEPS=${SMALL_STEPS:-3000}
-SPECIFIC_STEPS=${SPECIFIC_STEPS:-800}
+STEPS=${STEPS:-12000}
+SMALL_STEPS=${SMALL_STEPS:-12000}
+SPECIFIC_STEPS=${SPECIFIC_STEPS:-2000}
 HLTK=${HLTK:-.venv/bin/hltk}
 common=(--data "$DATA" --listeners "$LISTENERS" --cache-dir "$OUT/cache" --threads 1 -q)
 
@@ -25,10 +25,3 @@ done
 # the shipped checkpoints: weights and record only (no optimizer state)
 cp "$OUT/psi3.pt" hltk/checkpoints/psi_msbg_3.pt
 cp "$OUT/psi6.pt" hltk/checkpoints/psi_msbg_6.pt
-# 10 vs 40 at equal exposure per individual (40 individuals, 4x the steps) and at equal
-# steps (10 individuals, 4x the steps too); not shipped
-if [[ ${LONG:-0} == 1 ]]; then
-  "$HLTK" train psi-msbg "${common[@]}" -o "$OUT/psi6_long.pt" --n-psi 6 --steps $((4 * STEPS))
-  "$HLTK" train psi-msbg "${common[@]}" -o "$OUT/psi6_10_long.pt" --n-psi 6 --individuals 10 \
-    --steps $((4 * SMALL_STEPS))
-fi
