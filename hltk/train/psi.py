@@ -261,7 +261,7 @@ def build_population(listeners_path: str | Path,
         for name, count in zip(SPLITS, segments, strict=True):
             drawn = rng.uniform(*LEVEL_RANGE, size=count)
             try:
-                parts.append(speech_segments(by_split[name], count, levels=drawn))
+                parts.append(speech_segments(by_split[name], count, levels=drawn.tolist()))
             except ValueError as error:
                 raise ValueError(f"segment split {name!r}: {error}") from None
         waveforms = torch.cat([p[0] for p in parts])
