@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from hltk.pipelines.psi import fit_listener as fit_listener_pipeline
+from hltk.train.psi_fit import SEARCHES
 from hltk_cli import common as c
 from hltk_cli.output import info, print_rows
 
@@ -31,6 +32,10 @@ def fit_listener(
     target: Annotated[str, typer.Option(
         "--target", help="Stop within 2% of: auto (learned psi of a training individual, "
         "else the reference optimum), none, or a loss value.")] = "auto",
+    search: Annotated[c.choices(SEARCHES), typer.Option(
+        "--search", help="Where to search: population (the training individuals' psi range, "
+        "widened by a quarter of it each side) or cube (all of [0, 1]^n_psi: a listener unlike "
+        "the training population).")] = "population",
     seed: Annotated[int, typer.Option("--seed", help="Sobol scramble and GP seed.")] = 0,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch CPU threads.")] = 1,
     output_format: c.OutputFormatOpt = "table",
@@ -38,7 +43,7 @@ def fit_listener(
 ) -> None:
     """Fit a listener's psi (network frozen) to their responses by Bayesian optimisation; the
     profile is a listeners.json entry that `hltk simulate --backend psi-msbg --listeners
-    PROFILE --profiles PROFILE` uses."""
+    PROFILE` uses."""
     quiet = c.is_quiet(quiet)
 
     def report(evaluation: int, loss: float, best: float) -> None:
@@ -47,8 +52,8 @@ def fit_listener(
     with c.exit_codes(usage=(ValueError, FileNotFoundError)):
         result, entry = fit_listener_pipeline(
             pairs, out, checkpoint=checkpoint, n_psi=n_psi, listener_id=listener_id,
-            init_points=init_points, max_iter=max_iter, target=target, seed=seed,
-            threads=threads, progress=report)
+            init_points=init_points, max_iter=max_iter, target=target, search=search,
+            seed=seed, threads=threads, progress=report)
     row = {"listener": entry["name"], "profile": str(out), "psi": " ".join(f"{v:.3f}" for v in result.psi),
            "loss": round(result.loss, 4), "target": entry["psi_fit"]["target"],
            "evaluations": len(result.losses),

@@ -194,12 +194,12 @@ def test_fit_listener_and_simulate_commands(tmp_path: Path) -> None:
                                                          listener.listeners[0].right),), ("left",))
     out = backend(audio, renamed)
     assert out.shape == audio.shape and torch.isfinite(out).all()
-    backend.profiles["newcomer"] = [1 - v for v in entry["psi"]]
+    backend.profiles["newcomer"] = {"psi": [1 - v for v in entry["psi"]]}
     assert not torch.allclose(out, backend(audio, renamed))
     with pytest.raises(ValueError, match="no psi"):
         PsiMsbg(checkpoint=checkpoint, profiles=profile, unfitted="error")(audio, listener)
     # by default an unfitted listener is the population's average listener (mean psi)
-    backend.profiles["average"] = backend.mean_psi
+    backend.profiles["average"] = {"psi": backend.mean_psi}
     averaged = ListenerBatch((type(listener.listeners[0])("average", listener.listeners[0].left,
                                                           listener.listeners[0].right),), ("left",))
     assert torch.equal(backend(audio, listener), backend(audio, averaged))
@@ -211,6 +211,47 @@ def test_fit_listener_and_simulate_commands(tmp_path: Path) -> None:
         backend.model.decoder[1].bias.zero_()
     same = backend(audio, renamed)
     assert torch.allclose(logmel(same[0]), logmel(audio[0]), atol=1e-2)
+    # the profile file alone, as --listeners: `hltk simulate` finds the psi in the listener
+    (tmp_path / "items.csv").write_text("id,audio,listener\nitem0,s0.wav,newcomer\n")
+    runs = {}
+    for name, extra in (("listeners", []), ("both", ["--profiles", str(profile)])):
+        result = CliRunner().invoke(app, [
+            "simulate", str(tmp_path / "items.csv"), "-o", str(tmp_path / name), "--backend",
+            "psi-msbg", "--checkpoint", str(checkpoint), "--listeners", str(profile),
+            "--unfitted", "error", *extra, "-q"])
+        assert result.exit_code == 0, result.output
+        runs[name] = sf.read(tmp_path / name / "audio" / "item0.wav")[0]
+        # the run's listeners.json keeps the profile
+        written = json.loads((tmp_path / name / "listeners.json").read_text())
+        assert written["newcomer"]["psi"] == entry["psi"]
+    assert np.array_equal(runs["listeners"], runs["both"])
+
+
+def test_listener_extras_carry_a_profile_and_a_foreign_one_is_refused(tmp_path: Path) -> None:
+    from hltk.io.listeners import load_listeners, save_listeners
+
+    model = _model(n_psi=2)
+    checkpoint = tmp_path / "psi.pt"
+    save_checkpoint(checkpoint, "psi-msbg", model.config.to_dict(), model.state_dict(), {})
+    backend = PsiMsbg(checkpoint=checkpoint, unfitted="error")
+    base = standard_listener("N3")
+    entry = {**base.to_clarity_dict(), "name": "x", "psi": [0.2, 0.9],
+             "psi_checkpoint": "psi.pt", "psi_checkpoint_sha256": backend.checkpoint_sha256}
+    (tmp_path / "p.json").write_text(json.dumps({"x": entry}))
+    listener = load_listeners(tmp_path / "p.json")["x"]
+    assert listener.extras["psi"] == [0.2, 0.9] and listener == type(base)("x", base.left, base.right)
+    assert backend.psi_of(listener) == [0.2, 0.9]
+    save_listeners([listener], tmp_path / "again.json")  # extras survive a round trip
+    assert json.loads((tmp_path / "again.json").read_text())["x"] == entry
+    audio = 0.03 * torch.randn(1, 1, 8000, generator=torch.Generator().manual_seed(1))
+    other = type(base)("x", base.left, base.right, {**entry, "psi": [0.9, 0.2]})
+    assert not torch.allclose(backend(audio, ListenerBatch((listener,), ("left",))),
+                              backend(audio, ListenerBatch((other,), ("left",))))
+    foreign = type(base)("x", base.left, base.right, {**entry, "psi_checkpoint_sha256": "0" * 64})
+    with pytest.raises(ValueError, match="fitted with psi.pt"):
+        backend.psi_of(foreign)
+    with pytest.raises(ValueError, match="no psi"):
+        backend.psi_of(base)
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,9 @@ AUDIOGRAM_GRID: tuple[int, ...] = CLARITY_FREQUENCIES
 #: Accepted hearing levels, dB HL (inclusive).
 HL_MIN, HL_MAX = -10.0, 120.0
 EARS: tuple[str, str] = ("left", "right")
+#: the keys of a Clarity listeners.json entry; any others are a listener's ``extras``
+CLARITY_KEYS: tuple[str, ...] = ("name", "audiogram_cfs", "audiogram_levels_l",
+                                 "audiogram_levels_r")
 
 #: Bisgaard, Vlaming & Dahlquist (2010), standard audiograms for IEC 60118-15, dB HL.
 BISGAARD_FREQUENCIES: tuple[int, ...] = (250, 375, 500, 750, 1000, 1500, 2000, 3000, 4000, 6000)
@@ -109,11 +112,15 @@ class Audiogram:
 
 @dataclass(frozen=True)
 class Listener:
-    """A listener: an id and one audiogram per ear."""
+    """A listener: an id, one audiogram per ear, and ``extras``: the other keys of their
+    listeners.json entry (e.g. a fitted profile's ``psi``, written by ``hltk fit-listener``),
+    kept for the backends that use them and written back by :func:`save_listeners`. Extras take
+    no part in equality or hashing: two listeners are the same when id and audiograms are."""
 
     id: str
     left: Audiogram
     right: Audiogram
+    extras: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def ear(self, name: str) -> Audiogram:
         if name == "left":
@@ -142,6 +149,7 @@ class Listener:
             "audiogram_cfs": [_number(f) for f in left.frequencies],
             "audiogram_levels_l": [_number(v) for v in left.levels],
             "audiogram_levels_r": [_number(v) for v in right.levels],
+            **self.extras,
         }
 
 
@@ -199,7 +207,8 @@ def listener_from_clarity_dict(listener_id: str, entry: Mapping[str, Any]) -> Li
         right = Audiogram(tuple(entry["audiogram_cfs"]), tuple(entry["audiogram_levels_r"]))
     except ListenerError as error:
         raise ListenerError(f"listener {listener_id!r}: {error}") from error
-    return Listener(str(entry.get("name", listener_id)), left, right)
+    extras = {key: value for key, value in entry.items() if key not in CLARITY_KEYS}
+    return Listener(str(entry.get("name", listener_id)), left, right, extras)
 
 
 def load_listeners(path: str | Path) -> dict[str, Listener]:

@@ -25,7 +25,14 @@ from hltk.train.psi import (
     build_population,
     simulate_responses,
 )
-from hltk.train.psi_fit import FitResult, fit_psi, psi_objective, reference_optimum
+from hltk.train.psi_fit import (
+    SEARCHES,
+    FitResult,
+    fit_psi,
+    population_box,
+    psi_objective,
+    reference_optimum,
+)
 
 StepProgress = Callable[[int, int, dict[str, float]], None]
 QUICK_SETTINGS = TrainSettings(steps=40, batch_size=8, warmup_steps=5, valid_every=20,
@@ -175,6 +182,7 @@ def fit_listener(
     init_points: int = 8,
     max_iter: int = 50,
     target: str = "auto",
+    search: str = "population",
     seed: int = 0,
     threads: int | None = 1,
     progress: Callable[[int, float, float], None] | None = None,
@@ -186,7 +194,8 @@ def fit_listener(
 
     ``target``: ``auto`` (a training individual of the checkpoint, by ``listener_id``: the
     loss at their learned psi; else :func:`hltk.train.psi_fit.reference_optimum`), ``none``
-    (run to ``max_iter``) or a number."""
+    (run to ``max_iter``) or a number. ``search``: ``population`` (within
+    :func:`hltk.train.psi_fit.population_box`) or ``cube``."""
     if threads:
         torch.set_num_threads(threads)
     path = checkpoint or default_checkpoint(n_psi)
@@ -214,8 +223,11 @@ def fit_listener(
     else:
         target_value = float(target)
         target_kind = "given"
+    if search not in SEARCHES:
+        raise ValueError(f"search must be one of {', '.join(SEARCHES)}, got {search!r}")
+    bounds = population_box(model) if search == "population" else None
     result = fit_psi(objective, n, init_points=init_points, max_iter=max_iter,
-                     target=target_value, seed=seed, progress=progress)
+                     target=target_value, seed=seed, bounds=bounds, progress=progress)
     entry: dict[str, Any] = {"name": listener_id}
     if audiogram is not None:
         levels = [int(v) if float(v).is_integer() else v for v in audiogram.levels]
@@ -230,6 +242,7 @@ def fit_listener(
                     "target": target_value, "target_kind": target_kind,
                     "evaluations_to_target": result.iterations_to_target,
                     "evaluations": len(result.losses), "seconds": round(result.seconds, 2),
+                    "search": search, "bounds": result.extra["bounds"],
                     "pairs": str(pairs), "seed": seed,
                     **({"hidden": hidden} if hidden else {})},
     })

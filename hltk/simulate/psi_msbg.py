@@ -50,7 +50,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hltk.io.listeners import AUDIOGRAM_GRID, ListenerBatch
+from hltk.io.listeners import AUDIOGRAM_GRID, Listener, ListenerBatch
 from hltk.nn.checkpoint import file_sha256, load_checkpoint
 from hltk.registry import option, register
 
@@ -245,16 +245,15 @@ def default_checkpoint(n_psi: int = 6) -> Path:
     return CHECKPOINT_DIR / f"psi_msbg_{n_psi}.pt"
 
 
-def load_profiles(path: str | Path) -> dict[str, list[float]]:
-    """``{listener name: psi}`` of every entry of a listeners.json that has a ``psi`` key
+def load_profiles(path: str | Path) -> dict[str, dict[str, Any]]:
+    """``{listener name: entry}`` of every entry of a listeners.json that has a ``psi`` key
     (keyed by the entry's ``name`` and by its key)."""
     raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    profiles: dict[str, list[float]] = {}
+    profiles: dict[str, dict[str, Any]] = {}
     for key, entry in raw.items():
         if isinstance(entry, dict) and "psi" in entry:
-            psi = [float(v) for v in entry["psi"]]
-            profiles[str(key)] = psi
-            profiles[str(entry.get("name", key))] = psi
+            profiles[str(key)] = entry
+            profiles[str(entry.get("name", key))] = entry
     return profiles
 
 
@@ -306,6 +305,7 @@ class PsiMsbg:
             raise FileNotFoundError(f"no psi-msbg checkpoint at {path}; train one with "
                                     "`hltk train psi-msbg` or pass --checkpoint")
         self.checkpoint = path
+        self.checkpoint_sha256 = file_sha256(path)
         self.device = torch.device(device) if device is not None else None
         self.model = load_model(path, self.device or "cpu")
         if self.model.config.condition != "psi":
@@ -319,12 +319,32 @@ class PsiMsbg:
         self.mean_psi = [float(v) for v in self.model.conditioning.learned().mean(0).tolist()]
         self.logmel = LogMel()
 
-    def psi_of(self, listener_id: str) -> list[float]:
-        psi = self.profiles.get(listener_id, self.learned.get(listener_id))
+    def psi_of(self, listener: Listener | str) -> list[float]:
+        """A listener's psi: their own listeners.json entry's ``psi`` (``Listener.extras``,
+        from ``hltk fit-listener``), else ``profiles`` by id, else the checkpoint's training
+        individual of that id, else as ``unfitted`` says. A profile fitted with another
+        checkpoint (its ``psi_checkpoint_sha256``) is refused: psi means nothing to another
+        network."""
+        listener_id = listener if isinstance(listener, str) else listener.id
+        extras = {} if isinstance(listener, str) else listener.extras
+        entry = extras if "psi" in extras else self.profiles.get(listener_id)
+        psi: list[float] | None
+        if entry is not None:
+            fitted_with = entry.get("psi_checkpoint_sha256")
+            if fitted_with and fitted_with != self.checkpoint_sha256:
+                raise ValueError(
+                    f"listener {listener_id!r}: psi was fitted with "
+                    f"{entry.get('psi_checkpoint', 'another checkpoint')} (sha256 "
+                    f"{str(fitted_with)[:12]}), not {self.checkpoint.name} (sha256 "
+                    f"{self.checkpoint_sha256[:12]}): fit again with `hltk fit-listener` or "
+                    "pass that --checkpoint")
+            psi = [float(v) for v in entry["psi"]]
+        else:
+            psi = self.learned.get(listener_id)
         if psi is None:
             if self.unfitted == "error":
-                raise ValueError(f"no psi for listener {listener_id!r}: give --profiles with a "
-                                 "listeners.json from `hltk fit-listener`")
+                raise ValueError(f"no psi for listener {listener_id!r}: give --listeners (or "
+                                 "--profiles) a listeners.json from `hltk fit-listener`")
             if listener_id not in self._warned:
                 self._warned.add(listener_id)
                 logger.warning("psi-msbg: no psi for listener %r: the population's mean psi is "
@@ -337,7 +357,7 @@ class PsiMsbg:
         return psi
 
     def describe(self) -> dict[str, Any]:
-        return {"checkpoint": str(self.checkpoint), "checkpoint_sha256": file_sha256(self.checkpoint),
+        return {"checkpoint": str(self.checkpoint), "checkpoint_sha256": self.checkpoint_sha256,
                 "profiles": str(self.profiles_path) if self.profiles_path else None,
                 "unfitted": self.unfitted}
 
@@ -363,7 +383,7 @@ class PsiMsbg:
         if level_db_spl is not None:
             levels = torch.as_tensor(level_db_spl, dtype=torch.float32, device=device).reshape(batch)
             scale = (10.0 ** ((levels - CALIBRATION_DB_SPL) / 20.0)).repeat_interleave(channels)[:, None]
-        psi = torch.tensor([self.psi_of(listener.id) for listener in listeners.listeners
+        psi = torch.tensor([self.psi_of(listener) for listener in listeners.listeners
                             for _ in range(channels)], dtype=torch.float32, device=device)
         padded = torch.nn.functional.pad(signal * scale, (0, max(0, N_FFT - length)))
         with torch.no_grad():

@@ -4,8 +4,15 @@ network frozen (Pellatt et al., psi-ICNet, "fitting new individuals").
 - The objective is the response loss (mean squared dB error of the log-mel,
   :func:`hltk.train.psi.response_loss`) of the frozen psi-msbg network with a candidate psi,
   over the listener's (input, response) pairs: :func:`psi_objective`.
-- Search space: psi in the unit cube ``[0, 1]^n_psi`` (psi after the sigmoid, what the
-  network's expansion sees; every learned psi lies inside).
+- Search space: psi after the sigmoid (what the network's expansion sees). Either the unit
+  cube ``[0, 1]^n_psi`` or (the default of ``hltk fit-listener``) the *population box*
+  (:func:`population_box`): per dimension, the range of the training individuals' learned psi
+  widened by :data:`BOX_MARGIN` of that range on each side, clipped to the cube. The KL term
+  keeps every learned psi near the middle of the cube (the training population fills about
+  the middle half of each dimension), so the box is where listeners like the population lie;
+  in 6 dimensions it is a few per cent of the cube's volume, which is what lets 16 Sobol
+  points land where the loss varies. A listener unlike everyone in training can sit outside
+  it: ``search="cube"`` then, and the reference optimum always searches the whole cube.
 - Initial points: a scrambled Sobol sequence (``scipy.stats.qmc.Sobol``, ``init_points`` of
   4 / 8 / 16, powers of two keep its balance); then the ``bayesian-optimization`` package's
   Gaussian process (Matern 5/2) with expected improvement, one point per iteration. The
@@ -35,6 +42,22 @@ import torch
 from hltk.simulate.psi_msbg import PsiMsbgNet
 
 TOLERANCE = 0.02
+#: the population box's margin on each side, as a fraction of the learned psi's range
+BOX_MARGIN = 0.25
+SEARCHES = ("population", "cube")
+
+
+def population_box(model: PsiMsbgNet, margin: float = BOX_MARGIN
+                   ) -> tuple[list[float], list[float]]:
+    """``(low, high)`` per psi dimension: the learned psi's range over the training
+    individuals, widened by ``margin`` of the range on each side, within ``[0, 1]``."""
+    if model.conditioning is None or not model.conditioning.individuals:
+        raise ValueError("a population box needs a psi-conditioned model")
+    learned = model.conditioning.learned()
+    low, high = learned.min(0).values, learned.max(0).values
+    span = high - low
+    return ((low - margin * span).clamp(0.0, 1.0).tolist(),
+            (high + margin * span).clamp(0.0, 1.0).tolist())
 
 
 def psi_objective(model: PsiMsbgNet, inputs: torch.Tensor, targets: torch.Tensor
@@ -77,9 +100,11 @@ class FitResult:
 def fit_psi(objective: Callable[[torch.Tensor], torch.Tensor], n_psi: int, *, init_points: int = 8,
             max_iter: int = 50, target: float | None = None, tolerance: float = TOLERANCE,
             seed: int = 0, xi: float = 0.01,
+            bounds: tuple[list[float], list[float]] | None = None,
             progress: Callable[[int, float, float], None] | None = None) -> FitResult:
-    """Bayesian optimisation of psi (see the module docstring). ``progress(evaluation, loss,
-    best)`` after each evaluation."""
+    """Bayesian optimisation of psi (see the module docstring) within ``bounds`` (``(low,
+    high)`` per dimension; default the unit cube). ``progress(evaluation, loss, best)`` after
+    each evaluation."""
     from bayes_opt import BayesianOptimization, acquisition
     from scipy.stats import qmc
 
@@ -95,13 +120,19 @@ def fit_psi(objective: Callable[[torch.Tensor], torch.Tensor], n_psi: int, *, in
             return super().suggest(gp, target_space, n_random=n_random, n_smart=n_smart,
                                    fit_gp=fit_gp, random_state=random_state)
 
+    low = np.asarray(bounds[0] if bounds else [0.0] * n_psi, dtype=np.float64)
+    high = np.asarray(bounds[1] if bounds else [1.0] * n_psi, dtype=np.float64)
+    if low.shape != (n_psi,) or high.shape != (n_psi,) or np.any(low >= high):
+        raise ValueError(f"bounds must be {n_psi} (low, high) pairs with low < high")
     optimizer = BayesianOptimization(
-        f=None, pbounds={name: (0.0, 1.0) for name in names},
+        f=None, pbounds={name: (float(a), float(b)) for name, a, b in zip(names, low, high,
+                                                                         strict=True)},
         acquisition_function=ExpectedImprovement(xi=xi),
         random_state=seed, verbose=0, allow_duplicate_points=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # scipy: Sobol balance for non-powers of two
-        initial = qmc.Sobol(d=n_psi, scramble=True, seed=seed).random(init_points)
+        initial = low + (high - low) * qmc.Sobol(d=n_psi, scramble=True,
+                                                 seed=seed).random(init_points)
     losses: list[float] = []
     points: list[list[float]] = []
     reached: int | None = None
@@ -129,10 +160,11 @@ def fit_psi(objective: Callable[[torch.Tensor], torch.Tensor], n_psi: int, *, in
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # GP convergence warnings
             suggestion = optimizer.suggest()
-        evaluate(np.clip(np.asarray([suggestion[n] for n in names], dtype=np.float64), 0.0, 1.0))
+        evaluate(np.clip(np.asarray([suggestion[n] for n in names], dtype=np.float64), low, high))
     best = int(np.argmin(losses))
     return FitResult(points[best], losses[best], losses, points, init_points, target, reached,
-                     time.perf_counter() - started)
+                     time.perf_counter() - started,
+                     {"bounds": [low.round(6).tolist(), high.round(6).tolist()]})
 
 
 def reference_optimum(objective: Callable[[torch.Tensor], torch.Tensor], n_psi: int, *,

@@ -23,7 +23,7 @@ import torch
 
 from hltk.simulate.psi_msbg import PsiMsbgNet, audiogram_condition, load_model
 from hltk.train.psi import PopulationData, fraction_explained, predict, response_loss
-from hltk.train.psi_fit import fit_psi, psi_objective, reference_optimum
+from hltk.train.psi_fit import SEARCHES, fit_psi, population_box, psi_objective, reference_optimum
 
 #: the 10 vs 40 comparison: checkpoints under --runs (psi6_long: 40 individuals trained 4x the
 #: steps, the 10-individual model's exposure per individual; psi6_10_long: 10 individuals at
@@ -65,6 +65,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--max-iter", type=int, default=60)
     parser.add_argument("--parts", default="table,pairs,bo,surfaces,sizes")
+    parser.add_argument("--search", choices=SEARCHES, default="population",
+                        help="Bayesian optimisation's search space (hltk fit-listener --search)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     parts = set(args.parts.split(","))
@@ -168,6 +170,7 @@ def main() -> None:
             if name not in models:
                 continue
             model = models[name]
+            bounds = population_box(model) if args.search == "population" else None
             for kind, rows in listeners.items():
                 for row in rows:
                     objective = psi_objective(model, data.inputs[fit_segments],
@@ -180,10 +183,12 @@ def main() -> None:
                     for init in (4, 8, 16):
                         for seed in range(args.repeats):
                             result = fit_psi(objective, model.config.n_psi, init_points=init,
-                                             max_iter=args.max_iter, target=target, seed=seed)
+                                             max_iter=args.max_iter, target=target, seed=seed,
+                                             bounds=bounds)
                             runs.append({"model": name, "kind": kind,
                                          "id": data.individuals[row].id,
                                          "group": data.individuals[row].group, "init": init,
+                                         "search": args.search,
                                          "seed": seed, "target": target,
                                          "evaluations_to_target": result.iterations_to_target,
                                          "best": result.loss, "seconds": result.seconds,
