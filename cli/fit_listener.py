@@ -33,9 +33,8 @@ def fit_listener(
         "--target", help="Stop within 2% of: auto (learned psi of a training individual, "
         "else the reference optimum), none, or a loss value.")] = "auto",
     search: Annotated[c.choices(SEARCHES), typer.Option(
-        "--search", help="Where to search: population (the training individuals' psi range, "
-        "widened by a quarter of it each side) or cube (all of [0, 1]^n_psi: a listener unlike "
-        "the training population).")] = "population",
+        "--search", help="Where to search: cube (all of [0, 1]^n_psi) or population (the "
+        "training individuals' psi range, widened by a quarter of it each side).")] = "cube",
     seed: Annotated[int, typer.Option("--seed", help="Sobol scramble and GP seed.")] = 0,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch CPU threads.")] = 1,
     output_format: c.OutputFormatOpt = "table",

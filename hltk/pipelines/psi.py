@@ -182,7 +182,7 @@ def fit_listener(
     init_points: int = 8,
     max_iter: int = 50,
     target: str = "auto",
-    search: str = "population",
+    search: str = "cube",
     seed: int = 0,
     threads: int | None = 1,
     progress: Callable[[int, float, float], None] | None = None,

@@ -5,14 +5,13 @@ network frozen (Pellatt et al., psi-ICNet, "fitting new individuals").
   :func:`hltk.train.psi.response_loss`) of the frozen psi-msbg network with a candidate psi,
   over the listener's (input, response) pairs: :func:`psi_objective`.
 - Search space: psi after the sigmoid (what the network's expansion sees). Either the unit
-  cube ``[0, 1]^n_psi`` or (the default of ``hltk fit-listener``) the *population box*
+  cube ``[0, 1]^n_psi`` (the default of ``hltk fit-listener``) or the *population box*
   (:func:`population_box`): per dimension, the range of the training individuals' learned psi
-  widened by :data:`BOX_MARGIN` of that range on each side, clipped to the cube. The KL term
-  keeps every learned psi near the middle of the cube (the training population fills about
-  the middle half of each dimension), so the box is where listeners like the population lie;
-  in 6 dimensions it is a few per cent of the cube's volume, which is what lets 16 Sobol
-  points land where the loss varies. A listener unlike everyone in training can sit outside
-  it: ``search="cube"`` then, and the reference optimum always searches the whole cube.
+  widened by :data:`BOX_MARGIN` of that range on each side, clipped to the cube. The box is
+  where listeners like the training population lie; but an unseen listener's best psi often
+  sits outside it (towards the cube's faces, along directions the training population did
+  not spread in), so the box is an option, not the default (docs/listener-profiles.md has
+  both measured). The reference optimum always searches the whole cube.
 - Initial points: a scrambled Sobol sequence (``scipy.stats.qmc.Sobol``, ``init_points`` of
   4 / 8 / 16, powers of two keep its balance); then the ``bayesian-optimization`` package's
   Gaussian process (Matern 5/2) with expected improvement, one point per iteration. The

@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--max-iter", type=int, default=60)
     parser.add_argument("--parts", default="table,pairs,bo,surfaces,sizes")
-    parser.add_argument("--search", choices=SEARCHES, default="population",
+    parser.add_argument("--search", choices=SEARCHES, default="cube",
                         help="Bayesian optimisation's search space (hltk fit-listener --search)")
     args = parser.parse_args()
     torch.set_num_threads(1)
