@@ -67,6 +67,8 @@ def main() -> None:
     parser.add_argument("--parts", default="table,pairs,bo,surfaces,sizes")
     parser.add_argument("--search", choices=SEARCHES, default="cube",
                         help="Bayesian optimisation's search space (hltk fit-listener --search)")
+    parser.add_argument("--bo-models", default="psi3,psi6")
+    parser.add_argument("--bo-kinds", default="in-sample,unseen")
     args = parser.parse_args()
     torch.set_num_threads(1)
     parts = set(args.parts.split(","))
@@ -166,7 +168,8 @@ def main() -> None:
     if "bo" in parts:
         runs = []
         listeners = {"in-sample": pick(data, train_rows), "unseen": pick(data, unseen_rows)}
-        for name in ("psi3", "psi6"):
+        listeners = {k: v for k, v in listeners.items() if k in args.bo_kinds.split(",")}
+        for name in args.bo_models.split(","):
             if name not in models:
                 continue
             model = models[name]
