@@ -99,7 +99,8 @@ class FitResult:
 def fit_psi(objective: Callable[[torch.Tensor], torch.Tensor], n_psi: int, *, init_points: int = 8,
             max_iter: int = 50, target: float | None = None, tolerance: float = TOLERANCE,
             seed: int = 0, xi: float = 0.01,
-            bounds: tuple[list[float], list[float]] | None = None,
+            bounds: tuple[list[float], list[float]] | None = None, log_loss: bool = False,
+            domain_reduction: bool = True,
             progress: Callable[[int, float, float], None] | None = None) -> FitResult:
     """Bayesian optimisation of psi (see the module docstring) within ``bounds`` (``(low,
     high)`` per dimension; default the unit cube). ``progress(evaluation, loss, best)`` after
@@ -123,9 +124,12 @@ def fit_psi(objective: Callable[[torch.Tensor], torch.Tensor], n_psi: int, *, in
     high = np.asarray(bounds[1] if bounds else [1.0] * n_psi, dtype=np.float64)
     if low.shape != (n_psi,) or high.shape != (n_psi,) or np.any(low >= high):
         raise ValueError(f"bounds must be {n_psi} (low, high) pairs with low < high")
+    from bayes_opt import SequentialDomainReductionTransformer
+
+    reducer = SequentialDomainReductionTransformer() if domain_reduction else None
     optimizer = BayesianOptimization(
-        f=None, pbounds={name: (float(a), float(b)) for name, a, b in zip(names, low, high,
-                                                                         strict=True)},
+        f=None, bounds_transformer=reducer,
+        pbounds={name: (float(a), float(b)) for name, a, b in zip(names, low, high, strict=True)},
         acquisition_function=ExpectedImprovement(xi=xi),
         random_state=seed, verbose=0, allow_duplicate_points=True)
     with warnings.catch_warnings():
@@ -148,7 +152,8 @@ def fit_psi(objective: Callable[[torch.Tensor], torch.Tensor], n_psi: int, *, in
         if reached is None and target is not None and best <= target * (1 + tolerance):
             reached = len(losses)
         # the GP maximises: the negative loss
-        optimizer.register(params=dict(zip(names, point.tolist(), strict=True)), target=-value)
+        optimizer.register(params=dict(zip(names, point.tolist(), strict=True)),
+                           target=-math.log(max(value, 1e-12)) if log_loss else -value)
         return value
 
     for point in initial:
@@ -160,6 +165,8 @@ def fit_psi(objective: Callable[[torch.Tensor], torch.Tensor], n_psi: int, *, in
             warnings.simplefilter("ignore")  # GP convergence warnings
             suggestion = optimizer.suggest()
         evaluate(np.clip(np.asarray([suggestion[n] for n in names], dtype=np.float64), low, high))
+        if reducer is not None:
+            optimizer.set_bounds(reducer.transform(optimizer.space))  # type: ignore[arg-type]
     best = int(np.argmin(losses))
     return FitResult(points[best], losses[best], losses, points, init_points, target, reached,
                      time.perf_counter() - started,

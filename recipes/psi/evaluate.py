@@ -67,6 +67,10 @@ def main() -> None:
     parser.add_argument("--parts", default="table,pairs,bo,surfaces,sizes")
     parser.add_argument("--search", choices=SEARCHES, default="cube",
                         help="Bayesian optimisation's search space (hltk fit-listener --search)")
+    parser.add_argument("--log-loss", action="store_true", help="the GP models log(loss)")
+    parser.add_argument("--no-domain-reduction", dest="domain_reduction", action="store_false",
+                        help="without bayes_opt's sequential domain reduction (hltk "
+                        "fit-listener --no-domain-reduction)")
     parser.add_argument("--bo-models", default="psi3,psi6")
     parser.add_argument("--bo-kinds", default="in-sample,unseen")
     args = parser.parse_args()
@@ -187,11 +191,13 @@ def main() -> None:
                         for seed in range(args.repeats):
                             result = fit_psi(objective, model.config.n_psi, init_points=init,
                                              max_iter=args.max_iter, target=target, seed=seed,
-                                             bounds=bounds)
+                                             bounds=bounds, log_loss=args.log_loss,
+                                             domain_reduction=args.domain_reduction)
                             runs.append({"model": name, "kind": kind,
                                          "id": data.individuals[row].id,
                                          "group": data.individuals[row].group, "init": init,
-                                         "search": args.search,
+                                         "search": args.search, "log_loss": args.log_loss,
+                                         "domain_reduction": args.domain_reduction,
                                          "seed": seed, "target": target,
                                          "evaluations_to_target": result.iterations_to_target,
                                          "best": result.loss, "seconds": result.seconds,
