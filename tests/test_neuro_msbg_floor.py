@@ -86,3 +86,21 @@ def test_band_stoi_averages_to_pystoi() -> None:
     bands, energy_clean, energy_processed = _diagnosis().band_stoi(clean, processed)
     assert bands.shape == (15,) and energy_clean.shape == energy_processed.shape == (15,)
     assert float(bands.mean()) == pytest.approx(stoi(clean, processed, 16000), abs=1e-9)
+
+
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "hltk" / "checkpoints"
+
+
+def test_the_previous_default_ships_unchanged_as_v2_and_the_default_keeps_its_network() -> None:
+    import hashlib
+
+    from hltk.nn.checkpoint import load_checkpoint
+
+    v2 = CHECKPOINTS / "neuro_msbg_cnn_v2.pt"
+    assert hashlib.sha256(v2.read_bytes()).hexdigest() == (
+        "bee05550088f571f2bdb840a26cd8ebbbbb49b489586b3f6e12eb2a6dc01f65c")
+    default = load_checkpoint(CHECKPOINTS / "neuro_msbg_cnn.pt", expect_model="neuro-msbg")
+    previous = load_checkpoint(v2, expect_model="neuro-msbg")
+    assert default["config"] == previous["config"]  # same network: same speed
+    data = default["training"]["data"]
+    assert data["target_floor"] == 1e-20 and data["log_floor"] == 0.002
