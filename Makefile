@@ -145,7 +145,8 @@ fidelity-neuro-msbg: neuro-msbg-data
 
 # Neuro-MSBG on the broadened data (issue 28): recorded train rows (es/fr/it/ru, clean, noisy,
 # babble of other recorded talkers) + the synthetic speech and noisy corpora; the phase losses
-# weighted by the target magnitude. Fine-tunes the first shipped model (same config).
+# weighted by the target magnitude. Fine-tunes the first shipped model (same config) into what is
+# now neuro_msbg_cnn_v2.pt (the default before the silence-aware fine-tune below).
 NM_BROAD = --data $(DATA)/recorded/manifest.csv --data $(DATA)/recorded-noisy/manifest.csv \
 	--data $(DATA)/recorded-babble/manifest.csv --data $(NM_DATA)/speech300/manifest.csv \
 	--data $(NM_DATA)/noisy200/manifest.csv --cache-dir $(NM_DATA)/cache-broad --batch-size 8 \
@@ -157,7 +158,7 @@ neuro-msbg-broad-data: install
 train-neuro-msbg-broad: neuro-msbg-broad-data
 	$(BIN)/hltk train neuro-msbg $(NM_BROAD) --block cnn --steps 1200 --lr 1e-3 --log-magnitude 1.0 \
 		--phase-loss weighted --init hltk/checkpoints/neuro_msbg_cnn_v1.pt -o $(NM_OUT)/neuro_msbg_cnn_broad.pt
-	cp $(NM_OUT)/neuro_msbg_cnn_broad.pt hltk/checkpoints/neuro_msbg_cnn.pt
+	cp $(NM_OUT)/neuro_msbg_cnn_broad.pt hltk/checkpoints/neuro_msbg_cnn_v2.pt
 # The lstm option: from scratch, with the phase fix (identity start, weighted phase losses).
 train-neuro-msbg-lstm: neuro-msbg-broad-data
 	$(BIN)/hltk train neuro-msbg $(NM_BROAD) --block lstm --channels 16 --hidden 24 --steps 1500 \
@@ -173,14 +174,18 @@ neuro-msbg-phase-ablation: neuro-msbg-broad-data
 		--variant residual --variant residual-identity --variant residual-identity-weighted \
 		--variant absolute --variant none-noenc --variant residual-identity-weighted-noenc
 fidelity-neuro-msbg-broad: recorded-en-data neuro-msbg-broad-data
+	rm -rf $(NM_OUT)/fidelity-recorded-broad/neuro_msbg_cnn $(NM_OUT)/fidelity-recorded-broad/eval-neuro_msbg_cnn \
+		$(NM_OUT)/fidelity-synthetic-broad/neuro_msbg_cnn $(NM_OUT)/fidelity-synthetic-broad/eval-neuro_msbg_cnn
 	$(BIN)/python recipes/neuro_msbg/fidelity.py --speech $(DATA)/recorded-en/manifest.csv \
 		--noisy $(DATA)/recorded-en-babble/manifest.csv -o $(NM_OUT)/fidelity-recorded-broad \
 		--checkpoint hltk/checkpoints/neuro_msbg_cnn_v1.pt \
+		--checkpoint hltk/checkpoints/neuro_msbg_cnn_v2.pt \
 		--checkpoint hltk/checkpoints/neuro_msbg_cnn.pt \
 		--checkpoint hltk/checkpoints/neuro_msbg_lstm.pt --per-corpus 100
 	$(BIN)/python recipes/neuro_msbg/fidelity.py --speech $(NM_DATA)/speech300/manifest.csv \
 		--noisy $(NM_DATA)/noisy200/manifest.csv -o $(NM_OUT)/fidelity-synthetic-broad \
 		--checkpoint hltk/checkpoints/neuro_msbg_cnn_v1.pt \
+		--checkpoint hltk/checkpoints/neuro_msbg_cnn_v2.pt \
 		--checkpoint hltk/checkpoints/neuro_msbg_cnn.pt \
 		--checkpoint hltk/checkpoints/neuro_msbg_lstm.pt --per-corpus 60
 
