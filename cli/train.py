@@ -14,6 +14,7 @@ from hltk.nn.sequence import BLOCKS
 from hltk.pipelines.train import train_neuro_msbg
 from hltk.simulate.neuro_msbg import DEFAULT_BLOCK, PHASE_MODES, NeuroMsbgConfig
 from hltk.train.loop import TrainResult, TrainSettings
+from hltk.train.neuro_msbg import LOG_FLOOR, TARGET_FLOOR
 from hltk_cli import common as c
 from hltk_cli.output import info, print_rows, progress_bar
 
@@ -102,6 +103,13 @@ def neuro_msbg(
     log_magnitude: Annotated[float, typer.Option(
         "--log-magnitude", min=0.0, help="Weight of an L1 loss on log compressed magnitudes "
         "(0: the paper's losses only).")] = 0.0,
+    target_floor: Annotated[float, typer.Option(
+        "--target-floor", min=0.0, help="eps of the target's magnitude sqrt(re^2 + im^2 + eps); "
+        "small values keep the bands MSBG silences silent (the default checkpoint: 1e-20).")
+    ] = TARGET_FLOOR,
+    log_floor: Annotated[float, typer.Option(
+        "--log-floor", min=0.0, help="Floor of the log-magnitude L1 on compressed magnitudes "
+        "(the default checkpoint: 0.002).")] = LOG_FLOOR,
     init: InitOpt = None,
     seed: c.SeedOpt = 0,
     threads: ThreadsOpt = None,
@@ -122,7 +130,7 @@ def neuro_msbg(
             data, out, model=model, settings=settings, epochs=epochs, quick=quick,
             cache_dir=cache_dir, target_backend=target_backend,
             segment_seconds=segment_seconds, log_magnitude_weight=log_magnitude,
-            phase_loss=phase_loss, phase_weight=phase_weight, init=init,
-            data_progress=data_update, progress=report,
+            phase_loss=phase_loss, phase_weight=phase_weight, target_floor=target_floor,
+            log_floor=log_floor, init=init, data_progress=data_update, progress=report,
         )
     print_result(result, output_format, "hltk train neuro-msbg")

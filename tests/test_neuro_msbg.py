@@ -293,3 +293,20 @@ def test_a_10_sample_item_through_simulate(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     written, rate = sf.read(tmp_path / "out" / "audio" / "tiny.wav")
     assert rate == 16000 and written.shape == (10, 2)
+
+
+def test_train_command_takes_the_silence_aware_floors(training_manifest: Path,
+                                                       tmp_path: Path) -> None:
+    """`hltk train neuro-msbg --target-floor --log-floor` reach the task and its record."""
+    from typer.testing import CliRunner
+
+    from hltk_cli.app import app
+
+    out = tmp_path / "floored.pt"
+    result = CliRunner().invoke(app, [
+        "train", "neuro-msbg", "--data", str(training_manifest), "-o", str(out), "--quick",
+        "--steps", "2", "--cache-dir", str(training_manifest.parent / "cache"), "--threads", "1",
+        "--target-floor", "1e-20", "--log-floor", "0.002", "-q"])
+    assert result.exit_code == 0, result.output
+    record = str(load_checkpoint(out, expect_model="neuro-msbg"))
+    assert "'target_floor': 1e-20" in record and "'log_floor': 0.002" in record

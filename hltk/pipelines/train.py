@@ -9,7 +9,7 @@ from typing import Any
 
 from hltk.simulate.neuro_msbg import NeuroMsbgConfig
 from hltk.train.loop import TrainResult, TrainSettings, train
-from hltk.train.neuro_msbg import QUICK_MODEL, QUICK_SETTINGS, make_task
+from hltk.train.neuro_msbg import LOG_FLOOR, QUICK_MODEL, QUICK_SETTINGS, TARGET_FLOOR, make_task
 
 StepProgress = Callable[[int, int, dict[str, float]], None]
 
@@ -35,6 +35,8 @@ def train_neuro_msbg(
     log_magnitude_weight: float = 0.0,
     phase_loss: str = "plain",
     phase_weight: float = 0.3,
+    target_floor: float = TARGET_FLOOR,
+    log_floor: float = LOG_FLOOR,
     init: Path | None = None,
     data_progress: Callable[[int, int], None] | None = None,
     progress: StepProgress | None = None,
@@ -56,7 +58,7 @@ def train_neuro_msbg(
                      max_seconds=max_seconds, seed=settings.seed, segment_seconds=segment_seconds,
                      limit=6 if quick else None, log_magnitude_weight=log_magnitude_weight,
                      phase_loss=phase_loss, phase_weight=phase_weight,
-                     progress=data_progress)
+                     target_floor=target_floor, log_floor=log_floor, progress=data_progress)
     if epochs is not None:
         settings = replace(settings, steps=steps_for_epochs(
             epochs * max_seconds / segment_seconds, len(task.train_pairs), settings.batch_size))
