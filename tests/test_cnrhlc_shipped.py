@@ -8,20 +8,28 @@ of NAL-R and 26-59 dB that the DRNL HLC loss itself asks for; docs/cnrhlc.md) fa
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 import torch
 
 from hltk.denoise.cnrhlc import DEFAULT_CHECKPOINT, load_model
 from hltk.io.listeners import standard_listener
+from hltk.nn.bsrnn import BandSplitRnn
 from tests.helpers import speech
 
 RATE = 16000
 
 
+@cache
+def _model() -> BandSplitRnn:
+    return load_model(DEFAULT_CHECKPOINT)[0]
+
+
 def _hlc_gain_db(profile: str) -> np.ndarray:
     """The HLC mask's gain (dB), averaged over the frames of 1.5 s of speech at 70 dB SPL
     (digital RMS 1 = 100 dB SPL, the training calibration), per STFT bin ``[257]``."""
-    model, _ = load_model(DEFAULT_CHECKPOINT)
+    model = _model()
     audio = speech("s01", seconds=1.5, rate=RATE)
     audio = audio / audio.square().mean().sqrt() * 10 ** (-30 / 20)
     levels = torch.as_tensor(standard_listener(profile).left.on_grid(), dtype=torch.float32)

@@ -46,6 +46,8 @@ case $step in
     $T --out "$EVAL2/t16-base2" --items "$ITEMS2" --systems nalr-wdrc,noisy
     $T --out "$EVAL2/t16-old-b" --checkpoint "$OLD" --tag "[drnl-1]" --items "$ITEMS2" \
       --systems cnrhlc-nr+nalr
+    $T --out "$EVAL2/t16-msbg" --checkpoint hltk/checkpoints/cnrhlc_msbg.pt --tag "[msbg]" \
+      --items "$ITEMS2" --systems cnrhlc,cnrhlc-nr+nalr
     $PY "$HERE/per_profile.py" "$EVAL2"/t16-*/rows.csv --summary --metrics haspi,nrmse ;;
   grid) $PY "$HERE/alpha_grid.py" --out "$EVAL/grid" --checkpoint "${CKPT:-hltk/checkpoints/cnrhlc.pt}" --items 1 ;;
   masks) $PY "$HERE/masks.py" --checkpoint "${CKPT:-hltk/checkpoints/cnrhlc.pt}" ;;
