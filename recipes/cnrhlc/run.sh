@@ -1,6 +1,8 @@
 #!/bin/sh
 # The cnrhlc recipe, step by step (each step resumable or cheap to redo). One CPU thread each.
 #   recipes/cnrhlc/run.sh data|train|table|grid|masks|bench|all
+#   recipes/cnrhlc/run.sh train2|valid2|table2   (the second session's longer drnl run, below;
+#   its grid and masks: EVAL=$EVAL2 CKPT=$OUT2/cnrhlc_drnl2.pt run.sh grid|masks)
 # DATA (corpora), OUT (runs and tables) default to /work/out/cnrhlc/...
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -9,6 +11,9 @@ export OUT=${OUT:-/work/out/cnrhlc/runs}
 EVAL=${EVAL:-/work/out/cnrhlc/eval}
 PY=${PY:-python}
 ITEMS=${ITEMS:-2}        # held-out items per corpus
+ITEMS2=${ITEMS2:-4}      # the same, for table2
+export OUT2=${OUT2:-/work/out/cnrhlc2/runs}
+EVAL2=${EVAL2:-/work/out/cnrhlc2/eval}
 SECONDS_EACH=${SECONDS_EACH:-2.5}
 step=${1:-all}
 case $step in
@@ -21,6 +26,29 @@ case $step in
     $PY "$HERE/table.py" --out "$EVAL/table" --checkpoint "$OUT/cnrhlc_drnl.pt" --tag "[drnl]" \
       --systems cnrhlc,cnrhlc-nr+nalr --items "$ITEMS" --seconds "$SECONDS_EACH" --nrmse-model drnl \
       --merge "$EVAL/table-msbg/rows.csv" ;;
+  train2) "$HERE/train_long.sh" ;;
+  valid2)
+    # the first (260-step) and second drnl checkpoints on the same validation crops
+    $PY "$HERE/valid_loss.py" "$OUT/cnrhlc_drnl.pt" "$OUT2/cnrhlc_drnl2.pt" --crops 128 ;;
+  table2)
+    # the second drnl checkpoint (OUT2) beside the first (OUT): (a) its two rows on the first
+    # session's 8 items (ITEMS=2), pooled with that session's rows of every other system;
+    # (b) a larger held-out set, ITEMS2 items per corpus, most important rows first
+    T="$PY $HERE/table.py --seconds $SECONDS_EACH --nrmse-model drnl"
+    NEW="$OUT2/cnrhlc_drnl2.pt"; OLD="$OUT/cnrhlc_drnl.pt"
+    $T --out "$EVAL2/t8-drnl2" --checkpoint "$NEW" --tag "[drnl-2]" --items "$ITEMS" \
+      --systems cnrhlc,cnrhlc-nr+nalr --merge "$EVAL/table/rows.csv" "$EVAL/table-msbg/rows.csv"
+    $T --out "$EVAL2/t16-new-a" --checkpoint "$NEW" --tag "[drnl-2]" --items "$ITEMS2" --systems cnrhlc
+    $T --out "$EVAL2/t16-old-a" --checkpoint "$OLD" --tag "[drnl-1]" --items "$ITEMS2" --systems cnrhlc
+    $T --out "$EVAL2/t16-base" --items "$ITEMS2" --systems noisy+nalr,two-stage,neuroamp-denoise
+    $T --out "$EVAL2/t16-new-b" --checkpoint "$NEW" --tag "[drnl-2]" --items "$ITEMS2" \
+      --systems cnrhlc-nr+nalr
+    $T --out "$EVAL2/t16-base2" --items "$ITEMS2" --systems nalr-wdrc,noisy
+    $T --out "$EVAL2/t16-old-b" --checkpoint "$OLD" --tag "[drnl-1]" --items "$ITEMS2" \
+      --systems cnrhlc-nr+nalr
+    $T --out "$EVAL2/t16-msbg" --checkpoint hltk/checkpoints/cnrhlc_msbg.pt --tag "[msbg]" \
+      --items "$ITEMS2" --systems cnrhlc,cnrhlc-nr+nalr
+    $PY "$HERE/per_profile.py" "$EVAL2"/t16-*/rows.csv --summary --metrics haspi,nrmse ;;
   grid) $PY "$HERE/alpha_grid.py" --out "$EVAL/grid" --checkpoint "${CKPT:-hltk/checkpoints/cnrhlc.pt}" --items 1 ;;
   masks) $PY "$HERE/masks.py" --checkpoint "${CKPT:-hltk/checkpoints/cnrhlc.pt}" ;;
   bench) $PY bench/cnrhlc_speed.py --items 8 --seconds 4 --repeats 3 ;;
