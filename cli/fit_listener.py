@@ -35,6 +35,10 @@ def fit_listener(
     search: Annotated[c.choices(SEARCHES), typer.Option(
         "--search", help="Where to search: cube (all of [0, 1]^n_psi) or population (the "
         "training individuals' psi range, widened by a quarter of it each side).")] = "cube",
+    domain_reduction: Annotated[bool, typer.Option(
+        "--domain-reduction/--no-domain-reduction", help="Shrink the search box towards the "
+        "best point after each step past the Sobol points (bayes_opt's sequential domain "
+        "reduction).")] = True,
     seed: Annotated[int, typer.Option("--seed", help="Sobol scramble and GP seed.")] = 0,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="torch CPU threads.")] = 1,
     output_format: c.OutputFormatOpt = "table",
@@ -52,7 +56,7 @@ def fit_listener(
         result, entry = fit_listener_pipeline(
             pairs, out, checkpoint=checkpoint, n_psi=n_psi, listener_id=listener_id,
             init_points=init_points, max_iter=max_iter, target=target, search=search,
-            seed=seed, threads=threads, progress=report)
+            domain_reduction=domain_reduction, seed=seed, threads=threads, progress=report)
     row = {"listener": entry["name"], "profile": str(out), "psi": " ".join(f"{v:.3f}" for v in result.psi),
            "loss": round(result.loss, 4), "target": entry["psi_fit"]["target"],
            "evaluations": len(result.losses),

@@ -147,6 +147,22 @@ def test_fit_psi_stops_at_the_target_or_max_iter() -> None:
     assert len(easy.losses) == easy.iterations_to_target  # it stopped there
 
 
+def test_fit_psi_domain_reduction_and_bounds() -> None:
+    """Domain reduction shrinks the box around the best point after the Sobol points; without
+    it the box stays whole; given bounds hold every point."""
+    model = _model()
+    inputs, targets, _ = _planted(model)
+    objective = psi_objective(model, inputs, targets)
+    reduced = fit_psi(objective, 2, init_points=4, max_iter=12, seed=0)
+    whole = fit_psi(objective, 2, init_points=4, max_iter=12, seed=0, domain_reduction=False)
+    assert whole.extra["final_bounds"] == [[0.0, 0.0], [1.0, 1.0]]
+    low, high = np.asarray(reduced.extra["final_bounds"])
+    assert np.all(high - low < 0.9) and np.all(low <= reduced.psi) and np.all(reduced.psi <= high)
+    assert reduced.points[:4] == whole.points[:4]  # the same Sobol start
+    boxed = fit_psi(objective, 2, init_points=4, max_iter=8, seed=0, bounds=([0.2, 0.4], [0.5, 0.9]))
+    assert all(0.2 <= a <= 0.5 and 0.4 <= b <= 0.9 for a, b in boxed.points)
+
+
 @pytest.mark.slow
 def test_fit_psi_reaches_the_planted_profile() -> None:
     model = _model()
@@ -184,6 +200,7 @@ def test_fit_listener_and_simulate_commands(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     entry = json.loads(profile.read_text())["newcomer"]
     assert len(entry["psi"]) == 2 and len(entry["psi_fit"]["losses"]) == 6
+    assert entry["psi_fit"]["domain_reduction"] and entry["psi_fit"]["search"] == "cube"
     assert entry["audiogram_levels_l"] == [20, 40, 50]
     assert entry["psi_fit"]["hidden"]["recruitment_scale"] is None
     # the profile drives the backend: another psi gives another output

@@ -183,6 +183,7 @@ def fit_listener(
     max_iter: int = 50,
     target: str = "auto",
     search: str = "cube",
+    domain_reduction: bool = True,
     seed: int = 0,
     threads: int | None = 1,
     progress: Callable[[int, float, float], None] | None = None,
@@ -227,7 +228,8 @@ def fit_listener(
         raise ValueError(f"search must be one of {', '.join(SEARCHES)}, got {search!r}")
     bounds = population_box(model) if search == "population" else None
     result = fit_psi(objective, n, init_points=init_points, max_iter=max_iter,
-                     target=target_value, seed=seed, bounds=bounds, progress=progress)
+                     target=target_value, seed=seed, bounds=bounds,
+                     domain_reduction=domain_reduction, progress=progress)
     entry: dict[str, Any] = {"name": listener_id}
     if audiogram is not None:
         levels = [int(v) if float(v).is_integer() else v for v in audiogram.levels]
@@ -243,6 +245,7 @@ def fit_listener(
                     "evaluations_to_target": result.iterations_to_target,
                     "evaluations": len(result.losses), "seconds": round(result.seconds, 2),
                     "search": search, "bounds": result.extra["bounds"],
+                    "domain_reduction": domain_reduction,
                     "pairs": str(pairs), "seed": seed,
                     **({"hidden": hidden} if hidden else {})},
     })

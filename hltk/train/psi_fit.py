@@ -170,7 +170,8 @@ def fit_psi(objective: Callable[[torch.Tensor], torch.Tensor], n_psi: int, *, in
     best = int(np.argmin(losses))
     return FitResult(points[best], losses[best], losses, points, init_points, target, reached,
                      time.perf_counter() - started,
-                     {"bounds": [low.round(6).tolist(), high.round(6).tolist()]})
+                     {"bounds": [low.round(6).tolist(), high.round(6).tolist()],
+                      "final_bounds": np.asarray(optimizer.space.bounds).T.round(6).tolist()})
 
 
 def reference_optimum(objective: Callable[[torch.Tensor], torch.Tensor], n_psi: int, *,
