@@ -212,3 +212,28 @@ neuro-msbg-magnitude-diagnosis: recorded-en-data
 		--checkpoint-stem neuro_msbg_cnn -o $(NM_OUT)/diagnosis --every 3
 	$(BIN)/python recipes/neuro_msbg/plot_bands.py --run "v2 (old default)=$(NM_OUT)/diagnosis-v2" \
 		--run "new default (silence-aware)=$(NM_OUT)/diagnosis" -o docs/figures/neuro_msbg_bands.png
+
+# Neuro-MSBG, the low-log-floor option (issue 28): the default 7500 more steps with the
+# log-magnitude L1's floor 0.001, the compressed magnitude of the target's floor (sqrt(1e-20) ** 0.3,
+# the default: 0.002); same network, same speed. An option, not the default: better PESQ on both
+# held-out sets, but the recorded STOI bias (+0.023) leaves the goal. The fidelity target scores it
+# next to the default (msbg and outputs already in NM_OUT are reused by file stem).
+.PHONY: train-neuro-msbg-lowfloor fidelity-neuro-msbg-lowfloor
+train-neuro-msbg-lowfloor: neuro-msbg-broad-data
+	$(BIN)/python recipes/neuro_msbg/train_floored.py $(NM_BROAD) --init hltk/checkpoints/neuro_msbg_cnn.pt \
+		--steps 7500 --lr 1e-3 --log-magnitude 1.0 --phase-loss weighted --target-floor 1e-20 \
+		--log-floor 0.001 -o $(NM_OUT)/neuro_msbg_cnn_lowfloor.pt
+	cp $(NM_OUT)/neuro_msbg_cnn_lowfloor.pt hltk/checkpoints/neuro_msbg_cnn_lowfloor.pt
+fidelity-neuro-msbg-lowfloor: recorded-en-data neuro-msbg-broad-data
+	$(BIN)/python recipes/neuro_msbg/fidelity.py --speech $(DATA)/recorded-en/manifest.csv \
+		--noisy $(DATA)/recorded-en-babble/manifest.csv -o $(NM_OUT)/fidelity-recorded-broad \
+		--checkpoint hltk/checkpoints/neuro_msbg_cnn.pt \
+		--checkpoint hltk/checkpoints/neuro_msbg_cnn_lowfloor.pt --per-corpus 100
+	$(BIN)/python recipes/neuro_msbg/fidelity.py --speech $(NM_DATA)/speech300/manifest.csv \
+		--noisy $(NM_DATA)/noisy200/manifest.csv -o $(NM_OUT)/fidelity-synthetic-broad \
+		--checkpoint hltk/checkpoints/neuro_msbg_cnn.pt \
+		--checkpoint hltk/checkpoints/neuro_msbg_cnn_lowfloor.pt --per-corpus 60
+	$(BIN)/python recipes/neuro_msbg/pta_table.py --fidelity $(NM_OUT)/fidelity-recorded-broad \
+		--checkpoint-stem neuro_msbg_cnn --checkpoint-stem neuro_msbg_cnn_lowfloor
+	$(BIN)/python recipes/neuro_msbg/pta_table.py --fidelity $(NM_OUT)/fidelity-synthetic-broad \
+		--checkpoint-stem neuro_msbg_cnn --checkpoint-stem neuro_msbg_cnn_lowfloor
