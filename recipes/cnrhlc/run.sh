@@ -3,6 +3,7 @@
 #   recipes/cnrhlc/run.sh data|train|table|grid|masks|bench|all
 #   recipes/cnrhlc/run.sh train2|valid2|table2   (the second session's longer drnl run, below;
 #   its grid and masks: EVAL=$EVAL2 CKPT=$OUT2/cnrhlc_drnl2.pt run.sh grid|masks)
+#   recipes/cnrhlc/run.sh train3|valid3|table3   (the third session's run, from the second's end)
 # DATA (corpora), OUT (runs and tables) default to /work/out/cnrhlc/...
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -14,6 +15,8 @@ ITEMS=${ITEMS:-2}        # held-out items per corpus
 ITEMS2=${ITEMS2:-4}      # the same, for table2
 export OUT2=${OUT2:-/work/out/cnrhlc2/runs}
 EVAL2=${EVAL2:-/work/out/cnrhlc2/eval}
+export OUT3=${OUT3:-/work/out/cnrhlc3/runs}
+EVAL3=${EVAL3:-/work/out/cnrhlc3/eval}
 SECONDS_EACH=${SECONDS_EACH:-2.5}
 step=${1:-all}
 case $step in
@@ -49,6 +52,20 @@ case $step in
     $T --out "$EVAL2/t16-msbg" --checkpoint hltk/checkpoints/cnrhlc_msbg.pt --tag "[msbg]" \
       --items "$ITEMS2" --systems cnrhlc,cnrhlc-nr+nalr
     $PY "$HERE/per_profile.py" "$EVAL2"/t16-*/rows.csv --summary --metrics haspi,nrmse ;;
+  train3) OUT=$OUT3 INIT=$OUT2/cnrhlc_drnl2.pt "$HERE/train_long3.sh" ;;
+  valid3)
+    # the second (shipped before) and third drnl checkpoints on the same validation crops
+    $PY "$HERE/valid_loss.py" "$OUT2/cnrhlc_drnl2.pt" "$OUT3/cnrhlc_drnl3.pt" --crops 128 ;;
+  table3)
+    # the third drnl checkpoint's rows on table2's 16 items (ITEMS2=4), pooled with table2's
+    # rows of every other system (same items, same code)
+    T="$PY $HERE/table.py --seconds $SECONDS_EACH --nrmse-model drnl --items $ITEMS2"
+    NEW="$OUT3/cnrhlc_drnl3.pt"
+    $T --out "$EVAL3/t16-new3-a" --checkpoint "$NEW" --tag "[drnl-3]" --systems cnrhlc \
+      --merge "$EVAL2"/t16-base/rows.csv "$EVAL2"/t16-base2/rows.csv "$EVAL2"/t16-new-a/rows.csv
+    $T --out "$EVAL3/t16-new3-b" --checkpoint "$NEW" --tag "[drnl-3]" --systems cnrhlc-nr+nalr
+    $PY "$HERE/per_profile.py" "$EVAL3"/t16-new3-*/rows.csv "$EVAL2"/t16-new-[ab]/rows.csv \
+      "$EVAL2"/t16-base/rows.csv "$EVAL2"/t16-base2/rows.csv --summary --metrics haspi,nrmse ;;
   grid) $PY "$HERE/alpha_grid.py" --out "$EVAL/grid" --checkpoint "${CKPT:-hltk/checkpoints/cnrhlc.pt}" --items 1 ;;
   masks) $PY "$HERE/masks.py" --checkpoint "${CKPT:-hltk/checkpoints/cnrhlc.pt}" ;;
   bench) $PY bench/cnrhlc_speed.py --items 8 --seconds 4 --repeats 3 ;;
