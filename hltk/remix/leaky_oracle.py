@@ -40,6 +40,7 @@ import torch
 
 from hltk.registry import option, register
 from hltk.remix.chain import MODEL_SAMPLE_RATE, STEMS
+from hltk.remix.separators import given_stems
 
 #: Hybrid Demucs (no extra data), MUSDB18-HQ test SDR per stem, dB (see the module docstring)
 HDEMUCS_SDR_DB: dict[str, float] = {"vocals": 8.35, "drums": 8.12, "bass": 8.43, "other": 5.65}
@@ -106,16 +107,7 @@ class LeakyOracleSeparator:
 
     def __call__(self, mixture: torch.Tensor, stems: Mapping[str, torch.Tensor] | None = None,
                  seed: int = 0) -> dict[str, np.ndarray]:
-        if stems is None or any(stem not in stems for stem in STEMS):
-            raise ValueError(f"the leaky-oracle separator needs the stems {', '.join(STEMS)}")
-        true = {}
-        for stem in STEMS:
-            audio = stems[stem]
-            if audio.shape[-1] != mixture.shape[-1]:
-                raise ValueError(f"stem {stem} has {audio.shape[-1]} samples, the mixture "
-                                 f"{mixture.shape[-1]}")
-            true[stem] = audio.detach().cpu().to(torch.float64).numpy().T
-        return leaky_stems(true, self.leak_db, seed)
+        return leaky_stems(given_stems(mixture, stems, self.name), self.leak_db, seed)
 
     def describe(self) -> dict[str, Any]:
         return {"separator": "leaky-oracle", "leak_db": self.leak_db,

@@ -58,6 +58,22 @@ MISSING_CHECKPOINT = (
 )
 
 
+def given_stems(mixture: torch.Tensor, stems: Mapping[str, torch.Tensor] | None,
+                separator: str) -> dict[str, np.ndarray]:
+    """The item's own stems (``[C, T]`` tensors, the mixture's length) as float64 ``[T, C]``
+    arrays: what the oracle separators start from; ``separator`` names the one that asks."""
+    if stems is None or any(stem not in stems for stem in STEMS):
+        raise ValueError(f"the {separator} separator needs the stems {', '.join(STEMS)}")
+    separated = {}
+    for stem in STEMS:
+        audio = stems[stem]
+        if audio.shape[-1] != mixture.shape[-1]:
+            raise ValueError(f"stem {stem} has {audio.shape[-1]} samples, the mixture "
+                             f"{mixture.shape[-1]}")
+        separated[stem] = audio.detach().cpu().to(torch.float64).numpy().T.copy()
+    return separated
+
+
 class OracleSeparator:
     """The ground-truth stems of the item (manifest columns ``vocals, drums, bass, other``)."""
 
@@ -69,16 +85,7 @@ class OracleSeparator:
 
     def __call__(self, mixture: torch.Tensor, stems: Mapping[str, torch.Tensor] | None = None
                  ) -> dict[str, np.ndarray]:
-        if stems is None or any(stem not in stems for stem in STEMS):
-            raise ValueError(f"the oracle separator needs the stems {', '.join(STEMS)}")
-        separated = {}
-        for stem in STEMS:
-            audio = stems[stem]
-            if audio.shape[-1] != mixture.shape[-1]:
-                raise ValueError(f"stem {stem} has {audio.shape[-1]} samples, the mixture "
-                                 f"{mixture.shape[-1]}")
-            separated[stem] = audio.detach().cpu().to(torch.float64).numpy().T.copy()
-        return separated
+        return given_stems(mixture, stems, self.name)
 
     def describe(self) -> dict[str, Any]:
         return {"separator": "oracle"}

@@ -26,16 +26,18 @@ CONDITIONS = ("clean", "noisy", "denoised", "music")
 CORES = ("cnn", "lstm", "crnn", "transformer")
 
 
-def fidelity(evaluation: Path) -> list[str]:
+def fidelity(evaluation: Path, conditions: tuple[str, ...] = CONDITIONS,
+             cores: tuple[str, ...] = CORES, label: str = "core") -> list[str]:
     """The fidelity table (the paper's Tables II-V), Markdown lines: for each condition and
     core, ``hltk evaluate --against`` nalr-wdrc's scores from
     ``EVAL/<condition>/neuroamp-<core>/scores/summary.csv``: N, mean of NeuroAMP and of
-    nalr-wdrc, LCC and SRCC with 95% bootstrap intervals, MSE."""
-    lines = ["| condition | metric | core | N | mean NeuroAMP | mean NAL-R+WDRC | LCC [95% CI] "
-             "| SRCC [95% CI] | MSE |",
+    nalr-wdrc, LCC and SRCC with 95% bootstrap intervals, MSE. ``cores`` are the folder
+    suffixes (e.g. ``before`` / ``after`` of a retraining), ``label`` their column's name."""
+    lines = [f"| condition | metric | {label} | N | mean NeuroAMP | mean NAL-R+WDRC | "
+             "LCC [95% CI] | SRCC [95% CI] | MSE |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for condition in CONDITIONS:
-        for core in CORES:
+    for condition in conditions:
+        for core in cores:
             path = evaluation / condition / f"neuroamp-{core}" / "scores" / "summary.csv"
             if not path.is_file():
                 continue

@@ -2,8 +2,8 @@
 rec-evaluate before|after``), Markdown on stdout.
 
 - Fidelity: ``REVAL/<condition>/neuroamp-<tag>/scores/summary.csv`` (``hltk evaluate
-  --against`` nalr-wdrc's scores; HASPI / HASQI against the unprocessed clean input): N, means,
-  SRCC, LCC, MSE.
+  --against`` nalr-wdrc's scores; HASPI / HASQI against the unprocessed clean input): the
+  NeuroAMP card's fidelity table (:func:`hltk.train.neuroamp_card.fidelity`).
 - Denoising: mean HASPI / HASQI against the clean reference over the ids every system scored
   (``REVAL/<condition>/<system>/scores/scores.csv``), with the paired mean difference of each
   neuroamp-denoise model minus the better baseline.
@@ -18,27 +18,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from hltk.train.neuroamp_card import fidelity
+
 FIDELITY = ("rec-clean", "syn-clean")
 DENOISING = ("rec-babble", "syn-noisy")
 TAGS = ("before", "after")
-
-
-def fidelity(evaluation: Path) -> list[str]:
-    lines = ["| condition | metric | model | N | mean NeuroAMP | mean NAL-R+WDRC | SRCC | LCC | MSE |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for condition in FIDELITY:
-        for tag in TAGS:
-            path = evaluation / condition / f"neuroamp-{tag}" / "scores" / "summary.csv"
-            if not path.is_file():
-                continue
-            summary = pd.read_csv(path)
-            for _, row in summary[summary["group"] == "all"].iterrows():
-                lines.append(
-                    f"| {condition} | {row['metric']} | {tag} | {int(row['n'])} | "
-                    f"{row['mean_system']:.3f} | {row['mean_reference']:.3f} | "
-                    f"{row['srcc']:.4f} [{row['srcc_ci_low']:.3f}, {row['srcc_ci_high']:.3f}] | "
-                    f"{row['lcc']:.4f} | {row['mse']:.2e} |")
-    return lines
 
 
 def denoising(evaluation: Path) -> list[str]:
@@ -75,7 +59,7 @@ def main() -> None:
     parser.add_argument("evaluation", type=Path, metavar="REVAL")
     evaluation = parser.parse_args().evaluation
     print("### NeuroAMP LSTM against nalr-wdrc\n")
-    print("\n".join(fidelity(evaluation)))
+    print("\n".join(fidelity(evaluation, FIDELITY, TAGS, label="model")))
     print("\n### Denoising (scores against the clean reference)\n")
     print("\n".join(denoising(evaluation)))
 

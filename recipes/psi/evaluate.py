@@ -67,7 +67,6 @@ def main() -> None:
     parser.add_argument("--parts", default="table,pairs,bo,surfaces,sizes")
     parser.add_argument("--search", choices=SEARCHES, default="cube",
                         help="Bayesian optimisation's search space (hltk fit-listener --search)")
-    parser.add_argument("--log-loss", action="store_true", help="the GP models log(loss)")
     parser.add_argument("--no-domain-reduction", dest="domain_reduction", action="store_false",
                         help="without bayes_opt's sequential domain reduction (hltk "
                         "fit-listener --no-domain-reduction)")
@@ -191,12 +190,12 @@ def main() -> None:
                         for seed in range(args.repeats):
                             result = fit_psi(objective, model.config.n_psi, init_points=init,
                                              max_iter=args.max_iter, target=target, seed=seed,
-                                             bounds=bounds, log_loss=args.log_loss,
+                                             bounds=bounds,
                                              domain_reduction=args.domain_reduction)
                             runs.append({"model": name, "kind": kind,
                                          "id": data.individuals[row].id,
                                          "group": data.individuals[row].group, "init": init,
-                                         "search": args.search, "log_loss": args.log_loss,
+                                         "search": args.search,
                                          "domain_reduction": args.domain_reduction,
                                          "seed": seed, "target": target,
                                          "evaluations_to_target": result.iterations_to_target,
