@@ -54,6 +54,10 @@ NREC=${NREC:-30}
 NBABBLE=${NBABBLE:-16}
 NSYN=${NSYN:-10}
 NSYN_NOISY=${NSYN_NOISY:-6}
+# the babble retraining (stages babble-*)
+BABBLE=${BABBLE:-$DATA_DIR/recorded-babble600}
+BABBLE_STEPS=${BABBLE_STEPS:-8000}
+BABBLE_LR=${BABBLE_LR:-5e-4}
 REC_COMMON="--max-items 300 --max-seconds 3 --segment-seconds 1 --batch-size 16 --lr 3e-4 --seed 2 --threads ${REC_THREADS:-1} -q --format csv"
 declare -A STEPS=([cnn]=1500 [lstm]=15000 [crnn]=2000 [transformer]=1200)
 # the shipped LSTM (the default core) and the denoiser were retrained at the published width
@@ -185,6 +189,21 @@ case $stage in
       --data $DATA_DIR/recorded-babble/manifest.csv --data $DATA_DIR/noisy/manifest.csv \
       -o $ROUT/ckpt/neuroamp_denoise.pt --arch lstm --size published --init $ROUT/init_denoise.pt \
       --steps $DENOISE_STEPS --cache-dir $ROUT/cache $REC_COMMON
+    ;;
+  babble-data)
+    # a larger corpus of recorded talkers in babble of other recorded talkers (600 items,
+    # -2..8 dB SNR, its own seed): the recorded-babble corpus of `make data` has 83 training items
+    $RUN $HLTK synth noisy --source recorded --noise babble --snr -2:8 -o $BABBLE --n 600 \
+      --sample-rate 16000 --seed 7 --jobs 1 --listeners $DATA_DIR/listeners/listeners.json
+    ;;
+  babble-finetune)
+    # the denoiser fine-tuned on that babble corpus with recorded-noisy and the synthetic noisy
+    # corpus (test on ROUT=... NBABBLE=36: every held-out English babble item up to 4.5 s)
+    $RUN $HLTK train neuroamp-denoise --data $BABBLE/manifest.csv \
+      --data $DATA_DIR/recorded-noisy/manifest.csv --data $DATA_DIR/noisy/manifest.csv \
+      -o $ROUT/ckpt/neuroamp_denoise.pt --arch lstm --size published --init $ROUT/init_denoise.pt \
+      --steps $BABBLE_STEPS --cache-dir $ROUT/cache --max-items 600 --max-seconds 3 \
+      --segment-seconds 1 --batch-size 16 --lr $BABBLE_LR --seed ${BABBLE_SEED:-3} --threads ${REC_THREADS:-1} -q --format csv
     ;;
   rec-amplify)
     # rec-amplify before|after: the old (init_*) or the fine-tuned checkpoints; nalr-wdrc and
