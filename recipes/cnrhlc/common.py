@@ -46,11 +46,18 @@ class Item:
     clean: torch.Tensor
 
 
-def load_items(per_corpus: int, max_seconds: float) -> list[Item]:
-    """The first ``per_corpus`` test rows of each held-out corpus, cut to ``max_seconds``."""
+def load_items(per_corpus: int, max_seconds: float, split_override: str | None = None
+               ) -> list[Item]:
+    """The first ``per_corpus`` test rows of each held-out corpus, cut to ``max_seconds``
+    (``split_override="valid"``: the valid rows of the training corpora instead, for choices
+    that must not look at the test rows; the held-out English corpus is then left out)."""
     items = []
     limit = int(max_seconds * RATE)
     for corpus, path, split in CORPORA:
+        if split_override is not None:
+            if corpus == "recorded-en-babble":
+                continue
+            split = split_override
         if not path.is_file():
             continue
         manifest = load_manifest(path, require_listener=False, check_audio="none",
