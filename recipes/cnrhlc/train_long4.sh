@@ -6,14 +6,16 @@
 # the severe losses' high frequencies harder (docs/cnrhlc.md, "Fourth run"):
 # --hlc-weighting level (each crop's and channel's HLC error weighted by
 # clip(rms A_NH / rms A_HI, 1, 10)) and --severe-weight 2 (N6, N7, S2, S3 drawn twice as often).
-# One CPU thread; resumable: rerun the same command to go on.
+# One CPU thread; resumable: rerun the same command to go on. (The shipped run was started
+# with STEPS=2400 and resumed at step 250 with STEPS=1700, as the shared CPU was slower than
+# planned.)
 #   DATA: folder holding the corpora made by data.sh.   OUT: where checkpoints go.
 #   INIT: the checkpoint to start from (default: the third run's final checkpoint).
 set -eu
 DATA=${DATA:-/work/out/cnrhlc/data}
 OUT=${OUT:-/work/out/cnrhlc4/runs}
 INIT=${INIT:-/work/out/cnrhlc3/runs/cnrhlc_drnl3.pt}
-STEPS=${STEPS:-2400}
+STEPS=${STEPS:-1700}
 LR=${LR:-5e-4}
 hltk train cnrhlc \
   --data "$DATA/recorded-noisy/manifest.csv" --data "$DATA/synth-noisy/manifest.csv" \
