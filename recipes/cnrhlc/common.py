@@ -89,17 +89,20 @@ def run(processor: Any, audio: torch.Tensor, profile: str) -> torch.Tensor:
 class Systems:
     """The systems of the paper's Table I (and the cnrhlc alpha grid), built once."""
 
-    def __init__(self, checkpoint: Path | None) -> None:
+    def __init__(self, checkpoint: Path | None, min_gain_db: float | None = None) -> None:
         self.checkpoint = checkpoint
+        self.min_gain_db = min_gain_db  # None: the backend's default floor
         self.nalr = registry.create("amplify", "nalr")
         self._cnrhlc: dict[tuple[float, float], Any] = {}
         self._others: dict[str, Any] = {}
 
     def cnrhlc(self, nr: float, hlc: float) -> Any:
         if (nr, hlc) not in self._cnrhlc:
-            options = {"nr": nr, "hlc": hlc}
+            options: dict[str, Any] = {"nr": nr, "hlc": hlc}
             if self.checkpoint is not None:
                 options["checkpoint"] = self.checkpoint
+            if self.min_gain_db is not None:
+                options["min_gain_db"] = self.min_gain_db
             self._cnrhlc[(nr, hlc)] = registry.create("denoise-amplify", "cnrhlc", **options)
         return self._cnrhlc[(nr, hlc)]
 
