@@ -94,6 +94,7 @@ case $step in
   floor)
     # the inference floor / cap against PESQ (NH), HASPI and NRMSE on VALIDATION items only
     $PY "$HERE/floor_sweep.py" --checkpoint "${CKPT:-hltk/checkpoints/cnrhlc.pt}" --items 4 \
+      --floors=-10,-15,-20,-25,-30,-40,-50,-60 \
       --out "$EVAL4/floor" ;;
   grid) $PY "$HERE/alpha_grid.py" --out "$EVAL/grid" --checkpoint "${CKPT:-hltk/checkpoints/cnrhlc.pt}" --items 1 ;;
   masks) $PY "$HERE/masks.py" --checkpoint "${CKPT:-hltk/checkpoints/cnrhlc.pt}" ;;
