@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from hltk.pipelines.train_cnrhlc import SIZES, train_cnrhlc
-from hltk.train.cnrhlc import AUDITORY_MODELS
+from hltk.train.cnrhlc import AUDITORY_MODELS, HLC_WEIGHTINGS
 from hltk.train.loop import TrainSettings
 from hltk_cli import common as c
 from hltk_cli.train import (
@@ -44,6 +44,16 @@ def cnrhlc(
         "--max-seconds", min=0.5, help="Keep the first this many seconds of each item.")] = 4.0,
     segment_seconds: Annotated[float, typer.Option(
         "--segment-seconds", min=0.25, help="Training crop length.")] = 1.0,
+    hlc_weighting: Annotated[c.choices(HLC_WEIGHTINGS), typer.Option(
+        "--hlc-weighting", help="none: the paper's plain MSE HLC loss; level: each crop's and "
+        "channel's squared HLC error weighted by clip(rms NH target / rms impaired response, "
+        "1, --hlc-max-weight), to pull under-amplified (severe, high-frequency) channels "
+        "harder (docs/cnrhlc.md).")] = "none",
+    hlc_max_weight: Annotated[float, typer.Option(
+        "--hlc-max-weight", min=1.0, help="The cap of --hlc-weighting level's weight.")] = 10.0,
+    severe_weight: Annotated[float, typer.Option(
+        "--severe-weight", min=1.0, help="Draw the training audiograms from N6, N7, S2, S3 this "
+        "many times as often as from each other Bisgaard profile (1: uniform).")] = 1.0,
     init: InitOpt = None,
     seed: c.SeedOpt = 0,
     threads: ThreadsOpt = None,
@@ -62,5 +72,6 @@ def cnrhlc(
         result = train_cnrhlc(list(data), Path(out), auditory=auditory_model, size=size,
                               settings=settings, quick=quick, max_items=max_items,
                               max_seconds=max_seconds, segment_seconds=segment_seconds,
-                              init=init, progress=report)
+                              init=init, progress=report, hlc_weighting=hlc_weighting,
+                              hlc_max_weight=hlc_max_weight, severe_weight=severe_weight)
     print_result(result, output_format, "hltk train cnrhlc")

@@ -39,7 +39,7 @@ DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "cnrhlc.pt"
 MODEL_KIND = "cnrhlc"
 #: The calibration the network was trained at: dB SPL of a digital RMS of 1.
 TRAINED_LEVEL_DB_SPL = 100.0
-DEFAULT_MIN_GAIN_DB = -20.0
+DEFAULT_MIN_GAIN_DB = -40.0
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[BandSplitRnn, dict[str, Any]]:

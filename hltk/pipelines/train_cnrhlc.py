@@ -36,9 +36,15 @@ def train_cnrhlc(
     level_range_db: tuple[float, float] = (64.0, 80.0),
     init: Path | None = None,
     progress: StepProgress | None = None,
+    hlc_weighting: str = "none",
+    hlc_max_weight: float = 10.0,
+    severe_weight: float = 1.0,
 ) -> TrainResult:
     """Train into ``checkpoint`` (resumable: the same call goes on). ``--quick``: the tiny
-    :data:`QUICK_MODEL`, :data:`QUICK_SETTINGS`, 4 items per manifest, 0.5 s crops."""
+    :data:`QUICK_MODEL`, :data:`QUICK_SETTINGS`, 4 items per manifest, 0.5 s crops.
+    ``hlc_weighting`` / ``hlc_max_weight``: :func:`hltk.train.cnrhlc.hlc_error` (``none``, the
+    default, is the paper's loss); ``severe_weight``: :func:`hltk.train.cnrhlc.profile_weights`
+    (1 = the uniform draw)."""
     config = QUICK_MODEL if quick else SIZES[size]
     if quick:
         settings = replace(QUICK_SETTINGS, seed=settings.seed, threads=settings.threads,
@@ -53,5 +59,7 @@ def train_cnrhlc(
                       segment_seconds=segment_seconds, level_range_db=level_range_db,
                       valid_batch=2 if quick else 8,
                       data_description={"manifests": paths, "max_items": max_items,
-                                        "max_seconds": max_seconds})
+                                        "max_seconds": max_seconds},
+                      hlc_weighting=hlc_weighting, hlc_max_weight=hlc_max_weight,
+                      severe_weight=severe_weight)
     return train(task, settings, checkpoint, progress=progress, init=init)

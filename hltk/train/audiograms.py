@@ -23,8 +23,14 @@ KINDS: tuple[str, ...] = ("bisgaard", "clarity")
 MAX_HL_DB = 100.0
 
 
-def bisgaard_audiogram(rng: np.random.Generator, jitter_db: float = JITTER_DB) -> np.ndarray:
-    profile = PROFILES[int(rng.integers(len(PROFILES)))]
+def bisgaard_audiogram(rng: np.random.Generator, jitter_db: float = JITTER_DB,
+                       weights: np.ndarray | None = None) -> np.ndarray:
+    """One jittered Bisgaard audiogram; ``weights`` (one per :data:`PROFILES` entry, None =
+    uniform, drawn exactly as before) makes some profiles more frequent."""
+    if weights is None:
+        profile = PROFILES[int(rng.integers(len(PROFILES)))]
+    else:
+        profile = PROFILES[int(rng.choice(len(PROFILES), p=weights / weights.sum()))]
     levels = profile_levels(profile) + rng.uniform(-jitter_db, jitter_db, len(AUDIOGRAM_GRID))
     return np.clip(np.round(levels), HL_CLIP[0], min(HL_CLIP[1], MAX_HL_DB))
 

@@ -37,6 +37,25 @@ mono; a batch is random ``segment_seconds`` crops, each presented at a speech le
 in ``level_range_db`` dB SPL (noisy and clean scaled alike), with an audiogram drawn per
 crop (:func:`hltk.train.audiograms.bisgaard_audiogram`: NH, N1-N7, S1-S3, +-10 dB jitter,
 clipped to [0, 100] dB HL).
+
+HLC error weighting (``hlc_weighting``; a deviation from the paper, default ``none`` = the
+paper's plain mean squared difference): ``level`` weights each crop's and channel's squared
+HLC error by ``w = clip(rms_t A_NH / rms_t A_HI, 1, max_weight)``, the ratio of the normal-
+hearing target's RMS response to the impaired response's (detached: no gradient flows through
+``w``). Why: where a severe loss puts the impaired channel below the static compression's knee
+(``log(1 + x / 1e-5)`` linear in ``x``), the response's derivative w.r.t. the gain in dB is
+proportional to the response itself, so the plain loss pulls an under-amplified channel in
+proportion to how little it already hears: the high channels of N6, N7, S2 (docs/cnrhlc.md,
+"Second session"). Dividing by the impaired response's level undoes that factor for
+under-amplified channels (``A_NH > A_HI``); channels at or above their target keep weight 1, so
+the loss near the optimum, and every channel's own stationary point, are the plain loss's.
+The reported ``hlc`` loss stays the unweighted one, so runs compare on one scale.
+
+Severe-profile oversampling (``severe_weight``, default 1 = the uniform draw): the training
+crops' audiograms come from :data:`SEVERE_PROFILES` (N6, N7, S2, S3: the profiles the third
+model left below NAL-R) ``severe_weight`` times as often as from each other profile, so their
+weak high-frequency pull gets a larger share of the shared parameters' gradient. Validation
+crops keep the uniform draw.
 """
 
 from __future__ import annotations
@@ -61,6 +80,10 @@ from hltk.train.loop import TrainSettings
 SAMPLE_RATE = 16000
 MSBG_RATE = 44100
 AUDITORY_MODELS: tuple[str, ...] = ("drnl", "msbg")
+#: Profiles ``--severe-weight`` draws more often.
+SEVERE_PROFILES: tuple[str, ...] = ("N6", "N7", "S2", "S3")
+#: ``--hlc-weighting``: none (the paper's plain MSE) or level (see the module docstring).
+HLC_WEIGHTINGS: tuple[str, ...] = ("none", "level")
 #: dB SPL of a digital RMS of 1 (the calibration of training and of the backend's default).
 LEVEL_DB_SPL = 100.0
 #: The DRNL model's channels: 31 centre frequencies 1 ERB apart from 80 to 7643 Hz.
@@ -185,6 +208,27 @@ def auditory_model(name: str) -> Callable[[torch.Tensor, torch.Tensor | None], t
     raise ValueError(f"unknown auditory model {name!r}; choose from {', '.join(AUDITORY_MODELS)}")
 
 
+def hlc_error(response: torch.Tensor, target: torch.Tensor, weighting: str = "none",
+              max_weight: float = 10.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(weighted, plain)`` HLC losses of an impaired response against the normal-hearing
+    target, both ``[N, channels, T]``: ``plain`` is the mean squared difference; ``weighted``
+    is it for ``none`` and, for ``level``, the mean over crops and channels of
+    ``w * mean_t (A_HI - A_NH)^2`` with ``w = clip(rms_t A_NH / rms_t A_HI, 1, max_weight)``
+    (detached)."""
+    if weighting not in HLC_WEIGHTINGS:
+        raise ValueError(f"unknown HLC weighting {weighting!r}; choose from "
+                         f"{', '.join(HLC_WEIGHTINGS)}")
+    squared = (response - target).square()
+    plain = squared.mean()
+    if weighting == "none":
+        return plain, plain
+    with torch.no_grad():
+        target_rms = target.square().mean(-1).sqrt()
+        response_rms = response.detach().square().mean(-1).sqrt()
+        weight = (target_rms / response_rms.clamp_min(1e-6)).clamp(1.0, max_weight)
+    return (squared.mean(-1) * weight).mean(), plain
+
+
 @dataclass
 class NoisySet:
     """Mono noisy / clean pairs at 16 kHz, zero-padded: ``noisy``, ``clean`` ``[K, T]``,
@@ -232,10 +276,21 @@ def load_noisy(manifests: Sequence[str], splits: Sequence[str], max_seconds: flo
                     torch.as_tensor(lengths), ids)
 
 
+def profile_weights(severe_weight: float) -> np.ndarray | None:
+    """Draw weights over :data:`hltk.synth.listeners.PROFILES` (None when uniform)."""
+    if severe_weight == 1.0:
+        return None
+    from hltk.synth.listeners import PROFILES
+
+    return np.array([severe_weight if p in SEVERE_PROFILES else 1.0 for p in PROFILES])
+
+
 def draw_batch(pairs: NoisySet, rng: np.random.Generator, count: int, segment: int,
-               level_range_db: tuple[float, float]) -> tuple[torch.Tensor, ...]:
+               level_range_db: tuple[float, float], severe_weight: float = 1.0
+               ) -> tuple[torch.Tensor, ...]:
     """``count`` random crops ``(noisy, clean, hearing_levels)``, each presented at a drawn
-    speech level (the clean crop's RMS; noisy scaled by the same gain)."""
+    speech level (the clean crop's RMS; noisy scaled by the same gain); audiograms drawn
+    with :func:`profile_weights` ``(severe_weight)``."""
     chosen = rng.integers(len(pairs), size=count)
     noisy = torch.zeros(count, segment)
     clean = torch.zeros(count, segment)
@@ -250,7 +305,9 @@ def draw_batch(pairs: NoisySet, rng: np.random.Generator, count: int, segment: i
         gain = 10 ** ((level - LEVEL_DB_SPL) / 20) / max(rms, 1e-6)
         noisy[row] *= gain
         clean[row] *= gain
-    levels = torch.as_tensor(np.stack([bisgaard_audiogram(rng) for _ in range(count)]),
+    weights = profile_weights(severe_weight)
+    levels = torch.as_tensor(np.stack([bisgaard_audiogram(rng, weights=weights)
+                                       for _ in range(count)]),
                              dtype=torch.float32)
     return noisy, clean, levels
 
@@ -269,6 +326,9 @@ class CnrhlcTask:
     valid_batch: int = 8
     data_description: dict[str, Any] = field(default_factory=dict)
     model_kind: str = "cnrhlc"
+    hlc_weighting: str = "none"
+    hlc_max_weight: float = 10.0
+    severe_weight: float = 1.0
 
     @property
     def segment(self) -> int:
@@ -283,7 +343,8 @@ class CnrhlcTask:
 
     def train_batch(self, rng: np.random.Generator, batch_size: int, device: torch.device
                     ) -> tuple[torch.Tensor, ...]:
-        batch = draw_batch(self.train_pairs, rng, batch_size, self.segment, self.level_range_db)
+        batch = draw_batch(self.train_pairs, rng, batch_size, self.segment, self.level_range_db,
+                           self.severe_weight)
         return tuple(t.to(device) for t in batch)
 
     def valid_batches(self, device: torch.device) -> list[Any]:
@@ -308,17 +369,25 @@ class CnrhlcTask:
         with torch.no_grad():
             target = self.auditory(clean, None)
         nr_loss = (self.auditory(denoised, None) - target).square().mean()
-        hlc_loss = (self.auditory(compensated, levels) - target).square().mean()
+        hlc_loss, hlc_plain = hlc_error(self.auditory(compensated, levels), target,
+                                        self.hlc_weighting, self.hlc_max_weight)
         log_variances = model.training_log_variances
         total = (0.5 * torch.exp(-log_variances[0]) * nr_loss + 0.5 * log_variances[0]
                  + 0.5 * torch.exp(-log_variances[1]) * hlc_loss + 0.5 * log_variances[1])
-        return total, {"nr": float(nr_loss.detach()), "hlc": float(hlc_loss.detach()),
-                       "weight_nr": math.exp(-float(log_variances[0].detach())),
-                       "weight_hlc": math.exp(-float(log_variances[1].detach()))}
+        parts = {"nr": float(nr_loss.detach()), "hlc": float(hlc_plain.detach()),
+                 "weight_nr": math.exp(-float(log_variances[0].detach())),
+                 "weight_hlc": math.exp(-float(log_variances[1].detach()))}
+        if self.hlc_weighting != "none":
+            parts["hlc_weighted"] = float(hlc_loss.detach())
+        return total, parts
 
     def describe(self) -> dict[str, Any]:
         model = BandSplitRnn(self.config)
-        return {**self.data_description, "auditory_model": self.auditory_name,
+        weighting = ({} if self.hlc_weighting == "none" else
+                     {"hlc_weighting": self.hlc_weighting, "hlc_max_weight": self.hlc_max_weight})
+        if self.severe_weight != 1.0:
+            weighting["severe_weight"] = self.severe_weight
+        return {**self.data_description, **weighting, "auditory_model": self.auditory_name,
                 "train_items": len(self.train_pairs),
                 "valid_items": 0 if self.valid_pairs is None else len(self.valid_pairs),
                 "segment_seconds": self.segment_seconds, "level_range_db": list(self.level_range_db),

@@ -46,11 +46,18 @@ class Item:
     clean: torch.Tensor
 
 
-def load_items(per_corpus: int, max_seconds: float) -> list[Item]:
-    """The first ``per_corpus`` test rows of each held-out corpus, cut to ``max_seconds``."""
+def load_items(per_corpus: int, max_seconds: float, split_override: str | None = None
+               ) -> list[Item]:
+    """The first ``per_corpus`` test rows of each held-out corpus, cut to ``max_seconds``
+    (``split_override="valid"``: the valid rows of the training corpora instead, for choices
+    that must not look at the test rows; the held-out English corpus is then left out)."""
     items = []
     limit = int(max_seconds * RATE)
     for corpus, path, split in CORPORA:
+        if split_override is not None:
+            if corpus == "recorded-en-babble":
+                continue
+            split = split_override
         if not path.is_file():
             continue
         manifest = load_manifest(path, require_listener=False, check_audio="none",
@@ -82,17 +89,20 @@ def run(processor: Any, audio: torch.Tensor, profile: str) -> torch.Tensor:
 class Systems:
     """The systems of the paper's Table I (and the cnrhlc alpha grid), built once."""
 
-    def __init__(self, checkpoint: Path | None) -> None:
+    def __init__(self, checkpoint: Path | None, min_gain_db: float | None = None) -> None:
         self.checkpoint = checkpoint
+        self.min_gain_db = min_gain_db  # None: the backend's default floor
         self.nalr = registry.create("amplify", "nalr")
         self._cnrhlc: dict[tuple[float, float], Any] = {}
         self._others: dict[str, Any] = {}
 
     def cnrhlc(self, nr: float, hlc: float) -> Any:
         if (nr, hlc) not in self._cnrhlc:
-            options = {"nr": nr, "hlc": hlc}
+            options: dict[str, Any] = {"nr": nr, "hlc": hlc}
             if self.checkpoint is not None:
                 options["checkpoint"] = self.checkpoint
+            if self.min_gain_db is not None:
+                options["min_gain_db"] = self.min_gain_db
             self._cnrhlc[(nr, hlc)] = registry.create("denoise-amplify", "cnrhlc", **options)
         return self._cnrhlc[(nr, hlc)]
 

@@ -17,7 +17,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-from hltk.denoise.cnrhlc import DEFAULT_CHECKPOINT, load_model  # noqa: E402
+from hltk.denoise.cnrhlc import DEFAULT_CHECKPOINT, DEFAULT_MIN_GAIN_DB, load_model  # noqa: E402
 from hltk.io.listeners import standard_listener  # noqa: E402
 from hltk.nn.bsrnn import combine_masks  # noqa: E402
 
@@ -50,7 +50,7 @@ def main() -> None:
         levels = torch.as_tensor(standard_listener(profile).left.on_grid(), dtype=torch.float32)[None]
         with torch.no_grad():
             masks = model(spectrum, levels)
-            combined = 20 * torch.log10(combine_masks(masks, 1.0, 1.0, min_gain_db=-20.0).abs())
+            combined = 20 * torch.log10(combine_masks(masks, 1.0, 1.0, min_gain_db=DEFAULT_MIN_GAIN_DB).abs())
         for column, (values, title) in enumerate(((masks.nr_db, "M_NR"), (masks.hlc_db, "M_HLC"),
                                                  (combined, "combined (1, 1)"))):
             image = axes[row, column].imshow(values[0].T, origin="lower", aspect="auto",

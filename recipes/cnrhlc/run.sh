@@ -4,6 +4,9 @@
 #   recipes/cnrhlc/run.sh train2|valid2|table2   (the second session's longer drnl run, below;
 #   its grid and masks: EVAL=$EVAL2 CKPT=$OUT2/cnrhlc_drnl2.pt run.sh grid|masks)
 #   recipes/cnrhlc/run.sh train3|valid3|table3   (the third session's run, from the second's end)
+#   recipes/cnrhlc/run.sh train4|valid4|diag4|table4|floor   (the fourth session's run, from the
+#   third's end, with --hlc-weighting level --severe-weight 2; floor: the inference floor on
+#   validation items)
 # DATA (corpora), OUT (runs and tables) default to /work/out/cnrhlc/...
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -17,6 +20,8 @@ export OUT2=${OUT2:-/work/out/cnrhlc2/runs}
 EVAL2=${EVAL2:-/work/out/cnrhlc2/eval}
 export OUT3=${OUT3:-/work/out/cnrhlc3/runs}
 EVAL3=${EVAL3:-/work/out/cnrhlc3/eval}
+export OUT4=${OUT4:-/work/out/cnrhlc4/runs}
+EVAL4=${EVAL4:-/work/out/cnrhlc4/eval}
 SECONDS_EACH=${SECONDS_EACH:-2.5}
 step=${1:-all}
 case $step in
@@ -66,6 +71,31 @@ case $step in
     $T --out "$EVAL3/t16-new3-b" --checkpoint "$NEW" --tag "[drnl-3]" --systems cnrhlc-nr+nalr
     $PY "$HERE/per_profile.py" "$EVAL3"/t16-new3-*/rows.csv "$EVAL2"/t16-new-[ab]/rows.csv \
       "$EVAL2"/t16-base/rows.csv "$EVAL2"/t16-base2/rows.csv --summary --metrics haspi,nrmse ;;
+  train4) OUT=$OUT4 INIT=$OUT3/cnrhlc_drnl3.pt "$HERE/train_long4.sh" ;;
+  valid4)
+    # the third (shipped before) and fourth drnl checkpoints on the same validation crops
+    $PY "$HERE/valid_loss.py" "$OUT3/cnrhlc_drnl3.pt" "$OUT4/cnrhlc_drnl4.pt" --crops 128 \
+      --per-profile NH,N1,N2,N3,N4,N5,N6,N7,S1,S2,S3 ;;
+  diag4)
+    # the high-frequency gains of both against NAL-R and the loss's static optimum (one item)
+    for c in "$OUT3/cnrhlc_drnl3.pt" "$OUT4/cnrhlc_drnl4.pt"; do
+      $PY "$HERE/gain_diagnosis.py" --checkpoint "$c" --profiles N6,N7,S2; done ;;
+  table4)
+    # the fourth drnl checkpoint's rows on table2's 16 items (ITEMS2=4), pooled with table2's
+    # and table3's rows of every other system (same items, same code)
+    T="$PY $HERE/table.py --seconds $SECONDS_EACH --nrmse-model drnl --items $ITEMS2"
+    NEW="$OUT4/cnrhlc_drnl4.pt"
+    $T --out "$EVAL4/t16-new4-a" --checkpoint "$NEW" --tag "[drnl-4]" --systems cnrhlc \
+      --merge "$EVAL3"/t16-new3-a/rows.csv "$EVAL2"/t16-base/rows.csv "$EVAL2"/t16-base2/rows.csv
+    $T --out "$EVAL4/t16-new4-b" --checkpoint "$NEW" --tag "[drnl-4]" --systems cnrhlc-nr+nalr \
+      --merge "$EVAL3"/t16-new3-b/rows.csv
+    $PY "$HERE/per_profile.py" "$EVAL4"/t16-new4-[ab]/rows.csv "$EVAL3"/t16-new3-[ab]/rows.csv \
+      "$EVAL2"/t16-base/rows.csv "$EVAL2"/t16-base2/rows.csv --summary --metrics haspi,nrmse ;;
+  floor)
+    # the inference floor / cap against PESQ (NH), HASPI and NRMSE on VALIDATION items only
+    $PY "$HERE/floor_sweep.py" --checkpoint "${CKPT:-hltk/checkpoints/cnrhlc.pt}" --items 4 \
+      --floors=-10,-15,-20,-25,-30,-40,-50,-60 \
+      --out "$EVAL4/floor" ;;
   grid) $PY "$HERE/alpha_grid.py" --out "$EVAL/grid" --checkpoint "${CKPT:-hltk/checkpoints/cnrhlc.pt}" --items 1 ;;
   masks) $PY "$HERE/masks.py" --checkpoint "${CKPT:-hltk/checkpoints/cnrhlc.pt}" ;;
   bench) $PY bench/cnrhlc_speed.py --items 8 --seconds 4 --repeats 3 ;;

@@ -31,6 +31,8 @@ def main() -> None:
     parser.add_argument("--systems", default=",".join(common.TABLE_SYSTEMS))
     parser.add_argument("--nrmse-model", default="msbg")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--min-gain-db", type=float, default=None,
+                        help="the cnrhlc systems' floor (default: the backend's)")
     parser.add_argument("--tag", default="", help="appended to the cnrhlc systems' names")
     parser.add_argument("--merge", type=Path, nargs="*", default=(),
                         help="rows.csv of other runs to add to the table (same items)")
@@ -39,7 +41,7 @@ def main() -> None:
     profiles = args.profiles.split(",")
     systems_names = args.systems.split(",")
     items = common.load_items(args.items, args.seconds)
-    systems = common.Systems(args.checkpoint)
+    systems = common.Systems(args.checkpoint, args.min_gain_db)
     nrmse = common.Nrmse(args.nrmse_model)
     rows = []
     started = time.perf_counter()

@@ -8,6 +8,8 @@ Each checkpoint is scored on the same ``--crops`` random 1 s crops (seeded), eac
 speech level (64-80 dB SPL) with a drawn jittered Bisgaard audiogram, exactly as in training
 (:meth:`hltk.train.cnrhlc.CnrhlcTask.loss`). Prints the NR loss and the HLC loss (mean squared
 difference of the DRNL responses), not the uncertainty-weighted sum, whose weights are learned.
+``--per-profile N6,N7,...``: also the HLC loss of each listed standard Bisgaard profile (no
+jitter) on the first ``--profile-crops`` of the same crops.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hltk.io.listeners import standard_listener
 from hltk.nn.bsrnn import BandSplitRnn, BsrnnConfig
 from hltk.nn.checkpoint import load_checkpoint
 from hltk.train.cnrhlc import CnrhlcTask, auditory_model, draw_batch, load_noisy
@@ -34,6 +37,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, nargs="*", default=MANIFESTS)
     parser.add_argument("--crops", type=int, default=64)
     parser.add_argument("--seed", type=int, default=4321)
+    parser.add_argument("--per-profile", default="")
+    parser.add_argument("--profile-crops", type=int, default=64)
     args = parser.parse_args()
     torch.set_num_threads(1)
     pairs = load_noisy([str(p) for p in args.data if p.is_file()], ("valid",), 4.0)
@@ -58,6 +63,20 @@ def main() -> None:
                     totals[name] += parts[name] / len(batches)
         steps = content.get("training", {}).get("steps")
         print(f"{path} (steps {steps}): NR loss {totals['nr']:.4f}  HLC loss {totals['hlc']:.4f}")
+        profiles = [p for p in args.per_profile.split(",") if p]
+        chosen = batches[: max(1, args.profile_crops // 8)]
+        per_profile = []
+        for profile in profiles:
+            levels = torch.as_tensor(standard_listener(profile).left.on_grid(),
+                                     dtype=torch.float32).clamp(max=100.0)
+            value = 0.0
+            with torch.no_grad():
+                for noisy, clean, _ in chosen:
+                    _, parts = task.loss(model, (noisy, clean, levels[None].repeat(8, 1)))
+                    value += parts["hlc"] / len(chosen)
+            per_profile.append(f"{profile} {value:.3f}")
+        if profiles:
+            print(f"  HLC loss per profile ({len(chosen) * 8} crops): " + ", ".join(per_profile))
 
 
 if __name__ == "__main__":
