@@ -25,7 +25,7 @@ from pathlib import Path
 from hltk.nn.checkpoint import load_checkpoint
 from hltk.simulate.neuro_msbg import NeuroMsbgConfig
 from hltk.train.loop import TrainSettings, train
-from hltk.train.neuro_msbg import LOG_FLOOR, TARGET_FLOOR, make_task
+from hltk.train.neuro_msbg import LOG_FLOOR, LOSS_WEIGHTS, TARGET_FLOOR, make_task
 
 
 def main() -> None:
@@ -44,6 +44,10 @@ def main() -> None:
     parser.add_argument("--phase-loss", choices=("plain", "weighted"), default="weighted")
     parser.add_argument("--target-floor", type=float, default=TARGET_FLOOR)
     parser.add_argument("--log-floor", type=float, default=LOG_FLOOR)
+    parser.add_argument("--stoi-weight", type=float, default=0.0,
+                        help="weight of the STOI band-correlation loss (0: off)")
+    parser.add_argument("--complex-weight", type=float, default=LOSS_WEIGHTS["complex"],
+                        help="weight of the compressed complex MSE (the paper's 0.1)")
     options = parser.parse_args()
     config = NeuroMsbgConfig()
     if options.init is not None:
@@ -51,7 +55,8 @@ def main() -> None:
     task = make_task(options.data, config, options.cache_dir, seed=options.seed,
                      segment_seconds=options.segment_seconds,
                      log_magnitude_weight=options.log_magnitude, phase_loss=options.phase_loss,
-                     target_floor=options.target_floor, log_floor=options.log_floor)
+                     target_floor=options.target_floor, log_floor=options.log_floor,
+                     stoi_weight=options.stoi_weight, complex_weight=options.complex_weight)
     settings = TrainSettings(steps=options.steps, batch_size=options.batch_size,
                              learning_rate=options.lr, seed=options.seed, threads=options.threads)
 
