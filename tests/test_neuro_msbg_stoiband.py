@@ -88,7 +88,8 @@ def test_loss_sees_the_clean_envelope_where_the_target_holds_none_at_any_level()
     assert float(lower) < float(loss.detach())
     # the whole output 60 dB louder: the same loss (STOI normalises each band-segment's level)
     louder = 1e3 * output.detach()
-    assert float(stoi_band_loss(bands, reference, louder, target)) == pytest.approx(float(loss.detach()), rel=1e-9)
+    assert float(stoi_band_loss(bands, reference, louder, target)) == pytest.approx(
+        float(loss.detach()), rel=1e-9)
 
 
 def batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
