@@ -119,3 +119,27 @@ def test_the_task_adds_the_terms_only_when_asked() -> None:
     total_asked.backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
     assert asked.describe()["loss_weights"]["stoi_bands"] == 2.0
+
+
+def test_the_default_is_the_low_floor_option_fine_tuned_with_the_stoi_band_loss() -> None:
+    """The shipped default (fifth session): ``neuro_msbg_cnn_lowfloor.pt`` fine-tuned 7 000
+    steps with the STOI band loss (weight 3) and the complex MSE at weight 2; same network as
+    the option and the previous default (so the same speed)."""
+    from pathlib import Path
+
+    from hltk.nn.checkpoint import load_checkpoint
+
+    checkpoints = Path(__file__).resolve().parent.parent / "hltk" / "checkpoints"
+    default = load_checkpoint(checkpoints / "neuro_msbg_cnn.pt", expect_model="neuro-msbg")
+    option = load_checkpoint(checkpoints / "neuro_msbg_cnn_lowfloor.pt", expect_model="neuro-msbg")
+    previous = load_checkpoint(checkpoints / "neuro_msbg_cnn_v3.pt", expect_model="neuro-msbg")
+    assert default["config"] == option["config"] == previous["config"]
+    training = default["training"]
+    weights = training["data"]["loss_weights"]
+    assert weights["stoi_bands"] == 3.0 and weights["complex"] == 2.0
+    assert training["data"]["log_floor"] == 0.001 and training["data"]["target_floor"] == 1e-20
+    assert training["steps"] == 7000
+    start = training["init"]["training"]  # the run started from the low-floor option's weights
+    assert start["steps"] == option["training"]["steps"] == 7500
+    assert start["data"]["log_floor"] == 0.001 and "stoi_bands" not in start["data"]["loss_weights"]
+    assert any(not torch.equal(t, option["state_dict"][n]) for n, t in default["state_dict"].items())
