@@ -12,6 +12,13 @@ above MSBG's, which carries the input's envelope, and STOI scores it as intellig
         --cache-dir CACHE --init hltk/checkpoints/neuro_msbg_cnn.pt -o OUT/model.pt \\
         --steps 4000 --lr 1e-3 --target-floor 1e-20 --log-floor 0.002
 
+``--stoi-weight W`` adds W times :func:`hltk.train.losses.stoi_band_loss` (STOI's band
+correlations of the output matched to the target's; 0, the default, leaves it out) and
+``--complex-weight`` sets the compressed complex MSE's weight (the paper's 0.1); the default
+since issue 28's fifth session was made with ``--init hltk/checkpoints/neuro_msbg_cnn_lowfloor.pt
+--steps 7000 --lr 5e-4 --log-floor 0.001 --stoi-weight 3 --complex-weight 2``
+(``make train-neuro-msbg-stoiband``).
+
 The model config is the ``--init`` checkpoint's (so the same network and speed), the data,
 targets (torch-msbg), batches and schedule are ``hltk train neuro-msbg``'s; the checkpoint and
 its ``.resume`` are the shared loop's (a stopped run goes on when started again).
