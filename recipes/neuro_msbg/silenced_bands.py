@@ -70,20 +70,25 @@ def main() -> None:
                             dtype="float32", always_2d=True)[0][:, channel]
             length = min(len(clean), len(msbg), len(model))
             clean, msbg, model = clean[:length], msbg[:length], model[:length]
-            spectra = [stft.analyse(torch.from_numpy(x.copy())[None], eps=1e-20)[:2] for x in (clean, msbg, model)]
+            spectra = [stft.analyse(torch.from_numpy(x.copy())[None], eps=1e-20)[:2]
+                       for x in (clean, msbg, model)]
             (m_clean, _), (m_msbg, p_msbg), (m_model, p_model) = spectra
             silenced = ((m_msbg ** power).mean(1, keepdim=True)
                         < 1e-9 * (m_clean ** power).mean(1, keepdim=True)).expand_as(m_model)
             zeros = torch.zeros_like(m_model)
+
+            def swap(magnitude: torch.Tensor, phase: torch.Tensor) -> np.ndarray:
+                return stft.synthesise(magnitude, phase, length)[0].numpy()
+
             variants = {
                 "msbg": msbg, "model": model,
-                "msbg_resyn": stft.synthesise(m_msbg, p_msbg, length)[0].numpy(),
-                "model_sil->msbg": stft.synthesise(torch.where(silenced, m_msbg, m_model), p_model, length)[0].numpy(),
-                "model_sil->msbg_magphase": stft.synthesise(torch.where(silenced, m_msbg, m_model),
-                                                            torch.where(silenced, p_msbg, p_model), length)[0].numpy(),
-                "model_sil->0": stft.synthesise(torch.where(silenced, zeros, m_model), p_model, length)[0].numpy(),
-                "msbg_sil->model": stft.synthesise(torch.where(silenced, m_model, m_msbg),
-                                                   torch.where(silenced, p_model, p_msbg), length)[0].numpy(),
+                "msbg_resyn": swap(m_msbg, p_msbg),
+                "model_sil->msbg": swap(torch.where(silenced, m_msbg, m_model), p_model),
+                "model_sil->msbg_magphase": swap(torch.where(silenced, m_msbg, m_model),
+                                                 torch.where(silenced, p_msbg, p_model)),
+                "model_sil->0": swap(torch.where(silenced, zeros, m_model), p_model),
+                "msbg_sil->model": swap(torch.where(silenced, m_model, m_msbg),
+                                        torch.where(silenced, p_model, p_msbg)),
             }
             selected = band_hl >= 90
             result: dict[str, object] = {"id": row["id"], "ear": ear, "bands_90": int(selected.sum()),
