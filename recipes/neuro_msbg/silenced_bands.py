@@ -77,7 +77,7 @@ def main() -> None:
                         < 1e-9 * (m_clean ** power).mean(1, keepdim=True)).expand_as(m_model)
             zeros = torch.zeros_like(m_model)
 
-            def swap(magnitude: torch.Tensor, phase: torch.Tensor) -> np.ndarray:
+            def swap(magnitude: torch.Tensor, phase: torch.Tensor, length: int = length) -> np.ndarray:
                 return stft.synthesise(magnitude, phase, length)[0].numpy()
 
             variants = {
