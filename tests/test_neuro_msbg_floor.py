@@ -99,8 +99,10 @@ def test_the_previous_default_ships_unchanged_as_v2_and_the_default_keeps_its_ne
     v2 = CHECKPOINTS / "neuro_msbg_cnn_v2.pt"
     assert hashlib.sha256(v2.read_bytes()).hexdigest() == (
         "bee05550088f571f2bdb840a26cd8ebbbbb49b489586b3f6e12eb2a6dc01f65c")
+    # the silence-aware model (the default until the fifth session, now v3) and today's default
+    silence_aware = load_checkpoint(CHECKPOINTS / "neuro_msbg_cnn_v3.pt", expect_model="neuro-msbg")
     default = load_checkpoint(CHECKPOINTS / "neuro_msbg_cnn.pt", expect_model="neuro-msbg")
     previous = load_checkpoint(v2, expect_model="neuro-msbg")
-    assert default["config"] == previous["config"]  # same network: same speed
-    data = default["training"]["data"]
+    assert silence_aware["config"] == previous["config"] == default["config"]  # same network: same speed
+    data = silence_aware["training"]["data"]
     assert data["target_floor"] == 1e-20 and data["log_floor"] == 0.002

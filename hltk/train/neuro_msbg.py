@@ -21,6 +21,18 @@ of 3.2e-5, 50-90 dB above what MSBG leaves there; the network learns to put exac
 back, with the input's phase and so the input's envelope, and STOI, which normalises each
 band's level, scores that band as intelligible (+0.06 STOI on losses above 70 dB HL). Even
 msbg's exact magnitude, floored so, gives STOI MSE 0.0029 against msbg (1e-20: 0.0002).
+
+``stoi_weight`` adds ``W * `` :func:`hltk.train.losses.stoi_band_loss`: the squared difference
+between the output's and the target's STOI band correlations (third-octave band envelope vs
+the input's, per ~384 ms segment), computed on the synthesised waveform, i.e. on what STOI
+sees. STOI normalises each band-segment's level, so where MSBG silences a band (>= 90 dB HL:
+120 dB down, holding only other bands' leakage) a network that leaves the input's envelope
+there at any level scores as intelligible; no loss on magnitudes weighs that
+(``docs/performance.md``, issue 28 fifth session). The reference is the network's input (the
+noisy speech of a noisy pair), the same for both sides. ``complex_weight`` replaces the 0.1 of
+the compressed complex MSE, which weighs a bin's phase error by its compressed magnitude as
+PESQ's loudness-weighted disturbance does. Both default to the earlier recipes' values (0 and
+0.1), so those train as before.
 """
 
 from __future__ import annotations
@@ -38,7 +50,7 @@ from hltk.nn.checkpoint import parameter_count
 from hltk.simulate.neuro_msbg import NeuroMsbgConfig, NeuroMsbgNet
 from hltk.train.data import PairSet, PairSettings, PairTask, Progress, joined_pairs
 from hltk.train.loop import TrainSettings
-from hltk.train.losses import complex_mse, phase_losses, weighted_phase_losses
+from hltk.train.losses import StoiBands, complex_mse, phase_losses, stoi_band_loss, weighted_phase_losses
 
 PHASE_LOSSES: tuple[str, ...] = ("plain", "weighted")
 
@@ -74,7 +86,12 @@ class NeuroMsbgTask(PairTask):
     target_floor: float = TARGET_FLOOR
     #: ``e`` of the log-magnitude L1 ``|log(m + e) - log(m' + e)|``, compressed magnitudes
     log_floor: float = LOG_FLOOR
+    #: weight of :func:`hltk.train.losses.stoi_band_loss` (0: off, as every earlier recipe)
+    stoi_weight: float = 0.0
+    #: weight of the compressed complex MSE (the paper's 0.1)
+    complex_weight: float = LOSS_WEIGHTS["complex"]
     model_kind: str = "neuro-msbg"
+    _stoi_bands: StoiBands | None = field(default=None, init=False, repr=False)
 
     def build_model(self) -> nn.Module:
         return NeuroMsbgNet(self.config)
@@ -101,18 +118,24 @@ class NeuroMsbgTask(PairTask):
         phases = (weighted_phase_losses(phase, target_phase, target_magnitude.detach())
                   if self.phase_loss == "weighted" else phase_losses(phase, target_phase))
         parts["phase"] = phases["ip"] + phases["gd"] + phases["iaf"]
-        weights = {**LOSS_WEIGHTS, "phase": self.phase_weight}
+        weights = {**LOSS_WEIGHTS, "phase": self.phase_weight, "complex": self.complex_weight}
         total = sum(weights[name] * value for name, value in parts.items())
         if self.log_magnitude_weight:
             parts["log_magnitude"] = torch.mean(torch.abs(torch.log(magnitude + self.log_floor)
                                                           - torch.log(target_magnitude + self.log_floor)))
             total = total + self.log_magnitude_weight * parts["log_magnitude"]
+        if self.stoi_weight:
+            if self._stoi_bands is None:
+                self._stoi_bands = StoiBands(self.config.sample_rate)
+            parts["stoi_bands"] = stoi_band_loss(self._stoi_bands, inputs, waveform, targets).float()
+            total = total + self.stoi_weight * parts["stoi_bands"]
         assert isinstance(total, torch.Tensor)
         return total, {name: float(value.detach()) for name, value in parts.items()}
 
     def describe(self) -> dict[str, Any]:
-        weights = {**LOSS_WEIGHTS, "phase": self.phase_weight, **({"log_magnitude": self.log_magnitude_weight}
-                                      if self.log_magnitude_weight else {})}
+        weights = {**LOSS_WEIGHTS, "phase": self.phase_weight, "complex": self.complex_weight,
+                   **({"log_magnitude": self.log_magnitude_weight} if self.log_magnitude_weight else {}),
+                   **({"stoi_bands": self.stoi_weight} if self.stoi_weight else {})}
         return {**(self.data_description or {}), "parameters": parameter_count(self.build_model()),
                 "segment_seconds": self.segment_seconds, "loss_weights": weights,
                 **({"phase_loss": self.phase_loss} if self.phase_loss != "plain" else {}),
@@ -125,7 +148,9 @@ def make_task(manifests: list[Path], config: NeuroMsbgConfig, cache_dir: Path, *
               segment_seconds: float = 2.0, limit: int | None = None,
               log_magnitude_weight: float = 0.0, phase_loss: str = "plain",
               phase_weight: float = LOSS_WEIGHTS["phase"], target_floor: float = TARGET_FLOOR,
-              log_floor: float = LOG_FLOOR, progress: Progress | None = None) -> NeuroMsbgTask:
+              log_floor: float = LOG_FLOOR, stoi_weight: float = 0.0,
+              complex_weight: float = LOSS_WEIGHTS["complex"],
+              progress: Progress | None = None) -> NeuroMsbgTask:
     """Pairs (cached) and the task for ``manifests``; ``limit``: at most this many training
     items (validation: a quarter of it)."""
     def factory() -> Any:
@@ -155,4 +180,4 @@ def make_task(manifests: list[Path], config: NeuroMsbgConfig, cache_dir: Path, *
     return NeuroMsbgTask(train_pairs, valid_pairs, segment_seconds, config=config,
                          data_description=description, log_magnitude_weight=log_magnitude_weight,
                          phase_loss=phase_loss, phase_weight=phase_weight, target_floor=target_floor,
-                         log_floor=log_floor)
+                         log_floor=log_floor, stoi_weight=stoi_weight, complex_weight=complex_weight)

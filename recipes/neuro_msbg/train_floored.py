@@ -12,6 +12,13 @@ above MSBG's, which carries the input's envelope, and STOI scores it as intellig
         --cache-dir CACHE --init hltk/checkpoints/neuro_msbg_cnn.pt -o OUT/model.pt \\
         --steps 4000 --lr 1e-3 --target-floor 1e-20 --log-floor 0.002
 
+``--stoi-weight W`` adds W times :func:`hltk.train.losses.stoi_band_loss` (STOI's band
+correlations of the output matched to the target's; 0, the default, leaves it out) and
+``--complex-weight`` sets the compressed complex MSE's weight (the paper's 0.1); the default
+since issue 28's fifth session was made with ``--init hltk/checkpoints/neuro_msbg_cnn_lowfloor.pt
+--steps 7000 --lr 5e-4 --log-floor 0.001 --stoi-weight 3 --complex-weight 2``
+(``make train-neuro-msbg-stoiband``).
+
 The model config is the ``--init`` checkpoint's (so the same network and speed), the data,
 targets (torch-msbg), batches and schedule are ``hltk train neuro-msbg``'s; the checkpoint and
 its ``.resume`` are the shared loop's (a stopped run goes on when started again).
@@ -25,7 +32,7 @@ from pathlib import Path
 from hltk.nn.checkpoint import load_checkpoint
 from hltk.simulate.neuro_msbg import NeuroMsbgConfig
 from hltk.train.loop import TrainSettings, train
-from hltk.train.neuro_msbg import LOG_FLOOR, TARGET_FLOOR, make_task
+from hltk.train.neuro_msbg import LOG_FLOOR, LOSS_WEIGHTS, TARGET_FLOOR, make_task
 
 
 def main() -> None:
@@ -44,6 +51,10 @@ def main() -> None:
     parser.add_argument("--phase-loss", choices=("plain", "weighted"), default="weighted")
     parser.add_argument("--target-floor", type=float, default=TARGET_FLOOR)
     parser.add_argument("--log-floor", type=float, default=LOG_FLOOR)
+    parser.add_argument("--stoi-weight", type=float, default=0.0,
+                        help="weight of the STOI band-correlation loss (0: off)")
+    parser.add_argument("--complex-weight", type=float, default=LOSS_WEIGHTS["complex"],
+                        help="weight of the compressed complex MSE (the paper's 0.1)")
     options = parser.parse_args()
     config = NeuroMsbgConfig()
     if options.init is not None:
@@ -51,7 +62,8 @@ def main() -> None:
     task = make_task(options.data, config, options.cache_dir, seed=options.seed,
                      segment_seconds=options.segment_seconds,
                      log_magnitude_weight=options.log_magnitude, phase_loss=options.phase_loss,
-                     target_floor=options.target_floor, log_floor=options.log_floor)
+                     target_floor=options.target_floor, log_floor=options.log_floor,
+                     stoi_weight=options.stoi_weight, complex_weight=options.complex_weight)
     settings = TrainSettings(steps=options.steps, batch_size=options.batch_size,
                              learning_rate=options.lr, seed=options.seed, threads=options.threads)
 
