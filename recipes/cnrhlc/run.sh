@@ -4,7 +4,7 @@
 #   recipes/cnrhlc/run.sh train2|valid2|table2   (the second session's longer drnl run, below;
 #   its grid and masks: EVAL=$EVAL2 CKPT=$OUT2/cnrhlc_drnl2.pt run.sh grid|masks)
 #   recipes/cnrhlc/run.sh train3|valid3|table3   (the third session's run, from the second's end)
-#   recipes/cnrhlc/run.sh train4|valid4|diag4|table4|floor   (the fourth session's run, from the
+#   recipes/cnrhlc/run.sh train4|valid4|diag4|table4|floor|table32   (the fourth session's run, from the
 #   third's end, with --hlc-weighting level --severe-weight 2; floor: the inference floor on
 #   validation items)
 # DATA (corpora), OUT (runs and tables) default to /work/out/cnrhlc/...
@@ -91,6 +91,14 @@ case $step in
       --merge "$EVAL3"/t16-new3-b/rows.csv
     $PY "$HERE/per_profile.py" "$EVAL4"/t16-new4-[ab]/rows.csv "$EVAL3"/t16-new3-[ab]/rows.csv \
       "$EVAL2"/t16-base/rows.csv "$EVAL2"/t16-base2/rows.csv --summary --metrics haspi,nrmse ;;
+  table32)
+    # the shipped checkpoint at its default floor against every baseline on 32 held-out items
+    # (ITEMS32=8 per corpus: table2's 16 and the next 4 of each corpus), to see how wide the
+    # margins of the 16-item table are; per-profile HASPI / NRMSE
+    T="$PY $HERE/table.py --seconds $SECONDS_EACH --nrmse-model drnl --items ${ITEMS32:-8}"
+    $T --out "$EVAL4/t32" --checkpoint "${CKPT:-hltk/checkpoints/cnrhlc.pt}" \
+      --systems cnrhlc,noisy+nalr,neuroamp-denoise,two-stage,nalr-wdrc
+    $PY "$HERE/per_profile.py" "$EVAL4"/t32/rows.csv --summary --metrics haspi,nrmse ;;
   floor)
     # the inference floor / cap against PESQ (NH), HASPI and NRMSE on VALIDATION items only
     $PY "$HERE/floor_sweep.py" --checkpoint "${CKPT:-hltk/checkpoints/cnrhlc.pt}" --items 4 \
