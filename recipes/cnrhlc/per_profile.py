@@ -52,15 +52,20 @@ def main() -> None:
             print(f"| {system} | " + " | ".join(cells) + " |")
     for pair in args.paired:
         first, second = pair.split("|")
-        print(f"\n| {first} minus {second} | items | mean over N1-S3 | 95 % bootstrap |")
+        scope = f"mean (N1-S3; NH for {', '.join(NH_ONLY)})"
+        print(f"\n| {first} minus {second} | items | {scope} | 95 % bootstrap |")
         print("|---|---|---|---|")
         for metric in args.metrics.split(","):
             print(paired_line(rows, first, second, metric))
 
 
+NH_ONLY = ("pesq", "estoi", "sisdr")
+
+
 def item_means(rows: list[dict[str, str]], system: str, metric: str) -> dict[tuple[str, str], float]:
-    """Per item, the mean of ``metric`` over the impaired profiles (items missing one are left out)."""
-    impaired = [p for p in common.PROFILES if p != "NH"]
+    """Per item, the mean of ``metric`` over the impaired profiles (items missing one are left
+    out); PESQ, ESTOI and SI-SDR, which Table I reads at NH only, at the NH profile."""
+    impaired = ["NH"] if metric in NH_ONLY else [p for p in common.PROFILES if p != "NH"]
     values: dict[tuple[str, str], dict[str, float]] = {}
     for r in rows:
         if r["system"] == system and r["profile"] in impaired and r.get(metric):

@@ -98,7 +98,8 @@ case $step in
     T="$PY $HERE/table.py --seconds $SECONDS_EACH --nrmse-model drnl --items ${ITEMS32:-8}"
     $T --out "$EVAL4/t32" --checkpoint "${CKPT:-hltk/checkpoints/cnrhlc.pt}" \
       --systems cnrhlc,noisy+nalr,neuroamp-denoise,two-stage,nalr-wdrc
-    $PY "$HERE/per_profile.py" "$EVAL4"/t32/rows.csv --summary --metrics haspi,nrmse ;;
+    $PY "$HERE/per_profile.py" "$EVAL4"/t32/rows.csv --summary --metrics haspi,nrmse,hasqi,pesq \
+      --paired "cnrhlc|noisy+nalr" --paired "cnrhlc|neuroamp-denoise" --paired "cnrhlc|two-stage" ;;
   floor)
     # the inference floor / cap against PESQ (NH), HASPI and NRMSE on VALIDATION items only
     $PY "$HERE/floor_sweep.py" --checkpoint "${CKPT:-hltk/checkpoints/cnrhlc.pt}" --items 4 \
