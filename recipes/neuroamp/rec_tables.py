@@ -6,7 +6,8 @@ rec-evaluate before|after``), Markdown on stdout.
   NeuroAMP card's fidelity table (:func:`hltk.train.neuroamp_card.fidelity`).
 - Denoising: mean HASPI / HASQI against the clean reference over the ids every system scored
   (``REVAL/<condition>/<system>/scores/scores.csv``), with the paired mean difference of each
-  neuroamp-denoise model minus the better baseline.
+  neuroamp-denoise model minus the better baseline, and of the model after minus before, each
+  with a 95 % bootstrap interval over items.
 
     python recipes/neuroamp/rec_tables.py REVAL
 """
@@ -16,12 +17,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from hltk.train.neuroamp_card import fidelity
 
 FIDELITY = ("rec-clean", "syn-clean")
-DENOISING = ("rec-babble", "syn-noisy")
+DENOISING = ("rec-babble", "syn-noisy", "syn-noisy20")
 TAGS = ("before", "after")
 
 
@@ -41,17 +43,32 @@ def denoising(evaluation: Path) -> list[str]:
             part = table.loc[common]
             lines.append(f"| {condition} | {system} | {len(common)} | {part['haspi'].mean():.3f} | "
                          f"{part['hasqi'].mean():.3f} |")
+        pairs = []
         for tag in TAGS:
             name = f"neuroamp-denoise-{tag}"
-            if name not in tables or "nalr-wdrc" not in tables:
-                continue
+            if name in tables and "nalr-wdrc" in tables:
+                pairs += [(name, "better baseline")]
+        if all(f"neuroamp-denoise-{t}" in tables for t in TAGS):
+            pairs.append(("neuroamp-denoise-after", "neuroamp-denoise-before"))
+        for name, other in pairs:
             for metric in ("haspi", "hasqi"):
-                best = max(("nalr-wdrc", "two-stage"),
-                           key=lambda s: tables[s].loc[common, metric].mean() if s in tables else -1)
-                diff = tables[name].loc[common, metric] - tables[best].loc[common, metric]
-                lines.append(f"| {condition} | {name} - {best}, {metric} | {len(common)} | "
-                             f"mean {diff.mean():+.3f} | higher on {int((diff > 0).sum())} |")
+                against = other
+                if other == "better baseline":
+                    against = max(("nalr-wdrc", "two-stage"), key=lambda s: tables[s].loc[
+                        common, metric].mean() if s in tables else -1)
+                diff = tables[name].loc[common, metric] - tables[against].loc[common, metric]
+                low, high = bootstrap_interval(diff.to_numpy())
+                lines.append(f"| {condition} | {name} - {against}, {metric} | {len(common)} | "
+                             f"mean {diff.mean():+.3f} [{low:+.3f}, {high:+.3f}] | "
+                             f"higher on {int((diff > 0).sum())} |")
     return lines
+
+
+def bootstrap_interval(values: np.ndarray, draws: int = 2000) -> tuple[float, float]:
+    """95 % bootstrap interval of the mean over items (2,000 draws, seed 0)."""
+    rng = np.random.default_rng(0)
+    means = rng.choice(values, (draws, len(values))).mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
 def main() -> None:

@@ -205,6 +205,19 @@ case $stage in
       --steps $BABBLE_STEPS --cache-dir $ROUT/cache --max-items 600 --max-seconds 3 \
       --segment-seconds 1 --batch-size 16 --lr $BABBLE_LR --seed ${BABBLE_SEED:-3} --threads ${REC_THREADS:-1} -q --format csv
     ;;
+  babble-syncheck)
+    # the denoiser before / after on NSYN_CHECK (20) synthetic noisy test items (espeak-ng
+    # voices, six noise types): the retraining must not lose the synthetic corpus
+    $PY recipes/neuroamp/heldout.py $DATA_DIR/noisy/manifest.csv $RH/syn-noisy20 --n ${NSYN_CHECK:-20} --max-seconds 4.5
+    for tag in before after; do
+      den=$ROUT/init_denoise.pt; [ "$tag" = after ] && den=$ROUT/ckpt/neuroamp_denoise.pt
+      $RUN $HLTK -q denoise-amplify $RH/syn-noisy20/manifest.csv -o $REVAL/syn-noisy20/neuroamp-denoise-$tag \
+        --backend neuroamp-denoise --checkpoint $den $OUTFMT
+      $RUN $HLTK -q evaluate $REVAL/syn-noisy20/neuroamp-denoise-$tag/manifest.csv \
+        -o $REVAL/syn-noisy20/neuroamp-denoise-$tag/scores --metrics haspi,hasqi --reference-column reference \
+        --engine clarity --no-plots --format csv
+    done
+    ;;
   rec-amplify)
     # rec-amplify before|after: the old (init_*) or the fine-tuned checkpoints; nalr-wdrc and
     # two-stage once (with "before")
