@@ -1,0 +1,44 @@
+"""The shipped Denoising NeuroAMP (issue 28 part 3): ``neuroamp_denoise.pt`` is the earlier
+default (kept with its bytes as ``neuroamp_denoise_v1.pt``) fine-tuned twice on recorded speech
+in babble of other recorded talkers; same network, so the same speed, and the default backend
+loads it."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+
+from hltk.nn.checkpoint import load_checkpoint
+
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "hltk" / "checkpoints"
+
+
+def test_the_earlier_default_ships_unchanged_as_v1() -> None:
+    v1 = CHECKPOINTS / "neuroamp_denoise_v1.pt"
+    assert hashlib.sha256(v1.read_bytes()).hexdigest() == (
+        "22d68c0ed4cfd254238cb3e3d3678b5b3a7b090cc4d6825f05f48899946e68c7")
+
+
+def test_the_default_is_v1_fine_tuned_on_recorded_babble() -> None:
+    new = load_checkpoint(CHECKPOINTS / "neuroamp_denoise.pt", expect_model="neuroamp-denoise")
+    old = load_checkpoint(CHECKPOINTS / "neuroamp_denoise_v1.pt", expect_model="neuroamp-denoise")
+    assert new["config"] == old["config"]
+    training = new["training"]
+    first = training["init"]["training"]       # fine-tune (1), from v1
+    assert first["steps"] == 8000 and training["steps"] == 5000
+    assert first["init"]["training"]["steps"] == old["training"]["steps"]
+    manifests = [source["manifest"] for source in training["data"]["sources"]]
+    assert any("babble" in m for m in manifests) and any("recorded-noisy" in m for m in manifests)
+    assert training["data"]["target_backend"] == "nalr-wdrc"
+    changed = [name for name, tensor in new["state_dict"].items()
+               if not torch.equal(tensor, old["state_dict"][name])]
+    assert changed  # really retrained
+
+
+def test_the_backend_defaults_to_the_new_checkpoint() -> None:
+    from hltk.denoise.neuroamp_denoise import NeuroAmpDenoiseProcessor
+
+    path = NeuroAmpDenoiseProcessor.default_checkpoint(None, None)  # type: ignore[arg-type]
+    assert hashlib.sha256(Path(path).read_bytes()).hexdigest().startswith("c829336726691090")
