@@ -89,3 +89,20 @@ def test_select_ears() -> None:
     assert torch.equal(select_ears(mono, "left"), mono)
     with pytest.raises(ValueError):
         select_ears(torch.randn(3, 10), "both")
+
+
+def test_resample_splits_rows_over_threads_without_changing_a_bit() -> None:
+    import soxr
+
+    audio = torch.randn(5, 2, 8000, generator=torch.Generator().manual_seed(3))
+    rows = audio.reshape(-1, 8000).numpy()
+    expected = np.stack([np.asarray(soxr.resample(r, 16000, 44100, quality="VHQ")) for r in rows])
+    previous = torch.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            out = resample(audio, 16000, 44100)
+            assert out.shape == (5, 2, expected.shape[-1]) and out.dtype == audio.dtype
+            assert np.array_equal(out.reshape(10, -1).numpy(), expected)
+    finally:
+        torch.set_num_threads(previous)
