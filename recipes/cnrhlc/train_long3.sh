@@ -14,9 +14,5 @@ OUT=${OUT:-/work/out/cnrhlc3/runs}
 INIT=${INIT:-/work/out/cnrhlc2/runs/cnrhlc_drnl2.pt}
 STEPS=${STEPS:-1300}
 LR=${LR:-5e-4}
-hltk train cnrhlc \
-  --data "$DATA/recorded-noisy/manifest.csv" --data "$DATA/synth-noisy/manifest.csv" \
-  --data "$DATA/recorded-reverb/manifest.csv" \
-  --auditory-model drnl --size cpu --steps "$STEPS" --batch-size 8 --lr "$LR" \
-  --segment-seconds 1.0 --max-seconds 4.0 --threads 1 --seed 2 --init "$INIT" \
-  -o "$OUT/cnrhlc_drnl3.pt"
+export DATA OUT INIT STEPS LR
+SEED=2 NAME=cnrhlc_drnl3 EXTRA="" exec "$(dirname "$0")/warm_start.sh"

@@ -17,10 +17,5 @@ OUT=${OUT:-/work/out/cnrhlc4/runs}
 INIT=${INIT:-/work/out/cnrhlc3/runs/cnrhlc_drnl3.pt}
 STEPS=${STEPS:-1700}
 LR=${LR:-5e-4}
-hltk train cnrhlc \
-  --data "$DATA/recorded-noisy/manifest.csv" --data "$DATA/synth-noisy/manifest.csv" \
-  --data "$DATA/recorded-reverb/manifest.csv" \
-  --auditory-model drnl --size cpu --steps "$STEPS" --batch-size 8 --lr "$LR" \
-  --segment-seconds 1.0 --max-seconds 4.0 --threads 1 --seed 3 --init "$INIT" \
-  --hlc-weighting level --hlc-max-weight 10 --severe-weight 2 \
-  -o "$OUT/cnrhlc_drnl4.pt"
+export DATA OUT INIT STEPS LR
+SEED=3 NAME=cnrhlc_drnl4 EXTRA="--hlc-weighting level --hlc-max-weight 10 --severe-weight 2" exec "$(dirname "$0")/warm_start.sh"
