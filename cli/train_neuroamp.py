@@ -38,6 +38,10 @@ MaxSecondsOpt = Annotated[float, typer.Option(
 SegmentOpt = Annotated[float, typer.Option("--segment-seconds", min=0.25,
                                            help="Training crop length.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda[:N].")]
+StoiWeightOpt = Annotated[float, typer.Option(
+    "--stoi-weight", min=0.0,
+    help="Add this weight x a STOI band loss (the output's band envelopes against the target's); "
+         "0: the spectral MSE alone.")]
 ArchOpt = Annotated[c.choices(ARCHS), typer.Option("--arch", help="NeuroAMP core.")]
 SizeOpt = Annotated[c.choices(SIZES), typer.Option(
     "--size", help="basic: ~0.5 M parameters per core; published: the paper's widths.")]
@@ -46,13 +50,13 @@ SizeOpt = Annotated[c.choices(SIZES), typer.Option(
 def _run(sources: list[Source], out: Path, *, model_kind: str, arch: str, size: str,
          settings: TrainSettings, epochs: float | None, quick: bool, cache_dir: Path | None,
          max_seconds: float, segment_seconds: float, quiet: bool,
-         init: Path | None = None) -> TrainResult:
+         init: Path | None = None, stoi_weight: float = 0.0) -> TrainResult:
     with training(settings, quiet) as (data_update, report):
         result = train_neuroamp(
             sources, out, model_kind=model_kind, arch=arch, size=size, settings=settings,
             epochs=epochs, quick=quick, cache_dir=cache_dir, max_seconds=max_seconds,
             segment_seconds=segment_seconds, init=init, data_progress=data_update,
-            progress=report)
+            progress=report, stoi_weight=stoi_weight)
     return result
 
 
@@ -71,6 +75,7 @@ def neuroamp(
     segment_seconds: SegmentOpt = 2.0,
     cache_dir: CacheOpt = None,
     init: InitOpt = None,
+    stoi_weight: StoiWeightOpt = 0.0,
     seed: c.SeedOpt = 0,
     threads: ThreadsOpt = None,
     device: DeviceOpt = "cpu",
@@ -86,7 +91,8 @@ def neuroamp(
     sources = [Source(str(m), max_items=max_items) for m in data]
     result = _run(sources, out, model_kind="neuroamp", arch=arch, size=size, settings=settings,
                   epochs=epochs, quick=quick, cache_dir=cache_dir, max_seconds=max_seconds,
-                  segment_seconds=segment_seconds, quiet=quiet, init=init)
+                  segment_seconds=segment_seconds, quiet=quiet, init=init,
+                  stoi_weight=stoi_weight)
     print_result(result, output_format, "hltk train neuroamp")
 
 
@@ -107,6 +113,7 @@ def neuroamp_denoise(
     segment_seconds: SegmentOpt = 2.0,
     cache_dir: CacheOpt = None,
     init: InitOpt = None,
+    stoi_weight: StoiWeightOpt = 0.0,
     seed: c.SeedOpt = 0,
     threads: ThreadsOpt = None,
     device: DeviceOpt = "cpu",
@@ -123,7 +130,7 @@ def neuroamp_denoise(
     result = _run(sources, out, model_kind="neuroamp-denoise", arch=arch, size=size,
                   settings=settings, epochs=epochs, quick=quick, cache_dir=cache_dir,
                   max_seconds=max_seconds, segment_seconds=segment_seconds, quiet=quiet,
-                  init=init)
+                  init=init, stoi_weight=stoi_weight)
     print_result(result, output_format, "hltk train neuroamp-denoise")
 
 

@@ -134,6 +134,40 @@ def test_quick_training_loss_falls(tmp_path: Path, kind: str, arch: str) -> None
     assert content["training"]["data"]["target_backend"] == "nalr-wdrc"
 
 
+def test_stoi_weight_adds_the_band_loss_to_the_unchanged_spectral_loss() -> None:
+    """``stoi_weight``: the spectral term is exactly the weight-0 loss, the STOI band term is
+    added with its weight and carries gradient; with the target as the output it is ~0."""
+    from hltk.train.data import PairSet
+    from hltk.train.neuroamp import NeuroAmpTask
+
+    torch.manual_seed(0)
+    config = quick_model("lstm")
+    model = NeuroAmpNet(config)
+    targets = 1.5 * speech_batch([RATE, RATE])[:, 1]
+    noisy = targets + 0.05 * torch.randn(2, RATE)
+    audiograms = torch.full((2, 8), 40.0)
+    empty = PairSet(noisy, targets, torch.tensor([RATE, RATE]), audiograms, RATE)
+    plain = NeuroAmpTask(empty, None, 1.0, config=config, model_kind="neuroamp-denoise")
+    weighted = NeuroAmpTask(empty, None, 1.0, config=config, model_kind="neuroamp-denoise",
+                            stoi_weight=2.0)
+    base, base_parts = plain.loss(model, (noisy, targets, audiograms))
+    total, parts = weighted.loss(model, (noisy, targets, audiograms))
+    assert parts["spectral_mse"] == base_parts["spectral_mse"] == float(base)
+    assert parts["stoi_bands"] > 0.01
+    assert float(total) == pytest.approx(parts["spectral_mse"] + 2.0 * parts["stoi_bands"], rel=1e-6)
+    total.backward()
+    assert model.output.weight.grad is not None and model.output.weight.grad.abs().sum() > 0
+    # the synthesised waveform is what the model outputs
+    with torch.no_grad():
+        spectrum = model.stft.complex(noisy)
+        gains = model.gains_db(spectrum.abs(), audiograms)
+        assert torch.equal(model.synthesise(spectrum, gains, RATE), model(noisy, audiograms))
+    # the band correlation of a target with itself: no loss
+    from hltk.train.losses import StoiBands, stoi_band_loss
+
+    assert float(stoi_band_loss(StoiBands(RATE), targets, targets, targets)) < 1e-12
+
+
 def test_fine_tuning_with_init_through_the_cli(tmp_path: Path) -> None:
     """``hltk train neuroamp --init``: starts from the given weights (its first loss is the
     first run's last, not a fresh model's) and records where it started."""

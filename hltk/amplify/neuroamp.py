@@ -237,14 +237,19 @@ class NeuroAmpNet(nn.Module):
         gains = self.gains_db(spectrum.abs(), hearing_levels)
         return compressed * 10.0 ** (self.config.compress * gains / 20.0), phase
 
+    def synthesise(self, spectrum: torch.Tensor, gains_db: torch.Tensor, length: int) -> torch.Tensor:
+        """The complex input spectrum ``[N, F, bins]`` times the gains (input phase), inverse
+        STFT to ``[N, length]``."""
+        amplified = spectrum * 10.0 ** (gains_db / 20.0)
+        return torch.istft(amplified.transpose(1, 2), self.config.n_fft, self.config.hop,
+                           window=self.stft.window.to(spectrum.real.dtype), center=True,
+                           length=length)
+
     def forward(self, waveform: torch.Tensor, hearing_levels: torch.Tensor) -> torch.Tensor:
         """The input's complex spectrum times the gain (input phase), inverse STFT."""
         spectrum = self.stft.complex(waveform)
         gains = self.gains_db(spectrum.abs(), hearing_levels)
-        amplified = spectrum * 10.0 ** (gains / 20.0)
-        return torch.istft(amplified.transpose(1, 2), self.config.n_fft, self.config.hop,
-                           window=self.stft.window.to(waveform.dtype), center=True,
-                           length=waveform.shape[-1])
+        return self.synthesise(spectrum, gains, waveform.shape[-1])
 
 
 def default_checkpoint(arch: str = DEFAULT_ARCH) -> Path:
