@@ -5,11 +5,12 @@ rec-evaluate before|after``), Markdown on stdout.
   --against`` nalr-wdrc's scores; HASPI / HASQI against the unprocessed clean input): the
   NeuroAMP card's fidelity table (:func:`hltk.train.neuroamp_card.fidelity`).
 - Denoising: mean HASPI / HASQI against the clean reference over the ids every system scored
-  (``REVAL/<condition>/<system>/scores/scores.csv``), with the paired mean difference of each
-  neuroamp-denoise model minus the better baseline, and of the model after minus before, each
+  (``REVAL/<condition>/<system>/scores/scores.csv``; the systems: nalr-wdrc, two-stage and
+  every ``neuroamp-denoise-<tag>`` folder there), with the paired mean difference of each
+  neuroamp-denoise model minus the better baseline, and of each model minus ``-before``, each
   with a 95 % bootstrap interval over items.
 
-    python recipes/neuroamp/rec_tables.py REVAL
+    python recipes/neuroamp/rec_tables.py REVAL [--conditions rec-babble,valid-babble]
 """
 
 from __future__ import annotations
@@ -27,11 +28,20 @@ DENOISING = ("rec-babble", "syn-noisy", "syn-noisy20")
 TAGS = ("before", "after")
 
 
-def denoising(evaluation: Path) -> list[str]:
+def models(folder: Path) -> list[str]:
+    """The ``neuroamp-denoise-<tag>`` systems scored under ``folder``: ``-before`` and
+    ``-after`` first, then the others by name."""
+    found = sorted(path.parent.parent.name
+                   for path in folder.glob("neuroamp-denoise-*/scores/scores.csv"))
+    first = [f"neuroamp-denoise-{t}" for t in TAGS if f"neuroamp-denoise-{t}" in found]
+    return first + [name for name in found if name not in first]
+
+
+def denoising(evaluation: Path, conditions: tuple[str, ...] = DENOISING) -> list[str]:
     lines = ["| condition | system | N | HASPI | HASQI |", "|---|---|---|---|---|"]
-    for condition in DENOISING:
+    for condition in conditions:
         tables = {}
-        for system in ("nalr-wdrc", "two-stage", *(f"neuroamp-denoise-{t}" for t in TAGS)):
+        for system in ("nalr-wdrc", "two-stage", *models(evaluation / condition)):
             path = evaluation / condition / system / "scores" / "scores.csv"
             if path.is_file():
                 tables[system] = pd.read_csv(path, dtype={"id": str}).set_index("id")
@@ -44,12 +54,12 @@ def denoising(evaluation: Path) -> list[str]:
             lines.append(f"| {condition} | {system} | {len(common)} | {part['haspi'].mean():.3f} | "
                          f"{part['hasqi'].mean():.3f} |")
         pairs = []
-        for tag in TAGS:
-            name = f"neuroamp-denoise-{tag}"
+        for name in models(evaluation / condition):
             if name in tables and "nalr-wdrc" in tables:
                 pairs += [(name, "better baseline")]
-        if all(f"neuroamp-denoise-{t}" in tables for t in TAGS):
-            pairs.append(("neuroamp-denoise-after", "neuroamp-denoise-before"))
+        before = "neuroamp-denoise-before"
+        pairs += [(name, before) for name in models(evaluation / condition)
+                  if before in tables and name != before and name in tables]
         for name, other in pairs:
             for metric in ("haspi", "hasqi"):
                 against = other
@@ -74,7 +84,13 @@ def bootstrap_interval(values: np.ndarray, draws: int = 2000) -> tuple[float, fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("evaluation", type=Path, metavar="REVAL")
-    evaluation = parser.parse_args().evaluation
+    parser.add_argument("--conditions", default=None,
+                        help="denoising conditions only (comma-separated), no fidelity table")
+    args = parser.parse_args()
+    evaluation = args.evaluation
+    if args.conditions:
+        print("\n".join(denoising(evaluation, tuple(args.conditions.split(",")))))
+        return
     print("### NeuroAMP LSTM against nalr-wdrc\n")
     print("\n".join(fidelity(evaluation, FIDELITY, TAGS, label="model")))
     print("\n### Denoising (scores against the clean reference)\n")

@@ -58,6 +58,7 @@ NSYN_NOISY=${NSYN_NOISY:-6}
 BABBLE=${BABBLE:-$DATA_DIR/recorded-babble600}
 BABBLE_STEPS=${BABBLE_STEPS:-8000}
 BABBLE_LR=${BABBLE_LR:-5e-4}
+BABBLE2=${BABBLE2:-$DATA_DIR/recorded-babble600b}
 REC_COMMON="--max-items 300 --max-seconds 3 --segment-seconds 1 --batch-size 16 --lr 3e-4 --seed 2 --threads ${REC_THREADS:-1} -q --format csv"
 declare -A STEPS=([cnn]=1500 [lstm]=15000 [crnn]=2000 [transformer]=1200)
 # the shipped LSTM (the default core) and the denoiser were retrained at the published width
@@ -204,6 +205,42 @@ case $stage in
       -o $ROUT/ckpt/neuroamp_denoise.pt --arch lstm --size published --init $ROUT/init_denoise.pt \
       --steps $BABBLE_STEPS --cache-dir $ROUT/cache --max-items 600 --max-seconds 3 \
       --segment-seconds 1 --batch-size 16 --lr $BABBLE_LR --seed ${BABBLE_SEED:-3} --threads ${REC_THREADS:-1} -q --format csv
+    ;;
+  babble-data2)
+    # a second corpus of the same kind (its own seed 8): more prompt / babble / SNR / listener
+    # combinations of the same training talkers
+    $RUN $HLTK synth noisy --source recorded --noise babble --snr -2:8 -o $BABBLE2 --n 600 \
+      --sample-rate 16000 --seed 8 --jobs 1 --listeners $DATA_DIR/listeners/listeners.json
+    ;;
+  babble-stoi)
+    # the babble fine-tune with the STOI band loss (--stoi-weight), from $STOI_INIT (the
+    # checkpoint shipped before it), on the babble corpora (BABBLE2 too when STOI_DATA2=1),
+    # recorded-noisy and the synthetic noisy corpus
+    extra=""; [ "${STOI_DATA2:-0}" = 1 ] && extra="--data $BABBLE2/manifest.csv"
+    $RUN $HLTK train neuroamp-denoise --data $BABBLE/manifest.csv $extra \
+      --data $DATA_DIR/recorded-noisy/manifest.csv --data $DATA_DIR/noisy/manifest.csv \
+      -o $ROUT/ckpt/${STOI_NAME:-neuroamp_denoise_stoi}.pt --arch lstm --size published \
+      --init ${STOI_INIT:?the checkpoint to start from} --steps ${STOI_STEPS:-6000} \
+      --cache-dir $ROUT/cache --max-items 600 --max-seconds 3 --segment-seconds 1 --batch-size 16 \
+      --lr ${STOI_LR:-3e-4} --seed ${STOI_SEED:-4} --threads ${REC_THREADS:-1} \
+      --stoi-weight ${STOI_WEIGHT:-0.5} -q --format csv
+    ;;
+  babble-valid)
+    # babble-valid NAME [CHECKPOINT]: model selection on validation items, never the test set:
+    # the first 20 valid rows (unseen prompts of the training talkers) of $BABBLE up to 4.5 s,
+    # through nalr-wdrc, two-stage or a neuroamp-denoise checkpoint, HASPI + HASQI; then
+    # `rec_tables.py $ROUT/valid --conditions valid-babble`
+    name=${2:?nalr-wdrc, two-stage or neuroamp-denoise-TAG}
+    V=$ROUT/valid
+    [ -f $V/heldout/manifest.csv ] || $PY recipes/neuroamp/heldout.py $BABBLE/manifest.csv $V/heldout --n 20 --split valid --max-seconds 4.5
+    case $name in
+      nalr-wdrc) $RUN $HLTK -q amplify $V/heldout/manifest.csv -o $V/valid-babble/$name --backend nalr-wdrc $OUTFMT ;;
+      two-stage) $RUN $HLTK -q denoise-amplify $V/heldout/manifest.csv -o $V/valid-babble/$name --backend two-stage $OUTFMT ;;
+      *) $RUN $HLTK -q denoise-amplify $V/heldout/manifest.csv -o $V/valid-babble/$name --backend neuroamp-denoise \
+           --checkpoint ${3:?checkpoint} $OUTFMT ;;
+    esac
+    $RUN $HLTK -q evaluate $V/valid-babble/$name/manifest.csv -o $V/valid-babble/$name/scores --metrics haspi,hasqi \
+      --reference-column reference --engine clarity --no-plots --format csv
     ;;
   babble-syncheck)
     # the denoiser before / after on NSYN_CHECK (20) synthetic noisy test items (espeak-ng
