@@ -42,6 +42,10 @@ StoiWeightOpt = Annotated[float, typer.Option(
     "--stoi-weight", min=0.0,
     help="Add this weight x a STOI band loss (the output's band envelopes against the target's); "
          "0: the spectral MSE alone.")]
+LevelWeightOpt = Annotated[float, typer.Option(
+    "--level-weight", min=0.0,
+    help="Add this weight x a third-octave band level loss (output vs target, units of 10 dB); "
+         "0: off.")]
 ArchOpt = Annotated[c.choices(ARCHS), typer.Option("--arch", help="NeuroAMP core.")]
 SizeOpt = Annotated[c.choices(SIZES), typer.Option(
     "--size", help="basic: ~0.5 M parameters per core; published: the paper's widths.")]
@@ -50,13 +54,14 @@ SizeOpt = Annotated[c.choices(SIZES), typer.Option(
 def _run(sources: list[Source], out: Path, *, model_kind: str, arch: str, size: str,
          settings: TrainSettings, epochs: float | None, quick: bool, cache_dir: Path | None,
          max_seconds: float, segment_seconds: float, quiet: bool,
-         init: Path | None = None, stoi_weight: float = 0.0) -> TrainResult:
+         init: Path | None = None, stoi_weight: float = 0.0,
+         level_weight: float = 0.0) -> TrainResult:
     with training(settings, quiet) as (data_update, report):
         result = train_neuroamp(
             sources, out, model_kind=model_kind, arch=arch, size=size, settings=settings,
             epochs=epochs, quick=quick, cache_dir=cache_dir, max_seconds=max_seconds,
             segment_seconds=segment_seconds, init=init, data_progress=data_update,
-            progress=report, stoi_weight=stoi_weight)
+            progress=report, stoi_weight=stoi_weight, level_weight=level_weight)
     return result
 
 
@@ -76,6 +81,7 @@ def neuroamp(
     cache_dir: CacheOpt = None,
     init: InitOpt = None,
     stoi_weight: StoiWeightOpt = 0.0,
+    level_weight: LevelWeightOpt = 0.0,
     seed: c.SeedOpt = 0,
     threads: ThreadsOpt = None,
     device: DeviceOpt = "cpu",
@@ -92,7 +98,7 @@ def neuroamp(
     result = _run(sources, out, model_kind="neuroamp", arch=arch, size=size, settings=settings,
                   epochs=epochs, quick=quick, cache_dir=cache_dir, max_seconds=max_seconds,
                   segment_seconds=segment_seconds, quiet=quiet, init=init,
-                  stoi_weight=stoi_weight)
+                  stoi_weight=stoi_weight, level_weight=level_weight)
     print_result(result, output_format, "hltk train neuroamp")
 
 
@@ -114,6 +120,7 @@ def neuroamp_denoise(
     cache_dir: CacheOpt = None,
     init: InitOpt = None,
     stoi_weight: StoiWeightOpt = 0.0,
+    level_weight: LevelWeightOpt = 0.0,
     seed: c.SeedOpt = 0,
     threads: ThreadsOpt = None,
     device: DeviceOpt = "cpu",
@@ -130,7 +137,7 @@ def neuroamp_denoise(
     result = _run(sources, out, model_kind="neuroamp-denoise", arch=arch, size=size,
                   settings=settings, epochs=epochs, quick=quick, cache_dir=cache_dir,
                   max_seconds=max_seconds, segment_seconds=segment_seconds, quiet=quiet,
-                  init=init, stoi_weight=stoi_weight)
+                  init=init, stoi_weight=stoi_weight, level_weight=level_weight)
     print_result(result, output_format, "hltk train neuroamp-denoise")
 
 

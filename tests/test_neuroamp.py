@@ -168,6 +168,37 @@ def test_stoi_weight_adds_the_band_loss_to_the_unchanged_spectral_loss() -> None
     assert float(stoi_band_loss(StoiBands(RATE), targets, targets, targets)) < 1e-12
 
 
+def test_level_weight_pulls_the_output_band_levels_to_the_target() -> None:
+    """``level_weight``: third-octave band levels in units of 10 dB; a uniform 10 dB excess
+    costs ~1, equal levels cost 0; the task adds it with its weight and gradient."""
+    from hltk.train.data import PairSet
+    from hltk.train.losses import band_level_loss, third_octave_matrix
+    from hltk.train.neuroamp import NeuroAmpTask
+
+    bands = third_octave_matrix(257, RATE)
+    assert bands.shape == (19, 257)
+    assert torch.all(bands.sum(dim=0)[5:] == 1) and not bands[:, :3].any()  # 125 Hz up, once each
+    power = torch.rand(2, 30, 257) + 0.01
+    assert float(band_level_loss(power, power, bands)) == 0.0
+    assert 0.95 < float(band_level_loss(10.0 * power, power, bands)) <= 1.0
+    assert float(band_level_loss(0.5 * power, power, bands)) == pytest.approx(0.0906, abs=1e-3)
+
+    torch.manual_seed(0)
+    config = quick_model("lstm")
+    model = NeuroAmpNet(config)
+    targets = 1.5 * speech_batch([RATE, RATE])[:, 1]
+    noisy = targets + 0.05 * torch.randn(2, RATE)
+    audiograms = torch.full((2, 8), 40.0)
+    pairs = PairSet(noisy, targets, torch.tensor([RATE, RATE]), audiograms, RATE)
+    task = NeuroAmpTask(pairs, None, 1.0, config=config, model_kind="neuroamp-denoise",
+                        level_weight=3.0)
+    total, parts = task.loss(model, (noisy, targets, audiograms))
+    assert parts["band_level"] > 0.01 and "stoi_bands" not in parts
+    assert float(total) == pytest.approx(parts["spectral_mse"] + 3.0 * parts["band_level"], rel=1e-6)
+    total.backward()
+    assert model.output.weight.grad is not None and model.output.weight.grad.abs().sum() > 0
+
+
 def test_fine_tuning_with_init_through_the_cli(tmp_path: Path) -> None:
     """``hltk train neuroamp --init``: starts from the given weights (its first loss is the
     first run's last, not a fresh model's) and records where it started."""

@@ -42,12 +42,13 @@ def train_neuroamp(
     data_progress: Callable[[int, int], None] | None = None,
     progress: StepProgress | None = None,
     stoi_weight: float = 0.0,
+    level_weight: float = 0.0,
 ) -> TrainResult:
     """Train a NeuroAMP core (or the denoiser, ``model_kind="neuroamp-denoise"``) against
     ``nalr-wdrc`` targets into ``checkpoint``. ``--quick``: a tiny model of the core's shape,
     :data:`QUICK_SETTINGS`, 1 s crops of 4 training items per source. ``init``: start from
-    that checkpoint's weights (same config; fine-tuning). ``stoi_weight``: see
-    :mod:`hltk.train.neuroamp`."""
+    that checkpoint's weights (same config; fine-tuning). ``stoi_weight``, ``level_weight``:
+    see :mod:`hltk.train.neuroamp`."""
     config = quick_model(arch) if quick else preset(arch, size)
     if quick:
         settings = replace(QUICK_SETTINGS, seed=settings.seed, threads=settings.threads,
@@ -58,7 +59,7 @@ def train_neuroamp(
     task = make_task(sources, config, cache_dir, model_kind=model_kind, max_seconds=max_seconds,
                      seed=settings.seed, segment_seconds=segment_seconds,
                      valid_items=2 if quick else 40, progress=data_progress,
-                     stoi_weight=stoi_weight)
+                     stoi_weight=stoi_weight, level_weight=level_weight)
     if epochs is not None:
         settings = replace(settings, steps=steps_for_epochs(
             epochs * max_seconds / segment_seconds, len(task.train_pairs), settings.batch_size))

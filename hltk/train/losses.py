@@ -138,3 +138,37 @@ def stoi_band_loss(bands: StoiBands, reference: torch.Tensor, signal: torch.Tens
         d_target, _ = bands(reference, target)
     weight = weight[:, None, :].expand_as(d_signal)
     return ((d_signal - d_target) ** 2 * weight).sum() / weight.sum().clamp_min(1e-12)
+
+
+def third_octave_matrix(bins: int, sample_rate: int, low: float = 125.0) -> torch.Tensor:
+    """``[bands, bins]`` 0/1 matrix grouping the bins of a one-sided spectrum (``bins`` from 0
+    Hz to ``sample_rate / 2``) into third-octave bands centred on ``low * 2 ** (k / 3)`` up to
+    the Nyquist frequency: each bin above ``low / 2 ** (1/6)`` joins the band whose centre is
+    nearest on a log axis (so every bin counts once and no band is empty when the bins are
+    fine enough; empty bands are dropped), the bins below the first band are left out."""
+    frequencies = torch.arange(bins, dtype=torch.float64) * (sample_rate / 2) / (bins - 1)
+    count = int(math.floor(3 * math.log2((sample_rate / 2) / low))) + 1
+    centres = low * 2.0 ** (torch.arange(count, dtype=torch.float64) / 3)
+    keep = frequencies >= low * 2.0 ** (-1 / 6)
+    nearest = torch.argmin(torch.abs(torch.log2(frequencies[keep, None] / centres[None, :])), dim=1)
+    matrix = torch.zeros(count, bins, dtype=torch.float32)
+    matrix[nearest, torch.nonzero(keep)[:, 0]] = 1.0
+    return matrix[matrix.sum(dim=1) > 0]
+
+
+def band_level_loss(power: torch.Tensor, target_power: torch.Tensor, bands: torch.Tensor,
+                    floor_db: float = 60.0) -> torch.Tensor:
+    """Mean squared difference, in units of 10 dB, between the band levels of ``power`` and
+    ``target_power`` (``[N, frames, bins]`` power spectra; each band's energy summed over the
+    whole crop, ``bands`` from :func:`third_octave_matrix`). What a hearing-aid fitting checks:
+    the output's long-term level in each band against the prescription's. Both energies are
+    floored at ``floor_db`` below the target's loudest band of the same row, so bands the
+    target leaves near silence barely count. Level-sensitive where a spectral MSE of compressed
+    magnitudes is not: that MSE, under uncertainty (speech or babble in a bin?), is minimised
+    by an average that sits below the speech's peaks, i.e. by an output quieter than its
+    target."""
+    energy = power.sum(dim=1) @ bands.T
+    target = target_power.sum(dim=1) @ bands.T
+    floor = target.detach().amax(dim=1, keepdim=True) * 10.0 ** (-floor_db / 10.0) + 1e-20
+    difference = (torch.log10(energy + floor) - torch.log10(target + floor))  # units of 10 dB
+    return (difference**2).mean()
