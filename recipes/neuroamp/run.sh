@@ -212,18 +212,18 @@ case $stage in
     $RUN $HLTK synth noisy --source recorded --noise babble --snr -2:8 -o $BABBLE2 --n 600 \
       --sample-rate 16000 --seed 8 --jobs 1 --listeners $DATA_DIR/listeners/listeners.json
     ;;
-  babble-stoi)
-    # the babble fine-tune with the STOI band loss (--stoi-weight), from $STOI_INIT (the
-    # checkpoint shipped before it), on the babble corpora (BABBLE2 too when STOI_DATA2=1),
-    # recorded-noisy and the synthetic noisy corpus
-    extra=""; [ "${STOI_DATA2:-0}" = 1 ] && extra="--data $BABBLE2/manifest.csv"
+  babble-tune)
+    # the babble fine-tune with the extra loss terms (--level-weight, --stoi-weight), from
+    # $TUNE_INIT (the checkpoint shipped before it), on the babble corpora (BABBLE2 too when
+    # TUNE_DATA2=1), recorded-noisy and the synthetic noisy corpus
+    extra=""; [ "${TUNE_DATA2:-0}" = 1 ] && extra="--data $BABBLE2/manifest.csv"
     $RUN $HLTK train neuroamp-denoise --data $BABBLE/manifest.csv $extra \
       --data $DATA_DIR/recorded-noisy/manifest.csv --data $DATA_DIR/noisy/manifest.csv \
-      -o $ROUT/ckpt/${STOI_NAME:-neuroamp_denoise_stoi}.pt --arch lstm --size published \
-      --init ${STOI_INIT:?the checkpoint to start from} --steps ${STOI_STEPS:-6000} \
+      -o $ROUT/ckpt/${TUNE_NAME:-neuroamp_denoise_tuned}.pt --arch lstm --size published \
+      --init ${TUNE_INIT:?the checkpoint to start from} --steps ${TUNE_STEPS:-4000} \
       --cache-dir $ROUT/cache --max-items 600 --max-seconds 3 --segment-seconds 1 --batch-size 16 \
-      --lr ${STOI_LR:-3e-4} --seed ${STOI_SEED:-4} --threads ${REC_THREADS:-1} \
-      --stoi-weight ${STOI_WEIGHT:-0.5} -q --format csv
+      --lr ${TUNE_LR:-3e-4} --seed ${TUNE_SEED:-4} --threads ${REC_THREADS:-1} \
+      --stoi-weight ${STOI_WEIGHT:-0} --level-weight ${LEVEL_WEIGHT:-0} -q --format csv
     ;;
   babble-valid)
     # babble-valid NAME [CHECKPOINT]: model selection on validation items, never the test set:
