@@ -302,12 +302,13 @@ def fft_resample(audio: torch.Tensor, rate_in: int, rate_out: int) -> torch.Tens
     spectrum = scipy.fft.rfft(flat, n=size_in, axis=-1, workers=workers)
     kept = min(size_in, size_out) // 2 + 1
     weights = _fft_weights(kept, min(size_in, size_out), size_out / size_in, flat.dtype)
+    narrowed = spectrum[:, :kept]
+    narrowed *= weights  # in place: the spectrum is this function's own
     # up-sampling: irfft zero-extends the kept bins to size_out // 2 + 1 itself
-    narrowed = spectrum[:, :kept] * weights
     out = scipy.fft.irfft(narrowed, n=size_out, axis=-1, workers=workers)
-    out = out[:, : resampled_length(length, rate_in, rate_out)]
-    result = torch.from_numpy(np.ascontiguousarray(out)).to(audio.dtype)
-    return result.reshape(*leading, result.shape[-1]).to(audio.device)
+    # a view of the first samples of each row (no copy; torch keeps numpy's strides)
+    result = torch.from_numpy(out[:, : resampled_length(length, rate_in, rate_out)])
+    return result.to(audio.dtype).reshape(*leading, result.shape[-1]).to(audio.device)
 
 
 def resample_many(signals: Sequence[torch.Tensor], rates_in: Sequence[int],
