@@ -116,9 +116,19 @@ def main() -> None:
         resample(backend(narrowed, listeners).cpu(), backend.sample_rate, args.rate, method)
         synchronise()
 
+    simulated = backend(narrow, listeners).cpu()
+
+    def resampling(method: str) -> None:
+        resample(audio, args.rate, backend.sample_rate, method)
+        resample(simulated, backend.sample_rate, args.rate, method)
+
     model_s = median_seconds(network, args.repeats)
     runner_s = median_seconds(as_runner, args.repeats)
     soxr_s = median_seconds(lambda: as_runner("soxr"), args.repeats)
+    if args.rate != backend.sample_rate:
+        print(f"resampling alone, in and out: {declared} "
+              f"{median_seconds(lambda: resampling(declared), args.repeats):.3f} s, soxr VHQ "
+              f"{median_seconds(lambda: resampling('soxr'), args.repeats):.3f} s")
     print(f"neuro-msbg network: {model_s:.3f} s ({model_s / ear_seconds * 1000:.2f} ms per "
           f"ear-second, RTF {model_s / ear_seconds:.4f})")
     print(f"neuro-msbg as the runner runs it (from and to {args.rate} Hz, resampler "
