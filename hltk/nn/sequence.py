@@ -69,8 +69,8 @@ class ConvLayer(nn.Module):
         """The same layer on ``[N, C, frames, bins]`` along ``axis`` (2: time, 3: frequency),
         computed channels-last without reshaping to sequences: layer norm over the last
         dimension, the depthwise convolutions as 2-D ones with a unit kernel side, the
-        pointwise ones as matrix products over the channels (same weights, same result to
-        rounding, about 4x faster on a CPU than the sequence path)."""
+        pointwise ones as 1x1 convolutions (same weights, same result to rounding, about 4x
+        faster on a CPU than the sequence path)."""
         last = torch.channels_last
         features = features.contiguous(memory_format=last)
         grid = features.permute(0, 2, 3, 1)  # [N, M, F, C], contiguous
@@ -85,11 +85,8 @@ class ConvLayer(nn.Module):
                     output, weight, layer.bias, padding=(side, 0) if axis == 2 else (0, side),
                     dilation=(dilation, 1) if axis == 2 else (1, dilation), groups=layer.groups,
                 ).contiguous(memory_format=last)
-            elif isinstance(layer, nn.Conv1d):  # pointwise: a matrix product over channels
-                # on the channels-last memory ([N, M, F, C] contiguous), bias fused; a 1x1
-                # conv2d here fell to torch's slow (unfold) path, and this gives the same bits
-                output = F.linear(output.permute(0, 2, 3, 1), layer.weight[..., 0],
-                                  layer.bias).permute(0, 3, 1, 2)
+            elif isinstance(layer, nn.Conv1d):  # pointwise: a 1x1 convolution, bias fused
+                output = F.conv2d(output, layer.weight.unsqueeze(-1), layer.bias)
             else:  # PReLU: fastest on the channels-last tensor itself
                 output = layer(output)
         return features + output
