@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from hltk.io.audio import AUDIO_FORMATS, format_extension
+from hltk.io.audio import AUDIO_FORMATS, RESAMPLERS, format_extension
 from hltk.io.manifest import InvalidRow, Manifest, ManifestItem, Problem, refuse_or_set_aside
 from hltk.io.paths import OutputPathError, fill_template
 from hltk.processor import Processor, optional
@@ -175,6 +175,9 @@ def check_processor(processor: Processor) -> None:
         raise RunError(f"backend {processor.name!r}: a batched processor cannot declare input_columns")
     if not optional(processor, "keeps_length") and processor.batched:
         raise RunError(f"backend {processor.name!r}: a batched processor must keep the input length")
+    if optional(processor, "resampler") not in RESAMPLERS:
+        raise RunError(f"backend {processor.name!r}: unknown resampler "
+                       f"{optional(processor, 'resampler')!r}; one of {', '.join(RESAMPLERS)}")
 
 
 def plan_processing(

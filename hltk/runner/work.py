@@ -19,7 +19,14 @@ from typing import Any
 
 import torch
 
-from hltk.io.audio import apply_clip, read_audio, resample, select_ears, write_audio
+from hltk.io.audio import (
+    apply_clip,
+    read_audio,
+    resample,
+    resample_many,
+    select_ears,
+    write_audio,
+)
 from hltk.io.listeners import EARS, Listener, ListenerBatch
 from hltk.processor import Processor, optional
 from hltk.runner.settings import RunSettings
@@ -68,10 +75,28 @@ def _ears_for(ear: str, channels: int) -> tuple[str, ...]:
     return (ear,)
 
 
-def _load_item(item: WorkItem, ear: str, rate: int) -> tuple[torch.Tensor, int, int]:
+def _read_item(item: WorkItem, ear: str) -> tuple[torch.Tensor, int, int]:
+    """The item's ears at its own rate, that rate, and its length in samples."""
     audio, sample_rate = read_audio(item.audio_path)
-    ears_audio = select_ears(audio, ear)
-    return resample(ears_audio, sample_rate, rate), sample_rate, audio.shape[-1]
+    return select_ears(audio, ear), sample_rate, audio.shape[-1]
+
+
+def _load_item(item: WorkItem, ear: str, processor: Processor) -> tuple[torch.Tensor, int, int]:
+    ears_audio, sample_rate, length = _read_item(item, ear)
+    method = optional(processor, "resampler")
+    return resample(ears_audio, sample_rate, processor.sample_rate, method), sample_rate, length
+
+
+def _output_audio(processed: torch.Tensor, processor: Processor,
+                  input_rate: int) -> tuple[torch.Tensor, int]:
+    """The processor's output, resampled back to the input's rate unless it declares an
+    ``output_sample_rate``, and the rate it is at."""
+    output_rate = optional(processor, "output_sample_rate")
+    if output_rate is None:
+        method = optional(processor, "resampler")
+        return resample(processed.detach().float().cpu(), processor.sample_rate, input_rate,
+                        method), input_rate
+    return processed.detach().float().cpu(), output_rate
 
 
 def _finish_item(
@@ -81,18 +106,19 @@ def _finish_item(
     input_rate: int,
     input_length: int,
     settings: RunSettings,
+    output_rate: int | None = None,
 ) -> tuple[int, int]:
     """Resample back, cut to the input length, clip, write atomically. Returns (clipped, rate).
 
     A processor with an ``output_sample_rate`` returns audio at that rate, written as it is
     (no resampling); with ``keeps_length = False`` its output length is kept as returned.
+    Given ``output_rate``, ``processed`` is already the output at that rate (a batch resampled
+    back at once, :func:`_run_batch`).
     """
-    output_rate = optional(processor, "output_sample_rate")
     if output_rate is None:
-        output = resample(processed.detach().float().cpu(), processor.sample_rate, input_rate)
-        output_rate = input_rate
+        output, output_rate = _output_audio(processed, processor, input_rate)
     else:
-        output = processed.detach().float().cpu()
+        output = processed
     if optional(processor, "keeps_length"):
         length = round(input_length * output_rate / input_rate)
         if output.shape[-1] < length:
@@ -117,7 +143,8 @@ def _item_inputs(processor: Processor, item: WorkItem, ear: str) -> dict[str, An
     inputs = {}
     for column, path in item.inputs.items():
         audio, rate = read_audio(path)
-        inputs[column] = resample(select_ears(audio, ear), rate, processor.sample_rate)
+        inputs[column] = resample(select_ears(audio, ear), rate, processor.sample_rate,
+                                  optional(processor, "resampler"))
     return {"inputs": [inputs], "rows": [item.row]}
 
 
@@ -129,7 +156,7 @@ def _run_single(processor: Processor, item: WorkItem, settings: RunSettings,
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            audio, input_rate, input_length = _load_item(item, settings.ear, processor.sample_rate)
+            audio, input_rate, input_length = _load_item(item, settings.ear, processor)
             extra = _item_inputs(processor, item, settings.ear)
             stage = "process"
             ears = _ears_for(settings.ear, audio.shape[0])
@@ -170,7 +197,14 @@ def _run_batch(processor: Processor, items: Sequence[WorkItem], settings: RunSet
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            loaded = [_load_item(item, settings.ear, processor.sample_rate) for item in items]
+            # the batch's signals are resampled together: the fft resampler transforms rows of
+            # the same size side by side (resample_many: the same bits as one by one)
+            method = optional(processor, "resampler")
+            read = [_read_item(item, settings.ear) for item in items]
+            narrow = resample_many([audio for audio, _, _ in read], [rate for _, rate, _ in read],
+                                   [processor.sample_rate] * len(items), method)
+            loaded = [(audio, rate, length)
+                      for audio, (_, rate, length) in zip(narrow, read, strict=True)]
             ears = _ears_for(settings.ear, loaded[0][0].shape[0])
             lengths = torch.tensor([audio.shape[-1] for audio, _, _ in loaded])
             longest = int(lengths.max())
@@ -186,12 +220,19 @@ def _run_batch(processor: Processor, items: Sequence[WorkItem], settings: RunSet
                     level_db_spl=torch.tensor([i.level_db_spl for i in items], dtype=torch.float64),
                     seeds=[item.seed for item in items],
                 )
+            outputs = [processed[index, :, : int(lengths[index])].detach().float().cpu()
+                       for index in range(len(items))]
+            output_rate = optional(processor, "output_sample_rate")
+            if output_rate is None:
+                rates = [rate for _, rate, _ in loaded]
+                outputs = resample_many(outputs, [processor.sample_rate] * len(items), rates,
+                                        method)
             results = []
             for index, item in enumerate(items):
                 _, input_rate, input_length = loaded[index]
                 clipped, rate = _finish_item(
-                    item, processed[index, :, : int(lengths[index])], processor,
-                    input_rate, input_length, settings,
+                    item, outputs[index], processor, input_rate, input_length, settings,
+                    output_rate=output_rate or input_rate,
                 )
                 results.append(ItemResult(
                     item.id, item.line, "ok", output=item.output_rel,
