@@ -66,6 +66,30 @@ def test_batched_equals_item_by_item() -> None:
     torch.testing.assert_close(batched, single, atol=1e-5, rtol=0)
 
 
+def test_backend_padded_batch_equals_each_item_alone() -> None:
+    """The runner pads a batch to its longest item and passes ``lengths``: each item must come
+    out as it does alone (the instance norms would otherwise see the padding)."""
+    backend = NeuroMsbg()
+    speech = _speech(2, 1.0)
+    sizes = [16000, 9000]
+    audio = torch.zeros(2, 2, 16000)
+    for index, size in enumerate(sizes):
+        audio[index, 0, :size] = speech[index, :size]
+        audio[index, 1, :size] = 0.5 * speech[index, :size]
+    listeners = ListenerBatch((standard_listener("N2"), standard_listener("S1")))
+    levels = torch.tensor([100.0, 90.0])
+    with torch.no_grad():
+        batched = backend(audio, listeners, lengths=torch.tensor(sizes), level_db_spl=levels)
+        unaware = backend(audio, listeners, level_db_spl=levels)
+        for index, size in enumerate(sizes):
+            alone = backend(audio[index:index + 1, :, :size], listeners.select([index]),
+                            lengths=torch.tensor([size]), level_db_spl=levels[index:index + 1])
+            torch.testing.assert_close(batched[index:index + 1, :, :size], alone, atol=1e-6, rtol=0)
+            assert not batched[index, :, size:].any()
+    # without the lengths the short item's output depends on the padding
+    assert float((unaware[1, :, :9000] - batched[1, :, :9000]).abs().max()) > 1e-4
+
+
 def test_magnitude_only_keeps_the_input_phase() -> None:
     torch.manual_seed(0)
     model = NeuroMsbgNet(NeuroMsbgConfig(phase="none", **TINY)).eval()

@@ -225,8 +225,18 @@ class NeuroMsbg:
         through the input level the network sees). Gradients are kept only when ``audio``
         requires them (training a compensator through the simulator). A batch shorter than
         half an STFT window (:func:`hltk.nn.inputs.shortest_input`) is zero-padded at
-        its end to that length and the output cut back to ``T``."""
-        del lengths, seeds
+        its end to that length and the output cut back to ``T``.
+
+        ``lengths`` (each item's true length in a zero-padded batch): items of different
+        lengths run as sub-batches at their own lengths, zeros past each length. The network's
+        instance norms take their statistics over the whole signal, padding included, so a
+        padded item would come out differently from the same item alone (by up to 1e-2);
+        this keeps batched results equal to item-by-item ones (to rounding)."""
+        del seeds
+        if lengths is not None:
+            sizes = [int(size) for size in torch.as_tensor(lengths).reshape(-1).tolist()]
+            if any(size != audio.shape[-1] for size in sizes):
+                return self._by_length(audio, listeners, sizes, level_db_spl)
         device = self.device or audio.device
         batch, channels, length = audio.shape
         model = self.model.to(device)
@@ -244,6 +254,19 @@ class NeuroMsbg:
                 part = slice(first, first + step)
                 pieces.append(model(signal[part] * scale[part], hearing_levels[part]) / scale[part])
         return torch.cat(pieces)[:, :length].reshape(batch, channels, length).to(audio.dtype)
+
+    def _by_length(self, audio: torch.Tensor, listeners: ListenerBatch, sizes: list[int],
+                   level_db_spl: torch.Tensor | None) -> torch.Tensor:
+        """Each group of items of one length through :meth:`__call__` at that length."""
+        output = torch.zeros_like(audio)
+        levels = (None if level_db_spl is None
+                  else torch.as_tensor(level_db_spl).reshape(audio.shape[0]))
+        for size in sorted(set(sizes)):
+            items = [index for index, item_size in enumerate(sizes) if item_size == size]
+            output[items, :, :size] = self(
+                audio[items, :, :size], listeners.select(items),
+                level_db_spl=None if levels is None else levels[items])
+        return output
 
 
 @dataclass(frozen=True)
