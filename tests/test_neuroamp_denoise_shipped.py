@@ -1,7 +1,8 @@
-"""The shipped Denoising NeuroAMP (issue 28 part 3): ``neuroamp_denoise.pt`` is the earlier
-default (kept with its bytes as ``neuroamp_denoise_v1.pt``) fine-tuned twice on recorded speech
-in babble of other recorded talkers; same network, so the same speed, and the default backend
-loads it."""
+"""The shipped Denoising NeuroAMP (issue 28 part 3): ``neuroamp_denoise.pt`` is the first
+babble retraining (kept with its bytes as ``neuroamp_denoise_v2.pt``, itself the earlier default
+``neuroamp_denoise_v1.pt`` fine-tuned twice on recorded speech in babble of other recorded
+talkers) fine-tuned again with a band level loss and a STOI band loss; same network, so the same
+speed, and the default backend loads it."""
 
 from __future__ import annotations
 
@@ -21,19 +22,38 @@ def test_the_earlier_default_ships_unchanged_as_v1() -> None:
         "22d68c0ed4cfd254238cb3e3d3678b5b3a7b090cc4d6825f05f48899946e68c7")
 
 
-def test_the_default_is_v1_fine_tuned_on_recorded_babble() -> None:
-    new = load_checkpoint(CHECKPOINTS / "neuroamp_denoise.pt", expect_model="neuroamp-denoise")
+def test_the_earlier_default_ships_unchanged_as_v2() -> None:
+    v2 = CHECKPOINTS / "neuroamp_denoise_v2.pt"
+    assert hashlib.sha256(v2.read_bytes()).hexdigest().startswith("c829336726691090")
+
+
+def test_v2_is_v1_fine_tuned_on_recorded_babble() -> None:
+    v2 = load_checkpoint(CHECKPOINTS / "neuroamp_denoise_v2.pt", expect_model="neuroamp-denoise")
     old = load_checkpoint(CHECKPOINTS / "neuroamp_denoise_v1.pt", expect_model="neuroamp-denoise")
-    assert new["config"] == old["config"]
-    training = new["training"]
+    assert v2["config"] == old["config"]
+    training = v2["training"]
     first = training["init"]["training"]       # fine-tune (1), from v1
     assert first["steps"] == 8000 and training["steps"] == 5000
     assert first["init"]["training"]["steps"] == old["training"]["steps"]
     manifests = [source["manifest"] for source in training["data"]["sources"]]
     assert any("babble" in m for m in manifests) and any("recorded-noisy" in m for m in manifests)
     assert training["data"]["target_backend"] == "nalr-wdrc"
+
+
+def test_the_default_is_v2_fine_tuned_with_the_level_and_stoi_losses() -> None:
+    new = load_checkpoint(CHECKPOINTS / "neuroamp_denoise.pt", expect_model="neuroamp-denoise")
+    v2 = load_checkpoint(CHECKPOINTS / "neuroamp_denoise_v2.pt", expect_model="neuroamp-denoise")
+    assert new["config"] == v2["config"]
+    training = new["training"]
+    assert training["steps"] == 4000
+    assert training["init"]["training"]["steps"] == v2["training"]["steps"]
+    assert training["init"]["training"]["history"] == v2["training"]["history"]
+    loss = training["data"]["loss"]
+    assert "0.5 x STOI band loss" in loss and "2 x third-octave band level loss" in loss
+    manifests = [source["manifest"] for source in training["data"]["sources"]]
+    assert sum("babble" in m for m in manifests) == 2 and any("recorded-noisy" in m for m in manifests)
     changed = [name for name, tensor in new["state_dict"].items()
-               if not torch.equal(tensor, old["state_dict"][name])]
+               if not torch.equal(tensor, v2["state_dict"][name])]
     assert changed  # really retrained
 
 
@@ -41,4 +61,4 @@ def test_the_backend_defaults_to_the_new_checkpoint() -> None:
     from hltk.denoise.neuroamp_denoise import NeuroAmpDenoiseProcessor
 
     path = NeuroAmpDenoiseProcessor.default_checkpoint(None, None)  # type: ignore[arg-type]
-    assert hashlib.sha256(Path(path).read_bytes()).hexdigest().startswith("c829336726691090")
+    assert hashlib.sha256(Path(path).read_bytes()).hexdigest().startswith("18b9e4a9061dee05")

@@ -18,6 +18,9 @@
 #   DATA_DIR=/work/main/data recipes/neuroamp/run.sh rec-init   (then rec-heldout,
 #   rec-amplify before, rec-evaluate before, rec-finetune-lstm, rec-finetune-denoise,
 #   rec-amplify after, rec-evaluate after, rec-ship, rec-tables)
+# The babble retrainings (stages babble-*): babble-data, babble-finetune (v2); babble-data2,
+# babble-tune (the shipped model: TUNE_DATA2=1 LEVEL_WEIGHT=2 STOI_WEIGHT=0.5 from v2),
+# babble-valid NAME [CKPT] (selection on validation items), babble-levels, babble-syncheck.
 set -euo pipefail
 NM=${NM:-/work/data/nm}
 WORK=${WORK:-/work/data/namp}
@@ -241,6 +244,23 @@ case $stage in
     esac
     $RUN $HLTK -q evaluate $V/valid-babble/$name/manifest.csv -o $V/valid-babble/$name/scores --metrics haspi,hasqi \
       --reference-column reference --engine clarity --no-plots --format csv
+    ;;
+  babble-levels)
+    # the validation items' output levels against nalr-wdrc of the clean speech (the target):
+    # babble-levels "SYSTEM ..." (folders under $ROUT/valid/valid-babble)
+    V=$ROUT/valid
+    $PY - "$V" <<'PY'
+import sys, pandas as pd
+from pathlib import Path
+valid = Path(sys.argv[1])
+rows = pd.read_csv(valid / "heldout" / "manifest.csv")
+rows["audio"] = rows["reference"]
+(valid / "clean").mkdir(exist_ok=True)
+rows.to_csv(valid / "clean" / "manifest.csv", index=False)
+PY
+    cp $V/heldout/listeners.json $V/clean/
+    $RUN $HLTK -q amplify $V/clean/manifest.csv -o $V/oracle --backend nalr-wdrc $OUTFMT >/dev/null
+    $PY recipes/neuroamp/levels.py --target $V/oracle $(for s in ${2:?systems}; do echo $V/valid-babble/$s; done)
     ;;
   babble-syncheck)
     # the denoiser before / after on NSYN_CHECK (20) synthetic noisy test items (espeak-ng
