@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from hltk import registry
 from hltk.amplify.neuroamp import (
     ARCHS,
+    NeuroAmpConfig,
     NeuroAmpNet,
     NeuroAmpRunner,
     default_checkpoint,
@@ -25,6 +26,7 @@ from hltk.amplify.neuroamp import (
 )
 from hltk.io.listeners import ListenerBatch, standard_listener
 from hltk.nn.checkpoint import load_checkpoint, save_checkpoint
+from hltk.train.data import PairSet
 from hltk.train.loop import TrainSettings
 from hltk.train.neuroamp import Source, quick_model
 from tests.helpers import demo_speech
@@ -134,19 +136,25 @@ def test_quick_training_loss_falls(tmp_path: Path, kind: str, arch: str) -> None
     assert content["training"]["data"]["target_backend"] == "nalr-wdrc"
 
 
-def test_stoi_weight_adds_the_band_loss_to_the_unchanged_spectral_loss() -> None:
-    """``stoi_weight``: the spectral term is exactly the weight-0 loss, the STOI band term is
-    added with its weight and carries gradient; with the target as the output it is ~0."""
-    from hltk.train.data import PairSet
-    from hltk.train.neuroamp import NeuroAmpTask
-
+def _denoise_loss_setup() -> tuple[NeuroAmpConfig, NeuroAmpNet,
+                                    tuple[torch.Tensor, torch.Tensor, torch.Tensor], PairSet]:
+    """A tiny denoiser, a 1 s batch of two noisy items (speech + white noise), their targets
+    (the clean speech, louder) and audiograms, and the pair set they make."""
     torch.manual_seed(0)
     config = quick_model("lstm")
-    model = NeuroAmpNet(config)
     targets = 1.5 * speech_batch([RATE, RATE])[:, 1]
     noisy = targets + 0.05 * torch.randn(2, RATE)
     audiograms = torch.full((2, 8), 40.0)
-    empty = PairSet(noisy, targets, torch.tensor([RATE, RATE]), audiograms, RATE)
+    pairs = PairSet(noisy, targets, torch.tensor([RATE, RATE]), audiograms, RATE)
+    return config, NeuroAmpNet(config), (noisy, targets, audiograms), pairs
+
+
+def test_stoi_weight_adds_the_band_loss_to_the_unchanged_spectral_loss() -> None:
+    """``stoi_weight``: the spectral term is exactly the weight-0 loss, the STOI band term is
+    added with its weight and carries gradient; with the target as the output it is ~0."""
+    from hltk.train.neuroamp import NeuroAmpTask
+
+    config, model, (noisy, targets, audiograms), empty = _denoise_loss_setup()
     plain = NeuroAmpTask(empty, None, 1.0, config=config, model_kind="neuroamp-denoise")
     weighted = NeuroAmpTask(empty, None, 1.0, config=config, model_kind="neuroamp-denoise",
                             stoi_weight=2.0)
@@ -171,7 +179,6 @@ def test_stoi_weight_adds_the_band_loss_to_the_unchanged_spectral_loss() -> None
 def test_level_weight_pulls_the_output_band_levels_to_the_target() -> None:
     """``level_weight``: third-octave band levels in units of 10 dB; a uniform 10 dB excess
     costs ~1, equal levels cost 0; the task adds it with its weight and gradient."""
-    from hltk.train.data import PairSet
     from hltk.train.losses import band_level_loss, third_octave_matrix
     from hltk.train.neuroamp import NeuroAmpTask
 
@@ -183,13 +190,7 @@ def test_level_weight_pulls_the_output_band_levels_to_the_target() -> None:
     assert 0.95 < float(band_level_loss(10.0 * power, power, bands)) <= 1.0
     assert float(band_level_loss(0.5 * power, power, bands)) == pytest.approx(0.0906, abs=1e-3)
 
-    torch.manual_seed(0)
-    config = quick_model("lstm")
-    model = NeuroAmpNet(config)
-    targets = 1.5 * speech_batch([RATE, RATE])[:, 1]
-    noisy = targets + 0.05 * torch.randn(2, RATE)
-    audiograms = torch.full((2, 8), 40.0)
-    pairs = PairSet(noisy, targets, torch.tensor([RATE, RATE]), audiograms, RATE)
+    config, model, (noisy, targets, audiograms), pairs = _denoise_loss_setup()
     task = NeuroAmpTask(pairs, None, 1.0, config=config, model_kind="neuroamp-denoise",
                         level_weight=3.0)
     total, parts = task.loss(model, (noisy, targets, audiograms))

@@ -21,24 +21,35 @@ import scipy.fft
 import torch
 import torch.nn.functional as F
 
-__all__ = ["fast_fft_size", "fft_convolve", "fir_filter"]
+__all__ = ["fast_fft_size", "fft_convolve", "fir_filter", "smooth_fft_size"]
+
+
+def smooth_fft_size(length: int, factors: tuple[int, ...] = (3, 5)) -> int:
+    """Smallest ``2^a`` times a product of powers of ``factors`` that is ``>= length`` (1 for
+    ``length <= 1``): the sizes pocketfft transforms fastest."""
+    length = max(int(length), 1)
+    best = 1 << (length - 1).bit_length()
+
+    def search(base: int, remaining: tuple[int, ...]) -> None:
+        nonlocal best
+        if not remaining:
+            size = base
+            while size < length:
+                size *= 2
+            best = min(best, size)
+            return
+        value = base
+        while value < best:
+            search(value, remaining[1:])
+            value *= remaining[0]
+
+    search(1, tuple(factors))
+    return best
 
 
 def fast_fft_size(length: int) -> int:
     """Smallest 2^a 3^b 5^c >= ``length`` (1 for ``length <= 1``)."""
-    length = max(int(length), 1)
-    best = 1 << (length - 1).bit_length()
-    power5 = 1
-    while power5 < best:
-        power35 = power5
-        while power35 < best:
-            size = power35
-            while size < length:
-                size *= 2
-            best = min(best, size)
-            power35 *= 3
-        power5 *= 5
-    return best
+    return smooth_fft_size(length, (3, 5))
 
 
 def fft_convolve(signal: torch.Tensor, kernel: torch.Tensor, *,

@@ -28,6 +28,8 @@ import soxr
 import torch
 from soundfile import _ffi, _snd  # libsndfile's command interface (no public API for PEAK)
 
+from hltk.dsp.fftconv import smooth_fft_size
+
 AudioFormat = Literal["wav16", "wav24", "wav32f", "flac16", "flac24"]
 ClipPolicy = Literal["none", "hard", "tanh"]
 
@@ -232,22 +234,7 @@ FFT_TAPER = (0.93, 0.98)
 
 def smooth_size(length: int) -> int:
     """Smallest ``2^a 3^b 5^c 7^d >= length`` (a fast pocketfft size; 1 for ``length <= 1``)."""
-    length = max(int(length), 1)
-    best = 1 << (length - 1).bit_length()
-    power7 = 1
-    while power7 < best:
-        power5 = power7
-        while power5 < best:
-            power3 = power5
-            while power3 < best:
-                size = power3
-                while size < length:
-                    size *= 2
-                best = min(best, size)
-                power3 *= 3
-            power5 *= 5
-        power7 *= 7
-    return best
+    return smooth_fft_size(length, (3, 5, 7))
 
 
 def fft_sizes(length: int, rate_in: int, rate_out: int) -> tuple[int, int]:
