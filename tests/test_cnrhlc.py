@@ -30,7 +30,7 @@ from hltk.nn.bsrnn import (
     inference_parameter_count,
 )
 from hltk.nn.checkpoint import save_checkpoint
-from hltk.train.cnrhlc import CnrhlcTask, MsbgResponse, NoisySet, auditory_model, fft_resample
+from hltk.train.cnrhlc import CnrhlcTask, MsbgResponse, NoisySet, auditory_model, periodic_resample
 from tests.helpers import batch_of, speech
 
 
@@ -148,7 +148,7 @@ def test_calibration_rescales_to_the_trained_level(tmp_path: Path) -> None:
 
 def test_fft_resample_round_trip_keeps_the_band() -> None:
     clean = speech("s01", seconds=0.5, rate=16000)[None].double()
-    back = fft_resample(fft_resample(clean, 16000, 44100), 44100, 16000)
+    back = periodic_resample(periodic_resample(clean, 16000, 44100), 44100, 16000)
     assert torch.allclose(back, clean, atol=1e-9)
 
 

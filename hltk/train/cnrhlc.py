@@ -105,9 +105,11 @@ def erb_centres(low: float = ERB_LOW_HZ, high: float = ERB_HIGH_HZ,
     return (10.0 ** (numbers / 21.4) - 1.0) / 0.00437
 
 
-def fft_resample(signal: torch.Tensor, rate_in: int, rate_out: int) -> torch.Tensor:
+def periodic_resample(signal: torch.Tensor, rate_in: int, rate_out: int) -> torch.Tensor:
     """Band-limited resampling of ``[N, T]`` by zero-padding / truncating the spectrum
-    (differentiable; ``T * rate_out / rate_in`` must be whole)."""
+    (differentiable; ``T * rate_out / rate_in`` must be whole). Periodic: the signal is taken
+    as one period, with no margin and no taper; training crops need nothing more. The runner's
+    :func:`hltk.io.audio.fft_resample` pads and tapers, for any length."""
     length = signal.shape[-1]
     if (length * rate_out) % rate_in:
         raise ValueError(f"{length} samples at {rate_in} Hz is no whole number at {rate_out} Hz")
@@ -166,10 +168,10 @@ class MsbgResponse:
         """MSBG of ``audio [N, T]`` at 16 kHz, back at 16 kHz, ``[N, T]``."""
         if hearing_levels is None:
             hearing_levels = torch.zeros(audio.shape[0], len(AUDIOGRAM_GRID))
-        upsampled = fft_resample(audio, SAMPLE_RATE, MSBG_RATE)
+        upsampled = periodic_resample(audio, SAMPLE_RATE, MSBG_RATE)
         simulated = self.simulator(upsampled[:, None, :], audiogram_listeners(hearing_levels),
                                    level_db_spl=torch.full((audio.shape[0],), self.level_db_spl))
-        return fft_resample(simulated[:, 0, :], MSBG_RATE, SAMPLE_RATE)
+        return periodic_resample(simulated[:, 0, :], MSBG_RATE, SAMPLE_RATE)
 
     def __call__(self, audio: torch.Tensor, hearing_levels: torch.Tensor | None) -> torch.Tensor:
         simulated = self.simulate(audio, hearing_levels)

@@ -145,7 +145,8 @@ def third_octave_matrix(bins: int, sample_rate: int, low: float = 125.0) -> torc
     Hz to ``sample_rate / 2``) into third-octave bands centred on ``low * 2 ** (k / 3)`` up to
     the Nyquist frequency: each bin above ``low / 2 ** (1/6)`` joins the band whose centre is
     nearest on a log axis (so every bin counts once and no band is empty when the bins are
-    fine enough; empty bands are dropped), the bins below the first band are left out."""
+    fine enough; empty bands are dropped), the bins below the first band are left out.
+    :class:`StoiBands` keeps pystoi's own 15 bands from 150 Hz instead (STOI's definition)."""
     frequencies = torch.arange(bins, dtype=torch.float64) * (sample_rate / 2) / (bins - 1)
     count = int(math.floor(3 * math.log2((sample_rate / 2) / low))) + 1
     centres = low * 2.0 ** (torch.arange(count, dtype=torch.float64) / 3)
