@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from hltk.io.listeners import ListenerBatch
 from hltk.nn.checkpoint import load_checkpoint
 
 CHECKPOINTS = Path(__file__).resolve().parent.parent / "hltk" / "checkpoints"
@@ -62,3 +63,47 @@ def test_the_backend_defaults_to_the_new_checkpoint() -> None:
 
     path = NeuroAmpDenoiseProcessor.default_checkpoint(None, None)  # type: ignore[arg-type]
     assert hashlib.sha256(Path(path).read_bytes()).hexdigest().startswith("18b9e4a9061dee05")
+
+
+def _noise_and_listeners() -> tuple[torch.Tensor, ListenerBatch]:
+    from tests.helpers import batch_of
+
+    generator = torch.Generator().manual_seed(3)
+    noise = 0.03 * torch.randn(2, 2, 16000, generator=generator)  # babble-free white noise
+    return noise, batch_of("N3", "S2")
+
+
+def test_max_attenuation_floors_each_bin_at_nalr_minus_the_depth() -> None:
+    """``--max-attenuation A``: the gain floor of each ear is NAL-R's response minus A dB; at 1 kHz
+    (STFT bin 32 at 16 kHz / 512 points) it is NAL-R's prescribed gain there."""
+    from hltk.amplify.nalr import NALR_FREQUENCIES, clamped_hearing_levels, nalr_gains_db
+    from hltk.denoise.neuroamp_denoise import NeuroAmpDenoiseProcessor
+
+    _, listeners = _noise_and_listeners()
+    processor = NeuroAmpDenoiseProcessor(max_attenuation=12.0)
+    floors = processor.runner.gain_floors(listeners, torch.device("cpu"))
+    assert floors is not None and floors.shape == (2, 2, 257)
+    prescribed = nalr_gains_db(clamped_hearing_levels(listeners, NALR_FREQUENCIES))
+    assert torch.allclose(floors[..., 32], (prescribed[..., 2] - 12.0).float(), atol=1e-4)
+    assert processor.describe()["max_attenuation_db"] == 12.0
+    assert NeuroAmpDenoiseProcessor().runner.gain_floors(listeners, torch.device("cpu")) is None
+
+
+def test_max_attenuation_bounds_the_noise_reduction() -> None:
+    """The network attenuates steady noise; a depth bound gives some of it back, the smaller the
+    depth the more, and a depth beyond the gain head's range changes nothing."""
+    from hltk.denoise.neuroamp_denoise import NeuroAmpDenoiseProcessor
+
+    noise, listeners = _noise_and_listeners()
+
+    def level_db(max_attenuation: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+        output = NeuroAmpDenoiseProcessor(max_attenuation=max_attenuation)(noise, listeners)
+        return output, 10 * torch.log10(output.pow(2).mean())
+
+    free, free_db = level_db(None)
+    deep, deep_db = level_db(1000.0)
+    shallow, shallow_db = level_db(6.0)
+    none, none_db = level_db(0.0)
+    assert torch.equal(free, deep)
+    assert float(shallow_db) > float(free_db) + 1.0
+    assert float(none_db) > float(shallow_db)

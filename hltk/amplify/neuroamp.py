@@ -51,6 +51,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from hltk.amplify.nalr import NALR_FREQUENCIES, clamped_hearing_levels, nalr_gains_db, nalr_response_db
 from hltk.amplify.wdrc import WdrcSettings, peak_limit
 from hltk.dsp.stft import Stft
 from hltk.io.listeners import ListenerBatch
@@ -245,10 +246,16 @@ class NeuroAmpNet(nn.Module):
                            window=self.stft.window.to(spectrum.real.dtype), center=True,
                            length=length)
 
-    def forward(self, waveform: torch.Tensor, hearing_levels: torch.Tensor) -> torch.Tensor:
-        """The input's complex spectrum times the gain (input phase), inverse STFT."""
+    def forward(self, waveform: torch.Tensor, hearing_levels: torch.Tensor,
+                gain_floor_db: torch.Tensor | None = None) -> torch.Tensor:
+        """The input's complex spectrum times the gain (input phase), inverse STFT.
+
+        ``gain_floor_db`` ``[N, bins]``: a lower bound on each ear's gain per bin (dB), applied
+        after the network (``None``: the network's gains as they are)."""
         spectrum = self.stft.complex(waveform)
         gains = self.gains_db(spectrum.abs(), hearing_levels)
+        if gain_floor_db is not None:
+            gains = torch.maximum(gains, gain_floor_db[:, None, :].to(gains.dtype))
         return self.synthesise(spectrum, gains, waveform.shape[-1])
 
 
@@ -288,6 +295,21 @@ class NeuroAmpRunner:
     #: output peak limiter ceiling (digital peak; None: no limiter), blocks of ``limiter_ms``
     limiter_ceiling: float | None = LIMITER_CEILING
     limiter_ms: float = 5.0
+    #: the most any bin is attenuated below NAL-R's linear gain for the ear (dB; ``None``: no
+    #: bound): the network's gain per bin is floored at NAL-R's response there minus this
+    max_attenuation_db: float | None = None
+
+    def gain_floors(self, listeners: ListenerBatch, device: torch.device) -> torch.Tensor | None:
+        """Per-ear gain floors ``[B, C, bins]`` (dB) from :attr:`max_attenuation_db`: NAL-R's
+        prescribed response at each STFT bin (the formula of ``amplify --backend nalr``, hearing
+        levels clamped to the prescription range) minus the allowed attenuation."""
+        if self.max_attenuation_db is None:
+            return None
+        config = self.model.config
+        levels = clamped_hearing_levels(listeners, NALR_FREQUENCIES, device=device)
+        frequencies = torch.fft.rfftfreq(config.n_fft, 1.0 / config.sample_rate, device=device)
+        response = nalr_response_db(nalr_gains_db(levels), frequencies, config.sample_rate)
+        return (response - self.max_attenuation_db).float()
 
     def __call__(self, audio: torch.Tensor, listeners: ListenerBatch, *,
                  lengths: torch.Tensor | None = None,
@@ -297,6 +319,7 @@ class NeuroAmpRunner:
         model = self.model.to(device)
         signal = audio.to(device=device, dtype=torch.float32)
         hearing_levels = listeners.audiograms(device=device).float()  # [B, C, 8]
+        floors = self.gain_floors(listeners, device)  # [B, C, bins] or None
         if level_db_spl is None:
             levels = torch.full((batch,), self.level_reference_db_spl, device=device)
         else:
@@ -313,7 +336,9 @@ class NeuroAmpRunner:
             ears = (signal[index, :, :group_length] * scale[index, None, None]).reshape(-1, group_length)
             ears = pad_short(ears, shortest_input(model.stft))
             ear_levels = hearing_levels[index].reshape(-1, hearing_levels.shape[-1])
-            pieces = [model(ears[first : first + self.max_batch], ear_levels[first : first + self.max_batch])
+            ear_floors = None if floors is None else floors[index].reshape(-1, floors.shape[-1])
+            pieces = [model(ears[first : first + self.max_batch], ear_levels[first : first + self.max_batch],
+                            None if ear_floors is None else ear_floors[first : first + self.max_batch])
                       for first in range(0, ears.shape[0], self.max_batch)]
             amplified = torch.cat(pieces)[:, :group_length].reshape(len(items), channels, group_length)
             amplified = amplified / scale[index, None, None]

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import torch
 
 from hltk.amplify.neuroamp import CHECKPOINT_DIR, NeuroAmpProcessor
 from hltk.registry import option, register
@@ -27,10 +30,21 @@ class NeuroAmpDenoiseProcessor(NeuroAmpProcessor):
     model_kind = "neuroamp-denoise"
     train_command = "hltk train neuroamp-denoise"
 
+    def __init__(self, arch: str | None = None, checkpoint: str | Path | None = None,
+                 device: str | torch.device | None = None, max_batch: int = 64,
+                 max_attenuation: float | None = None) -> None:
+        super().__init__(arch, checkpoint, device, max_batch)
+        if max_attenuation is not None and not 0.0 <= max_attenuation < float("inf"):
+            raise ValueError(f"--max-attenuation must be a finite number of dB >= 0, not {max_attenuation}")
+        self.runner.max_attenuation_db = max_attenuation
+
     def default_checkpoint(self, arch: str | None) -> Path:
         if arch is not None:
             raise ValueError("neuroamp-denoise ships one checkpoint; give --checkpoint for another core")
         return DEFAULT_CHECKPOINT
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "max_attenuation_db": self.runner.max_attenuation_db}
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,9 @@ class NeuroAmpDenoiseOptions:
     """Options of ``denoise-amplify --backend neuroamp-denoise``."""
 
     checkpoint: Path | None = option(None, "A trained checkpoint instead of the shipped one.")
+    max_attenuation: float | None = option(
+        None, "Noise-reduction depth: the most (dB) any bin may be attenuated below NAL-R's linear "
+        "gain for the ear (default: no bound, the network's gains as trained).")
 
 
 register(

@@ -229,7 +229,8 @@ case $stage in
       --stoi-weight ${STOI_WEIGHT:-0} --level-weight ${LEVEL_WEIGHT:-0} -q --format csv
     ;;
   babble-valid)
-    # babble-valid NAME [CHECKPOINT]: model selection on validation items, never the test set:
+    # babble-valid NAME [CHECKPOINT]: model selection on validation items, never the test set
+    # (DENOISE_ARGS: further neuroamp-denoise options, e.g. "--max-attenuation 12"):
     # the first 20 valid rows (unseen prompts of the training talkers) of $BABBLE up to 4.5 s,
     # through nalr-wdrc, two-stage or a neuroamp-denoise checkpoint, HASPI + HASQI; then
     # `rec_tables.py $ROUT/valid --conditions valid-babble`
@@ -240,7 +241,7 @@ case $stage in
       nalr-wdrc) $RUN $HLTK -q amplify $V/heldout/manifest.csv -o $V/valid-babble/$name --backend nalr-wdrc $OUTFMT ;;
       two-stage) $RUN $HLTK -q denoise-amplify $V/heldout/manifest.csv -o $V/valid-babble/$name --backend two-stage $OUTFMT ;;
       *) $RUN $HLTK -q denoise-amplify $V/heldout/manifest.csv -o $V/valid-babble/$name --backend neuroamp-denoise \
-           --checkpoint ${3:?checkpoint} $OUTFMT ;;
+           --checkpoint ${3:?checkpoint} ${DENOISE_ARGS:-} $OUTFMT ;;
     esac
     $RUN $HLTK -q evaluate $V/valid-babble/$name/manifest.csv -o $V/valid-babble/$name/scores --metrics haspi,hasqi \
       --reference-column reference --engine clarity --no-plots --format csv
