@@ -60,6 +60,16 @@ def _source_range(text: str | None) -> tuple[int, int] | None:
         raise typer.BadParameter(f"{text!r}: give LOW:HIGH source counts, e.g. 1:3") from None
 
 
+def _speed_range(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    try:
+        low, high = (float(part) for part in text.split(":"))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: give LOW:HIGH speed factors, e.g. 0.88:1.12") from None
+    return low, high
+
+
 def synth(
     kind: Annotated[Literal["speech", "noisy", "music", "listeners"], typer.Argument(
         help="speech: espeak-ng sentences; noisy: speech + noise at SNRs; music: MIDI songs "
@@ -100,6 +110,10 @@ def synth(
     noise_sources: Annotated[str | None, typer.Option(
         "--noise-sources", help="reverberant: number of noise sources LOW:HIGH "
         "[default: 1:3].")] = None,
+    speed: Annotated[str | None, typer.Option(
+        "--speed", help="recorded noisy: perturb each item's talker by a speed factor drawn in "
+        "LOW:HIGH, e.g. 0.88:1.12 (resampling: pitch and formants scale together, a virtual "
+        "talker; the babble is left as recorded) [default: as recorded].")] = None,
     output_format: c.OutputFormatOpt = "table",
     quiet: c.QuietOpt = False,
 ) -> None:
@@ -111,6 +125,7 @@ def synth(
     noise_types = _noise_types(noise)
     rt60_range = _rt60_range(rt60)
     source_range = _source_range(noise_sources)
+    speed_range = _speed_range(speed)
     usage_errors = (ValueError, ListenerError)
     fatal = {ToolMissingError: "{}", RecordedSpeechError: "{}",
              ManifestError: "the written manifest does not validate (a bug in hltk synth): {}"}
@@ -121,6 +136,7 @@ def synth(
                 listeners_path=listeners, n_listeners=n_listeners, snr_range_db=snr_range,
                 noise_types=noise_types, music_seconds=seconds, source=source,
                 room=room, rt60_range_s=rt60_range, noise_sources=source_range,
+                speed_range=speed_range,
                 command=sys.argv,
                 progress=lambda done, total: update(done, total),
             )

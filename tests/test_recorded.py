@@ -278,6 +278,46 @@ def test_babble_is_other_talkers_only(
         assert prompt.name not in {p.name for p in target.prompts}
 
 
+def test_speed_perturbs_the_talker_only(fake_root: Path, tmp_path: Path) -> None:
+    """``--speed``: the same items (talkers, prompts, SNRs, listeners) with each talker resampled
+    by its drawn factor: length 1 / factor, pitch x factor; the factor in the ``speed`` column."""
+    options = {"n": 6, "seed": 4, "n_listeners": 2, "root": fake_root, "noise_types": ["babble"]}
+    plain = recorded.make_recorded_corpus("noisy", tmp_path / "plain", ["fr", "es"], **options)
+    fast = recorded.make_recorded_corpus("noisy", tmp_path / "fast", ["fr", "es"],
+                                         speed_range=(1.2, 1.3), **options)
+    slow = recorded.make_recorded_corpus("noisy", tmp_path / "slow", ["fr", "es"],
+                                         speed_range=(0.8, 0.9), **options)
+    rows = {name: _rows(result.manifest) for name, result in
+            (("plain", plain), ("fast", fast), ("slow", slow))}
+    assert "speed" not in rows["plain"][0]
+    for before, faster, slower in zip(rows["plain"], rows["fast"], rows["slow"], strict=True):
+        for column in ("voice", "prompt", "snr_db", "listener", "split"):
+            assert before[column] == faster[column] == slower[column]
+        assert 1.2 <= float(faster["speed"]) <= 1.3 and 0.8 <= float(slower["speed"]) <= 0.9
+        for row, bounds in ((faster, (1.2, 1.3)), (slower, (0.8, 0.9))):
+            ratio = float(before["duration_s"]) / float(row["duration_s"])
+            assert ratio == pytest.approx(float(row["speed"]), abs=2e-3)
+            assert bounds[0] - 2e-3 <= ratio <= bounds[1] + 2e-3
+    # pitch: the fake prompts are vowels; the spectral centroid of the clean reference moves up
+    # with the factor
+    def centroid(folder: Path, row: dict[str, str]) -> float:
+        import soundfile as sf
+
+        audio, rate = sf.read(folder / row["reference"])
+        spectrum = np.abs(np.fft.rfft(audio))
+        return float((np.fft.rfftfreq(audio.size, 1 / rate) * spectrum).sum() / spectrum.sum())
+
+    for before, faster in zip(rows["plain"], rows["fast"], strict=True):
+        ratio = centroid(tmp_path / "fast", faster) / centroid(tmp_path / "plain", before)
+        assert ratio == pytest.approx(float(faster["speed"]), rel=0.08)
+    with pytest.raises(ValueError, match="--speed"):
+        recorded.make_recorded_corpus("speech", tmp_path / "s", ["fr"], speed_range=(0.9, 1.1),
+                                      **{k: v for k, v in options.items() if k != "noise_types"})
+    with pytest.raises(ValueError, match="--speed"):
+        recorded.make_recorded_corpus("noisy", tmp_path / "w", ["fr"], speed_range=(1.1, 0.9),
+                                      **options)
+
+
 def test_cli_source_recorded(fake_root: Path, tmp_path: Path) -> None:
     testing = pytest.importorskip("typer.testing")
     app = pytest.importorskip("hltk_cli.app").app

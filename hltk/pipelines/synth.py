@@ -65,6 +65,7 @@ def synth(
     room: str = "anechoic",
     rt60_range_s: tuple[float, float] | None = None,
     noise_sources: tuple[int, int] | None = None,
+    speed_range: tuple[float, float] | None = None,
     command: Sequence[str] | None = None,
     progress: Callable[[int, int | None], Any] | None = None,
 ) -> SynthSummary:
@@ -79,6 +80,9 @@ def synth(
     and ``noise_sources`` (default 1-3) noise sources in a shoebox room of RT60 in
     ``rt60_range_s`` (default 0.1-0.7 s), :mod:`hltk.synth.room`; giving ``rt60_range_s`` or
     ``noise_sources`` without ``reverberant`` is refused.
+
+    ``speed_range`` (recorded noisy, anechoic): each item's talker perturbed by a speed factor
+    drawn in LOW:HIGH (:func:`hltk.synth.recorded.perturb_speed`).
 
     ``progress(items_done, items_total_or_None)`` is called as chunks finish. Raises, in this
     order (usage errors before the environment, all before ``out`` is created):
@@ -113,9 +117,11 @@ def synth(
             kind, out, languages, n=n, hours=hours, seed=seed, sample_rate=sample_rate,
             jobs=jobs, listeners_file=listeners_path, n_listeners=n_listeners,
             snr_range_db=snr_range_db, noise_types=noise_types, progress=report,
-            room=room_options,
+            room=room_options, speed_range=speed_range,
         )
     else:
+        if speed_range is not None:
+            raise ValueError("--speed applies to --source recorded")
         result = make_corpus(
             kind, out, n=n, hours=hours, seed=seed, sample_rate=sample_rate, jobs=jobs,
             listeners_file=listeners_path, n_listeners=n_listeners, snr_range_db=snr_range_db,
@@ -133,6 +139,7 @@ def synth(
             "n_listeners": n_listeners, "snr_range_db": list(snr_range_db),
             "noise_types": list(noise_types), "music_seconds": music_seconds,
             "source": source, "room": room,
+            **({"speed_range": list(speed_range)} if speed_range is not None else {}),
             **({"rt60_range_s": list(room_options.rt60_range_s),
                 "noise_sources": list(room_options.noise_sources)} if room_options else {}),
         },

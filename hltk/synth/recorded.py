@@ -24,6 +24,14 @@ seeds (training and test sets) never share a prompt across splits:
 - the other six talkers give all three splits; their ``valid`` and ``test`` rows are unseen
   prompts of seen talkers. The ``holdout`` column says what a row holds out of training.
 
+Talker perturbation (``--speed LOW:HIGH``, off by default): each item's talker is resampled by
+a speed factor drawn per item (its own random stream, so every other draw of the item is
+unchanged): the recording is resampled from the corpus rate to ``rate / factor`` and then read
+at the corpus rate, so pitch and formants scale together by ``factor`` and the item lasts
+``1 / factor`` as long, a virtual talker (the speed perturbation of Ko et al., Interspeech 2015,
+used here for the talker variety six recorded voices lack). The babble around it is left as
+recorded; the factor is in the ``speed`` column.
+
 Noisy items mix the speech with the synthetic corpora's noises (:mod:`hltk.synth.noise`)
 except ``babble``, which here is 4-8 OTHER recorded talkers (:func:`recorded_babble`): voice
 sets of the same split, never the target's talker (in any language) nor its prompt names.
@@ -113,6 +121,8 @@ MAX_PROMPTS = 4
 MAX_ITEM_S = 6.0
 PAUSE_S = (0.15, 0.4)
 BABBLE_TALKERS = (4, 8)
+#: The column added when talkers are perturbed (``--speed``).
+SPEED_COLUMNS: tuple[str, ...] = ("speed",)
 
 
 class RecordedSpeechError(RuntimeError):
@@ -397,6 +407,23 @@ class RecordedOptions:
 
     languages: tuple[str, ...]
     root: str
+    #: talker speed factors drawn per item (``None``: as recorded)
+    speed_range: tuple[float, float] | None = None
+
+
+def perturb_speed(utterance: RecordedUtterance, item: str, seed: int,
+                  speed_range: tuple[float, float]) -> tuple[RecordedUtterance, float]:
+    """The utterance with its talker's speed scaled by a factor drawn from ``speed_range``
+    (uniform, from ``item_rng(seed, item, "speed")``): resampled to ``round(rate / factor)``
+    samples per second and read at ``rate``, at the corpus's active level again. Returns it and
+    the factor as applied (``rate / round(rate / factor)``)."""
+    rng = item_rng(seed, item, "speed")
+    drawn = float(rng.uniform(*speed_range))
+    rate = utterance.sample_rate
+    stretched_rate = max(1, round(rate / drawn))
+    audio = to_rate(utterance.audio, rate, stretched_rate)
+    perturbed = RecordedUtterance(normalise_level(audio, rate), rate, utterance.prompts)
+    return perturbed, rate / stretched_rate
 
 
 def _speech_item(item: str, options: SynthOptions, prompts: Sequence[Prompt],
@@ -412,10 +439,15 @@ def _speech_item(item: str, options: SynthOptions, prompts: Sequence[Prompt],
 
 
 def _noisy_item(item: str, options: SynthOptions, prompts: Sequence[Prompt],
-                babble_prompts: Sequence[Prompt], out: Path) -> dict[str, Any]:
+                babble_prompts: Sequence[Prompt], out: Path,
+                speed_range: tuple[float, float] | None = None) -> dict[str, Any]:
     rng = item_rng(options.seed, item, "recorded-noisy")
     split = draw_recorded_split(rng, prompts)
     utterance = draw_recorded_utterance(rng, prompts, options.rate, split)
+    speed: dict[str, str] = {}
+    if speed_range is not None:
+        utterance, factor = perturb_speed(utterance, item, options.seed, speed_range)
+        speed = {"speed": f"{factor:.4f}"}
     noise_type = options.noise_types[int(rng.integers(len(options.noise_types)))]
     low, high = options.snr_range_db
     target_snr = round(float(rng.uniform(low, high)), 1)
@@ -431,7 +463,7 @@ def _noisy_item(item: str, options: SynthOptions, prompts: Sequence[Prompt],
     paths = write_noisy_files(out, item, options.rate, mixture, reference, scaled_noise)
     return {"id": item, **paths, "snr_db": f"{target_snr:.1f}", "noise_type": noise_type,
             "split": split, "duration_s": _seconds(utterance.duration), **_describe(utterance),
-            "babble_voices": "+".join(babble_voices), "_files": list(paths.values()),
+            "babble_voices": "+".join(babble_voices), **speed, "_files": list(paths.values()),
             "_seconds": utterance.duration}
 
 
@@ -495,14 +527,23 @@ def make_recorded_corpus(
     progress: Callable[[int, float], None] | None = None,
     root: str | Path | None = None,
     room: RoomOptions | None = None,
+    speed_range: tuple[float, float] | None = None,
 ) -> CorpusResult:
     """Make a recorded ``speech`` or ``noisy`` corpus of ``languages`` under ``out`` (options as
     :func:`hltk.synth.corpus.make_corpus`; ``root``: the Asterisk sounds folder). Raises
     ``ValueError`` for bad options and :class:`ToolMissingError` naming the Debian packages
     when ffmpeg, a voice set, or (for music noise) fluidsynth is missing. ``room``: reverberant
-    noisy scenes, as :func:`hltk.synth.corpus.make_corpus`."""
+    noisy scenes, as :func:`hltk.synth.corpus.make_corpus`. ``speed_range``: talker speed
+    factors LOW:HIGH (anechoic noisy corpora; :func:`perturb_speed`)."""
     if kind not in KINDS:
         raise ValueError(f"recorded corpora are {' or '.join(KINDS)}, not {kind!r}")
+    if speed_range is not None:
+        low, high = float(speed_range[0]), float(speed_range[1])
+        if kind != "noisy" or room is not None:
+            raise ValueError("--speed applies to anechoic recorded noisy corpora")
+        if not 0.5 <= low <= high <= 2.0:
+            raise ValueError(f"--speed {low}:{high}: give LOW <= HIGH within 0.5:2")
+        speed_range = (low, high)
     if room is not None and kind != "noisy":
         raise ValueError(f"--room reverberant applies to noisy corpora, not {kind}")
     unknown = [language for language in languages if language not in LANGUAGES]
@@ -523,7 +564,7 @@ def make_recorded_corpus(
     options = SynthOptions(kind=kind, seed=int(seed), sample_rate=sample_rate,
                            snr_range_db=(float(snr_range_db[0]), float(snr_range_db[1])),
                            noise_types=tuple(noise_types), listeners=int(n_listeners))
-    recorded = RecordedOptions(tuple(languages), str(sounds_root(root)))
+    recorded = RecordedOptions(tuple(languages), str(sounds_root(root)), speed_range)
     listeners = load_or_make_listeners(options.listeners, options.seed, listeners_file)
     if not listeners:
         raise ValueError(f"no listeners in {listeners_file}")
@@ -535,15 +576,15 @@ def make_recorded_corpus(
             return _speech_item(name, options, prompts, out)
         if room is not None:
             return _reverberant_item(name, options, prompts, babble_prompts, room, out)
-        return _noisy_item(name, options, prompts, babble_prompts, out)
+        return _noisy_item(name, options, prompts, babble_prompts, out, speed_range)
 
     count = n if n is not None else (None if hours is not None else DEFAULT_COUNTS[kind])
     rows = collect_items(make, count, hours, 16 * jobs, jobs, out, progress)
     listener_ids = [listener.id for listener in listeners]
     for row in rows:
         assign_listener(row, options.seed, listener_ids)
-    write_manifest(out / "manifest.csv", COLUMNS[kind] + (ROOM_COLUMNS if room is not None else ()),
-                   rows)
+    write_manifest(out / "manifest.csv", COLUMNS[kind] + (ROOM_COLUMNS if room is not None else ())
+                   + (SPEED_COLUMNS if speed_range is not None else ()), rows)
     used = sorted({prompt.voice.package for prompt in prompts})
     record: dict[str, Any] = {
         "kind": kind, "source": "recorded", "items": len(rows), "hours": hours,

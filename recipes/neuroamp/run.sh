@@ -62,6 +62,7 @@ BABBLE=${BABBLE:-$DATA_DIR/recorded-babble600}
 BABBLE_STEPS=${BABBLE_STEPS:-8000}
 BABBLE_LR=${BABBLE_LR:-5e-4}
 BABBLE2=${BABBLE2:-$DATA_DIR/recorded-babble600b}
+BABBLE3=${BABBLE3:-$DATA_DIR/recorded-babble600c}
 REC_COMMON="--max-items 300 --max-seconds 3 --segment-seconds 1 --batch-size 16 --lr 3e-4 --seed 2 --threads ${REC_THREADS:-1} -q --format csv"
 declare -A STEPS=([cnn]=1500 [lstm]=15000 [crnn]=2000 [transformer]=1200)
 # the shipped LSTM (the default core) and the denoiser were retrained at the published width
@@ -215,11 +216,19 @@ case $stage in
     $RUN $HLTK synth noisy --source recorded --noise babble --snr -2:8 -o $BABBLE2 --n 600 \
       --sample-rate 16000 --seed 8 --jobs 1 --listeners $DATA_DIR/listeners/listeners.json
     ;;
+  babble-data3)
+    # a third corpus (seed 9) whose talkers are speed-perturbed (--speed 0.85:1.15: virtual
+    # talkers, pitch and formants scaled together; the babble as recorded): talker variety for a
+    # denoiser that must keep talkers it never heard
+    $RUN $HLTK synth noisy --source recorded --noise babble --snr -2:8 -o $BABBLE3 --n 600 \
+      --sample-rate 16000 --seed 9 --speed 0.85:1.15 --jobs 1 --listeners $DATA_DIR/listeners/listeners.json
+    ;;
   babble-tune)
     # the babble fine-tune with the extra loss terms (--level-weight, --stoi-weight), from
     # $TUNE_INIT (the checkpoint shipped before it), on the babble corpora (BABBLE2 too when
-    # TUNE_DATA2=1), recorded-noisy and the synthetic noisy corpus
+    # TUNE_DATA2=1, BABBLE3 too when TUNE_DATA3=1), recorded-noisy and the synthetic noisy corpus
     extra=""; [ "${TUNE_DATA2:-0}" = 1 ] && extra="--data $BABBLE2/manifest.csv"
+    [ "${TUNE_DATA3:-0}" = 1 ] && extra="$extra --data $BABBLE3/manifest.csv"
     $RUN $HLTK train neuroamp-denoise --data $BABBLE/manifest.csv $extra \
       --data $DATA_DIR/recorded-noisy/manifest.csv --data $DATA_DIR/noisy/manifest.csv \
       -o $ROUT/ckpt/${TUNE_NAME:-neuroamp_denoise_tuned}.pt --arch lstm --size published \
@@ -230,20 +239,35 @@ case $stage in
     ;;
   babble-valid)
     # babble-valid NAME [CHECKPOINT]: model selection on validation items, never the test set
-    # (DENOISE_ARGS: further neuroamp-denoise options, e.g. "--max-attenuation 12"):
-    # the first 20 valid rows (unseen prompts of the training talkers) of $BABBLE up to 4.5 s,
-    # through nalr-wdrc, two-stage or a neuroamp-denoise checkpoint, HASPI + HASQI; then
-    # `rec_tables.py $ROUT/valid --conditions valid-babble`
+    # (DENOISE_ARGS: further neuroamp-denoise options, e.g. "--max-attenuation 12").
+    # VSET=valid-babble (default): the first 20 valid rows (unseen prompts of the training
+    # talkers) of $BABBLE up to 4.5 s. VSET=valid-talker: the talker no model trains on
+    # (es-mx-allison, the corpora's held-out test talker) in babble, every row up to 4.5 s of
+    # $BABBLE and $BABBLE2 (not the English test items). Through nalr-wdrc, two-stage or a
+    # neuroamp-denoise checkpoint, HASPI + HASQI; then
+    # `rec_tables.py $ROUT/valid --conditions valid-babble,valid-talker`
     name=${2:?nalr-wdrc, two-stage or neuroamp-denoise-TAG}
     V=$ROUT/valid
-    [ -f $V/heldout/manifest.csv ] || $PY recipes/neuroamp/heldout.py $BABBLE/manifest.csv $V/heldout --n 20 --split valid --max-seconds 4.5
+    vset=${VSET:-valid-babble}
+    case $vset in
+      valid-babble) H=$V/heldout
+        [ -f $H/manifest.csv ] || $PY recipes/neuroamp/heldout.py $BABBLE/manifest.csv $H --n 20 --split valid --max-seconds 4.5 ;;
+      valid-talker) H=$V/heldout-talker
+        if [ ! -f $H/manifest.csv ]; then
+          for corpus in $BABBLE $BABBLE2; do
+            $PY recipes/neuroamp/heldout.py $corpus/manifest.csv $H --n 100 --split test --voice es-mx-allison \
+              --max-seconds 4.5 --append
+          done
+        fi ;;
+      *) echo "VSET is valid-babble or valid-talker" >&2; exit 2 ;;
+    esac
     case $name in
-      nalr-wdrc) $RUN $HLTK -q amplify $V/heldout/manifest.csv -o $V/valid-babble/$name --backend nalr-wdrc $OUTFMT ;;
-      two-stage) $RUN $HLTK -q denoise-amplify $V/heldout/manifest.csv -o $V/valid-babble/$name --backend two-stage $OUTFMT ;;
-      *) $RUN $HLTK -q denoise-amplify $V/heldout/manifest.csv -o $V/valid-babble/$name --backend neuroamp-denoise \
+      nalr-wdrc) $RUN $HLTK -q amplify $H/manifest.csv -o $V/$vset/$name --backend nalr-wdrc $OUTFMT ;;
+      two-stage) $RUN $HLTK -q denoise-amplify $H/manifest.csv -o $V/$vset/$name --backend two-stage $OUTFMT ;;
+      *) $RUN $HLTK -q denoise-amplify $H/manifest.csv -o $V/$vset/$name --backend neuroamp-denoise \
            --checkpoint ${3:?checkpoint} ${DENOISE_ARGS:-} $OUTFMT ;;
     esac
-    $RUN $HLTK -q evaluate $V/valid-babble/$name/manifest.csv -o $V/valid-babble/$name/scores --metrics haspi,hasqi \
+    $RUN $HLTK -q evaluate $V/$vset/$name/manifest.csv -o $V/$vset/$name/scores --metrics haspi,hasqi \
       --reference-column reference --engine clarity --no-plots --format csv
     ;;
   babble-levels)
