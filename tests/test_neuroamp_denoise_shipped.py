@@ -100,10 +100,20 @@ def test_max_attenuation_bounds_the_noise_reduction() -> None:
         output = NeuroAmpDenoiseProcessor(max_attenuation=max_attenuation)(noise, listeners)
         return output, 10 * torch.log10(output.pow(2).mean())
 
-    free, free_db = level_db(None)
+    free, free_db = level_db(float("inf"))
     deep, deep_db = level_db(1000.0)
     shallow, shallow_db = level_db(6.0)
     none, none_db = level_db(0.0)
     assert torch.equal(free, deep)
     assert float(shallow_db) > float(free_db) + 1.0
     assert float(none_db) > float(shallow_db)
+
+
+def test_max_attenuation_refuses_negative_depths() -> None:
+    import pytest
+
+    from hltk.denoise.neuroamp_denoise import NeuroAmpDenoiseProcessor
+
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="max-attenuation"):
+            NeuroAmpDenoiseProcessor(max_attenuation=bad)

@@ -9,6 +9,7 @@ delay; checkpoints ``hltk/checkpoints/neuroamp_denoise.pt`` (model kind ``neuroa
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,9 +35,11 @@ class NeuroAmpDenoiseProcessor(NeuroAmpProcessor):
                  device: str | torch.device | None = None, max_batch: int = 64,
                  max_attenuation: float | None = None) -> None:
         super().__init__(arch, checkpoint, device, max_batch)
-        if max_attenuation is not None and not 0.0 <= max_attenuation < float("inf"):
-            raise ValueError(f"--max-attenuation must be a finite number of dB >= 0, not {max_attenuation}")
-        self.runner.max_attenuation_db = max_attenuation
+        if max_attenuation is not None and not max_attenuation >= 0.0:
+            raise ValueError(f"--max-attenuation must be a number of dB >= 0 (inf: no bound), "
+                             f"not {max_attenuation}")
+        unbounded = max_attenuation is None or math.isinf(max_attenuation)
+        self.runner.max_attenuation_db = None if unbounded else max_attenuation
 
     def default_checkpoint(self, arch: str | None) -> Path:
         if arch is not None:
