@@ -244,6 +244,11 @@ class NeuroMsbg:
             x frames): the network is memory-bound there, and passes whose activations fit in
             the cache run about twice as fast as one pass over a whole batch
             (``bench/neuro_msbg_speed.py``); on a GPU the batch is ``max_batch``.
+        fused: without gradients, run :meth:`NeuroMsbgNet.infer` and, on a CPU with several
+            torch threads, the passes side by side on single-threaded workers
+            (:func:`hltk.nn.fused.passes_in_threads`); False runs the modules one pass after
+            another on torch's threads, as before (the reference the fused path is held to;
+            the benchmark times both).
     """
 
     name = "neuro-msbg"
@@ -254,7 +259,7 @@ class NeuroMsbg:
 
     def __init__(self, checkpoint: str | Path | None = None, block: str | None = None,
                  device: str | torch.device | None = None, max_batch: int = 64,
-                 cpu_frames: int = 2048) -> None:
+                 cpu_frames: int = 2048, fused: bool = True) -> None:
         path = Path(checkpoint) if checkpoint else default_checkpoint(block or DEFAULT_BLOCK)
         if not path.is_file():
             raise FileNotFoundError(
@@ -267,6 +272,7 @@ class NeuroMsbg:
             raise ValueError(f"{path} holds a {self.model.config.block} model, not {block}")
         self.max_batch = max_batch
         self.cpu_frames = cpu_frames
+        self.fused = fused
 
     def pass_size(self, device: torch.device, length: int) -> int:
         """Ear-signals per forward pass for signals of ``length`` samples on ``device``."""
@@ -320,9 +326,11 @@ class NeuroMsbg:
         signal = pad_short(signal, shortest_input(model.stft))  # see the docstring
         step = self.pass_size(torch.device(device), signal.shape[-1])
         parts = [slice(first, first + step) for first in range(0, batch * channels, step)]
-        if torch.is_grad_enabled() and audio.requires_grad:  # the modules, gradients kept
-            pieces = [model(signal[part] * scale[part], hearing_levels[part]) / scale[part]
-                      for part in parts]
+        grad = torch.is_grad_enabled() and audio.requires_grad
+        if grad or not self.fused:  # the modules (gradients kept when asked for)
+            with torch.set_grad_enabled(grad):
+                pieces = [model(signal[part] * scale[part], hearing_levels[part]) / scale[part]
+                          for part in parts]
         else:
             def run(part: slice) -> torch.Tensor:
                 return model.infer(signal[part] * scale[part], hearing_levels[part]) / scale[part]
