@@ -183,7 +183,8 @@ class HalfOverlapIstft:
                  ) -> torch.Tensor:
         """The summed squared windows over the output samples kept (``[length]``)."""
         key = (frames, length, dtype, device)
-        if key not in self._envelopes:
+        envelope = self._envelopes.get(key)  # (the passes' threads share it: no lock needed,
+        if envelope is None:                 # at worst two threads compute the same envelope)
             square = self.window.to(dtype=dtype, device=device).square()
             total = torch.zeros(frames + 1, self.hop, dtype=dtype, device=device)
             total[:frames] += square[: self.hop]
@@ -194,7 +195,7 @@ class HalfOverlapIstft:
             if len(self._envelopes) > 16:
                 self._envelopes.clear()
             self._envelopes[key] = envelope
-        return self._envelopes[key]
+        return envelope
 
     def __call__(self, spectrum: torch.Tensor, length: int) -> torch.Tensor:
         batch, frames, _ = spectrum.shape
