@@ -83,6 +83,9 @@ def median_interleaved(runs: dict[str, Callable[[], object]], repeats: int) -> d
             start = time.perf_counter()
             run()
             timings[name].append(time.perf_counter() - start)
+    print("each run, median (fastest, slowest): " + "; ".join(
+        f"{name} {np.median(values):.3f} ({min(values):.3f}, {max(values):.3f}) s"
+        for name, values in timings.items()))
     return {name: float(np.median(values)) for name, values in timings.items()}
 
 
