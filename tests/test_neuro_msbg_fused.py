@@ -207,3 +207,31 @@ def test_passes_in_threads_keeps_the_order_and_the_thread_count() -> None:
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)
+
+
+def test_backend_items_of_many_lengths_on_two_threads_equal_one_thread_to_the_bit() -> None:
+    """A padded batch whose items all differ in length runs its length groups side by side
+    (each group single-threaded): the same bits as on one thread, zeros past each length."""
+    backend = NeuroMsbg()
+    speech = _speech(3, 1.0)
+    sizes = [16000, 9000, 12345]
+    audio = torch.zeros(3, 2, 16000)
+    for index, size in enumerate(sizes):
+        audio[index, 0, :size] = speech[index, :size]
+        audio[index, 1, :size] = 0.5 * speech[index, :size]
+    listeners = ListenerBatch((standard_listener("N2"), standard_listener("S1"),
+                               standard_listener("N4")))
+    threads = torch.get_num_threads()
+    try:
+        outputs = []
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            with torch.no_grad():
+                outputs.append(backend(audio, listeners, lengths=torch.tensor(sizes)))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(outputs[0], outputs[1])
+    for index, size in enumerate(sizes):
+        assert not outputs[1][index, :, size:].any()
+        assert float(outputs[1][index, :, :size].abs().max()) > 0.01

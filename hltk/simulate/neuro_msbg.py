@@ -349,15 +349,30 @@ class NeuroMsbg:
 
     def _by_length(self, audio: torch.Tensor, listeners: ListenerBatch, sizes: list[int],
                    level_db_spl: torch.Tensor | None) -> torch.Tensor:
-        """Each group of items of one length through :meth:`__call__` at that length."""
+        """Each group of items of one length through :meth:`__call__` at that length.
+
+        Fused, on a CPU without gradients, the groups run side by side on single-threaded
+        workers (:func:`hltk.nn.fused.passes_in_threads`; inside a worker each group's passes
+        run in turn): a corpus of many lengths gives many groups of one or two passes, which
+        the side-by-side passes of one group would not spread over the threads."""
         output = torch.zeros_like(audio)
         levels = (None if level_db_spl is None
                   else torch.as_tensor(level_db_spl).reshape(audio.shape[0]))
-        for size in sorted(set(sizes)):
-            items = [index for index, item_size in enumerate(sizes) if item_size == size]
-            output[items, :, :size] = self(
-                audio[items, :, :size], listeners.select(items),
-                level_db_spl=None if levels is None else levels[items])
+        groups = [[index for index, item_size in enumerate(sizes) if item_size == size]
+                  for size in sorted(set(sizes))]
+
+        def run(items: list[int]) -> torch.Tensor:
+            return self(audio[items, :, :sizes[items[0]]], listeners.select(items),
+                        level_db_spl=None if levels is None else levels[items])
+
+        device = self.device or audio.device
+        if (self.fused and torch.device(device).type == "cpu"
+                and not (torch.is_grad_enabled() and audio.requires_grad)):
+            results = fused.passes_in_threads(run, groups, torch.get_num_threads())
+        else:
+            results = [run(items) for items in groups]
+        for items, result in zip(groups, results, strict=True):
+            output[items, :, :sizes[items[0]]] = result
         return output
 
 
