@@ -2,30 +2,35 @@
 the same weights and the same result to rounding as the modules in :mod:`hltk.nn.heads`,
 :mod:`hltk.nn.sequence` and :mod:`hltk.dsp.stft`, in fewer and cheaper passes over memory.
 
-On a CPU these networks are memory-bound: their layers are a few channels wide (12 and 24) over
-large grids (ears x frames x bins), so each eager operation is one pass over a few megabytes
-and the time is the number of passes and how each reads its layout, not arithmetic. What
-differs from the modules (each checked against them in ``tests/test_neuro_msbg_fused.py``):
+On a CPU their layers are a few channels wide (12 and 24) over large grids (ears x frames x
+bins): the convolutions and matrix products run near the core's arithmetic rate, and every
+other eager operation is one pass over a few megabytes, so the rest of the time is the number
+of such passes and how each reads its layout. What differs from the modules (each checked against them in ``tests/test_neuro_msbg_fused.py``):
 
 - **Instance norm** on a channels-last tensor: ``F.instance_norm`` reshapes it to
   ``[1, N * C, H, W]``, which copies a channels-last tensor to contiguous memory and back;
   :func:`instance_norm_prelu` takes the statistics over the rows of the ``[N, H * W, C]``
   view (mean, then the mean square of the deviations: the same two-pass biased variance) and
-  applies the affine as one ``addcmul``, PReLU on the result.
+  applies the affine as one ``addcmul``, PReLU on the ``[rows, C]`` result (its channel
+  dimension the contiguous one).
 - **Layer norm over the channels** of a channels-last grid (rows of 12 values):
   ``F.layer_norm`` reduces each short row on its own; :func:`layer_norm_rows` takes the row
   means and variances as matrix-vector products with a ``1 / C`` vector (two-pass again),
   several rows per vector instruction.
 - **The 1x1 convolutions** of the ``cnn`` sequence layer on channels-last tensors fall to
-  PyTorch's generic ``_slow_conv2d_forward`` (which copies to contiguous memory): here they
+  PyTorch's generic ``_slow_conv2d_forward`` (with copies around it): here they
   are matrix products over the ``[rows, C]`` view (``F.linear``, bias fused), and the last
   one adds the residual in the same ``addmm``.
-- **The inverse STFT** at a hop of half the window (:func:`istft_half_overlap`): each output
+- **The inverse STFT** at a hop of half the window (:class:`HalfOverlapIstft`): each output
   sample is the sum of two windowed frames, so the overlap-add is one addition of two
   strided views, and the window envelope (the same for every call of one length) is
   computed once and kept; ``torch.istft`` overlap-adds frames and envelope by its generic
   ``unfold_backward`` on every call. The sums are the same two terms, so the result is the
   same to the bit.
+
+- **Passes side by side** (:func:`passes_in_threads`): a batch's CPU passes on
+  single-threaded workers, one per torch thread, instead of one after another with each
+  operation split over the threads.
 
 Training keeps the modules (they are what the gradients were taken through); these functions
 are for ``torch.no_grad`` / ``torch.inference_mode`` on tensors that do not require
