@@ -5,7 +5,8 @@ the same weights and the same result to rounding as the modules in :mod:`hltk.nn
 On a CPU their layers are a few channels wide (12 and 24) over large grids (ears x frames x
 bins): the convolutions and matrix products run near the core's arithmetic rate, and every
 other eager operation is one pass over a few megabytes, so the rest of the time is the number
-of such passes and how each reads its layout. What differs from the modules (each checked against them in ``tests/test_neuro_msbg_fused.py``):
+of such passes and how each reads its layout. What differs from the modules (each checked
+against them in ``tests/test_neuro_msbg_fused.py``):
 
 - **Instance norm** on a channels-last tensor: ``F.instance_norm`` reshapes it to
   ``[1, N * C, H, W]``, which copies a channels-last tensor to contiguous memory and back;
