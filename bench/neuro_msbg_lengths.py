@@ -5,13 +5,17 @@ the same padded batch without them (every item run at the longest length).
     .venv/bin/python bench/neuro_msbg_lengths.py [--items 32] [--threads 2] [--repeats 3]
 
 Items are speech-like signals of 3-5 s at 16 kHz (all lengths different), two ears, mixed
-audiograms; median of ``--repeats`` runs each.
+audiograms; median of ``--repeats`` runs each. The process has the ``hltk`` command's
+settings (OpenMP's passive wait set before torch loads, :mod:`hltk.runtime`).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: hltk.runtime
+
+import argparse
 import time
 
 import numpy as np

@@ -11,15 +11,22 @@ at 16 kHz and MSBG at 44.1 kHz, so at ``--rate 44100`` Neuro-MSBG pays resamplin
 (with the resampler it declares, ``resampler``: :func:`hltk.io.audio.fft_resample`; the same
 with soxr VHQ, every other backend's, is printed as a further line), and at ``--rate 16000``
 (the synthetic corpora) MSBG does. The network alone (16 kHz in, no resampling) is timed as
-well. Each timing is the median of ``--repeats`` runs. msbg pays
+well, and both again with the previous path (``NeuroMsbg(fused=False)``: the modules, one
+pass after another on torch's threads; the same outputs to rounding), the five runs taking
+turns. Each timing is the median of ``--repeats`` runs. msbg pays
 each audiogram's delay measurement once per worker before the timed runs (as a corpus run
-does).
+does). The process has the ``hltk`` command's settings (:func:`hltk.runtime.configure_process`,
+OpenMP's passive wait included, set before torch loads; ``OMP_WAIT_POLICY=`` in the
+environment, empty, gives OpenMP's default instead).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: hltk.runtime
+
+import argparse
 import time
 from collections.abc import Callable
 
@@ -67,6 +74,21 @@ def median_seconds(run: Callable[[], object], repeats: int) -> float:
     return float(np.median(timings))
 
 
+def median_interleaved(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """The median seconds of each run, the runs taking turns (a drift in the machine's speed
+    reaches all of them alike)."""
+    timings: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            timings[name].append(time.perf_counter() - start)
+    print("each run, median (fastest, slowest): " + "; ".join(
+        f"{name} {np.median(values):.3f} ({min(values):.3f}, {max(values):.3f}) s"
+        for name, values in timings.items()))
+    return {name: float(np.median(values)) for name, values in timings.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=32)
@@ -97,23 +119,26 @@ def main() -> None:
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
     backend = NeuroMsbg(args.checkpoint, device=args.device)
+    # the previous path (the modules, passes one after another on torch's threads)
+    modules = NeuroMsbg(args.checkpoint, device=args.device, fused=False)
     device = torch.device(args.device)
     narrow = resample(audio, args.rate, backend.sample_rate).to(device)
-    backend(narrow[:2, :, :16000], listeners.select([0, 1]))  # warm-up
+    for warm in (backend, modules):
+        warm(narrow[:2, :, :16000], listeners.select([0, 1]))  # warm-up
 
     def synchronise() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    def network() -> None:
-        backend(narrow, listeners)
+    def network(model: NeuroMsbg) -> None:
+        model(narrow, listeners)
         synchronise()
 
     declared = optional(backend, "resampler")
 
-    def as_runner(method: str = declared) -> None:
-        narrowed = resample(audio, args.rate, backend.sample_rate, method).to(device)
-        resample(backend(narrowed, listeners).cpu(), backend.sample_rate, args.rate, method)
+    def as_runner(model: NeuroMsbg, method: str = declared) -> None:
+        narrowed = resample(audio, args.rate, model.sample_rate, method).to(device)
+        resample(model(narrowed, listeners).cpu(), model.sample_rate, args.rate, method)
         synchronise()
 
     simulated = backend(narrow, listeners).cpu()
@@ -122,17 +147,21 @@ def main() -> None:
         resample(audio, args.rate, backend.sample_rate, method)
         resample(simulated, backend.sample_rate, args.rate, method)
 
-    model_s = median_seconds(network, args.repeats)
-    runner_s = median_seconds(as_runner, args.repeats)
-    soxr_s = median_seconds(lambda: as_runner("soxr"), args.repeats)
+    timed = median_interleaved({
+        "network": lambda: network(backend), "runner": lambda: as_runner(backend),
+        "network, modules": lambda: network(modules), "runner, modules": lambda: as_runner(modules),
+        "runner, soxr": lambda: as_runner(backend, "soxr"),
+    }, args.repeats)
+    model_s, runner_s, soxr_s = timed["network"], timed["runner"], timed["runner, soxr"]
     if args.rate != backend.sample_rate:
         print(f"resampling alone, in and out: {declared} "
               f"{median_seconds(lambda: resampling(declared), args.repeats):.3f} s, soxr VHQ "
               f"{median_seconds(lambda: resampling('soxr'), args.repeats):.3f} s")
     print(f"neuro-msbg network: {model_s:.3f} s ({model_s / ear_seconds * 1000:.2f} ms per "
-          f"ear-second, RTF {model_s / ear_seconds:.4f})")
+          f"ear-second, RTF {model_s / ear_seconds:.4f}); the modules one pass after another "
+          f"(the previous path): {timed['network, modules']:.3f} s")
     print(f"neuro-msbg as the runner runs it (from and to {args.rate} Hz, resampler "
-          f"{declared}): {runner_s:.3f} s")
+          f"{declared}): {runner_s:.3f} s; the modules: {timed['runner, modules']:.3f} s")
     print(f"neuro-msbg with soxr VHQ resampling instead (from and to {args.rate} Hz): "
           f"{soxr_s:.3f} s")
     if args.skip_msbg:
@@ -148,7 +177,9 @@ def main() -> None:
     print(f"msbg, joblib n_jobs={args.jobs} (from and to {args.rate} Hz): {msbg_s:.2f} s "
           f"({msbg_s / ear_seconds * 1000:.1f} ms per ear-second)")
     print(f"speed ratio msbg / neuro-msbg: network {msbg_s / model_s:.1f}x, as the runner runs "
-          f"it {msbg_s / runner_s:.1f}x ({declared}), with soxr {msbg_s / soxr_s:.1f}x")
+          f"it {msbg_s / runner_s:.1f}x ({declared}), with soxr {msbg_s / soxr_s:.1f}x; the "
+          f"modules: network {msbg_s / timed['network, modules']:.1f}x, as the runner runs it "
+          f"{msbg_s / timed['runner, modules']:.1f}x")
     print(f"load average now {os.getloadavg()[0]:.1f}")
 
 

@@ -34,6 +34,14 @@ with no learnt layer.
 
 Checkpoints (``hltk/checkpoints/neuro_msbg_<block>.pt``) hold the model config, the weights
 and the training record; ``hltk train neuro-msbg`` makes them.
+
+Inference (the backend, whenever no gradient is asked for) runs :meth:`NeuroMsbgNet.infer`:
+the same weights and the same output to rounding as :meth:`NeuroMsbgNet.forward` (within
+1e-5 absolute on speech at real scale, ``tests/test_neuro_msbg_fused.py``; about 2e-7
+measured) in fewer passes over memory (:mod:`hltk.nn.fused`), and on a CPU with several torch
+threads the backend's passes (:attr:`NeuroMsbg.cpu_frames`) run side by side, one per thread,
+each single-threaded (:func:`hltk.nn.fused.passes_in_threads`; the same bits as on one
+thread). Training, and a backend call on audio that requires gradients, run the modules.
 """
 
 from __future__ import annotations
@@ -47,11 +55,12 @@ from torch import nn
 
 from hltk.dsp.stft import Stft
 from hltk.io.listeners import ListenerBatch
+from hltk.nn import fused
 from hltk.nn.audiogram import AudiogramInterpolated, AudiogramToBins
 from hltk.nn.checkpoint import file_sha256
-from hltk.nn.heads import DenseEncoder, MaskDecoder, PhaseDecoder, reduced_bins
+from hltk.nn.heads import DenseEncoder, MaskDecoder, PhaseDecoder, reduced_bins, widen
 from hltk.nn.inputs import pad_short, shortest_input
-from hltk.nn.sequence import BLOCKS, DualPathBlock
+from hltk.nn.sequence import BLOCKS, ConvLayer, DualPathBlock
 from hltk.registry import option, register
 
 SAMPLE_RATE = 16000
@@ -145,6 +154,76 @@ class NeuroMsbgNet(nn.Module):
         magnitude, phase = self.spectra(waveform, hearing_levels)
         return self.stft.synthesise(magnitude, phase, waveform.shape[-1])
 
+    def infer(self, waveform: torch.Tensor, hearing_levels: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` without gradients, in fewer passes over memory: the same weights and
+        the same output to rounding (``tests/test_neuro_msbg_fused.py`` holds the bound), for
+        inference only (the backend uses it whenever no gradient is asked for; training and
+        :meth:`spectra` keep the modules). What it does differently (:mod:`hltk.nn.fused`):
+
+        - the three input channels are written once into channels-last memory
+          (``[N, frames, bins, 3]``) instead of stacked and then copied to channels-last;
+          the compressed magnitude is ``(re^2 + im^2 + eps) ** (c / 2)`` in one power
+          instead of a square root and a power;
+        - instance norms (with their PReLU) over rows of the channels-last memory, and the
+          ``cnn`` sequence layers with their layer norms and pointwise convolutions as
+          matrix products (:func:`hltk.nn.fused.conv_layer_grid`); other blocks run their
+          modules;
+        - the inverse STFT by :class:`hltk.nn.fused.HalfOverlapIstft` when the hop is half the
+          window (the shipped models): the same bits as ``torch.istft``.
+        """
+        if waveform.requires_grad and torch.is_grad_enabled():
+            raise RuntimeError("NeuroMsbgNet.infer keeps no gradients: use forward to train "
+                               "through it")
+        with torch.no_grad():
+            return self._infer(waveform, hearing_levels)
+
+    def _infer(self, waveform: torch.Tensor, hearing_levels: torch.Tensor) -> torch.Tensor:
+        stft = self.stft
+        spectrum = stft.complex(waveform)  # [N, frames, bins]
+        real, imaginary = spectrum.real, spectrum.imag
+        # Stft.analyse's sqrt(re^2 + im^2 + eps) ** c, the root folded into the power
+        magnitude = (real * real + imaginary * imaginary + 1e-9).pow_(stft.compress / 2)
+        phase = torch.atan2(imaginary + 0.0, real + 0.0)
+        batch, frames, bins = magnitude.shape
+        audiogram = self.audiogram(hearing_levels)[:, None, :].expand(-1, frames, -1)
+        # [N, frames, bins, 3]: the channels-last memory of [N, 3, frames, bins]
+        features = torch.stack([magnitude, phase, audiogram], dim=-1).permute(0, 3, 1, 2)
+        features = fused.conv_norm_prelu(self.encoder.narrow, features)
+        features = fused.dense_block(self.encoder.dense, features)
+        for block in self.blocks:
+            if isinstance(block.time, ConvLayer) and isinstance(block.frequency, ConvLayer):
+                features = fused.conv_layer_grid(block.time, features, 2)
+                features = fused.conv_layer_grid(block.frequency, features, 3)
+            else:
+                features = block(features)
+        mask = self.mask.sigmoid(widen(self.mask.widen, fused.dense_block(self.mask.dense,
+                                                                          features))[:, 0])
+        magnitude_out = magnitude * mask
+        if self.phase is None:
+            phase_out = phase
+        else:
+            widened = widen(self.phase.widen, fused.dense_block(self.phase.dense, features))
+            phase_out = torch.atan2(widened[:, 1], widened[:, 0] + 0.0)
+            if self.config.phase == "residual":
+                phase_out = phase + phase_out
+        linear = magnitude_out.clamp_min(0.0) ** (1.0 / stft.compress)
+        # as Stft.synthesise (torch.polar is slower on a CPU)
+        output = torch.complex(linear * torch.cos(phase_out), linear * torch.sin(phase_out))
+        if 2 * stft.hop == stft.n_fft:
+            return self._istft(output, waveform.shape[-1])
+        return torch.istft(output.transpose(1, 2), stft.n_fft, stft.hop,
+                           window=stft.window.to(linear.dtype), center=True,
+                           length=waveform.shape[-1])
+
+    def _istft(self, spectrum: torch.Tensor, length: int) -> torch.Tensor:
+        """:class:`hltk.nn.fused.HalfOverlapIstft` on this model's window (made on first use
+        and kept with its envelopes; made anew when the window has moved to another device)."""
+        istft: fused.HalfOverlapIstft | None = self.__dict__.get("_half_overlap_istft")
+        if istft is None or istft.window is not self.stft.window:
+            istft = fused.HalfOverlapIstft(self.stft.window)
+            self.__dict__["_half_overlap_istft"] = istft
+        return istft(spectrum, length)
+
 
 def default_checkpoint(block: str = DEFAULT_BLOCK) -> Path:
     return CHECKPOINT_DIR / f"neuro_msbg_{block}.pt"
@@ -173,6 +252,11 @@ class NeuroMsbg:
             x frames): the network is memory-bound there, and passes whose activations fit in
             the cache run about twice as fast as one pass over a whole batch
             (``bench/neuro_msbg_speed.py``); on a GPU the batch is ``max_batch``.
+        fused: without gradients, run :meth:`NeuroMsbgNet.infer` and, on a CPU with several
+            torch threads, the passes side by side on single-threaded workers
+            (:func:`hltk.nn.fused.passes_in_threads`); False runs the modules one pass after
+            another on torch's threads, as before (the reference the fused path is held to;
+            the benchmark times both).
     """
 
     name = "neuro-msbg"
@@ -183,7 +267,7 @@ class NeuroMsbg:
 
     def __init__(self, checkpoint: str | Path | None = None, block: str | None = None,
                  device: str | torch.device | None = None, max_batch: int = 64,
-                 cpu_frames: int = 2048) -> None:
+                 cpu_frames: int = 2048, fused: bool = True) -> None:
         path = Path(checkpoint) if checkpoint else default_checkpoint(block or DEFAULT_BLOCK)
         if not path.is_file():
             raise FileNotFoundError(
@@ -196,6 +280,7 @@ class NeuroMsbg:
             raise ValueError(f"{path} holds a {self.model.config.block} model, not {block}")
         self.max_batch = max_batch
         self.cpu_frames = cpu_frames
+        self.fused = fused
 
     def pass_size(self, device: torch.device, length: int) -> int:
         """Ear-signals per forward pass for signals of ``length`` samples on ``device``."""
@@ -247,25 +332,47 @@ class NeuroMsbg:
             levels = torch.as_tensor(level_db_spl, dtype=torch.float32, device=device).reshape(batch)
             scale = (10.0 ** ((levels - TRAINED_LEVEL_DB_SPL) / 20.0)).repeat_interleave(channels)[:, None]
         signal = pad_short(signal, shortest_input(model.stft))  # see the docstring
-        pieces = []
         step = self.pass_size(torch.device(device), signal.shape[-1])
-        with torch.set_grad_enabled(torch.is_grad_enabled() and audio.requires_grad):
-            for first in range(0, batch * channels, step):
-                part = slice(first, first + step)
-                pieces.append(model(signal[part] * scale[part], hearing_levels[part]) / scale[part])
+        parts = [slice(first, first + step) for first in range(0, batch * channels, step)]
+        grad = torch.is_grad_enabled() and audio.requires_grad
+        if grad or not self.fused:  # the modules (gradients kept when asked for)
+            with torch.set_grad_enabled(grad):
+                pieces = [model(signal[part] * scale[part], hearing_levels[part]) / scale[part]
+                          for part in parts]
+        else:
+            def run(part: slice) -> torch.Tensor:
+                return model.infer(signal[part] * scale[part], hearing_levels[part]) / scale[part]
+
+            threads = torch.get_num_threads() if torch.device(device).type == "cpu" else 1
+            pieces = fused.passes_in_threads(run, parts, threads)
         return torch.cat(pieces)[:, :length].reshape(batch, channels, length).to(audio.dtype)
 
     def _by_length(self, audio: torch.Tensor, listeners: ListenerBatch, sizes: list[int],
                    level_db_spl: torch.Tensor | None) -> torch.Tensor:
-        """Each group of items of one length through :meth:`__call__` at that length."""
+        """Each group of items of one length through :meth:`__call__` at that length.
+
+        Fused, on a CPU without gradients, the groups run side by side on single-threaded
+        workers (:func:`hltk.nn.fused.passes_in_threads`; inside a worker each group's passes
+        run in turn): a corpus of many lengths gives many groups of one or two passes, which
+        the side-by-side passes of one group would not spread over the threads."""
         output = torch.zeros_like(audio)
         levels = (None if level_db_spl is None
                   else torch.as_tensor(level_db_spl).reshape(audio.shape[0]))
-        for size in sorted(set(sizes)):
-            items = [index for index, item_size in enumerate(sizes) if item_size == size]
-            output[items, :, :size] = self(
-                audio[items, :, :size], listeners.select(items),
-                level_db_spl=None if levels is None else levels[items])
+        groups = [[index for index, item_size in enumerate(sizes) if item_size == size]
+                  for size in sorted(set(sizes))]
+
+        def run(items: list[int]) -> torch.Tensor:
+            return self(audio[items, :, :sizes[items[0]]], listeners.select(items),
+                        level_db_spl=None if levels is None else levels[items])
+
+        device = self.device or audio.device
+        if (self.fused and torch.device(device).type == "cpu"
+                and not (torch.is_grad_enabled() and audio.requires_grad)):
+            results = fused.passes_in_threads(run, groups, torch.get_num_threads())
+        else:
+            results = [run(items) for items in groups]
+        for items, result in zip(groups, results, strict=True):
+            output[items, :, :sizes[items[0]]] = result
         return output
 
 
