@@ -41,8 +41,8 @@ def test_v2_is_v1_fine_tuned_on_recorded_babble() -> None:
     assert training["data"]["target_backend"] == "nalr-wdrc"
 
 
-def test_the_default_is_v2_fine_tuned_with_the_level_and_stoi_losses() -> None:
-    new = load_checkpoint(CHECKPOINTS / "neuroamp_denoise.pt", expect_model="neuroamp-denoise")
+def test_v3_is_v2_fine_tuned_with_the_level_and_stoi_losses() -> None:
+    new = load_checkpoint(CHECKPOINTS / "neuroamp_denoise_v3.pt", expect_model="neuroamp-denoise")
     v2 = load_checkpoint(CHECKPOINTS / "neuroamp_denoise_v2.pt", expect_model="neuroamp-denoise")
     assert new["config"] == v2["config"]
     training = new["training"]
@@ -58,11 +58,42 @@ def test_the_default_is_v2_fine_tuned_with_the_level_and_stoi_losses() -> None:
     assert changed  # really retrained
 
 
+def test_the_earlier_default_ships_unchanged_as_v3() -> None:
+    v3 = CHECKPOINTS / "neuroamp_denoise_v3.pt"
+    assert hashlib.sha256(v3.read_bytes()).hexdigest().startswith("18b9e4a9061dee05")
+
+
+def test_the_default_is_v3_fine_tuned_with_speed_perturbed_talkers() -> None:
+    new = load_checkpoint(CHECKPOINTS / "neuroamp_denoise.pt", expect_model="neuroamp-denoise")
+    v3 = load_checkpoint(CHECKPOINTS / "neuroamp_denoise_v3.pt", expect_model="neuroamp-denoise")
+    assert new["config"] == v3["config"]
+    training = new["training"]
+    assert training["steps"] == 2500
+    assert training["init"]["training"]["history"] == v3["training"]["history"]
+    loss = training["data"]["loss"]
+    assert "0.5 x STOI band loss" in loss and "2 x third-octave band level loss" in loss
+    manifests = [source["manifest"] for source in training["data"]["sources"]]
+    assert sum("babble" in m for m in manifests) == 3 and any("recorded-noisy" in m for m in manifests)
+    changed = [name for name, tensor in new["state_dict"].items()
+               if not torch.equal(tensor, v3["state_dict"][name])]
+    assert changed  # really retrained
+
+
 def test_the_backend_defaults_to_the_new_checkpoint() -> None:
     from hltk.denoise.neuroamp_denoise import NeuroAmpDenoiseProcessor
 
     path = NeuroAmpDenoiseProcessor.default_checkpoint(None, None)  # type: ignore[arg-type]
-    assert hashlib.sha256(Path(path).read_bytes()).hexdigest().startswith("18b9e4a9061dee05")
+    assert hashlib.sha256(Path(path).read_bytes()).hexdigest().startswith("5d774b9721c99e94")
+
+
+def test_the_backend_bounds_the_noise_reduction_at_6_db_by_default() -> None:
+    from hltk.denoise.neuroamp_denoise import NeuroAmpDenoiseOptions, NeuroAmpDenoiseProcessor
+
+    assert NeuroAmpDenoiseOptions().max_attenuation == 6.0
+    processor = NeuroAmpDenoiseProcessor()
+    assert processor.describe()["max_attenuation_db"] == 6.0
+    _, listeners = _noise_and_listeners()
+    assert processor.runner.gain_floors(listeners, torch.device("cpu")) is not None
 
 
 def _noise_and_listeners() -> tuple[torch.Tensor, ListenerBatch]:
@@ -86,7 +117,8 @@ def test_max_attenuation_floors_each_bin_at_nalr_minus_the_depth() -> None:
     prescribed = nalr_gains_db(clamped_hearing_levels(listeners, NALR_FREQUENCIES))
     assert torch.allclose(floors[..., 32], (prescribed[..., 2] - 12.0).float(), atol=1e-4)
     assert processor.describe()["max_attenuation_db"] == 12.0
-    assert NeuroAmpDenoiseProcessor().runner.gain_floors(listeners, torch.device("cpu")) is None
+    unbounded = NeuroAmpDenoiseProcessor(max_attenuation=float("inf"))
+    assert unbounded.runner.gain_floors(listeners, torch.device("cpu")) is None
 
 
 def test_max_attenuation_bounds_the_noise_reduction() -> None:

@@ -5,6 +5,13 @@ trained with noisy speech as its input and NAL-R + WDRC of the *clean* speech as
 (``hltk train neuroamp-denoise``). Its gain head may attenuate (down to
 ``min_gain_db``), which is how it removes noise. 16 kHz, each ear with its audiogram, zero
 delay; checkpoints ``hltk/checkpoints/neuroamp_denoise.pt`` (model kind ``neuroamp-denoise``).
+
+Noise-reduction depth (``--max-attenuation A``, default :data:`DEFAULT_MAX_ATTENUATION_DB`):
+the network's gain in each STFT bin is floored at the ear's NAL-R response at that bin minus
+``A`` dB (:meth:`hltk.amplify.neuroamp.NeuroAmpRunner.gain_floors`), as a hearing aid bounds
+its noise reduction's attenuation. A network trained on six recorded talkers suppresses an
+unheard talker's speech with the babble; the bound gives that speech back while the network
+still shapes and amplifies (``inf``: the gains as trained).
 """
 
 from __future__ import annotations
@@ -22,6 +29,9 @@ from hltk.registry import option, register
 DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "neuroamp_denoise.pt"
 #: The core of the shipped checkpoint and of ``hltk train neuroamp-denoise`` (the paper's LSTM).
 DEFAULT_ARCH = "lstm"
+#: ``--max-attenuation``'s default (dB below NAL-R's gain), chosen on validation items of a
+#: talker no model trains on (``hltk/checkpoints/neuroamp_denoise.md``); ``inf``: no bound.
+DEFAULT_MAX_ATTENUATION_DB = 6.0
 
 
 class NeuroAmpDenoiseProcessor(NeuroAmpProcessor):
@@ -33,7 +43,7 @@ class NeuroAmpDenoiseProcessor(NeuroAmpProcessor):
 
     def __init__(self, arch: str | None = None, checkpoint: str | Path | None = None,
                  device: str | torch.device | None = None, max_batch: int = 64,
-                 max_attenuation: float | None = None) -> None:
+                 max_attenuation: float | None = DEFAULT_MAX_ATTENUATION_DB) -> None:
         super().__init__(arch, checkpoint, device, max_batch)
         if max_attenuation is not None and not max_attenuation >= 0.0:
             raise ValueError(f"--max-attenuation must be a number of dB >= 0 (inf: no bound), "
@@ -55,9 +65,10 @@ class NeuroAmpDenoiseOptions:
     """Options of ``denoise-amplify --backend neuroamp-denoise``."""
 
     checkpoint: Path | None = option(None, "A trained checkpoint instead of the shipped one.")
-    max_attenuation: float | None = option(
-        None, "Noise-reduction depth: the most (dB) any bin may be attenuated below NAL-R's linear "
-        "gain for the ear (default: no bound, the network's gains as trained).")
+    max_attenuation: float = option(
+        DEFAULT_MAX_ATTENUATION_DB, "Noise-reduction depth: the most (dB) any bin may be "
+        "attenuated below NAL-R's linear gain for the ear; inf: no bound, the network's gains as "
+        "trained.")
 
 
 register(

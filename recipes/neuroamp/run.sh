@@ -19,8 +19,11 @@
 #   rec-amplify before, rec-evaluate before, rec-finetune-lstm, rec-finetune-denoise,
 #   rec-amplify after, rec-evaluate after, rec-ship, rec-tables)
 # The babble retrainings (stages babble-*): babble-data, babble-finetune (v2); babble-data2,
-# babble-tune (the shipped model: TUNE_DATA2=1 LEVEL_WEIGHT=2 STOI_WEIGHT=0.5 from v2),
-# babble-valid NAME [CKPT] (selection on validation items), babble-levels, babble-syncheck.
+# babble-tune (v3: TUNE_DATA2=1 LEVEL_WEIGHT=2 STOI_WEIGHT=0.5 from v2); babble-data3 (speed-
+# perturbed talkers), babble-tune again (the shipped model: TUNE_DATA2=1 TUNE_DATA3=1
+# TUNE_INIT=hltk/checkpoints/neuroamp_denoise_v3.pt TUNE_STEPS=2500 TUNE_SEED=5 LEVEL_WEIGHT=2
+# STOI_WEIGHT=0.5); babble-valid NAME [CKPT] (selection on validation items, VSET=valid-babble
+# or valid-talker, DENOISE_ARGS="--max-attenuation A"), babble-levels, babble-syncheck.
 set -euo pipefail
 NM=${NM:-/work/data/nm}
 WORK=${WORK:-/work/data/namp}
