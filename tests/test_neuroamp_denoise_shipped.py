@@ -41,21 +41,30 @@ def test_v2_is_v1_fine_tuned_on_recorded_babble() -> None:
     assert training["data"]["target_backend"] == "nalr-wdrc"
 
 
-def test_v3_is_v2_fine_tuned_with_the_level_and_stoi_losses() -> None:
-    new = load_checkpoint(CHECKPOINTS / "neuroamp_denoise_v3.pt", expect_model="neuroamp-denoise")
-    v2 = load_checkpoint(CHECKPOINTS / "neuroamp_denoise_v2.pt", expect_model="neuroamp-denoise")
-    assert new["config"] == v2["config"]
+def _assert_fine_tuned_with_level_and_stoi(name: str, start: str, steps: int,
+                                           babble_corpora: int) -> None:
+    """``name`` is ``start`` fine-tuned for ``steps`` steps (same config, ``start``'s record as
+    its init, weights changed) with the level and STOI losses on ``babble_corpora`` babble
+    corpora and recorded-noisy."""
+    new = load_checkpoint(CHECKPOINTS / name, expect_model="neuroamp-denoise")
+    old = load_checkpoint(CHECKPOINTS / start, expect_model="neuroamp-denoise")
+    assert new["config"] == old["config"]
     training = new["training"]
-    assert training["steps"] == 4000
-    assert training["init"]["training"]["steps"] == v2["training"]["steps"]
-    assert training["init"]["training"]["history"] == v2["training"]["history"]
+    assert training["steps"] == steps
+    assert training["init"]["training"]["steps"] == old["training"]["steps"]
+    assert training["init"]["training"]["history"] == old["training"]["history"]
     loss = training["data"]["loss"]
     assert "0.5 x STOI band loss" in loss and "2 x third-octave band level loss" in loss
     manifests = [source["manifest"] for source in training["data"]["sources"]]
-    assert sum("babble" in m for m in manifests) == 2 and any("recorded-noisy" in m for m in manifests)
-    changed = [name for name, tensor in new["state_dict"].items()
-               if not torch.equal(tensor, v2["state_dict"][name])]
+    assert sum("babble" in m for m in manifests) == babble_corpora
+    assert any("recorded-noisy" in m for m in manifests)
+    changed = [key for key, tensor in new["state_dict"].items()
+               if not torch.equal(tensor, old["state_dict"][key])]
     assert changed  # really retrained
+
+
+def test_v3_is_v2_fine_tuned_with_the_level_and_stoi_losses() -> None:
+    _assert_fine_tuned_with_level_and_stoi("neuroamp_denoise_v3.pt", "neuroamp_denoise_v2.pt", 4000, 2)
 
 
 def test_the_earlier_default_ships_unchanged_as_v3() -> None:
@@ -64,19 +73,9 @@ def test_the_earlier_default_ships_unchanged_as_v3() -> None:
 
 
 def test_the_default_is_v3_fine_tuned_with_speed_perturbed_talkers() -> None:
-    new = load_checkpoint(CHECKPOINTS / "neuroamp_denoise.pt", expect_model="neuroamp-denoise")
-    v3 = load_checkpoint(CHECKPOINTS / "neuroamp_denoise_v3.pt", expect_model="neuroamp-denoise")
-    assert new["config"] == v3["config"]
-    training = new["training"]
-    assert training["steps"] == 2500
-    assert training["init"]["training"]["history"] == v3["training"]["history"]
-    loss = training["data"]["loss"]
-    assert "0.5 x STOI band loss" in loss and "2 x third-octave band level loss" in loss
-    manifests = [source["manifest"] for source in training["data"]["sources"]]
-    assert sum("babble" in m for m in manifests) == 3 and any("recorded-noisy" in m for m in manifests)
-    changed = [name for name, tensor in new["state_dict"].items()
-               if not torch.equal(tensor, v3["state_dict"][name])]
-    assert changed  # really retrained
+    _assert_fine_tuned_with_level_and_stoi("neuroamp_denoise.pt", "neuroamp_denoise_v3.pt", 2500, 3)
+    sources = load_checkpoint(CHECKPOINTS / "neuroamp_denoise.pt")["training"]["data"]["sources"]
+    assert any("babble600c" in source["manifest"] for source in sources)  # the --speed corpus
 
 
 def test_the_backend_defaults_to_the_new_checkpoint() -> None:

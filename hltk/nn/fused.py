@@ -49,7 +49,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from hltk.nn.heads import DenseBlock
-from hltk.nn.sequence import ConvLayer
+from hltk.nn.sequence import ConvLayer, depthwise_along
 
 CHANNELS_LAST = torch.channels_last
 Part = TypeVar("Part")
@@ -131,12 +131,7 @@ def conv_layer_grid(layer: ConvLayer, features: torch.Tensor, axis: int) -> torc
     for index, module in enumerate(modules):
         if isinstance(module, nn.Conv1d) and module.groups > 1:
             grid = output.view(batch, height, width, width_now).permute(0, 3, 1, 2)
-            weight = module.weight.unsqueeze(5 - axis)  # [C, 1, k]: k along axis
-            side, dilation = int(module.padding[0]), module.dilation[0]  # type: ignore[call-overload]
-            grid = F.conv2d(
-                grid, weight, module.bias, padding=(side, 0) if axis == 2 else (0, side),
-                dilation=(dilation, 1) if axis == 2 else (1, dilation), groups=module.groups,
-            ).contiguous(memory_format=CHANNELS_LAST)
+            grid = depthwise_along(grid, module, axis, CHANNELS_LAST)
             output = grid.permute(0, 2, 3, 1).reshape(-1, width_now)
         elif isinstance(module, nn.Conv1d):
             weight = module.weight[:, :, 0]

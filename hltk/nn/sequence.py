@@ -44,6 +44,19 @@ class TransformerLayer(nn.Module):
         return self.layer(sequence)  # residual inside the layer
 
 
+def depthwise_along(grid: torch.Tensor, layer: nn.Conv1d, axis: int,
+                    memory_format: torch.memory_format) -> torch.Tensor:
+    """A grouped ``Conv1d``'s kernel run along ``axis`` (2: frames, 3: bins) of a
+    ``[N, C, M, F]`` grid as a 2-D convolution (its padding and dilation on that axis only),
+    output in ``memory_format``."""
+    weight = layer.weight.unsqueeze(5 - axis)  # [C, 1, k]: k along axis
+    side, dilation = int(layer.padding[0]), layer.dilation[0]  # type: ignore[call-overload]
+    return F.conv2d(
+        grid, weight, layer.bias, padding=(side, 0) if axis == 2 else (0, side),
+        dilation=(dilation, 1) if axis == 2 else (1, dilation), groups=layer.groups,
+    ).contiguous(memory_format=memory_format)
+
+
 class ConvLayer(nn.Module):
     def __init__(self, channels: int, hidden: int, kernel: int = 5, dilations: tuple[int, ...] = (1, 2)
                  ) -> None:
@@ -79,12 +92,7 @@ class ConvLayer(nn.Module):
         output = normed.permute(0, 3, 1, 2)  # [N, C, M, F], channels-last in memory
         for layer in self.layers:
             if isinstance(layer, nn.Conv1d) and layer.groups > 1:
-                weight = layer.weight.unsqueeze(5 - axis)  # [C, 1, k]: k along axis
-                side, dilation = int(layer.padding[0]), layer.dilation[0]  # type: ignore[call-overload]
-                output = F.conv2d(
-                    output, weight, layer.bias, padding=(side, 0) if axis == 2 else (0, side),
-                    dilation=(dilation, 1) if axis == 2 else (1, dilation), groups=layer.groups,
-                ).contiguous(memory_format=last)
+                output = depthwise_along(output, layer, axis, last)
             elif isinstance(layer, nn.Conv1d):  # pointwise: a 1x1 convolution, bias fused
                 output = F.conv2d(output, layer.weight.unsqueeze(-1), layer.bias)
             else:  # PReLU: fastest on the channels-last tensor itself
